@@ -1,0 +1,41 @@
+# WARP Billing: the two commands a new machine needs are `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+WARP := $(VENV)/bin/warp
+SAMPLE := build/sample
+EVENTS ?= 200000
+
+.PHONY: run test unit bench sample clean venv
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $@
+
+## The main job on embedded defaults: a day of sample traffic for three customers, rated.
+run: venv
+	$(WARP) sample --out $(SAMPLE) --events $(EVENTS)
+	$(WARP) rate $(foreach c,acme beta gamma,--plan $(SAMPLE)/$(c)-plan.yaml) \
+	    --in $(SAMPLE)/usage.jsonl --out $(SAMPLE)/rated.jsonl \
+	    --rejects $(SAMPLE)/rejects.jsonl --summary $(SAMPLE)/summary.json
+
+## Every test: unit, property, CLI (and the integration tests against local servers).
+test: venv
+	$(PY) -m pytest -q
+
+unit: venv
+	$(PY) -m pytest -q tests/unit
+
+## Benchmarks (not tests): figures go to BENCHMARKS.md by hand with the machine.
+bench: venv
+	$(PY) bench/rating_bench.py
+
+clean:
+	rm -rf build .pytest_cache
+include stack.mk

@@ -1,0 +1,3 @@
+"""WARP Billing: rating, charging and billing for wholesale telecom traffic."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,84 @@
+"""Ports: what the service layer needs from the outside world, as small Protocols.
+
+Adapters (``warp_billing.adapters``) implement these against BigQuery, Firestore, Redis,
+Pub/Sub and the embedded defaults; unit tests use hand-written fakes. Every write here is
+idempotent by a business key (event_id, entry_id, version), because every delivery may repeat.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Iterator, Mapping, Protocol, Sequence
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One movement of a customer's balance, in integer micro-units.
+
+    Attributes:
+        entry_id: the idempotency key (the usage event_id for a debit; a top-up id otherwise).
+        customer_id: whose balance moved.
+        kind: "debit" (usage), "topup", "auto_recharge", "adjustment".
+        amount_micros: signed change (debits negative).
+        balance_after_micros: the balance right after this entry.
+        at: ISO 8601 instant the entry was made.
+        reference: free text (event kind, payment id, operator note).
+    """
+
+    entry_id: str
+    customer_id: str
+    kind: str
+    amount_micros: int
+    balance_after_micros: int
+    at: str
+    reference: str = ""
+
+
+class UsageStore(Protocol):
+    """Rated usage and rejects (BigQuery in production; insertId = event_id)."""
+
+    def insert_rated(self, records: Sequence[Mapping]) -> None: ...
+
+    def insert_rejects(self, records: Sequence[Mapping]) -> None: ...
+
+
+class LedgerStore(Protocol):
+    """The persisted ledger of balance movements: the source of truth to rebuild Redis from."""
+
+    def append(self, entries: Sequence[LedgerEntry]) -> None: ...
+
+    def entries(self, customer_id: str | None = None) -> Iterator[LedgerEntry]: ...
+
+
+class PlanStore(Protocol):
+    """Customer plans and decks by version, with a pointer to the current version."""
+
+    def current_version(self, customer_id: str) -> str | None: ...
+
+    def plan_document(self, customer_id: str, version: str) -> Mapping: ...
+
+    def deck_text(self, deck_id: str) -> str: ...
+
+    def put_plan(self, customer_id: str, plan_yaml: str, decks: Mapping[str, str]) -> str: ...
+
+
+class AlertPublisher(Protocol):
+    """Billing alerts (low balance, low margin, suspension) to the billing-alerts topic."""
+
+    def publish(self, alert: Mapping) -> None: ...
+
+
+class Clock(Protocol):
+    def now_iso(self) -> str: ...
+
+
+def chunks(items: Iterable, size: int) -> Iterator[list]:
+    """Split an iterable into lists of at most ``size`` (for batched writes)."""
+    batch: list = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

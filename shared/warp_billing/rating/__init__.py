@@ -1,0 +1,1 @@
+"""Pure rating core: decks, jurisdiction, voice, messaging, API queries, margin."""

@@ -1,0 +1,36 @@
+"""Why an event was not rated: stable reason codes and the exception that carries them.
+
+The codes are a public contract (contracts.md section 5): operators filter, count
+and replay rejects by them, so a code is never renamed once released.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class Reason(str, Enum):
+    MALFORMED_JSON = "MALFORMED_JSON"          # the line is not a JSON object
+    UNKNOWN_KIND = "UNKNOWN_KIND"              # kind is not voice, sms, mms or api_query
+    BAD_FIELD = "BAD_FIELD"                    # a field is missing, of the wrong type or out of range
+    INVALID_NUMBER = "INVALID_NUMBER"          # a number that must be E.164 is not
+    NO_RATE = "NO_RATE"                        # no deck row or price applies at the event's time
+    DUPLICATE_EVENT = "DUPLICATE_EVENT"        # this event_id was already rated
+    UNKNOWN_CUSTOMER = "UNKNOWN_CUSTOMER"      # no plan for the event's customer_id
+    UNKNOWN_ROUTE_CLASS = "UNKNOWN_ROUTE_CLASS"  # the plan prices quality tiers but not this one
+    EVENT_TOO_OLD = "EVENT_TOO_OLD"            # older than the configured maximum age (real time)
+    SUSPENDED = "SUSPENDED"                    # the prepaid account is suspended
+    INSUFFICIENT_BALANCE = "INSUFFICIENT_BALANCE"  # prepaid balance cannot cover the charge
+    CREDIT_LIMIT = "CREDIT_LIMIT"              # postpaid hard credit limit reached
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Rejection(Exception):
+    """A permanent reason not to rate an event; never retried, always recorded."""
+
+    def __init__(self, reason: Reason, detail: str):
+        super().__init__(f"{reason.value}: {detail}")
+        self.reason = reason
+        self.detail = detail
