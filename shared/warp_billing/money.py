@@ -22,6 +22,7 @@ CENT = Decimal("0.01")
 ZERO = Decimal(0)
 RATE_MAX_PLACES = 8
 MICROS_PER_UNIT = 1_000_000
+SIXTY = Decimal(60)
 
 # 60 significant digits: products of rates, multipliers and durations are exact, and a
 # division by 60 (per-minute pricing) carries error far below the 7th decimal, so the
@@ -81,9 +82,18 @@ def round_cents(value: Decimal) -> Decimal:
 
 
 def per_minute_amount(rate: Decimal, billed_seconds: int, connect_fee: Decimal = ZERO) -> Decimal:
-    """Voice amount = rate x billed seconds / 60 (+ connect fee), rounded once to 6 decimals."""
-    exact = EXACT.add(EXACT.divide(EXACT.multiply(rate, billed_seconds), 60), connect_fee)
-    return exact.quantize(MICRO, rounding=ROUND_HALF_UP)
+    """Voice amount = rate x billed seconds / 60 (+ connect fee), rounded once to 6 decimals.
+
+    Computed as an exact integer division in micro-units (quotient and remainder), so the
+    only rounding is the final half-up step and no 60-digit long division is needed.
+    """
+    sixty_times = EXACT.multiply(rate, billed_seconds)
+    if connect_fee:
+        sixty_times = EXACT.add(sixty_times, EXACT.multiply(connect_fee, 60))
+    micros, remainder = EXACT.divmod(sixty_times.scaleb(6, EXACT), SIXTY)
+    if remainder + remainder >= SIXTY:
+        micros += 1
+    return micros.scaleb(-6, EXACT)
 
 
 def to_micros(value: Decimal) -> int:

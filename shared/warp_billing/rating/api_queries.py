@@ -15,7 +15,7 @@ from . import events
 from .rejections import Reason, Rejection
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ApiQuery:
     start: datetime
     query_type: str

@@ -22,9 +22,10 @@ RATE_COLUMNS = ("rate", "interstate_rate", "intrastate_rate", "indeterminate_rat
 REQUIRED_COLUMNS = ("prefix", "effective_date")
 MAX_INCREMENT_S = 3600
 MAX_ERRORS_SHOWN = 50
+STEM = 4
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)
 class DeckRow:
     """One priced prefix and validity window.
 
@@ -84,38 +85,58 @@ class DeckError(ValueError):
 class RateDeck:
     """A compiled deck: prefix -> rows ordered by effective instant."""
 
-    __slots__ = ("name", "_index", "_longest", "_shortest", "row_count")
+    __slots__ = ("name", "_index", "_depth", "_shortest", "row_count")
 
     def __init__(self, rows: Iterable[DeckRow], name: str = "deck"):
-        index: dict[str, list[DeckRow]] = {}
+        # A prefix with one window maps straight to its row (the common case, and half the
+        # memory of a one-element tuple); several windows map to a tuple in effective order.
+        index: dict[str, DeckRow | tuple[DeckRow, ...]] = {}
         count = 0
         for row in rows:
-            index.setdefault(row.prefix, []).append(row)
             count += 1
+            known = index.get(row.prefix)
+            if known is None:
+                index[row.prefix] = row
+            elif type(known) is tuple:
+                index[row.prefix] = tuple(sorted((*known, row), key=_effective_key))
+            else:
+                index[row.prefix] = tuple(sorted((known, row), key=_effective_key))
         self.name = name
         self.row_count = count
-        self._index: dict[str, tuple[DeckRow, ...]] = {
-            prefix: tuple(sorted(group, key=_effective_key)) if len(group) > 1 else (group[0],)
-            for prefix, group in index.items()
-        }
-        lengths = [len(prefix) for prefix in self._index] or [0]
-        self._longest = max(lengths)
-        self._shortest = max(1, min(lengths))
+        self._index = index
+        # Longest prefix length under each 4-digit stem: a lookup starts probing there
+        # instead of at the deck's global longest prefix (2 probes for a US number, not 5).
+        depth: dict[str, int] = {}
+        for prefix in index:
+            stem = prefix[:STEM]
+            if len(prefix) > depth.get(stem, 0):
+                depth[stem] = len(prefix)
+        self._depth = depth
+        self._shortest = max(1, min((len(prefix) for prefix in index), default=1))
 
     def find(self, digits: str, instant: datetime) -> DeckRow | None:
         """The longest-prefix row valid at ``instant`` for ``digits``, or None."""
         get = self._index.get
-        for length in range(min(len(digits), self._longest), self._shortest - 1, -1):
-            rows = get(digits[:length])
-            if rows is not None:
-                for row in rows:
-                    if row.effective <= instant and (row.end is None or instant < row.end):
-                        return row
+        longest = self._depth.get(digits[:STEM], STEM - 1)
+        for length in range(min(len(digits), longest), self._shortest - 1, -1):
+            hit = get(digits[:length])
+            if hit is None:
+                continue
+            if type(hit) is not tuple:
+                if hit.effective <= instant and (hit.end is None or instant < hit.end):
+                    return hit
+                continue
+            for row in hit:
+                if row.effective <= instant and (row.end is None or instant < row.end):
+                    return row
         return None
 
     def rows(self) -> Iterator[DeckRow]:
-        for group in self._index.values():
-            yield from group
+        for entry in self._index.values():
+            if type(entry) is tuple:
+                yield from entry
+            else:
+                yield entry
 
     def prefixes(self) -> int:
         return len(self._index)
@@ -133,8 +154,7 @@ def load_deck(path: str | os.PathLike[str]) -> RateDeck:
     except OSError as exc:
         raise DeckError([DeckIssue(source, 0, "-", f"cannot open: {exc.strerror}")]) from None
     with handle:
-        rows = list(read_deck_rows(handle, source))
-    return RateDeck(rows, name=os.path.basename(source))
+        return RateDeck(read_deck_rows(handle, source), name=os.path.basename(source))
 
 
 def read_deck_rows(lines: Iterable[str], source: str) -> Iterator[DeckRow]:
@@ -164,30 +184,34 @@ def read_deck_rows(lines: Iterable[str], source: str) -> Iterator[DeckRow]:
     return iter(rows)
 
 
+_COLUMN_ORDER = (
+    "prefix", "destination", *RATE_COLUMNS, "effective_date", "end_date", "first_increment", "next_increment", "connect_fee",
+)
+
+
 @dataclass
 class _RowParser:
+    """Validates rows; values seen before (rates, dates) are parsed once and shared."""
+
     source: str
     columns: dict[str, int]
     issues: list[DeckIssue] = field(default_factory=list)
     _instants: dict[str, datetime] = field(default_factory=dict)
     _decimals: dict[str, Decimal] = field(default_factory=dict)
+    _names: dict[str, str] = field(default_factory=dict)
 
-    def _cell(self, cells: list[str], name: str) -> str:
-        position = self.columns.get(name)
-        if position is None or position >= len(cells):
-            return ""
-        return cells[position].strip()
+    def __post_init__(self) -> None:
+        self._positions = tuple(self.columns.get(name, -1) for name in _COLUMN_ORDER)
 
     def _fail(self, row: int, column: str, message: str) -> None:
         self.issues.append(DeckIssue(self.source, row, column, message))
 
-    def _money(self, cells: list[str], name: str, row: int) -> Decimal | None:
-        text = self._cell(cells, name)
+    def _money(self, text: str, name: str, row: int) -> Decimal | None:
         if not text:
             return None
-        cached = self._decimals.get(text)
-        if cached is not None:
-            return cached
+        value = self._decimals.get(text)
+        if value is not None:
+            return value
         try:
             value = to_decimal(text, field=name, max_places=RATE_MAX_PLACES)
         except MoneyError as exc:
@@ -199,13 +223,12 @@ class _RowParser:
         self._decimals[text] = value
         return value
 
-    def _instant(self, cells: list[str], name: str, row: int) -> datetime | None:
-        text = self._cell(cells, name)
+    def _instant(self, text: str, name: str, row: int) -> datetime | None:
         if not text:
             return None
-        cached = self._instants.get(text)
-        if cached is not None:
-            return cached
+        value = self._instants.get(text)
+        if value is not None:
+            return value
         try:
             value = parse_boundary(text)
         except InstantError as exc:
@@ -214,59 +237,60 @@ class _RowParser:
         self._instants[text] = value
         return value
 
-    def _increment(self, cells: list[str], name: str, row: int) -> int | None:
-        text = self._cell(cells, name)
+    def _increment(self, text: str, name: str, row: int) -> int | None:
         if not text:
             return None
-        if not text.isdigit() or not 1 <= int(text) <= MAX_INCREMENT_S:
+        if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_INCREMENT_S:
             self._fail(row, name, f"{text!r} is not a whole number of seconds from 1 to {MAX_INCREMENT_S}")
             return None
         return int(text)
 
     def parse(self, cells: list[str], row: int) -> DeckRow | None:
+        width = len(cells)
+        (prefix, destination, rate, interstate, intrastate, indeterminate,
+         effective_text, end_text, first_text, next_text, fee_text) = [
+            cells[position].strip() if 0 <= position < width else "" for position in self._positions
+        ]
         before = len(self.issues)
-        prefix = self._cell(cells, "prefix").lstrip("+")
+        prefix = prefix.lstrip("+")
         if not prefix:
             self._fail(row, "prefix", "blank")
         elif not (prefix.isascii() and prefix.isdigit()) or len(prefix) > 15:
             self._fail(row, "prefix", f"{prefix!r} is not 1 to 15 digits")
-        rates = [self._money(cells, name, row) for name in RATE_COLUMNS]
-        if all(rate is None for rate in rates) and len(self.issues) == before:
+        money = self._money
+        rates = (
+            money(rate, "rate", row),
+            money(interstate, "interstate_rate", row),
+            money(intrastate, "intrastate_rate", row),
+            money(indeterminate, "indeterminate_rate", row),
+        )
+        if rates == (None, None, None, None) and len(self.issues) == before:
             self._fail(row, "rate", "no rate: rate and every jurisdiction rate are blank")
-        effective = self._instant(cells, "effective_date", row)
-        if effective is None and not self._cell(cells, "effective_date"):
+        effective = self._instant(effective_text, "effective_date", row)
+        if not effective_text:
             self._fail(row, "effective_date", "blank")
-        end = self._instant(cells, "end_date", row)
+        end = self._instant(end_text, "end_date", row)
         if effective is not None and end is not None and end <= effective:
             self._fail(row, "end_date", f"{end.isoformat()} is not after effective_date {effective.isoformat()}")
-        first = self._increment(cells, "first_increment", row)
-        following = self._increment(cells, "next_increment", row)
-        connect_fee = self._money(cells, "connect_fee", row)
+        first = self._increment(first_text, "first_increment", row)
+        following = self._increment(next_text, "next_increment", row)
+        connect_fee = money(fee_text, "connect_fee", row)
         if len(self.issues) != before or effective is None:
             return None
         return DeckRow(
-            prefix=prefix,
-            destination=self._cell(cells, "destination"),
-            rate=rates[0],
-            interstate_rate=rates[1],
-            intrastate_rate=rates[2],
-            indeterminate_rate=rates[3],
-            effective=effective,
-            end=end,
-            first_increment=first,
-            next_increment=following,
-            connect_fee=connect_fee if connect_fee is not None else ZERO,
-            row_number=row,
+            prefix, self._names.setdefault(destination, destination), *rates, effective, end, first, following,
+            connect_fee if connect_fee is not None else ZERO, row,
         )
 
     def check_overlaps(self, rows: list[DeckRow]) -> None:
         """Two rows for one prefix whose windows overlap: an error naming both rows."""
-        by_prefix: dict[str, list[DeckRow]] = {}
+        first: dict[str, DeckRow] = {}
+        repeated: dict[str, list[DeckRow]] = {}
         for row in rows:
-            by_prefix.setdefault(row.prefix, []).append(row)
-        for prefix, group in by_prefix.items():
-            if len(group) < 2:
-                continue
+            other = first.setdefault(row.prefix, row)
+            if other is not row:
+                repeated.setdefault(row.prefix, [other]).append(row)
+        for prefix, group in repeated.items():
             group.sort(key=_effective_key)
             latest_end = group[0]
             for row in group[1:]:

@@ -44,7 +44,7 @@ def e164_digits(number: str) -> str | None:
 class JurisdictionRules:
     """Classifies a call and picks the digits its deck row is found by."""
 
-    __slots__ = ("_numbering", "_domestic", "_foreign_origin")
+    __slots__ = ("_numbering", "_domestic", "_foreign_origin", "_region", "_state")
 
     def __init__(
         self,
@@ -55,6 +55,8 @@ class JurisdictionRules:
         self._numbering = numbering
         self._domestic = DOMESTIC_REGIONS if territories_domestic else frozenset({"US"})
         self._foreign_origin = foreign_origin
+        self._region = numbering.npa_regions.get  # bound once: these run for every call
+        self._state = numbering.state_of
 
     def classify(self, calling: str | None, called: str, lrn: str | None) -> tuple[str, str]:
         """(jurisdiction, digits to match in the deck); Rejection for a bad called number or LRN."""
@@ -63,8 +65,8 @@ class JurisdictionRules:
             raise Rejection(Reason.INVALID_NUMBER, f"called_number {called!r} is not a valid E.164 number")
         if called_digits[0] != "1":
             return INTERNATIONAL, called_digits
-        numbering = self._numbering
-        region = numbering.region_of_npa(called_digits[1:4])
+        region_of = self._region
+        region = region_of(called_digits[1:4])
         if region is None:
             raise Rejection(Reason.INVALID_NUMBER, f"called_number {called!r}: NPA {called_digits[1:4]} is not assigned")
         if region not in self._domestic:
@@ -72,10 +74,10 @@ class JurisdictionRules:
         match_digits = called_digits
         if lrn is not None:
             lrn_digits = e164_digits(lrn)
-            if lrn_digits is None or lrn_digits[0] != "1" or numbering.region_of_npa(lrn_digits[1:4]) not in self._domestic:
+            if lrn_digits is None or lrn_digits[0] != "1" or region_of(lrn_digits[1:4]) not in self._domestic:
                 raise Rejection(Reason.INVALID_NUMBER, f"lrn {lrn!r} is not a valid US routing number")
             match_digits = lrn_digits
-        term_state = numbering.state_of(match_digits[1:7])
+        term_state = self._state(match_digits[1:7])
         if term_state is None:
             return INDETERMINATE, match_digits
         origin = self._origin_state(calling)
@@ -93,9 +95,9 @@ class JurisdictionRules:
             return None
         if digits[0] != "1":
             return _FOREIGN
-        region = self._numbering.region_of_npa(digits[1:4])
+        region = self._region(digits[1:4])
         if region is None:
             return None
         if region not in self._domestic:
             return _FOREIGN
-        return self._numbering.state_of(digits[1:7])
+        return self._state(digits[1:7])

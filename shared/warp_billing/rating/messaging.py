@@ -22,7 +22,7 @@ from .rejections import Reason, Rejection
 DIRECTIONS = ("outbound", "inbound")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Message:
     """A validated SMS or MMS usage event."""
 
@@ -58,7 +58,7 @@ class Message:
         return self.to_number[1:]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class MessagePrice:
     rate: Decimal
     matched_prefix: str | None

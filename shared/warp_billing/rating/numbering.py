@@ -137,6 +137,11 @@ class NumberingPlan:
             raise NumberingError(path, None, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
         return NumberingPlan(self._npa_region, self._npa_state, npa_nxx_state, self._non_geographic)
 
+    @property
+    def npa_regions(self) -> Mapping[str, str]:
+        """NPA -> ISO region, read-only by convention (its ``get`` is the hot-path lookup)."""
+        return self._npa_region
+
     def region_of_npa(self, npa: str) -> str | None:
         """ISO region of a 3-digit NPA ('US', 'CA', 'JM', 'PR', ...), or None if unassigned."""
         return self._npa_region.get(npa)

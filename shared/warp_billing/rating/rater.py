@@ -82,22 +82,16 @@ class CustomerRater:
         if self._voice is None:
             raise Rejection(Reason.NO_RATE, "the plan has no voice section")
         call = VoiceCall.from_event(event)
-        jurisdiction, digits = self._voice.classify(call)
-        price = self._voice.price(call, jurisdiction, digits)
-        vendor_cost = None
-        if vendor_id is not None:
-            vendor_deck = self._vendor_voice.get(vendor_id)
-            if vendor_deck is not None:
-                vendor_cost = self._voice.vendor_cost(vendor_deck, call, jurisdiction, digits)
+        price = self._voice.rate(call, self._vendor_voice.get(vendor_id) if vendor_id is not None else None)
         overhead = self._margin.overhead_per_minute
         if overhead:
             overhead = EXACT.divide(EXACT.multiply(overhead, price.billed_seconds), SIXTY)
-        margin_pct, low = margin(price.amount, vendor_cost, overhead, self._margin.alert_below_pct)
+        margin_pct, low = margin(price.amount, price.vendor_cost, overhead, self._margin.alert_below_pct)
         row = price.row
         return RatedEvent(
-            event_id, "voice", self.plan.customer_id, event["start_time"], jurisdiction, row.prefix, row.destination,
-            price.rate, price.billed_seconds, price.amount, vendor_id, vendor_cost, margin_pct, low,
-            direction=call.direction, duration_s=call.duration_s,
+            event_id, "voice", self.plan.customer_id, event["start_time"], price.jurisdiction, row.prefix,
+            row.destination, price.rate, price.billed_seconds, price.amount, vendor_id, price.vendor_cost,
+            margin_pct, low, direction=call.direction, duration_s=call.duration_s,
         )
 
     def _rate_message(self, event: dict, event_id: str, kind: str, vendor_id: str | None) -> RatedEvent:

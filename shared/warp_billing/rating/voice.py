@@ -17,7 +17,7 @@ from ..money import EXACT, ZERO, per_minute_amount
 from ..plan import IndeterminatePolicy, Increments
 from . import events
 from .deck import DeckRow, RateDeck
-from .jurisdiction import INDETERMINATE, INTERNATIONAL, INTERSTATE, INTRASTATE, JurisdictionRules
+from .jurisdiction import INTERNATIONAL, INTERSTATE, INTRASTATE, JurisdictionRules
 from .rejections import Reason, Rejection
 from .time_of_day import TimeOfDay
 
@@ -34,7 +34,7 @@ def billed_seconds(duration: int, first: int, following: int) -> int:
     return first + -(-(duration - first) // following) * following
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class VoiceCall:
     """A validated voice usage event."""
 
@@ -48,24 +48,42 @@ class VoiceCall:
 
     @classmethod
     def from_event(cls, event: dict) -> "VoiceCall":
-        return cls(
-            start=events.start_time(event),
-            duration_s=events.whole_number(event, "duration_s", 0, events.MAX_CALL_SECONDS),
-            calling_number=events.optional_text(event, "calling_number"),
-            called_number=events.required_text(event, "called_number"),
-            lrn=events.optional_text(event, "lrn"),
-            direction=events.choice(event, "direction", DIRECTIONS, "termination"),
-            route_class=events.optional_text(event, "route_class"),
-        )
+        """Validate a voice event; well-formed fields take an inlined fast path, anything
+        else goes through ``events``' checks, which name the problem."""
+        get = event.get
+        duration = get("duration_s")
+        if type(duration) is not int or not 0 <= duration <= events.MAX_CALL_SECONDS:
+            duration = events.whole_number(event, "duration_s", 0, events.MAX_CALL_SECONDS)
+        called = get("called_number")
+        if type(called) is not str or not called:
+            called = events.required_text(event, "called_number")
+        calling = get("calling_number")
+        if calling is not None and (type(calling) is not str or len(calling) > events.MAX_ID_LENGTH):
+            calling = events.optional_text(event, "calling_number")
+        lrn = get("lrn")
+        if lrn is not None and (type(lrn) is not str or not lrn or len(lrn) > events.MAX_ID_LENGTH):
+            lrn = events.optional_text(event, "lrn")
+        direction = get("direction")
+        if direction is None:
+            direction = "termination"
+        elif direction not in DIRECTIONS:
+            events.choice(event, "direction", DIRECTIONS, "termination")
+        route_class = get("route_class")
+        if route_class is not None:
+            route_class = events.optional_text(event, "route_class")
+        return cls(events.start_time(event), duration, calling, called, lrn, direction, route_class)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class VoicePrice:
+    """A rated call: the vendor's cost is None without a vendor deck or a vendor rate."""
+
     jurisdiction: str
     row: DeckRow
     rate: Decimal
     billed_seconds: int
     amount: Decimal
+    vendor_cost: Decimal | None
 
 
 class JurisdictionPricing:
@@ -126,17 +144,18 @@ class VoiceRater:
         self._time_of_day = time_of_day if time_of_day else None
         self._quality = dict(quality_tiers or {})
 
-    def classify(self, call: VoiceCall) -> tuple[str, str]:
-        return self._rules.classify(call.calling_number, call.called_number, call.lrn)
-
-    def price(self, call: VoiceCall, jurisdiction: str, digits: str) -> VoicePrice:
+    def rate(self, call: VoiceCall, vendor_deck: RateDeck | None = None) -> VoicePrice:
+        """Jurisdiction, customer price and (with a vendor deck) vendor cost of one call."""
+        jurisdiction, digits = self._rules.classify(call.calling_number, call.called_number, call.lrn)
         deck = self._deck
         if call.direction == "origination" and self._origination_deck is not None:
             deck = self._origination_deck
-        row = deck.find(digits, call.start)
+        start = call.start
+        row = deck.find(digits, start)
         if row is None:
-            raise Rejection(Reason.NO_RATE, f"no {deck.name} row for +{digits} at {call.start.isoformat()}")
-        rate = self._pricing.price(row, jurisdiction)
+            raise Rejection(Reason.NO_RATE, f"no {deck.name} row for +{digits} at {start.isoformat()}")
+        price_for = self._pricing.price
+        rate = price_for(row, jurisdiction)
         if rate is None:
             raise Rejection(Reason.NO_RATE, f"{deck.name} row {row.row_number} (prefix {row.prefix}) has no {jurisdiction} rate")
         if call.route_class is not None and self._quality:
@@ -145,24 +164,19 @@ class VoiceRater:
                 raise Rejection(Reason.UNKNOWN_ROUTE_CLASS, f"route_class {call.route_class!r} is not priced by the plan")
             rate = EXACT.multiply(rate, multiplier)
         if self._time_of_day is not None:
-            multiplier = self._time_of_day.multiplier(call.start)
+            multiplier = self._time_of_day.multiplier(start)
             if multiplier != 1:
                 rate = EXACT.multiply(rate, multiplier)
-        return self._charge(row, rate, jurisdiction, call.duration_s)
-
-    def vendor_cost(self, vendor_deck: RateDeck, call: VoiceCall, jurisdiction: str, digits: str) -> Decimal | None:
-        """The vendor's price for the same call (its rows' own increments), or None if it has no rate."""
-        row = vendor_deck.find(digits, call.start)
-        if row is None:
-            return None
-        rate = self._pricing.price(row, jurisdiction)
-        if rate is None:
-            return None
-        return self._charge(row, rate, jurisdiction, call.duration_s).amount
-
-    def _charge(self, row: DeckRow, rate: Decimal, jurisdiction: str, duration: int) -> VoicePrice:
-        first = row.first_increment or self._first
-        following = row.next_increment or self._next
-        billed = billed_seconds(duration, first, following)
-        fee = row.connect_fee if billed else ZERO
-        return VoicePrice(jurisdiction, row, rate, billed, per_minute_amount(rate, billed, fee))
+        duration = call.duration_s
+        billed = billed_seconds(duration, row.first_increment or self._first, row.next_increment or self._next)
+        amount = per_minute_amount(rate, billed, row.connect_fee if billed else ZERO)
+        vendor_cost = None
+        if vendor_deck is not None:
+            vendor_row = vendor_deck.find(digits, start)
+            vendor_rate = price_for(vendor_row, jurisdiction) if vendor_row is not None else None
+            if vendor_rate is not None:
+                vendor_billed = billed_seconds(
+                    duration, vendor_row.first_increment or self._first, vendor_row.next_increment or self._next
+                )
+                vendor_cost = per_minute_amount(vendor_rate, vendor_billed, vendor_row.connect_fee if vendor_billed else ZERO)
+        return VoicePrice(jurisdiction, row, rate, billed, amount, vendor_cost)
