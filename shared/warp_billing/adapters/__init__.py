@@ -1,0 +1,1 @@
+"""Adapters: one module per external system, implementing the ports of the core."""

@@ -1,0 +1,178 @@
+"""The invoice register: issued documents, numbered without gaps per customer, never changed.
+
+A folder per customer holds one JSON file per issued document::
+
+    REGISTER/<customer>/invoices/<customer>-INV-000001.json
+    REGISTER/<customer>/credit-notes/<customer>-CN-000001.json
+
+Invoices and credit notes are each numbered 1, 2, 3 ... per customer. A number exists only
+once its document file exists (the next number is the highest on file + 1, taken under an
+exclusive lock), so a crash can leave no gap; files are created with ``O_EXCL`` semantics
+(written aside, then hard-linked into place, which fails rather than overwrite) and made
+read-only.
+
+Issuing a draft for a cycle:
+
+* no live invoice for the cycle: the draft is numbered and issued;
+* a live invoice bills the same content (same ``content_hash``): nothing is issued, the
+  existing invoice is returned (re-running a close is idempotent);
+* a live invoice bills different content (late or corrected usage, a changed plan): a
+  credit note cancels it in full and a new invoice ("rebill", ``replaces`` the old
+  number) is issued. Both are dated the correction date (``as_of``, not before the
+  cycle's regular issue date), and the rebill is due ``net_days`` after it.
+
+An invoice is live when no credit note credits it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import quote
+
+import orjson
+
+from .errors import InvoiceRegisterError
+from .invoice import CREDIT_NOTE, INVOICE, ISSUED, Invoice
+
+FOLDERS = {INVOICE: "invoices", CREDIT_NOTE: "credit-notes"}
+PREFIXES = {INVOICE: "INV", CREDIT_NOTE: "CN"}
+NUMBER_PATTERN = re.compile(r".*-(INV|CN)-(\d{6,})\.json")
+
+ISSUED_NEW = "issued"
+UNCHANGED = "unchanged"
+REISSUED = "reissued"
+
+
+@dataclass(frozen=True)
+class IssueOutcome:
+    """What issuing a draft did.
+
+    Attributes:
+        outcome: "issued" (new number), "unchanged" (same content already issued) or
+            "reissued" (credit note + rebill).
+        invoice: the live invoice for the cycle after the call.
+        credit_note: the credit note issued by this call, if any.
+    """
+
+    outcome: str
+    invoice: Invoice
+    credit_note: Invoice | None = None
+
+
+class InvoiceRegister:
+    """Issued invoices and credit notes on disk (see the module docstring)."""
+
+    def __init__(self, root: str | os.PathLike[str]):
+        self.root = Path(root)
+
+    def issue(self, draft: Invoice, *, as_of: date | None = None) -> IssueOutcome:
+        """Issue ``draft`` (or find it already issued, or credit-and-rebill a different one)."""
+        if draft.document_type != INVOICE:
+            raise InvoiceRegisterError("only invoices are issued from drafts; credit notes come from corrections")
+        folder = self._customer_folder(draft.customer_id)
+        with self._locked(folder):
+            invoices = self._read_all(folder, INVOICE)
+            credit_notes = self._read_all(folder, CREDIT_NOTE)
+            credited = {note.credits for note in credit_notes}
+            live = [invoice for invoice in invoices
+                    if invoice.number not in credited and invoice.cycle.start == draft.cycle.start]
+            if len(live) > 1:
+                raise InvoiceRegisterError(
+                    f"{draft.customer_id} {draft.cycle.label}: several live invoices "
+                    f"({', '.join(str(invoice.number) for invoice in live)}); credit all but one first")
+            if not live:
+                issued = replace(draft, number=self._next_number(folder, INVOICE, draft.customer_id), status=ISSUED)
+                self._write(folder, issued)
+                return IssueOutcome(ISSUED_NEW, issued)
+            current = live[0]
+            if current.content_hash == draft.content_hash:
+                return IssueOutcome(UNCHANGED, current)
+            today = datetime.now(draft.cycle.zone).date()
+            on = max(as_of or today, draft.cycle.issue_date)
+            note = current.credit_note(self._next_number(folder, CREDIT_NOTE, draft.customer_id), on)
+            self._write(folder, note)
+            rebill = replace(
+                draft, number=self._next_number(folder, INVOICE, draft.customer_id), status=ISSUED,
+                issue_date=on, due_date=draft.cycle.due_date(draft.net_days, on), replaces=current.number,
+            )
+            self._write(folder, rebill)
+            return IssueOutcome(REISSUED, rebill, note)
+
+    def documents(self, customer_id: str) -> list[Invoice]:
+        """Every issued document of a customer: invoices then credit notes, by number."""
+        folder = self._customer_folder(customer_id)
+        return self._read_all(folder, INVOICE) + self._read_all(folder, CREDIT_NOTE)
+
+    def _customer_folder(self, customer_id: str) -> Path:
+        name = quote(customer_id, safe="")
+        if name.startswith("."):
+            name = "%2E" + name[1:]
+        return self.root / name
+
+    @contextmanager
+    def _locked(self, folder: Path) -> Iterator[None]:
+        try:
+            for sub in FOLDERS.values():
+                (folder / sub).mkdir(parents=True, exist_ok=True)
+            handle = open(folder / ".lock", "a+b")
+        except OSError as exc:
+            raise InvoiceRegisterError(f"cannot use invoice register {folder}: {exc.strerror}") from None
+        with handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _numbers(self, folder: Path, document_type: str) -> list[tuple[int, Path]]:
+        found = []
+        directory = folder / FOLDERS[document_type]
+        if not directory.is_dir():
+            return found
+        for path in directory.iterdir():
+            match = NUMBER_PATTERN.fullmatch(path.name)
+            if match and match.group(1) == PREFIXES[document_type]:
+                found.append((int(match.group(2)), path))
+        found.sort()
+        sequence = [number for number, _ in found]
+        if sequence != list(range(1, len(sequence) + 1)):
+            raise InvoiceRegisterError(f"{directory}: document numbers {sequence} are not 1..{len(sequence)} without gaps")
+        return found
+
+    def _next_number(self, folder: Path, document_type: str, customer_id: str) -> str:
+        return f"{customer_id}-{PREFIXES[document_type]}-{len(self._numbers(folder, document_type)) + 1:06d}"
+
+    def _read_all(self, folder: Path, document_type: str) -> list[Invoice]:
+        documents = []
+        for _, path in self._numbers(folder, document_type):
+            try:
+                documents.append(Invoice.from_record(orjson.loads(path.read_bytes())))
+            except (OSError, orjson.JSONDecodeError, KeyError, ValueError) as exc:
+                raise InvoiceRegisterError(f"{path}: not a readable issued document: {exc}") from None
+        return documents
+
+    def _write(self, folder: Path, document: Invoice) -> Path:
+        directory = folder / FOLDERS[document.document_type]
+        target = directory / f"{quote(str(document.number), safe='')}.json"
+        data = orjson.dumps(document.to_record(), option=orjson.OPT_INDENT_2) + b"\n"
+        descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=".issuing-")
+        try:
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(temporary, 0o444)
+            os.link(temporary, target)  # fails if the number exists: an issued document is never replaced
+        except FileExistsError:
+            raise InvoiceRegisterError(f"{target} already exists; issued documents are never overwritten") from None
+        finally:
+            os.unlink(temporary)
+        return target

@@ -1,0 +1,165 @@
+"""`warp invoice`: close a billing cycle from rated usage (contracts.md section 6).
+
+One customer::
+
+    warp invoice --plan PLAN.yaml --rated RATED.jsonl --period 2026-11 --out INVOICE.json
+
+writes INVOICE.json, INVOICE.html (printable) and INVOICE.journal.json (revenue
+recognition). Many customers in one streaming pass over the rated file::
+
+    warp invoice --plan a.yaml --plan b.yaml ... --rated RATED.jsonl --period 2026-11 --out-dir DIR
+
+writes DIR/<CUSTOMER>-<PERIOD>.json (+ .html, .journal.json) per customer. With
+``--register DIR`` invoices are issued: numbered without gaps per customer, immutable,
+idempotent on re-runs, and corrected by credit note + rebill when the usage changed.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import click
+import yaml
+
+from ..billing.cycle_close import ClosedCycle, DocumentPaths, close_cycles, publish
+from ..billing.errors import BillingError, PeriodError
+from ..billing.cycles import parse_period
+from ..billing.invoice_store import UNCHANGED, InvoiceRegister
+from ..billing.revenue_recognition import AccountMap
+from ..billing.taxes import OfflineTaxEngine, TaxEngine
+from ..billing.usf import ContributionFactorTable
+from .common import fail, load_plans
+
+
+@click.command()
+@click.option("--plan", "plan_paths", multiple=True, required=True, metavar="PLAN.yaml",
+              help="Customer plan; repeat with --out-dir to close many customers in one pass.")
+@click.option("--rated", "rated_path", required=True, metavar="RATED.jsonl", help="Rated usage as `warp rate` writes it.")
+@click.option("--period", required=True, metavar="YYYY-MM", help="The cycle starting in this month, in each customer's zone.")
+@click.option("--out", "out_path", metavar="INVOICE.json", help="Invoice JSON (one plan).")
+@click.option("--out-dir", "out_dir", metavar="DIR", help="Folder for one invoice per plan: <CUSTOMER>-<PERIOD>.json.")
+@click.option("--html", "html_path", metavar="INVOICE.html", help="HTML rendering (default: beside the JSON).")
+@click.option("--no-html", is_flag=True, help="Do not write the HTML rendering.")
+@click.option("--journal", "journal_path", metavar="JOURNAL.json", help="Revenue-recognition journal (default: beside the JSON).")
+@click.option("--no-journal", is_flag=True, help="Do not write the journal.")
+@click.option("--register", "register_dir", metavar="DIR",
+              help="Invoice register: issue numbered, immutable invoices; credit-and-rebill on changes.")
+@click.option("--as-of", "as_of", metavar="YYYY-MM-DD", help="Date of a correction (credit note and rebill); default today.")
+@click.option("--usf-table", "usf_table", metavar="FACTORS.csv", help="USF contribution factors (year,quarter,factor_pct) replacing the embedded table.")
+@click.option("--tax-engine", type=click.Choice(["offline", "avalara"]), default="offline", show_default=True,
+              help="offline: USF from the dated table; avalara: Avalara Communications CalcTaxes.")
+@click.option("--avalara-config", metavar="AFC.yaml", help="Avalara settings: base_url, username, password, bill_to per customer.")
+@click.option("--accounts", "accounts_path", metavar="ACCOUNTS.yaml", help="Journal account codes overriding the defaults.")
+@click.option("--jobs", type=click.IntRange(min=1), help="Worker processes for the rated file (default: by file size and CPUs).")
+def invoice(plan_paths, rated_path, period, out_path, out_dir, html_path, no_html, journal_path, no_journal,
+            register_dir, as_of, usf_table, tax_engine, avalara_config, accounts_path, jobs) -> None:
+    """Close PERIOD: invoice, HTML and journal per customer from RATED.jsonl."""
+    if bool(out_path) == bool(out_dir):
+        raise fail("give exactly one of --out (one plan) and --out-dir")
+    if out_path and len(plan_paths) > 1:
+        raise fail("--out takes one plan; use --out-dir for several")
+    if out_dir and (html_path or journal_path):
+        raise fail("--html and --journal name one document's files; with --out-dir they are written beside each JSON")
+    try:
+        parse_period(period)
+    except PeriodError as exc:
+        raise fail(str(exc)) from None
+    correction_date = _date_option(as_of, "--as-of")
+    plans = [loaded.plan for loaded in load_plans(plan_paths)]
+    try:
+        taxes = _tax_engine(tax_engine, usf_table, avalara_config)
+        accounts = _accounts(accounts_path)
+        closed, report = close_cycles(plans, rated_path, period, taxes=taxes, jobs=jobs)
+    except BillingError as exc:
+        raise fail(str(exc)) from None
+    register = InvoiceRegister(register_dir) if register_dir else None
+    failures = 0
+    for close in closed:
+        if close.error is not None:
+            failures += 1
+            click.echo(f"warp: error: {close.plan.customer_id} {close.cycle.label}: {close.error}", err=True)
+            continue
+        if out_path:
+            json_path = Path(out_path)
+            paths = DocumentPaths.beside(json_path, html=not no_html, journal=not no_journal)
+            paths = DocumentPaths(json_path, Path(html_path) if html_path and not no_html else paths.html,
+                                  Path(journal_path) if journal_path and not no_journal else paths.journal)
+        else:
+            name = f"{close.plan.customer_id}-{close.cycle.label}.json".replace("/", "_")
+            paths = DocumentPaths.beside(Path(out_dir) / name, html=not no_html, journal=not no_journal)
+        try:
+            outcome = publish(close.draft, paths, register=register, as_of=correction_date, accounts=accounts)
+        except BillingError as exc:
+            failures += 1
+            click.echo(f"warp: error: {close.plan.customer_id} {close.cycle.label}: {exc}", err=True)
+            continue
+        click.echo(_summary(close, outcome))
+    click.echo(report.render())
+    if failures:
+        raise click.exceptions.Exit(1)
+
+
+def _summary(close: ClosedCycle, outcome) -> str:
+    document = outcome.invoice
+    number = document.number or "draft"
+    note = ""
+    if outcome.credit_note is not None:
+        note = f" (replaces {document.replaces}, credited by {outcome.credit_note.number})"
+    elif document.number and outcome.outcome == UNCHANGED:
+        note = " (already issued, unchanged)"
+    usage = close.usage
+    return (f"{document.customer_id} {close.cycle.label} {number}{note}: subtotal {document.subtotal} "
+            f"fees {document.fees_total} total {document.total} {document.currency} "
+            f"[{usage.events:,} events billed, {usage.rejected:,} rejected ignored, "
+            f"{usage.outside_period:,} outside the period]")
+
+
+def _date_option(text: str | None, name: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise fail(f"{name} {text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _read_mapping(path: str, what: str) -> dict:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle)
+    except OSError as exc:
+        raise fail(f"cannot read {what} {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise fail(f"{what} {path} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise fail(f"{what} {path} must be a mapping")
+    return data
+
+
+def _accounts(path: str | None) -> AccountMap:
+    if path is None:
+        return AccountMap()
+    return AccountMap.from_mapping(_read_mapping(path, "accounts file"))
+
+
+def _tax_engine(kind: str, usf_table: str | None, avalara_config: str | None) -> TaxEngine:
+    if kind == "offline":
+        if avalara_config:
+            raise fail("--avalara-config needs --tax-engine avalara")
+        return OfflineTaxEngine(ContributionFactorTable.from_csv(usf_table) if usf_table else None)
+    if not avalara_config:
+        raise fail("--tax-engine avalara needs --avalara-config AFC.yaml (base_url, username, password, bill_to)")
+    from ..adapters.avalara import AfcSettings, AvalaraCommunicationsTaxEngine, BillTo
+
+    config = _read_mapping(avalara_config, "Avalara config")
+    try:
+        bill_to = {str(customer): BillTo(str(place["country"]), str(place["state"]), str(place["zip"]),
+                                          int(place["npa"]) if place.get("npa") is not None else None)
+                   for customer, place in (config.pop("bill_to", None) or {}).items()}
+        pairs = config.pop("pairs", None)
+        settings = AfcSettings(**config, **({"pairs": {sku: (int(pair[0]), int(pair[1])) for sku, pair in pairs.items()}}
+                                             if pairs else {}))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise fail(f"Avalara config {avalara_config}: {exc}") from None
+    return AvalaraCommunicationsTaxEngine(settings, bill_to)
