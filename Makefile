@@ -6,6 +6,7 @@ PY := $(VENV)/bin/python
 WARP := $(VENV)/bin/warp
 SAMPLE := build/sample
 EVENTS ?= 200000
+PERIOD ?= 2026-06
 
 .PHONY: run test unit bench sample clean venv
 
@@ -18,12 +19,17 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
-## The main job on embedded defaults: a day of sample traffic for three customers, rated.
+## The main job on embedded defaults: a day of sample traffic for three customers, rated,
+## then the month closed into invoices (JSON, HTML, journal) under build/sample/invoices.
 run: venv
 	$(WARP) sample --out $(SAMPLE) --events $(EVENTS)
 	$(WARP) rate $(foreach c,acme beta gamma,--plan $(SAMPLE)/$(c)-plan.yaml) \
 	    --in $(SAMPLE)/usage.jsonl --out $(SAMPLE)/rated.jsonl \
 	    --rejects $(SAMPLE)/rejects.jsonl --summary $(SAMPLE)/summary.json
+	rm -rf $(SAMPLE)/invoices
+	$(WARP) invoice $(foreach c,acme beta gamma,--plan $(SAMPLE)/$(c)-plan.yaml) \
+	    --rated $(SAMPLE)/rated.jsonl --period $(PERIOD) \
+	    --out-dir $(SAMPLE)/invoices --register $(SAMPLE)/invoices/register
 
 ## Every test: unit, property, CLI (and the integration tests against local servers).
 test: venv
@@ -35,6 +41,7 @@ unit: venv
 ## Benchmarks (not tests): figures go to BENCHMARKS.md by hand with the machine.
 bench: venv
 	$(PY) bench/rating_bench.py
+	$(PY) bench/cycle_close_bench.py
 
 clean:
 	rm -rf build .pytest_cache

@@ -21,6 +21,7 @@ from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
 
 from .money import RATE_MAX_PLACES, MoneyError, to_decimal
 
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader when libyaml is present
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -205,7 +206,7 @@ class RecurringCharge(_Section):
     quantity: int = Field(1, ge=0)
     unit_price: Money
     start: date
-    end: date | None = None
+    end: date | None = None  # the first day no longer billed
     timing: Literal["advance", "arrears"] = Field(
         "arrears", validation_alias=AliasChoices("timing", "billing", "billed", "charge_timing")
     )
@@ -300,7 +301,7 @@ def load_plan(path: str | os.PathLike[str]) -> LoadedPlan:
     except OSError as exc:
         raise PlanError(f"{plan_path}: cannot read plan: {exc.strerror}") from None
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_YAML_LOADER)
     except yaml.YAMLError as exc:
         raise PlanError(f"{plan_path}: not valid YAML: {exc}") from None
     return LoadedPlan(parse_plan(raw, str(plan_path)), plan_path, tuple(unknown_keys(raw, Plan)))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Iterator
@@ -168,7 +168,7 @@ SAMPLE_PLANS = {
                       "campaign_overrides": {"CAMP123": "0.0020"}, "inbound_rate": "0.0010"},
         "api_queries": {"prices": {"lrn": "0.001", "cnam": "0.004"}, "bulk_discount": {"threshold": 10000, "percent": "20"}},
         "margin": {"overhead_per_minute": "0.0001", "alert_below_pct": "15"},
-        "recurring": [{"sku": "DID-LOCAL", "description": "Local DID", "quantity": 250, "unit_price": "1.00", "start": "2026-11-10"}],
+        "recurring": [{"sku": "DID-LOCAL", "description": "Local DID", "quantity": 250, "unit_price": "1.00", "start": "{day+7}"}],
         "fees": {"e911_per_did": "0.25", "usf": {"applies": False}},
         "terms": {"cycle": "monthly", "net_days": 15},
     },
@@ -183,7 +183,7 @@ SAMPLE_PLANS = {
         "messaging": {"mms_surcharge": "0.004", "inbound_rate": "0.0008"},
         "margin": {"overhead_per_minute": "0.0002", "alert_below_pct": "10"},
         "recurring": [{"sku": "TF-NUMBER", "description": "Toll-free number", "quantity": 40, "unit_price": "2.50",
-                       "start": "2026-10-01", "timing": "advance"}],
+                       "start": "{month-1}", "timing": "advance"}],
         "fees": {"e911_per_did": "0", "usf": {"applies": False}},
         "prepaid": {"low_balance_threshold": "500.00", "suspend_after_hours": 24},
         "terms": {"cycle": "monthly", "net_days": 0},
@@ -195,7 +195,7 @@ SAMPLE_PLANS = {
         "api_queries": {"prices": {"lrn": "0.0008", "cnam": "0.0035"}, "bulk_discount": {"threshold": 50000, "percent": "25"}},
         "margin": {"overhead_per_minute": "0.0001", "alert_below_pct": "12"},
         "recurring": [{"sku": "DID-LOCAL", "description": "Local DID", "quantity": 1200, "unit_price": "0.80",
-                       "start": "2026-06-01", "end": "2026-11-20"}],
+                       "start": "{month-5}", "end": "{day+17}"}],
         "fees": {"e911_per_did": "0.30", "usf": {"applies": True}},
         "terms": {"cycle": "monthly", "net_days": 30},
     },
@@ -203,8 +203,34 @@ SAMPLE_PLANS = {
 DECK_SCALE = {"ACME": Decimal("1.00"), "BETA": Decimal("1.15"), "GAMMA": Decimal("0.95")}
 
 
-def write_sample_setup(folder: Path, seed: int = 7, us_rows: int = 20_000, international_rows: int = 1_500) -> dict[str, Path]:
+SAMPLE_DAY = "2026-06-03"  # a quarter with a published FCC USF factor (GAMMA pays USF)
+
+
+def _sample_dates(day: date) -> dict[str, str]:
+    """Recurring-charge dates relative to the sample day: a DID added mid-month, a toll-free
+    number billed in advance since the month before, DIDs released later in the month."""
+    first = day.replace(day=1)
+    month_before = (first - timedelta(days=1)).replace(day=1)
+    five_before = first
+    for _ in range(5):
+        five_before = (five_before - timedelta(days=1)).replace(day=1)
+    return {"{day+7}": (day + timedelta(days=7)).isoformat(), "{month-1}": month_before.isoformat(),
+            "{month-5}": five_before.isoformat(), "{day+17}": (day + timedelta(days=17)).isoformat()}
+
+
+def _dated(value, dates: dict[str, str]):
+    if isinstance(value, dict):
+        return {key: _dated(item, dates) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_dated(item, dates) for item in value]
+    return dates.get(value, value) if isinstance(value, str) else value
+
+
+def write_sample_setup(folder: Path, seed: int = 7, us_rows: int = 20_000, international_rows: int = 1_500,
+                       day: str = SAMPLE_DAY) -> dict[str, Path]:
     """Decks, vendor decks and plans for the sample customers; returns plan paths by customer."""
+    sample_day = date.fromisoformat(day)
+    dates = _sample_dates(sample_day)
     folder.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     numbering = NumberingPlan.embedded()
@@ -223,8 +249,8 @@ def write_sample_setup(folder: Path, seed: int = 7, us_rows: int = 20_000, inter
     for customer, body in SAMPLE_PLANS.items():
         deck_name = f"{customer.lower()}-voice.csv"
         write_deck(folder / deck_name, npas, destinations, random.Random(seed + 1), us_rows=us_rows,
-                   international_rows=international_rows, scale=DECK_SCALE[customer], change_day="2026-11-03T12:00:00Z")
-        plan = {"customer_id": customer, "currency": "USD", **body}
+                   international_rows=international_rows, scale=DECK_SCALE[customer], change_day=f"{sample_day.isoformat()}T12:00:00Z")
+        plan = {"customer_id": customer, "currency": "USD", **_dated(body, dates)}
         plan["voice"] = {"deck": deck_name, "vendor_decks": {"V1": "vendor-v1-voice.csv", "V2": "vendor-v2-voice.csv"},
                          **body["voice"]}
         if "messaging" in plan:
@@ -339,7 +365,7 @@ class TrafficMix:
         return orjson.dumps(broken)
 
 
-def write_usage(path: Path, events: int, seed: int = 7, day: str = "2026-11-03",
+def write_usage(path: Path, events: int, seed: int = 7, day: str = SAMPLE_DAY,
                 customers: tuple[str, ...] = ("ACME", "BETA", "GAMMA"), bad_share: float = 0.004,
                 duplicate_share: float = 0.002) -> int:
     """Write ``events`` usage lines (malformed and duplicated ones included); return the count."""

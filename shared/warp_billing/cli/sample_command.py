@@ -6,20 +6,20 @@ from pathlib import Path
 
 import click
 
-from ..sample_data import write_sample_setup, write_usage
+from ..sample_data import SAMPLE_DAY, write_sample_setup, write_usage
 
 
 @click.command()
 @click.option("--out", "folder", required=True, type=click.Path(file_okay=False), help="Folder for decks, plans and usage.")
 @click.option("--events", default=200_000, show_default=True, help="Usage events to generate.")
 @click.option("--seed", default=7, show_default=True, help="Random seed (same seed, same files).")
-@click.option("--day", default="2026-11-03", show_default=True, help="The day of traffic (UTC).")
+@click.option("--day", default=SAMPLE_DAY, show_default=True, help="The day of traffic (UTC).")
 @click.option("--us-rows", default=20_000, show_default=True, help="NPA-NXX rows per US deck.")
 @click.option("--international-rows", default=1_500, show_default=True, help="International rows per deck.")
 def sample(folder: str, events: int, seed: int, day: str, us_rows: int, international_rows: int) -> None:
     """Generate sample decks, three customer plans and a usage file with some bad lines."""
     target = Path(folder)
-    plans = write_sample_setup(target, seed=seed, us_rows=us_rows, international_rows=international_rows)
+    plans = write_sample_setup(target, seed=seed, us_rows=us_rows, international_rows=international_rows, day=day)
     usage = target / "usage.jsonl"
     written = write_usage(usage, events, seed=seed, day=day, customers=tuple(plans))
     for customer, path in plans.items():

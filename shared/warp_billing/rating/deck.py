@@ -173,7 +173,7 @@ def read_deck_rows(lines: Iterable[str], source: str) -> Iterator[DeckRow]:
     parser = _RowParser(source, columns)
     rows: list[DeckRow] = []
     for row_number, cells in enumerate(reader, start=2):
-        if not cells or all(not cell.strip() for cell in cells):
+        if not cells or (not cells[0].strip() and not "".join(cells).strip()):
             continue
         row = parser.parse(cells, row_number)
         if row is not None:
