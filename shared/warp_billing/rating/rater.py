@@ -10,7 +10,6 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Callable, Iterable, Mapping
 
-from ..money import EXACT
 from ..plan import LoadedPlan, Plan
 from .api_queries import ApiQuery, ApiQueryRater
 from .deck import RateDeck, load_deck
@@ -48,9 +47,11 @@ class CustomerRater:
         """``decks`` maps each deck path named in the plan to its compiled deck."""
         self.plan = plan
         self._margin = plan.margin
-        self._voice = self._vendor_voice = None
-        self._messaging = self._vendor_messaging = None
-        self._api = None
+        self._voice: VoiceRater | None = None
+        self._messaging: MessagingRater | None = None
+        self._api: ApiQueryRater | None = None
+        self._vendor_voice: dict[str, RateDeck] = {}
+        self._vendor_messaging: dict[str, RateDeck] = {}
         if plan.voice is not None:
             voice = plan.voice
             rules = JurisdictionRules(numbering, voice.us_territories == "domestic", voice.foreign_origin)
@@ -83,10 +84,11 @@ class CustomerRater:
             raise Rejection(Reason.NO_RATE, "the plan has no voice section")
         call = VoiceCall.from_event(event)
         price = self._voice.rate(call, self._vendor_voice.get(vendor_id) if vendor_id is not None else None)
-        overhead = self._margin.overhead_per_minute
-        if overhead:
-            overhead = EXACT.divide(EXACT.multiply(overhead, price.billed_seconds), SIXTY)
-        margin_pct, low = margin(price.amount, price.vendor_cost, overhead, self._margin.alert_below_pct)
+        margin_pct, low = None, False
+        if price.vendor_cost is not None:
+            # overhead only feeds the margin ratio (never billed), so the 28-digit context is ample
+            overhead = self._margin.overhead_per_minute * price.billed_seconds / SIXTY
+            margin_pct, low = margin(price.amount, price.vendor_cost, overhead, self._margin.alert_below_pct)
         row = price.row
         return RatedEvent(
             event_id, "voice", self.plan.customer_id, event["start_time"], price.jurisdiction, row.prefix,
