@@ -8,7 +8,7 @@ SAMPLE := build/sample
 EVENTS ?= 200000
 PERIOD ?= 2026-06
 
-.PHONY: run test unit bench sample clean venv
+.PHONY: run test unit bench sample clean venv bundles
 
 venv: $(VENV)/.installed
 
@@ -31,9 +31,13 @@ run: venv
 	    --rated $(SAMPLE)/rated.jsonl --period $(PERIOD) \
 	    --out-dir $(SAMPLE)/invoices --register $(SAMPLE)/invoices/register
 
-## Every test: unit, property, CLI (and the integration tests against local servers).
+## Every test: unit, property, CLI, and the integration and end-to-end tests against the local
+## stack (real redis-server, BigQuery/Firestore/Cloud Tasks stand-ins, functions under
+## functions-framework), which this target installs, starts and always stops again.
 test: venv
-	$(PY) -m pytest -q
+	$(MAKE) --no-print-directory stack-install
+	@$(MAKE) --no-print-directory stack-up || { $(MAKE) --no-print-directory stack-down; exit 1; }
+	@status=0; $(PY) -m pytest -q || status=$$?; $(MAKE) --no-print-directory stack-down; exit $$status
 
 unit: venv
 	$(PY) -m pytest -q tests/unit
@@ -42,6 +46,10 @@ unit: venv
 bench: venv
 	$(PY) bench/rating_bench.py
 	$(PY) bench/cycle_close_bench.py
+
+## Deployable function folders (main.py + requirements.txt + warp_billing) for Terraform.
+bundles: venv
+	$(PY) tools/function_bundles.py
 
 clean:
 	rm -rf build .pytest_cache

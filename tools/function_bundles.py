@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+"""Assemble each function's deployable source: build/functions/<name>/ for Terraform to zip.
+
+A Cloud Function's source is one directory: its ``main.py`` and ``requirements.txt``
+(functions/<name>/) with the ``warp_billing`` package copied beside ``main.py``, so
+``from warp_billing...`` imports the same code the tests ran. Terraform's ``archive_file``
+zips each directory and uploads it as ``<name>/bundle-<md5>.zip`` (terraform/functions.tf).
+
+Usage: ``python tools/function_bundles.py [--out build/functions] [NAME ...]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FUNCTIONS = ROOT / "functions"
+PACKAGE = ROOT / "shared" / "warp_billing"
+IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", ".pytest_cache")
+
+
+class BundleError(RuntimeError):
+    """A function that cannot be bundled (no main.py, no requirements.txt)."""
+
+
+def bundle(name: str, out_dir: Path) -> Path:
+    """(Re)build ``out_dir/name`` from functions/<name>/ and shared/warp_billing; return it."""
+    source = FUNCTIONS / name
+    for required in ("main.py", "requirements.txt"):
+        if not (source / required).is_file():
+            raise BundleError(f"functions/{name}/{required} is missing")
+    target = out_dir / name
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(source, target, ignore=IGNORED)
+    shutil.copytree(PACKAGE, target / "warp_billing", ignore=IGNORED)
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("names", nargs="*", help="functions to bundle (default: every functions/<name>/main.py)")
+    parser.add_argument("--out", type=Path, default=ROOT / "build" / "functions")
+    args = parser.parse_args(argv)
+    names = args.names or sorted(path.parent.name for path in FUNCTIONS.glob("*/main.py"))
+    failures = []
+    for name in names:
+        try:
+            print(f"bundled {name} -> {bundle(name, args.out)}")
+        except BundleError as exc:
+            failures.append(str(exc))
+    for failure in failures:
+        print(f"function-bundles: error: {failure}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
