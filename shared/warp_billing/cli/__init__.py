@@ -6,6 +6,8 @@ import click
 
 from .. import __version__
 from .deck_commands import deck
+from .invoice_command import invoice
+from .ops_commands import balance, plans, rejects
 from .rate_command import rate
 from .sample_command import sample
 
@@ -16,13 +18,5 @@ def main() -> None:
     """WARP Billing: rate usage, check decks, close billing cycles."""
 
 
-main.add_command(rate)
-main.add_command(deck)
-main.add_command(sample)
-
-try:  # commands of later features register themselves when their module exists
-    from .invoice_command import invoice
-
-    main.add_command(invoice)
-except ImportError:  # pragma: no cover - only while that feature is absent
-    pass
+for command in (rate, deck, sample, invoice, plans, balance, rejects):
+    main.add_command(command)

@@ -1,0 +1,60 @@
+--[[
+postpaid_charge.lua: add one event to a postpaid running total, atomically with its dedup mark
+(policy: charging/postpaid.py). Both keys carry the customer's hash tag (one cluster slot):
+
+  KEYS[1]  warp:{C}:cycle:<cycle start>  hash  total, events, soft_alerted, hard_alerted
+  KEYS[2]  warp:{C}:dedup:<event_id>     string  the stored result (same format as prepaid_debit.lua)
+
+  ARGV[1]  event_id
+  ARGV[2]  amount, micro-units (>= 0)
+  ARGV[3]  now, epoch ms
+  ARGV[4]  dedup TTL, seconds
+  ARGV[5]  hard credit limit, micro-units ('' = none)
+  ARGV[6]  soft limit, micro-units ('' = none)
+  ARGV[7]  '1' = operator replay: an earlier refusal is decided again
+  ARGV[8]  plan version
+  ARGV[9]  cycle hash TTL, seconds
+
+Returns {'new' | 'dup', result}. Result:
+  2|outcome C/R|reason|amount|cycle total|at_ms|0||flags||version
+flags: W soft limit reached, H hard limit reached (each once per cycle).
+]]
+
+local amount = tonumber(ARGV[2])
+local limit = tonumber(ARGV[5])
+local soft = tonumber(ARGV[6])
+
+local function int(n)
+  return string.format('%d', n)
+end
+
+local prior = redis.call('GET', KEYS[2])
+if prior and not (ARGV[7] == '1' and string.sub(prior, 2, 4) == '|R|') then
+  return {'dup', prior}
+end
+
+local state = redis.call('HMGET', KEYS[1], 'total', 'soft_alerted', 'hard_alerted')
+local total = tonumber(state[1]) or 0
+local outcome, reason, flags = 'C', '', ''
+
+if limit and amount > 0 and total + amount > limit then
+  outcome, reason = 'R', 'CREDIT_LIMIT'
+  if state[3] ~= '1' then
+    flags = 'H'
+    redis.call('HSET', KEYS[1], 'hard_alerted', '1')
+  end
+else
+  total = total + amount
+  redis.call('HSET', KEYS[1], 'total', int(total))
+  redis.call('HINCRBY', KEYS[1], 'events', 1)
+  if soft and total >= soft and state[2] ~= '1' then
+    flags = 'W'
+    redis.call('HSET', KEYS[1], 'soft_alerted', '1')
+  end
+end
+redis.call('EXPIRE', KEYS[1], ARGV[9])
+
+local result = table.concat({'2', outcome, reason, int(amount), int(total), ARGV[3], '0', '', flags, '',
+  ARGV[8]}, '|')
+redis.call('SET', KEYS[2], result, 'EX', ARGV[4])
+return {'new', result}

@@ -1,0 +1,221 @@
+"""The composition root: builds the object graph from ``Settings``, once per instance.
+
+Adapters are chosen by configuration (``WARP_USAGE_STORE``, ``WARP_LEDGER_STORE``,
+``WARP_PLAN_STORE``, ``WARP_ALERT_SINK``), so tests, the local stack and production differ only
+in settings. Nothing is built at import: a function instance builds its clients on its first
+event (``charging_service()``) and reuses them for every later event; each client is built at
+most once, and only when something needs it (the CLI's `warp balance show` never touches
+BigQuery). Cloud SDK modules are imported inside the factories for the same reason.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+from . import logs
+from .charging.clock import SystemClock
+from .charging.plan_catalog import PlanCatalog
+from .charging.service import ChargingService
+from .settings import Settings
+
+
+class ConfigurationError(RuntimeError):
+    """The settings ask for an adapter that cannot be built (missing module, bad combination)."""
+
+
+class Container:
+    """The object graph for one set of settings; every part built lazily, at most once."""
+
+    def __init__(self, settings: Settings | None = None, **overrides: Any):
+        """``overrides`` replace parts by name (e.g. ``usage_store=...`` in tests)."""
+        self.settings = settings or Settings()
+        self._parts: dict[str, Any] = dict(overrides)
+        self._lock = threading.RLock()
+
+    def _part(self, name: str, build: Callable[[], Any]) -> Any:
+        part = self._parts.get(name)
+        if part is None:
+            with self._lock:
+                part = self._parts.get(name)
+                if part is None:
+                    part = self._parts[name] = build()
+        return part
+
+    # -- clients and adapters -----------------------------------------------------------------
+
+    @property
+    def redis(self):
+        """The Redis / Memorystore client (cluster-aware when WARP_REDIS_CLUSTER=true)."""
+        return self._part("redis", self._build_redis)
+
+    @property
+    def balances(self):
+        """The balance store (prepaid accounts, postpaid totals) on Redis."""
+        return self._part("balances", self._build_balances)
+
+    @property
+    def usage_store(self):
+        return self._part("usage_store", self._build_usage_store)
+
+    @property
+    def ledger_store(self):
+        return self._part("ledger_store", self._build_ledger_store)
+
+    @property
+    def plan_store(self):
+        return self._part("plan_store", self._build_plan_store)
+
+    @property
+    def alert_publisher(self):
+        return self._part("alert_publisher", self._build_alert_publisher)
+
+    @property
+    def plan_catalog(self) -> PlanCatalog:
+        return self._part("plan_catalog", lambda: PlanCatalog(self.plan_store, self.settings.plan_refresh_s))
+
+    @property
+    def clock(self):
+        """Wall-clock time for charging decisions (a settable clock in tests)."""
+        return self._part("clock", SystemClock)
+
+    @property
+    def charging(self) -> ChargingService:
+        """The real-time charging service (what the usage functions call)."""
+        return self._part("charging", lambda: ChargingService(
+            self.plan_catalog, self.balances, self.usage_store, self.ledger_store, self.alert_publisher,
+            max_event_age_s=self.settings.max_event_age_s, clock=self.clock))
+
+    # -- factories ------------------------------------------------------------------------------
+
+    def _build_redis(self):
+        import redis
+
+        settings = self.settings
+        timeout = settings.redis_timeout_ms / 1000
+        options = dict(socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True,
+                       health_check_interval=30)
+        if settings.redis_cluster:
+            return redis.RedisCluster.from_url(settings.redis_url, **options)
+        return redis.Redis.from_url(settings.redis_url, **options)
+
+    def _build_balances(self):
+        from .adapters.redis_balances import RedisBalances
+
+        settings = self.settings
+        return RedisBalances(self.redis, dedup_ttl_s=settings.dedup_ttl_s,
+                             ledger_stream_maxlen=settings.ledger_stream_maxlen,
+                             postpaid_cycle_ttl_s=settings.postpaid_cycle_ttl_s)
+
+    def _build_usage_store(self):
+        kind = self.settings.usage_store
+        if kind == "sqlite":
+            from .adapters.sqlite_stores import SqliteUsageStore
+
+            return SqliteUsageStore(self._data_file("usage.sqlite"))
+        if kind == "bigquery":
+            from .adapters.bigquery_usage import BigQueryUsageStore
+
+            return BigQueryUsageStore(self._bigquery_client, self.settings)
+        raise ConfigurationError(f"unknown usage store {kind!r}")
+
+    def _build_ledger_store(self):
+        kind = self.settings.ledger_store
+        if kind == "sqlite":
+            from .adapters.sqlite_stores import SqliteLedgerStore
+
+            return SqliteLedgerStore(self._data_file("ledger.sqlite"))
+        if kind == "bigquery":
+            from .adapters.bigquery_usage import BigQueryLedgerStore
+
+            return BigQueryLedgerStore(self._bigquery_client, self.settings)
+        if kind == "firestore":
+            from .adapters.firestore_ledger import FirestoreLedgerStore
+
+            return FirestoreLedgerStore(self._firestore_client, self.settings)
+        raise ConfigurationError(f"unknown ledger store {kind!r}")
+
+    def _build_plan_store(self):
+        kind = self.settings.plan_store
+        if kind == "files":
+            from .adapters.plan_files import PlanFolder
+
+            return PlanFolder(self.settings.plans_dir)
+        if kind == "firestore":
+            from .adapters.firestore_plans import FirestorePlanStore
+
+            return FirestorePlanStore(self._firestore_client, self.settings)
+        raise ConfigurationError(f"unknown plan store {kind!r}")
+
+    def _build_alert_publisher(self):
+        kind = self.settings.alert_sink
+        if kind == "log":
+            from .adapters.log_alerts import LogAlertPublisher
+
+            return LogAlertPublisher()
+        if kind == "pubsub":
+            from .adapters.pubsub_alerts import PubSubAlertPublisher
+
+            return PubSubAlertPublisher(self._pubsub_client, self.settings)
+        raise ConfigurationError(f"unknown alert sink {kind!r}")
+
+    # The cloud clients: one per system and instance, built on first use (the stores above
+    # receive these methods as factories and call them when they first talk to the service).
+
+    def _bigquery_client(self):
+        def build():
+            from .adapters.bigquery_usage import bigquery_client
+
+            return bigquery_client(self.settings.bigquery_project_id, self.settings.bigquery_endpoint)
+
+        return self._part("bigquery_client", build)
+
+    def _firestore_client(self):
+        def build():
+            from .adapters.firestore_plans import firestore_client
+
+            settings = self.settings
+            return firestore_client(settings.firestore_project_id, settings.firestore_emulator_host,
+                                    settings.firestore_database)
+
+        return self._part("firestore_client", build)
+
+    def _pubsub_client(self):
+        def build():
+            from .adapters.pubsub_alerts import publisher_client
+
+            return publisher_client(self.settings.pubsub_endpoint)
+
+        return self._part("pubsub_client", build)
+
+    def _data_file(self, name: str) -> Path:
+        return Path(self.settings.data_dir) / name
+
+
+_container: Container | None = None
+_container_lock = threading.Lock()
+
+
+def container() -> Container:
+    """This instance's object graph, built on first use from the environment's settings."""
+    global _container
+    if _container is None:
+        with _container_lock:
+            if _container is None:
+                settings = Settings()
+                logs.configure(settings.log_level)
+                _container = Container(settings)
+    return _container
+
+
+def charging_service() -> ChargingService:
+    """The instance's charging service (built once, on the first event)."""
+    return container().charging
+
+
+def reset(replacement: Container | None = None) -> None:
+    """Forget (or replace) the instance's object graph: tests and CLI overrides."""
+    global _container
+    with _container_lock:
+        _container = replacement

@@ -1,0 +1,187 @@
+"""Charging values and the balance-store port.
+
+A ``ChargeRequest`` asks the balance store to take one rated event's amount from a prepaid
+balance (``PrepaidTerms``) or add it to a postpaid running total (``PostpaidTerms``), atomically
+with its dedup mark. The answer, a ``ChargeResult``, is stored under the event id: a redelivered
+event gets the ORIGINAL result back (``duplicate=True``) with the same ledger entries and alerts,
+so re-writing them is idempotent and nothing is charged twice.
+
+All amounts are integer micro-units (1 USD = 1,000,000). ``BalanceStore`` is the port; the
+Redis adapter (``adapters.redis_balances``) implements it with one Lua script per step.
+(It lives here until ``ports.py`` takes it over.)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Protocol, Sequence
+
+from ..ports import LedgerEntry
+from ..rating.rejections import Reason
+from .errors import TransientError
+
+CHARGED = "charged"
+REFUSED = "refused"
+
+# Lua numbers are IEEE doubles: integers are exact below 2**53 micro-units (~9 billion USD).
+MAX_MICROS = 2**50
+
+
+class AlertCode(str, Enum):
+    """Billing alerts published to the billing-alerts topic (stable type names)."""
+
+    LOW_BALANCE = "low_balance"                    # prepaid balance crossed below the plan threshold
+    SUSPEND_PENDING = "suspend_pending"            # balance exhausted: suspension at the deadline unless topped up
+    SUSPENDED = "suspended"                        # the deadline passed: traffic is refused
+    AUTO_RECHARGE = "auto_recharge"                # an automatic top-up was booked: collect the payment
+    LOW_MARGIN = "low_margin"                      # an event priced below the plan's margin threshold
+    CREDIT_SOFT_LIMIT = "credit_soft_limit"        # postpaid cycle total crossed soft_limit_pct of the credit limit
+    CREDIT_LIMIT_REACHED = "credit_limit_reached"  # postpaid traffic refused at the hard credit limit
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class AccountAlert:
+    """An alert decided atomically with the charge (at most once per crossing).
+
+    Attributes:
+        code: what happened.
+        balance_micros: the prepaid balance (or postpaid cycle total) after the step.
+        deadline_ms: suspension deadline (SUSPEND_PENDING, SUSPENDED).
+        amount_micros: the auto-recharge amount (AUTO_RECHARGE).
+    """
+
+    code: AlertCode
+    balance_micros: int
+    deadline_ms: int | None = None
+    amount_micros: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PrepaidTerms:
+    """A prepaid plan's charging terms in micro-units (from ``Plan.prepaid``).
+
+    Attributes:
+        low_balance_threshold_micros: alert once when the balance falls below it (0 = never).
+        suspend_after_s: notice between exhaustion (balance <= 0) and suspension.
+        recharge_below_micros, recharge_amount_micros: auto-recharge (both set, or neither).
+    """
+
+    low_balance_threshold_micros: int = 0
+    suspend_after_s: int = 24 * 3600
+    recharge_below_micros: int | None = None
+    recharge_amount_micros: int | None = None
+
+    @property
+    def auto_recharge(self) -> bool:
+        return bool(self.recharge_below_micros is not None and self.recharge_amount_micros)
+
+
+@dataclass(frozen=True, slots=True)
+class PostpaidTerms:
+    """A postpaid plan's credit terms for the billing cycle an event falls in.
+
+    Attributes:
+        cycle: first day of the billing cycle (ISO date, customer's zone): the running total's key.
+        credit_limit_micros: hard limit; None = unlimited.
+        soft_limit_micros: alert threshold (credit_limit x soft_limit_pct / 100); None = none.
+    """
+
+    cycle: str
+    credit_limit_micros: int | None = None
+    soft_limit_micros: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeRequest:
+    """Charge one rated event.
+
+    Attributes:
+        entry_id: the event_id: dedup key and the debit's ledger entry id.
+        amount_micros: the rated amount (>= 0).
+        at_ms: processing instant (epoch ms): the ledger time and the suspension clock.
+        reference: recorded on the ledger entry (the event kind).
+        plan_version: the plan version the amount was rated under (kept with the result).
+        replay: an operator replay: an earlier REFUSAL is decided again (a charge never is).
+    """
+
+    customer_id: str
+    entry_id: str
+    amount_micros: int
+    at_ms: int
+    reference: str
+    plan_version: str
+    terms: PrepaidTerms | PostpaidTerms
+    replay: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeResult:
+    """The outcome of a charge, as first decided (``duplicate`` says it is a stored replay).
+
+    Attributes:
+        outcome: CHARGED or REFUSED.
+        reason: SUSPENDED, INSUFFICIENT_BALANCE or CREDIT_LIMIT when refused.
+        amount_micros: the amount charged (or the amount that was refused).
+        balance_micros: prepaid balance / postpaid cycle total after the step.
+        entries: ledger entries the step made (debit, auto-recharge; top-up or adjustment).
+        alerts: alerts the step decided.
+        deadline_ms: the account's suspension deadline after the step, if one is running.
+    """
+
+    outcome: str
+    reason: Reason | None
+    amount_micros: int
+    balance_micros: int
+    at_ms: int
+    entries: tuple[LedgerEntry, ...] = ()
+    alerts: tuple[AccountAlert, ...] = ()
+    plan_version: str = ""
+    duplicate: bool = False
+    deadline_ms: int | None = None
+
+    @property
+    def charged(self) -> bool:
+        return self.outcome == CHARGED
+
+
+@dataclass(frozen=True, slots=True)
+class AccountState:
+    """A prepaid account as Redis holds it (for `warp balance show`)."""
+
+    customer_id: str
+    balance_micros: int
+    low_balance_alerted: bool
+    suspend_at_ms: int | None
+    opened_ms: int | None
+
+
+class BalanceStore(Protocol):
+    """Hot balances and running totals with per-event dedup (Memorystore in production)."""
+
+    def charge(self, request: ChargeRequest) -> ChargeResult:
+        """Debit (prepaid) or add to the cycle total (postpaid), once per entry_id.
+
+        Raises ``AccountNotLoaded`` for a prepaid account that does not exist (a TransientError).
+        """
+
+    def charge_many(self, requests: Sequence[ChargeRequest]) -> "list[ChargeResult | TransientError]":
+        """``charge`` for many requests in one round trip, in order; an item that must be
+        retried (account not loaded) comes back as its error, the others are done."""
+
+    def prior_result(self, customer_id: str, entry_id: str, reference: str) -> ChargeResult | None:
+        """The stored result of an earlier charge of this entry, if still kept."""
+
+    def credit(
+        self, customer_id: str, entry_id: str, amount_micros: int, kind: str, reference: str, at_ms: int,
+        terms: PrepaidTerms,
+    ) -> ChargeResult:
+        """Top-up / adjustment, idempotent by entry_id forever; opens the account if needed."""
+
+    def open_account(self, customer_id: str, at_ms: int) -> None:
+        """Create a prepaid account at zero balance if it does not exist."""
+
+    def account(self, customer_id: str) -> AccountState | None: ...

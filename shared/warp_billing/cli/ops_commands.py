@@ -1,0 +1,349 @@
+"""Operator commands for the real-time system: plans, prepaid balances, reject replay.
+
+    warp plans load PLAN.yaml                          plan + decks into the plan store (new version)
+    warp balance show CUSTOMER                         balance, notices, recent ledger entries
+    warp balance topup CUSTOMER AMOUNT --id TOPUP_ID   book a top-up (idempotent by TOPUP_ID)
+    warp balance rebuild                               rebuild Redis balances from the ledger
+    warp rejects replay REJECTS.jsonl                  re-submit corrected rejects
+
+They run against whatever the settings (``WARP_*``) point at, through ``bootstrap.container()``:
+the same stores as the functions, embedded files/SQLite by default.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+
+import click
+import orjson
+
+from .. import bootstrap, logs
+from ..charging.accounts import PrepaidTerms
+from ..charging.alerts import account_alert
+from ..charging.clock import iso_from_ms
+from ..charging.postpaid import postpaid_terms
+from ..charging.errors import LedgerConflict, TransientError
+from ..charging.rebuild import rebuild_balances
+from ..charging.service import Delivery, Handled
+from ..money import MoneyError, format_amount, from_micros, to_decimal, to_micros
+from ..plan import PlanError, load_plan
+from ..rating.deck import DeckError, load_deck
+from ..rating.rater import deck_paths
+from .common import fail, first_line
+
+TOPUP_PREFIX = "topup:"
+
+
+def _container() -> bootstrap.Container:
+    """The object graph, with logs kept off stdout (which carries the command's own output)."""
+    logs.configure("WARNING", stream=sys.stderr)
+    container = bootstrap.container()
+    logging.getLogger().setLevel(logging.WARNING)
+    return container
+
+
+def _prepaid_terms(customer_id: str) -> PrepaidTerms | None:
+    """The customer's current prepaid terms (None: no plan, or a postpaid plan)."""
+    compiled = _container().plan_catalog.current(customer_id)
+    return compiled.prepaid if compiled is not None else None
+
+
+# -- warp plans ---------------------------------------------------------------------------------
+
+@click.group()
+def plans() -> None:
+    """Customer plans in the plan store (what the rating functions use)."""
+
+
+@plans.command("load")
+@click.argument("plan_path", metavar="PLAN.yaml")
+def load(plan_path: str) -> None:
+    """Validate PLAN.yaml and its decks, store them as the customer's new plan version.
+
+    A prepaid customer's account is opened in Redis at zero if it does not exist yet.
+    """
+    try:
+        loaded = load_plan(plan_path)
+    except PlanError as exc:
+        raise fail(f"plan {first_line(exc)}") from None
+    plan = loaded.plan
+    if "{" in plan.customer_id or "}" in plan.customer_id:
+        raise fail(f"{plan_path}: customer_id {plan.customer_id!r} may not contain braces")
+    deck_ids = deck_paths(plan)
+    decks: dict[str, str] = {}
+    for deck_id in deck_ids:
+        try:
+            load_deck(loaded.resolve(deck_id))  # every problem named now, not on the first event
+        except DeckError as exc:
+            raise fail(f"deck {first_line(exc)}") from None
+    if plan.voice is not None and plan.voice.npa_nxx:
+        deck_ids = [*deck_ids, plan.voice.npa_nxx]
+    for deck_id in deck_ids:
+        try:
+            decks[deck_id] = loaded.resolve(deck_id).read_text(encoding="utf-8-sig")
+        except OSError as exc:
+            raise fail(f"cannot read {loaded.resolve(deck_id)}: {exc.strerror}") from None
+    for key in loaded.unknown_keys:
+        click.echo(f"warp: warning: {plan_path}: unknown plan key {key!r} ignored", err=True)
+    container = _container()
+    try:
+        version = container.plan_store.put_plan(plan.customer_id, Path(plan_path).read_text(encoding="utf-8"), decks)
+    except (ValueError, OSError) as exc:
+        raise fail(f"plan store refused {plan_path}: {exc}") from None
+    note = ""
+    if plan.billing == "prepaid":
+        try:
+            container.balances.open_account(plan.customer_id, container.clock.now_ms())
+        except TransientError as exc:
+            raise fail(f"{plan.customer_id}: plan version {version} stored, but the prepaid account could not be "
+                       f"opened ({exc}); run the command again") from None
+        note = " (prepaid account open)"
+    click.echo(f"{plan.customer_id}: plan version {version} stored with {len(decks)} deck(s){note}")
+
+
+# -- warp balance -------------------------------------------------------------------------------
+
+@click.group()
+def balance() -> None:
+    """Prepaid balances in Redis and the persisted ledger."""
+
+
+@balance.command("show")
+@click.argument("customer_id", metavar="CUSTOMER")
+@click.option("--entries", "entry_count", default=10, show_default=True, help="Recent ledger entries to list.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def show(customer_id: str, entry_count: int, as_json: bool) -> None:
+    """Show CUSTOMER's prepaid balance, low-balance mark, suspension notice and recent entries."""
+    balances = _container().balances
+    try:
+        state = balances.account(customer_id)
+        recent = balances.recent_ledger(customer_id, entry_count) if state is not None else []
+    except (TransientError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    except Exception as exc:  # redis errors: name them, no stack trace
+        raise fail(f"cannot read balances: {exc}") from None
+    if state is None:
+        _show_postpaid(customer_id, as_json)
+        return
+    report = {
+        "customer_id": customer_id,
+        "balance": format_amount(from_micros(state.balance_micros)),
+        "low_balance_alerted": state.low_balance_alerted,
+        "suspend_at": iso_from_ms(state.suspend_at_ms) if state.suspend_at_ms is not None else None,
+        "recent_entries": [
+            {"entry_id": e.entry_id, "kind": e.kind, "amount": format_amount(from_micros(e.amount_micros)),
+             "balance_after": format_amount(from_micros(e.balance_after_micros)), "at": e.at, "reference": e.reference}
+            for e in recent
+        ],
+    }
+    if as_json:
+        click.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+        return
+    click.echo(f"{customer_id}: balance {report['balance']}")
+    if state.low_balance_alerted:
+        click.echo("  below the low-balance threshold (alerted)")
+    if report["suspend_at"]:
+        click.echo(f"  balance exhausted: traffic refused from {report['suspend_at']} unless topped up")
+    for entry in report["recent_entries"]:
+        click.echo(f"  {entry['at']}  {entry['kind']:<13} {entry['amount']:>16}  -> {entry['balance_after']:>16}  "
+                   f"{entry['entry_id']}")
+
+
+def _show_postpaid(customer_id: str, as_json: bool) -> None:
+    """A postpaid customer's running total for the current billing cycle."""
+    container = _container()
+    try:
+        compiled = container.plan_catalog.current(customer_id)
+    except TransientError as exc:
+        raise fail(str(exc)) from None
+    if compiled is None or compiled.prepaid is not None:
+        raise fail(f"no prepaid account for {customer_id!r} in Redis (load a prepaid plan, top up, or rebuild)")
+    now = datetime.fromisoformat(container.clock.now_iso())
+    terms = postpaid_terms(compiled.plan, now)
+    total, events = container.balances.cycle_total(customer_id, terms.cycle)
+    limit = compiled.plan.postpaid.credit_limit
+    report = {"customer_id": customer_id, "billing": "postpaid", "cycle": terms.cycle,
+              "cycle_total": format_amount(from_micros(total)), "events": events,
+              "credit_limit": format_amount(limit) if limit is not None else None}
+    if as_json:
+        click.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+        return
+    limit_text = f" of credit limit {report['credit_limit']}" if limit is not None else ""
+    click.echo(f"{customer_id}: postpaid, cycle {terms.cycle}: {report['cycle_total']}{limit_text} ({events} events)")
+
+
+@balance.command("topup")
+@click.argument("customer_id", metavar="CUSTOMER")
+@click.argument("amount_text", metavar="AMOUNT")
+@click.option("--id", "topup_id", required=True, help="Top-up id (payment id): the same id is never booked twice.")
+@click.option("--reference", default="", help="Free text kept on the ledger entry (payment reference, note).")
+def topup(customer_id: str, amount_text: str, topup_id: str, reference: str) -> None:
+    """Book a top-up of AMOUNT (a decimal, e.g. 250.00) to CUSTOMER's prepaid balance."""
+    try:
+        amount = to_decimal(amount_text, field="AMOUNT")
+        micros = to_micros(amount)
+    except MoneyError as exc:
+        raise fail(str(exc)) from None
+    if micros <= 0:
+        raise fail(f"AMOUNT must be positive, not {amount_text}")
+    container = _container()
+    try:
+        terms = _prepaid_terms(customer_id)
+    except TransientError as exc:
+        raise fail(str(exc)) from None
+    if terms is None:
+        raise fail(f"{customer_id!r} has no prepaid plan in the plan store; load one first (warp plans load)")
+    entry_id = TOPUP_PREFIX + topup_id
+    try:
+        result = container.balances.credit(customer_id, entry_id, micros, "topup", reference or topup_id,
+                                           container.clock.now_ms(), terms)
+        container.ledger_store.append(list(result.entries))
+    except LedgerConflict as exc:
+        raise fail(str(exc)) from None
+    except Exception as exc:
+        raise fail(f"top-up {topup_id} not confirmed ({exc}); run the same command again (it is idempotent)") from None
+    terms_threshold = terms.low_balance_threshold_micros or None
+    currency = container.plan_catalog.current(customer_id).currency
+    for alert in result.alerts:  # e.g. a top-up that still leaves the balance low or exhausted
+        try:
+            container.alert_publisher.publish(
+                account_alert(alert, customer_id, entry_id, result.at_ms, currency, terms_threshold))
+        except Exception as exc:
+            click.echo(f"warp: warning: alert {alert.code.value} not published: {exc}", err=True)
+    state = "already booked" if result.duplicate else "booked"
+    click.echo(f"{customer_id}: top-up {topup_id} of {format_amount(from_micros(micros))} {state}; "
+               f"balance {format_amount(from_micros(result.balance_micros))}")
+
+
+@balance.command("rebuild")
+@click.option("--customer", "customers", multiple=True, help="Only this customer (repeatable); default: every customer in the ledger.")
+@click.option("--settle-seconds", default=0, show_default=True,
+              help="Wait after pausing charging, then re-read the ledger (use when Redis did not lose its data).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def rebuild(customers: tuple[str, ...], settle_seconds: int, as_json: bool) -> None:
+    """Rebuild prepaid balances (and recent dedup marks) in Redis from the persisted ledger."""
+    container = _container()
+
+    def terms_for(customer_id: str) -> PrepaidTerms | None:
+        try:
+            return _prepaid_terms(customer_id)
+        except TransientError:
+            return None
+
+    try:
+        report = rebuild_balances(container.ledger_store, container.balances, dedup_ttl_s=container.settings.dedup_ttl_s,
+                                  customers=list(customers) or None, terms_for=terms_for, settle_s=settle_seconds)
+    except Exception as exc:
+        raise fail(f"rebuild failed ({exc}); it can be run again") from None
+    summary = {
+        "customers": len(report.balances), "entries": report.entries, "duplicate_rows": report.duplicate_rows,
+        "conflicts": report.conflicts, "dedup_marks": report.dedup_marks,
+        "balances": {customer: format_amount(from_micros(micros)) for customer, micros in report.balances.items()},
+    }
+    if as_json:
+        click.echo(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())
+        return
+    for customer, amount in summary["balances"].items():
+        click.echo(f"  {customer}: {amount}")
+    click.echo(f"rebuilt {summary['customers']} balance(s) from {report.entries} ledger entries "
+               f"({report.duplicate_rows} duplicate rows ignored, {report.dedup_marks} dedup marks restored)")
+    for conflict in report.conflicts:
+        click.echo(f"warp: warning: ledger entry {conflict} appears with two different movements", err=True)
+
+
+# -- warp rejects -------------------------------------------------------------------------------
+
+@click.group()
+def rejects() -> None:
+    """Rejected usage events."""
+
+
+@rejects.command("replay")
+@click.argument("rejects_path", metavar="REJECTS.jsonl")
+@click.option("--batch", "batch_size", default=500, show_default=True, help="Events per balance-store round trip.")
+@click.option("--failed", "failed_path", metavar="FAILED.jsonl", help="Write the lines that must be retried here.")
+def replay(rejects_path: str, batch_size: int, failed_path: str | None) -> None:
+    """Re-submit corrected rejects through the charging service.
+
+    Each line is a reject record whose ``raw`` text was corrected, a record with an ``event``
+    object, or a plain usage event. The maximum age does not apply to a replay, and earlier
+    refusals (INSUFFICIENT_BALANCE, SUSPENDED, CREDIT_LIMIT) are decided again; an event that
+    was charged meanwhile is not charged twice.
+    """
+    try:
+        source = open(rejects_path, "rb")
+    except OSError as exc:
+        raise fail(f"cannot read {rejects_path}: {exc.strerror}") from None
+    service = _container().charging
+    counts: Counter[str] = Counter()
+    failed: list[bytes] = []
+    unreadable: list[int] = []
+    batch: list[tuple[bytes, Delivery]] = []
+
+    def flush() -> None:
+        try:
+            outcomes = service.handle_batch([delivery for _, delivery in batch], replay=True)
+        except TransientError as exc:
+            click.echo(f"warp: warning: a batch of {len(batch)} must be retried: {exc}", err=True)
+            outcomes = [exc] * len(batch)
+        for (line, _), outcome in zip(batch, outcomes):
+            if isinstance(outcome, Handled):
+                counts["rated" if outcome.status == "rated" else f"rejected {outcome.reason}"] += 1
+            else:
+                counts["to retry"] += 1
+                failed.append(line)
+        batch.clear()
+
+    with source:
+        for number, line in enumerate(source, start=1):
+            text = line.strip()
+            if not text:
+                continue
+            delivery = _replay_delivery(text)
+            if delivery is None:
+                unreadable.append(number)
+                continue
+            batch.append((text, delivery))
+            if len(batch) >= batch_size:
+                flush()
+        if batch:
+            flush()
+    if failed_path and failed:
+        Path(failed_path).write_bytes(b"\n".join(failed) + b"\n")
+    for outcome, count in sorted(counts.items()):
+        click.echo(f"  {outcome}: {count}")
+    if unreadable:
+        shown = ", ".join(str(n) for n in unreadable[:20])
+        click.echo(f"warp: warning: {len(unreadable)} unreadable line(s) skipped: {shown}", err=True)
+    click.echo(f"replayed {sum(counts.values())} event(s) from {rejects_path}")
+    if counts["to retry"]:
+        sys.exit(1)
+
+
+def _replay_delivery(text: bytes) -> Delivery | None:
+    """The event a rejects line stands for: corrected ``raw``, an ``event`` object, or the line itself."""
+    try:
+        record = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(record, dict):
+        return None
+    message_id = record.get("message_id") if isinstance(record.get("message_id"), str) else None
+    if isinstance(record.get("event"), dict):
+        event = record["event"]
+    elif isinstance(record.get("raw"), str):
+        try:
+            event = orjson.loads(record["raw"])
+        except orjson.JSONDecodeError:
+            return None
+    elif record.get("status") is None:
+        event = record
+    else:
+        return None
+    if not isinstance(event, dict):
+        return None
+    return Delivery(event, message_id, orjson.dumps(event).decode())

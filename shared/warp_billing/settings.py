@@ -1,0 +1,115 @@
+"""Settings: the one place WARP Billing reads its configuration (environment, prefix ``WARP_``).
+
+Every deployment difference is a setting here: which adapter backs each port (embedded files
+and SQLite on one machine, BigQuery / Firestore / Pub/Sub / Memorystore in the cloud), the
+endpoints of the local stand-ins, and the real-time charging limits. Nothing else in the code
+base reads ``os.environ``; the composition root (``bootstrap.py``) turns a ``Settings`` into
+the object graph.
+
+Durations are integer seconds or milliseconds (names say which). Money never appears here.
+
+Environment variables (all optional; defaults give the embedded, no-cloud configuration):
+
+    WARP_REDIS_URL                 redis://127.0.0.1:6390/0
+    WARP_REDIS_CLUSTER             false   (true: Memorystore cluster / Redis Cluster client)
+    WARP_REDIS_TIMEOUT_MS          2000    (socket connect and read timeout)
+    WARP_USAGE_STORE               sqlite | bigquery | memory          (rated usage and rejects)
+    WARP_LEDGER_STORE              sqlite | bigquery | firestore | memory   (persisted ledger)
+    WARP_PLAN_STORE                files | firestore                   (plans and decks)
+    WARP_ALERT_SINK                log | pubsub | memory               (billing alerts)
+    WARP_DATA_DIR                  .warp-data   (SQLite files of the embedded stores)
+    WARP_PLANS_DIR                 plans        (plan YAMLs + decks for WARP_PLAN_STORE=files)
+    WARP_GCP_PROJECT               warp-local
+    WARP_BIGQUERY_ENDPOINT         unset = the real API; http://127.0.0.1:9052 = local emulator
+    WARP_BIGQUERY_PROJECT          defaults to WARP_GCP_PROJECT
+    WARP_BIGQUERY_DATASET          warp_billing
+    WARP_FIRESTORE_EMULATOR_HOST   unset = the real API; 127.0.0.1:8086 = local emulator
+    WARP_FIRESTORE_PROJECT         defaults to WARP_GCP_PROJECT
+    WARP_FIRESTORE_DATABASE        (default)
+    WARP_PUBSUB_PROJECT            defaults to WARP_GCP_PROJECT
+    WARP_PUBSUB_ENDPOINT           unset = the real API; host:port = a plaintext Publisher gRPC server
+    WARP_ALERT_TOPIC               billing-alerts
+    WARP_MAX_EVENT_AGE_S           259200  (3 days: older events are rejected EVENT_TOO_OLD)
+    WARP_DEDUP_TTL_S               259200  (how long a charge result is kept for redeliveries;
+                                            must be >= WARP_MAX_EVENT_AGE_S and should be >= the
+                                            subscription's message retention)
+    WARP_PLAN_REFRESH_S            30      (a warm instance checks the plan version pointer at
+                                            most this often)
+    WARP_LEDGER_STREAM_MAXLEN      10000   (recent ledger entries kept per customer in Redis)
+    WARP_POSTPAID_CYCLE_TTL_S      8640000 (100 days: running totals kept per billing cycle)
+    WARP_LOG_LEVEL                 INFO
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DAY_S = 86_400
+
+
+class Settings(BaseSettings):
+    """WARP Billing configuration, read from ``WARP_*`` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="WARP_", extra="ignore", frozen=True)
+
+    # Memorystore / Redis: hot prepaid balances, postpaid running totals, dedup marks.
+    redis_url: str = "redis://127.0.0.1:6390/0"
+    redis_cluster: bool = False
+    redis_timeout_ms: int = Field(2000, ge=1)
+
+    # Which adapter backs each port.
+    usage_store: Literal["sqlite", "bigquery", "memory"] = "sqlite"
+    ledger_store: Literal["sqlite", "bigquery", "firestore", "memory"] = "sqlite"
+    plan_store: Literal["files", "firestore"] = "files"
+    alert_sink: Literal["log", "pubsub", "memory"] = "log"
+
+    # Embedded defaults (one machine, no cloud account).
+    data_dir: Path = Path(".warp-data")
+    plans_dir: Path = Path("plans")
+
+    # Google Cloud (or the local stand-ins: set the endpoints / emulator hosts).
+    gcp_project: str = "warp-local"
+    bigquery_endpoint: str | None = None
+    bigquery_project: str | None = None
+    bigquery_dataset: str = "warp_billing"
+    firestore_emulator_host: str | None = None
+    firestore_project: str | None = None
+    firestore_database: str = "(default)"
+    pubsub_project: str | None = None
+    pubsub_endpoint: str | None = None
+    alert_topic: str = "billing-alerts"
+
+    # Real-time charging.
+    max_event_age_s: int = Field(3 * DAY_S, ge=60)
+    dedup_ttl_s: int = Field(3 * DAY_S, ge=60)
+    plan_refresh_s: int = Field(30, ge=0)
+    ledger_stream_maxlen: int = Field(10_000, ge=100)
+    postpaid_cycle_ttl_s: int = Field(100 * DAY_S, ge=DAY_S)
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @model_validator(mode="after")
+    def _dedup_covers_max_age(self) -> "Settings":
+        # A redelivery of an event younger than the maximum age must still find its charge
+        # result, or it would be charged twice.
+        if self.dedup_ttl_s < self.max_event_age_s:
+            raise ValueError(
+                f"dedup_ttl_s ({self.dedup_ttl_s}) must be >= max_event_age_s ({self.max_event_age_s})"
+            )
+        return self
+
+    @property
+    def bigquery_project_id(self) -> str:
+        return self.bigquery_project or self.gcp_project
+
+    @property
+    def firestore_project_id(self) -> str:
+        return self.firestore_project or self.gcp_project
+
+    @property
+    def pubsub_project_id(self) -> str:
+        return self.pubsub_project or self.gcp_project

@@ -1,0 +1,10 @@
+"""Fixtures of the charging unit tests."""
+
+import pytest
+
+from tests.unit.charging.charging_world import World, make_world
+
+
+@pytest.fixture
+def world() -> World:
+    return make_world()
