@@ -95,4 +95,4 @@ def test_floats_never_reach_the_topic(server):
     with pytest.raises(MoneyError, match="alert.balance"):
         publisher.publish({**low_balance_alert(), "balance": 0.95})
     assert recorder.requests == []
-    assert publisher._client is None  # nothing built for a refused alert
+    assert not publisher._client.built  # nothing built for a refused alert

@@ -23,7 +23,6 @@ passed in), never at import.
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -33,6 +32,7 @@ from typing import Any, Iterator, Mapping, Sequence
 from ..money import MoneyError, format_rate, to_decimal
 from ..ports import LedgerEntry, chunks
 from ..timeutil import InstantError, parse_instant
+from .lazy_client import LazyClient
 
 UTC = timezone.utc
 INSERT_BATCH = 500  # rows per insertAll request (BigQuery's recommended maximum)
@@ -140,9 +140,7 @@ class _BigQueryDataset:
         ``settings`` (``warp_billing.settings.Settings``) supplies the project and dataset
         unless ``project`` / ``dataset`` are given.
         """
-        self._client_or_factory = client
-        self._client = None if callable(client) else client
-        self._lock = threading.Lock()
+        self._client = LazyClient(client)
         self.project = project or getattr(settings, "bigquery_project_id", None)
         self.dataset = dataset or getattr(settings, "bigquery_dataset", None)
         if not self.project or not self.dataset:
@@ -152,11 +150,7 @@ class _BigQueryDataset:
 
     @property
     def client(self):
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    self._client = self._client_or_factory()
-        return self._client
+        return self._client.get()
 
     def table_ref(self, spec: TableSpec) -> str:
         return f"{self.project}.{self.dataset}.{spec.name}"

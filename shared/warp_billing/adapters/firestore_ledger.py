@@ -13,7 +13,6 @@ committed write at once (no streaming buffer, no best-effort dedup), at a higher
 
 from __future__ import annotations
 
-import threading
 import time
 from datetime import datetime, timezone
 from typing import Any, Iterator, Sequence
@@ -21,6 +20,7 @@ from urllib.parse import quote
 
 from ..ports import LedgerEntry, chunks
 from ..timeutil import InstantError, parse_instant
+from .lazy_client import LazyClient
 
 MAX_BATCH_WRITES = 500  # Firestore's limit of writes per commit
 _EPOCH_US = 62_135_596_800_000_000  # microseconds from 0001-01-01 to 1970-01-01: keeps keys positive
@@ -40,19 +40,13 @@ class FirestoreLedgerStore:
     def __init__(self, client: Any, settings: Any = None, *, collection: str = "ledger_entries",
                  timeout_s: float = 60.0):
         """``client``: a ``firestore.Client`` or a zero-argument callable building one on first use."""
-        self._client_or_factory = client
-        self._client = None if callable(client) else client
-        self._lock = threading.Lock()
+        self._client = LazyClient(client)
         self.collection = collection
         self.timeout_s = timeout_s
 
     @property
     def client(self):
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    self._client = self._client_or_factory()
-        return self._client
+        return self._client.get()
 
     def append(self, entries: Sequence[LedgerEntry]) -> None:
         """Create each entry's document unless it exists (idempotent by customer and entry id)."""

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 import zlib
 from datetime import datetime, timezone
 from typing import Any, Mapping
@@ -34,6 +33,7 @@ import yaml
 from ..plan import PlanError, parse_plan
 from ..rating.rater import deck_paths
 from .firestore_ledger import FirestoreLedgerStore  # noqa: F401  (bootstrap looks for it here)
+from .lazy_client import LazyClient
 
 UTC = timezone.utc
 CHUNK_BYTES = 1_000_000  # stored bytes per chunk document: under 1 MiB with the name and fields
@@ -100,9 +100,7 @@ class FirestorePlanStore:
         ``collection_prefix`` puts the collections under other names (tests, tenants).
         ``settings`` is accepted for the composition root's uniform call and not otherwise needed.
         """
-        self._client_or_factory = client
-        self._client = None if callable(client) else client
-        self._lock = threading.Lock()
+        self._client = LazyClient(client)
         self.plans_collection = f"{collection_prefix}plans"
         self.decks_collection = f"{collection_prefix}decks"
         if not 1024 <= chunk_bytes <= CHUNK_BYTES:
@@ -112,11 +110,7 @@ class FirestorePlanStore:
 
     @property
     def client(self):
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    self._client = self._client_or_factory()
-        return self._client
+        return self._client.get()
 
     # -------------------------------------------------------------------- PlanStore
 

@@ -14,11 +14,11 @@ speaks the Publisher gRPC API (the tests run a recording one).
 from __future__ import annotations
 
 import json
-import threading
 from decimal import Decimal
 from typing import Any, Mapping
 
 from ..money import MoneyError
+from .lazy_client import LazyClient
 
 ATTRIBUTE_KEYS = ("alert_id", "type", "customer_id")
 
@@ -56,9 +56,7 @@ class PubSubAlertPublisher:
     def __init__(self, client: Any, settings: Any = None, *, project: str | None = None,
                  topic: str | None = None, timeout_s: float = 30.0):
         """``client``: a ``pubsub_v1.PublisherClient`` or a zero-argument callable building one on first use."""
-        self._client_or_factory = client
-        self._client = None if callable(client) else client
-        self._lock = threading.Lock()
+        self._client = LazyClient(client)
         self.project = project or getattr(settings, "pubsub_project_id", None)
         self.topic = topic or getattr(settings, "alert_topic", None) or "billing-alerts"
         if not self.project:
@@ -67,11 +65,7 @@ class PubSubAlertPublisher:
 
     @property
     def client(self):
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    self._client = self._client_or_factory()
-        return self._client
+        return self._client.get()
 
     @property
     def topic_path(self) -> str:
