@@ -46,6 +46,7 @@ unit: venv
 bench: venv
 	$(PY) bench/rating_bench.py
 	$(PY) bench/cycle_close_bench.py
+	$(PY) bench/realtime_bench.py
 
 ## Deployable function folders (main.py + requirements.txt + warp_billing) for Terraform.
 bundles: venv
