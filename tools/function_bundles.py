@@ -19,7 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS = ROOT / "functions"
 PACKAGE = ROOT / "shared" / "warp_billing"
-IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", ".pytest_cache")
+# Compiled (mypyc) modules are built for this machine's Python and libc; functions deploy the pure source.
+IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", ".pytest_cache", "*.so")
 
 
 class BundleError(RuntimeError):

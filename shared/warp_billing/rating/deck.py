@@ -97,7 +97,7 @@ class RateDeck:
             known = index.get(row.prefix)
             if known is None:
                 index[row.prefix] = row
-            elif type(known) is tuple:
+            elif isinstance(known, tuple):
                 index[row.prefix] = tuple(sorted((*known, row), key=_effective_key))
             else:
                 index[row.prefix] = tuple(sorted((known, row), key=_effective_key))
@@ -122,7 +122,7 @@ class RateDeck:
             hit = get(digits[:length])
             if hit is None:
                 continue
-            if type(hit) is not tuple:
+            if not isinstance(hit, tuple):
                 if hit.effective <= instant and (hit.end is None or instant < hit.end):
                     return hit
                 continue
@@ -133,7 +133,7 @@ class RateDeck:
 
     def rows(self) -> Iterator[DeckRow]:
         for entry in self._index.values():
-            if type(entry) is tuple:
+            if isinstance(entry, tuple):
                 yield from entry
             else:
                 yield entry

@@ -77,7 +77,7 @@ class NumberingPlan:
     def embedded(cls) -> NumberingPlan:
         """The plan packaged with warp_billing (read once per process)."""
         source = resources.files(f"{__package__}.data").joinpath(EMBEDDED_FILE)
-        with source.open("r", encoding="utf-8", newline="") as lines:
+        with source.open("r", encoding="utf-8", newline="") as lines:  # type: ignore[call-overload]
             return cls._from_embedded_rows(source, _csv_records(lines, source, _EMBEDDED_COLUMNS))
 
     @classmethod

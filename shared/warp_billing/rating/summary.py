@@ -33,7 +33,7 @@ class RatingSummary:
 
     def add(self, result: RatedEvent | RejectedEvent) -> None:
         self.accepted += 1
-        if type(result) is RejectedEvent:
+        if isinstance(result, RejectedEvent):
             self.rejected += 1
             self.reasons[result.reason] += 1
             return

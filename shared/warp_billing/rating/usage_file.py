@@ -11,7 +11,7 @@ from typing import BinaryIO, Callable
 
 import orjson
 
-from .rated_event import RejectedEvent
+from .rated_event import RatedEvent, RejectedEvent
 from .rater import Rater
 from .rejections import Reason
 from .summary import RatingSummary
@@ -35,6 +35,7 @@ def rate_lines(
     for number, line in enumerate(source, start=1):
         consumed += len(line)
         text = line.rstrip(b"\r\n")
+        result: RatedEvent | RejectedEvent
         try:
             event = loads(text)
         except orjson.JSONDecodeError as exc:
@@ -45,14 +46,14 @@ def rate_lines(
         add(result)
         record = result.to_record()
         pending.append(dumps(record))
-        if type(result) is RejectedEvent and rejects is not None:
+        if rejects is not None and isinstance(result, RejectedEvent):
             record["line"] = number
             record["raw"] = text.decode("utf-8", errors="replace")
             rejected_lines.append(dumps(record))
         if len(pending) >= WRITE_BATCH:
             out.write(b"\n".join(pending) + b"\n")
             pending.clear()
-            if rejected_lines:
+            if rejected_lines and rejects is not None:
                 rejects.write(b"\n".join(rejected_lines) + b"\n")
                 rejected_lines.clear()
             if on_progress is not None:
@@ -60,7 +61,7 @@ def rate_lines(
                 consumed = 0
     if pending:
         out.write(b"\n".join(pending) + b"\n")
-    if rejected_lines:
+    if rejected_lines and rejects is not None:
         rejects.write(b"\n".join(rejected_lines) + b"\n")
     if on_progress is not None and consumed:
         on_progress(consumed)

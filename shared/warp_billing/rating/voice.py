@@ -171,9 +171,9 @@ class VoiceRater:
         billed = billed_seconds(duration, row.first_increment or self._first, row.next_increment or self._next)
         amount = per_minute_amount(rate, billed, row.connect_fee if billed else ZERO)
         vendor_cost = None
-        if vendor_deck is not None:
-            vendor_row = vendor_deck.find(digits, start)
-            vendor_rate = price_for(vendor_row, jurisdiction) if vendor_row is not None else None
+        vendor_row = vendor_deck.find(digits, start) if vendor_deck is not None else None
+        if vendor_row is not None:
+            vendor_rate = price_for(vendor_row, jurisdiction)
             if vendor_rate is not None:
                 vendor_billed = billed_seconds(
                     duration, vendor_row.first_increment or self._first, vendor_row.next_increment or self._next
