@@ -3,6 +3,9 @@
 Adapters (``warp_billing.adapters``) implement these against BigQuery, Firestore, Redis,
 Pub/Sub and the embedded defaults; unit tests use hand-written fakes. Every write here is
 idempotent by a business key (event_id, entry_id, version), because every delivery may repeat.
+
+Two ports live beside the value types they exchange: ``charging.accounts.BalanceStore``
+(Redis balances: charge requests and results) and ``billing.taxes.TaxEngine`` (tax lines).
 """
 
 from __future__ import annotations
@@ -66,10 +69,6 @@ class AlertPublisher(Protocol):
     """Billing alerts (low balance, low margin, suspension) to the billing-alerts topic."""
 
     def publish(self, alert: Mapping) -> None: ...
-
-
-class Clock(Protocol):
-    def now_iso(self) -> str: ...
 
 
 def chunks(items: Iterable, size: int) -> Iterator[list]:
