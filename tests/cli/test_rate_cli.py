@@ -147,3 +147,21 @@ def test_deck_check_lists_every_problem(workdir):
     assert "bad.csv row 4 column rate" in done.stderr
     assert "rows 3 and 5" in done.stderr
     assert "2 problem(s)" in done.stderr
+
+
+def test_a_byte_order_mark_and_windows_line_ends_are_tolerated(workdir):
+    (workdir / "bom.jsonl").write_bytes(b"\xef\xbb\xbf" + "\r\n".join(EVENTS[:2]).encode() + b"\r\n")
+    done = warp("rate", "--plan", "plan.yaml", "--in", "bom.jsonl", "--out", "rated.jsonl", cwd=workdir)
+    assert done.returncode == 0
+    lines = [json.loads(line) for line in (workdir / "rated.jsonl").read_text().splitlines()]
+    assert [line["status"] for line in lines] == ["rated", "rated"]
+
+
+def test_invalid_utf8_is_a_malformed_line_not_a_crash(workdir):
+    (workdir / "latin1.jsonl").write_bytes(EVENTS[0].encode() + b"\n" + '{"event_id":"caf\xe9"}'.encode("latin-1") + b"\n")
+    done = warp("rate", "--plan", "plan.yaml", "--in", "latin1.jsonl", "--out", "rated.jsonl", "--rejects", "rej.jsonl", cwd=workdir)
+    assert done.returncode == 0
+    lines = [json.loads(line) for line in (workdir / "rated.jsonl").read_text().splitlines()]
+    assert [line["status"] for line in lines] == ["rated", "rejected"]
+    assert lines[1]["reason"] == "MALFORMED_JSON"
+    assert "caf" in json.loads((workdir / "rej.jsonl").read_text().splitlines()[0])["raw"]

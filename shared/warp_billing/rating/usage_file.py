@@ -17,6 +17,7 @@ from .rejections import Reason
 from .summary import RatingSummary
 
 WRITE_BATCH = 4096
+UTF8_BOM = b"\xef\xbb\xbf"
 
 
 def rate_lines(
@@ -35,6 +36,8 @@ def rate_lines(
     for number, line in enumerate(source, start=1):
         consumed += len(line)
         text = line.rstrip(b"\r\n")
+        if number == 1 and text.startswith(UTF8_BOM):  # files saved by Windows tools
+            text = text[len(UTF8_BOM):]
         result: RatedEvent | RejectedEvent
         try:
             event = loads(text)
