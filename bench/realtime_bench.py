@@ -27,7 +27,6 @@ import argparse
 import collections
 import os
 import platform
-import queue
 import random
 import shutil
 import signal
@@ -165,7 +164,7 @@ class Injector:
                 self.armed = None
                 if point.endswith("before"):
                     raise Crash(point)
-                result = attribute(*args, **kwargs)
+                attribute(*args, **kwargs)  # the charge happens; only its reply is lost
                 raise BalancesUnavailable(f"{point}: reply lost")
             return attribute(*args, **kwargs)
 
@@ -296,7 +295,6 @@ def batched(bench: Bench, events: int, size: int) -> None:
 
 def chaos(bench: Bench, events: int, duplicate_share: float, crash_share: float, seed: int = 11) -> bool:
     rng = random.Random(seed)
-    service = bench.service
     balances = Injector(bench.balances, {"charge": ("redis-before", "redis-reply-lost"),
                                          "prior_result": ("redis-before",)})
     ledger = Injector(bench.ledger, {"append": ("ledger-before",)})

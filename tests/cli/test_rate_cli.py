@@ -1,7 +1,6 @@
 """`warp rate` and `warp deck check` through the installed console script."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path

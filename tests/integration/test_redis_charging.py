@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.fakes import FakeBalances
-from tests.unit.charging.charging_world import POSTPAID_PLAN, PREPAID_PLAN, World, make_world, voice_event
+from tests.unit.charging.charging_world import World, make_world, voice_event
 from warp_billing.adapters.redis_balances import (
     AccountNotLoaded,
     BalancesUnavailable,
