@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from warp_billing.plan import LoadedPlan, parse_plan
-from warp_billing.rating.deck import RateDeck, RateDeck as _RateDeck, read_deck_rows
+from warp_billing.rating.deck import RateDeck, read_deck_rows
 from warp_billing.rating.numbering import NumberingPlan
 from warp_billing.rating.rater import CustomerRater, Rater
 
@@ -18,7 +18,7 @@ HEADER = "prefix,destination,rate,interstate_rate,intrastate_rate,indeterminate_
 def deck(text: str, name: str = "test.csv") -> RateDeck:
     """A compiled deck from CSV text (a header is added when the text has none)."""
     body = text if text.lstrip().startswith("prefix") else HEADER + text
-    return _RateDeck(read_deck_rows(io.StringIO(body), name), name=name)
+    return RateDeck(read_deck_rows(io.StringIO(body), name), name=name)
 
 
 def plan_from(yaml_text: str):

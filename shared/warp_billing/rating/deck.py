@@ -53,9 +53,6 @@ class DeckRow:
     connect_fee: Decimal
     row_number: int
 
-    def valid_at(self, instant: datetime) -> bool:
-        return self.effective <= instant and (self.end is None or instant < self.end)
-
 
 @dataclass(frozen=True, slots=True)
 class DeckIssue:

@@ -44,7 +44,7 @@ def e164_digits(number: str) -> str | None:
 class JurisdictionRules:
     """Classifies a call and picks the digits its deck row is found by."""
 
-    __slots__ = ("_numbering", "_domestic", "_foreign_origin", "_region", "_state")
+    __slots__ = ("_domestic", "_foreign_origin", "_region", "_state")
 
     def __init__(
         self,
@@ -52,7 +52,6 @@ class JurisdictionRules:
         territories_domestic: bool = True,
         foreign_origin: str = INTERSTATE,
     ):
-        self._numbering = numbering
         self._domestic = DOMESTIC_REGIONS if territories_domestic else frozenset({"US"})
         self._foreign_origin = foreign_origin
         self._region = numbering.npa_regions.get  # bound once: these run for every call
