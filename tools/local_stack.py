@@ -59,18 +59,21 @@ PROJECT_VENV_BIN = ROOT / ".venv" / "bin"
 PROJECT = "warp-local"
 LOCATION = "us-central1"
 HOST = "127.0.0.1"
-REDIS_PORT = 6390
-BIGQUERY_REST_PORT = 9052
-BIGQUERY_GRPC_PORT = 9062
-FIRESTORE_PORT = 8086
-TASKS_PORT = 8123
+# WARP_STACK_PORT_OFFSET shifts every port, so two checkouts on one machine (parallel work
+# trees, a developer beside CI) each run a stack of their own. Default 0: the ports below.
+PORT_OFFSET = int(os.environ.get("WARP_STACK_PORT_OFFSET", "0") or 0)
+REDIS_PORT = 6390 + PORT_OFFSET
+BIGQUERY_REST_PORT = 9052 + PORT_OFFSET
+BIGQUERY_GRPC_PORT = 9062 + PORT_OFFSET
+FIRESTORE_PORT = 8086 + PORT_OFFSET
+TASKS_PORT = 8123 + PORT_OFFSET
 USAGE_DATASET = "warp_billing"
 NETSUITE_QUEUE = "netsuite"
 
 FUNCTIONS = (  # (name, target, port): the Pub/Sub-triggered rating functions
-    ("rate_voice", "rate_voice", 8081),
-    ("rate_sms", "rate_sms", 8082),
-    ("rate_api", "rate_api", 8083),
+    ("rate_voice", "rate_voice", 8081 + PORT_OFFSET),
+    ("rate_sms", "rate_sms", 8082 + PORT_OFFSET),
+    ("rate_api", "rate_api", 8083 + PORT_OFFSET),
 )
 
 DUCKDB_VERSION = "1.5.5"

@@ -81,3 +81,67 @@ def chunks(items: Iterable, size: int) -> Iterator[list]:
             batch = []
     if batch:
         yield batch
+
+
+# ---------------------------------------------------------------- ERP outbox (cycle close -> NetSuite)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxDocument:
+    """One issued document waiting to be synced to the ERP (NetSuite).
+
+    The cycle close records it in the same transaction that issues the document; the NetSuite
+    sync drains it. A document never changes once issued: a correction is a new document (a
+    credit note, a rebill) with its own id, so ``(doc_id, revision)`` names one payload forever.
+
+    Attributes:
+        doc_id: the business id, also the ERP externalId ("ACME-INV-000001", "ACME-CN-000001",
+            "customer:ACME", "payment:<transaction id>", "journal:ACME-INV-000001").
+        revision: 1 for a first issue; a re-sent document (e.g. a customer record whose
+            billing profile changed) gets the next revision.
+        doc_type: "customer" | "invoice" | "credit_memo" | "customer_payment" | "journal_entry".
+        customer_id: whose document it is.
+        sequence: the issue order within the outbox (monotonic per outbox; drains go in this order).
+        issued_at: ISO 8601 instant of issue.
+        payload: the document itself as JSON-ready data (money as decimal strings), e.g. the
+            issued invoice JSON of `warp invoice` with its ``invoice_number``.
+        prerequisites: doc_ids that must be in the ERP first (the customer before its
+            invoices; an invoice before its payments and credit memos).
+        status: "pending" | "enqueued" | "synced" | "failed".
+        detail: the last error or the ERP's internal id / location once synced.
+    """
+
+    doc_id: str
+    revision: int
+    doc_type: str
+    customer_id: str
+    sequence: int
+    issued_at: str
+    payload: Mapping
+    prerequisites: tuple[str, ...] = ()
+    status: str = "pending"
+    detail: str = ""
+
+
+class SyncOutbox(Protocol):
+    """Issued documents to be sent to the ERP, in issue order (register adapters implement it)."""
+
+    def add(self, document: OutboxDocument) -> None:
+        """Record a document as pending; a second add of the same (doc_id, revision) changes nothing."""
+        ...
+
+    def pending(self, limit: int = 100) -> list[OutboxDocument]:
+        """Documents not yet synced (pending, enqueued or failed), oldest sequence first."""
+        ...
+
+    def get(self, doc_id: str) -> OutboxDocument | None:
+        """The latest revision of a document, or None."""
+        ...
+
+    def mark(self, doc_id: str, revision: int, status: str, detail: str = "") -> None:
+        """Move a document to ``status`` (enqueued, synced, failed, pending again for a retry)."""
+        ...
+
+    def documents(self, customer_id: str | None = None) -> list[OutboxDocument]:
+        """Every document (all statuses), for status views, oldest sequence first."""
+        ...

@@ -29,7 +29,8 @@ import pubsub_relay  # noqa: E402
 pytestmark = pytest.mark.e2e
 WARP = Path(sys.executable).with_name("warp")
 STACK_ENV = ROOT / ".local-stack" / "stack.env"
-VOICE_URL = f"http://{local_stack.HOST}:8081/"
+VOICE_PORT = dict((name, port) for name, _target, port in local_stack.FUNCTIONS)["rate_voice"]
+VOICE_URL = f"http://{local_stack.HOST}:{VOICE_PORT}/"
 
 
 def stack_settings() -> dict[str, str]:
@@ -49,7 +50,7 @@ def env():
     try:
         requests.get(VOICE_URL, timeout=5)
     except requests.ConnectionError:
-        pytest.fail("rate_voice is not answering on :8081: run `make stack-up`", pytrace=False)
+        pytest.fail(f"rate_voice is not answering on :{VOICE_PORT}: run `make stack-up`", pytrace=False)
     return {**os.environ, **settings}
 
 
