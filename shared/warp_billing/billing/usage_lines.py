@@ -68,6 +68,8 @@ class CustomerUsage:
         rejected: the customer's rejected lines seen in the file (any period).
         outside_period: the customer's rated lines whose start_time is outside the cycle.
         undated: billed lines without a start_time (billed in the cycle being closed).
+        destinations: voice totals by the rated line's ``destination`` (the deck's name for
+            the matched prefix; "" when the line has none): the invoice's voice-by-destination table.
     """
 
     customer_id: str
@@ -75,6 +77,7 @@ class CustomerUsage:
     rejected: int = 0
     outside_period: int = 0
     undated: int = 0
+    destinations: Mapping[str, UsageTotals] = field(default_factory=dict)
 
     @property
     def events(self) -> int:
@@ -97,9 +100,12 @@ class CustomerUsage:
         groups = dict(self.groups)
         for key, totals in other.groups.items():
             groups[key] = groups[key] + totals if key in groups else totals
+        destinations = dict(self.destinations)
+        for name, totals in other.destinations.items():
+            destinations[name] = destinations[name] + totals if name in destinations else totals
         return CustomerUsage(
             self.customer_id, groups, self.rejected + other.rejected, self.outside_period + other.outside_period,
-            self.undated + other.undated,
+            self.undated + other.undated, destinations,
         )
 
 
@@ -172,7 +178,7 @@ class _BadLine(Exception):
 class _CustomerState:
     """Mutable running sums of one customer during a scan (lists are cheaper than objects here)."""
 
-    __slots__ = ("window", "first_text", "after_text", "groups", "rejected", "outside", "undated")
+    __slots__ = ("window", "first_text", "after_text", "groups", "rejected", "outside", "undated", "destinations")
 
     def __init__(self, window: UsageWindow):
         self.window = window
@@ -182,6 +188,15 @@ class _CustomerState:
         self.rejected = 0
         self.outside = 0
         self.undated = 0
+        self.destinations: dict[str, list] = {}
+
+    def add_destination(self, name: str, units: int, amount: Decimal) -> None:
+        place = self.destinations.get(name)
+        if place is None:
+            place = self.destinations[name] = [0, 0, ZERO]
+        place[0] += 1
+        place[1] += units
+        place[2] += amount
 
     def open_group(self, key: tuple[str, object], line: bytes) -> list:
         kind, sub = key
@@ -205,7 +220,9 @@ class _CustomerState:
             if not amount.is_finite():
                 raise RatedFileError(f"customer {self.window.customer_id}: {key[0]} {key[1]} amounts sum to {amount}")
             groups[key] = UsageTotals(events, units, amount)
-        return CustomerUsage(self.window.customer_id, groups, self.rejected, self.outside, self.undated)
+        destinations = {name: UsageTotals(events, units, amount)
+                        for name, (events, units, amount) in self.destinations.items()}
+        return CustomerUsage(self.window.customer_id, groups, self.rejected, self.outside, self.undated, destinations)
 
 
 class UsageAggregator:
@@ -285,9 +302,12 @@ class UsageAggregator:
                     amount = record["amount"]
                     if type(units) is not int or type(amount) is not str:
                         raise _BadLine(line, "billed_units must be an integer and amount a decimal string")
+                    value = decimal(amount)
                     group[0] += 1
                     group[1] += units
-                    group[2] += decimal(amount)
+                    group[2] += value
+                    if kind == "voice":   # the invoice's voice-by-destination table
+                        state.add_destination(record.get("destination") or "", units, value)
                     billed += 1
                 except orjson.JSONDecodeError:
                     if line.strip():
