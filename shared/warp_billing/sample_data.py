@@ -16,6 +16,7 @@ from typing import Iterator
 
 import orjson
 import phonenumbers
+from phonenumbers import geocoder
 import yaml
 
 from .rating.numbering import NumberingPlan
@@ -49,7 +50,8 @@ def international_destinations() -> list[Destination]:
                 or phonenumbers.example_number(region)
             if example is None:
                 continue
-            found.append(Destination(str(code), region, f"{example.country_code}{example.national_number}"))
+            name = geocoder.country_name_for_number(example, "en").upper().replace(",", "") or region   # "BAHRAIN"
+            found.append(Destination(str(code), name, f"{example.country_code}{example.national_number}"))
             break
     return found
 
@@ -136,7 +138,7 @@ def write_deck(
         if len(prefix) > 15:
             continue
         rate = _price(rng, "0.0080", "0.4500")
-        row(prefix, f"{destination.name} {prefix}", rate=q(rate))
+        row(prefix, f"{destination.name} - {prefix}", rate=q(rate))
         produced += 1
     path.write_text("".join(_unique(lines)), encoding="utf-8")
     return count
