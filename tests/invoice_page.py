@@ -10,10 +10,20 @@ from decimal import Decimal
 from html.parser import HTMLParser
 from pathlib import Path
 
+from pypdf import PdfReader
+
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "build" / "test-artifacts"
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--hide-scrollbars")
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+)
 
 
 class _Tables(HTMLParser):
@@ -72,8 +82,6 @@ def printed_sums(html: str) -> dict[str, Decimal]:
 
 
 def pdf_text(path: Path) -> str:
-    from pypdf import PdfReader
-
     return "\n".join(page.extract_text() for page in PdfReader(str(path)).pages)
 
 
@@ -89,10 +97,17 @@ def in_browser(page: Path, screenshot: Path, *, width: int = 1024, height: int =
     profile = tempfile.mkdtemp(prefix="warp-chromium-")
     try:
         base = [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}"]
-        shot = subprocess.run([*base, f"--window-size={width},{height}", f"--screenshot={screenshot}", page.as_uri()],
-                              capture_output=True, text=True, timeout=120)
+        shot = subprocess.run(
+            check=False,
+            args=[*base, f"--window-size={width},{height}", f"--screenshot={screenshot}", page.as_uri()],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert shot.returncode == 0 and screenshot.exists(), shot.stderr[-2000:]
-        dom = subprocess.run([*base, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
+        dom = subprocess.run(
+            check=False, args=[*base, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120
+        )
         assert dom.returncode == 0, dom.stderr[-2000:]
         return dom.stdout
     finally:

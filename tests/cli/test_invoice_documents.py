@@ -12,7 +12,6 @@ from pathlib import Path
 
 import orjson
 import pytest
-
 from tests.invoice_page import in_browser, keep_artifact, pdf_text, printed_sums, printed_tables
 
 WARP = Path(sys.executable).with_name("warp")
@@ -20,7 +19,7 @@ CUSTOMERS = ("acme", "beta", "gamma")
 
 
 def warp(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(WARP), *args], capture_output=True, text=True, timeout=600)
+    return subprocess.run(check=False, args=[str(WARP), *args], capture_output=True, text=True, timeout=600)
 
 
 @pytest.fixture(scope="module")
@@ -30,12 +29,31 @@ def sample(tmp_path_factory) -> Path:
     made = warp("sample", "--out", str(folder), "--events", "6000", "--us-rows", "2000", "--international-rows", "300")
     assert made.returncode == 0, made.stderr
     plans = [arg for customer in CUSTOMERS for arg in ("--plan", str(folder / f"{customer}-plan.yaml"))]
-    rated = warp("rate", *plans, "--in", str(folder / "usage.jsonl"), "--out", str(folder / "rated.jsonl"),
-                 "--rejects", str(folder / "rejects.jsonl"))
+    rated = warp(
+        "rate",
+        *plans,
+        "--in",
+        str(folder / "usage.jsonl"),
+        "--out",
+        str(folder / "rated.jsonl"),
+        "--rejects",
+        str(folder / "rejects.jsonl"),
+    )
     assert rated.returncode == 0, rated.stderr
-    closed = warp("invoice", *plans, "--rated", str(folder / "rated.jsonl"), "--period", "2026-06",
-                  "--out-dir", str(folder / "invoices"), "--register", str(folder / "register"),
-                  "--seller", str(folder / "seller.yaml"))
+    closed = warp(
+        "invoice",
+        *plans,
+        "--rated",
+        str(folder / "rated.jsonl"),
+        "--period",
+        "2026-06",
+        "--out-dir",
+        str(folder / "invoices"),
+        "--register",
+        str(folder / "register"),
+        "--seller",
+        str(folder / "seller.yaml"),
+    )
     assert closed.returncode == 0, closed.stderr
     return folder
 
@@ -54,7 +72,7 @@ def test_every_sample_invoice_adds_up_as_printed(sample):
         assert Decimal(record["subtotal"]) == lines, path.name
         assert Decimal(record["total"]) == Decimal(record["subtotal"]) + fees, path.name
         for amount in [line["amount"] for line in record["lines"]] + [fee["amount"] for fee in record["fees"]]:
-            assert re.fullmatch(r"-?\d+\.\d{2}", amount), amount          # every figure at the cents it carries
+            assert re.fullmatch(r"-?\d+\.\d{2}", amount), amount  # every figure at the cents it carries
         page = printed_sums(path.with_suffix(".html").read_text(encoding="utf-8"))
         assert page["subtotal"] == page["lines"] == Decimal(record["subtotal"]), path.name
         assert page["total"] == page["subtotal"] + page["fees"] == Decimal(record["total"]), path.name
@@ -73,11 +91,27 @@ def test_a_sample_invoice_carries_what_a_carrier_sends(sample):
     record = orjson.loads((sample / "invoices" / "ACME-2026-06.json").read_bytes())
     html = (sample / "invoices" / "ACME-2026-06.html").read_text(encoding="utf-8")
     seller, bill_to = record["seller"], record["bill_to"]
-    for text in (seller["legal_name"], seller["tax_id"], seller["bank"]["routing_number"], seller["remit_to"][1],
-                 seller["contact"]["email"], bill_to["name"], bill_to["address"][0], bill_to["account_number"],
-                 bill_to["po_number"], bill_to["contract_reference"], "ACME-INV-000001", "Net 15 days",
-                 "1 Jun 2026 to 30 Jun 2026", "Previous balance", "Payments received", "Credits", "Amount due USD",
-                 "Usage summary by product and jurisdiction", "Voice by destination"):
+    for text in (
+        seller["legal_name"],
+        seller["tax_id"],
+        seller["bank"]["routing_number"],
+        seller["remit_to"][1],
+        seller["contact"]["email"],
+        bill_to["name"],
+        bill_to["address"][0],
+        bill_to["account_number"],
+        bill_to["po_number"],
+        bill_to["contract_reference"],
+        "ACME-INV-000001",
+        "Net 15 days",
+        "1 Jun 2026 to 30 Jun 2026",
+        "Previous balance",
+        "Payments received",
+        "Credits",
+        "Amount due USD",
+        "Usage summary by product and jurisdiction",
+        "Voice by destination",
+    ):
         assert text in html, text
     destinations = record["voice_destinations"]
     assert 1 <= len(destinations) <= 21
@@ -86,13 +120,17 @@ def test_a_sample_invoice_carries_what_a_carrier_sends(sample):
     amounts = [Decimal(row["amount"]) for row in destinations[:20]]
     assert amounts == sorted(amounts, reverse=True)
     assert sum(row["calls"] for row in destinations) == sum(
-        line["events"] for line in record["lines"] if line["sku"].startswith("VOICE-") and line["category"] == "usage")
+        line["events"] for line in record["lines"] if line["sku"].startswith("VOICE-") and line["category"] == "usage"
+    )
 
 
 def test_the_prepaid_customer_gets_a_statement_not_an_invoice_due(sample):
     record = orjson.loads((sample / "invoices" / "BETA-2026-06.json").read_bytes())
     assert (record["document_type"], record["invoice_number"], record["due_date"]) == (
-        "statement", "BETA-ST-000001", record["issue_date"])
+        "statement",
+        "BETA-ST-000001",
+        record["issue_date"],
+    )
     html = (sample / "invoices" / "BETA-2026-06.html").read_text(encoding="utf-8")
     assert "Statement" in html and "Due on receipt" not in html and "Remittance advice" not in html
     journal = orjson.loads((sample / "invoices" / "BETA-2026-06.journal.json").read_bytes())
@@ -113,10 +151,15 @@ def test_the_pdf_beside_the_html_has_the_total_and_the_number(sample):
 def test_the_pdf_first_page_renders_as_an_image(sample, tmp_path):
     """A PNG of page 1 (poppler's pdftoppm) kept in build/test-artifacts for a person to look at."""
     pdf = sample / "invoices" / "ACME-2026-06.pdf"
-    done = subprocess.run(["pdftoppm", "-r", "80", "-png", "-f", "1", "-l", "1", str(pdf), str(tmp_path / "acme-pdf")],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        check=False,
+        args=["pdftoppm", "-r", "80", "-png", "-f", "1", "-l", "1", str(pdf), str(tmp_path / "acme-pdf")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
-    page, = tmp_path.glob("acme-pdf*.png")
+    (page,) = tmp_path.glob("acme-pdf*.png")
     assert page.stat().st_size > 20_000
     keep_artifact(page)
 
@@ -128,7 +171,7 @@ def test_the_html_renders_in_a_real_headless_browser(sample, tmp_path):
     dom = in_browser(page, screenshot)
     assert screenshot.read_bytes().startswith(b"\x89PNG") and screenshot.stat().st_size > 50_000
     keep_artifact(screenshot)
-    sums = printed_sums(dom)                                 # the DOM the browser built adds up too
+    sums = printed_sums(dom)  # the DOM the browser built adds up too
     assert sums["total"] == Decimal(record["total"]) and "ACME-INV-000001" in dom
 
 
@@ -140,9 +183,10 @@ def test_invoices_list_shows_the_aging_from_the_register(sample):
     acme = next(row for row in rows if row["invoice_number"] == "ACME-INV-000001")
     assert (acme["status"], acme["days_overdue"], acme["paid"], acme["credited"]) == ("overdue", 30, "0.00", "0.00")
     assert acme["balance_due"] == acme["issued"]
-    assert {row["customer_id"] for row in rows} == {"ACME", "GAMMA"}         # BETA's month is a statement
-    only_open = warp("invoices", "list", "--register", register, "--as-of", "2026-07-10", "--status", "open",
-                     "--customer", "GAMMA")
+    assert {row["customer_id"] for row in rows} == {"ACME", "GAMMA"}  # BETA's month is a statement
+    only_open = warp(
+        "invoices", "list", "--register", register, "--as-of", "2026-07-10", "--status", "open", "--customer", "GAMMA"
+    )
     assert only_open.returncode == 0 and "GAMMA-INV-000001" in only_open.stdout and "ACME" not in only_open.stdout
     assert "1 invoice(s) as of 2026-07-10" in only_open.stdout
 
@@ -160,3 +204,45 @@ def test_invoice_show_prints_one_document_and_its_standing(sample):
 def test_operator_views_refuse_a_missing_register(tmp_path):
     result = warp("invoices", "list", "--register", str(tmp_path / "nowhere"))
     assert result.returncode == 1 and "no invoice register at" in result.stderr
+
+
+def test_a_number_that_looks_like_a_path_finds_nothing(sample):
+    shown = warp("invoice", "show", "../../ACME-INV-000001", "--register", str(sample / "register"))
+    assert shown.returncode == 1 and "no issued document" in shown.stderr
+
+
+def test_a_typo_in_the_seller_profile_is_an_error_naming_the_key(sample, tmp_path):
+    seller = tmp_path / "seller.yaml"
+    seller.write_text(
+        (sample / "seller.yaml").read_text(encoding="utf-8").replace("tax_id:", "tax_idd:"), encoding="utf-8"
+    )
+    result = warp(
+        "invoice",
+        "--plan",
+        str(sample / "acme-plan.yaml"),
+        "--rated",
+        str(sample / "rated.jsonl"),
+        "--period",
+        "2026-06",
+        "--out",
+        str(tmp_path / "acme.json"),
+        "--seller",
+        str(seller),
+    )
+    assert result.returncode == 1 and "tax_idd" in result.stderr and "tax_id" in result.stderr
+    assert not (tmp_path / "acme.json").exists()
+    seller.write_bytes(b"legal_name: \xd4\xff\n")
+    result = warp(
+        "invoice",
+        "--plan",
+        str(sample / "acme-plan.yaml"),
+        "--rated",
+        str(sample / "rated.jsonl"),
+        "--period",
+        "2026-06",
+        "--out",
+        str(tmp_path / "acme.json"),
+        "--seller",
+        str(seller),
+    )
+    assert result.returncode == 1 and "seller profile" in result.stderr and "Traceback" not in result.stderr

@@ -9,9 +9,15 @@ it was computed; sums of cents are exact.
 The JSON keeps the contract's keys and adds optional ones: per line ``category``,
 ``service_start``/``service_end`` (``end`` = first day not included, as ``period.end``)
 and details such as ``events``, ``billed_seconds``, ``unit_price``, ``active_days``;
-per document ``document_type``, ``invoice_number``, ``status``, ``billing_period``,
-``timezone``, ``terms``, ``replaces``/``credits`` and a ``content_hash`` of the billed
+per document ``document_type`` (invoice | statement | credit_note), ``invoice_number``,
+``status``, ``billing_period``, ``timezone``, ``terms``, ``replaces``/``credits``,
+``billing`` (postpaid | prepaid), ``voice_destinations`` (the top destinations table),
+``seller`` and ``bill_to`` (the billing profiles), ``account`` (the register's account box),
+``statement`` (a prepaid statement's balance box) and a ``content_hash`` of the billed
 content (what makes re-invoicing idempotent).
+
+A prepaid customer's document is a ``STATEMENT``: its usage was drawn from its balance, so
+it is due on its issue date, carries no payment terms and its journal draws on deposits.
 """
 
 from __future__ import annotations
@@ -50,8 +56,11 @@ COMMITMENT = "commitment"
 DISCOUNT = "discount"
 
 LINE_KEYS = ("sku", "description", "quantity", "unit", "amount", "category", "service_start", "service_end")
+# Not billed content: numbering and dates, who the parties are, the account/balance box and the
+# destination breakdown (derived from the same usage as the lines). Keys added later are listed
+# here too, so that the hash of a document issued before they existed does not change.
 VOLATILE_KEYS = ("invoice_number", "status", "issue_date", "due_date", "replaces", "credits", "content_hash",
-                 "seller", "bill_to", "account", "statement")
+                 "seller", "bill_to", "account", "statement", "voice_destinations", "billing")
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ class PdfUnavailable(BillingError):
 def render_invoice_pdf(html: str) -> bytes:
     """The PDF bytes of an invoice's HTML page (A4, the page's own print CSS)."""
     try:
-        from weasyprint import HTML  # noqa: PLC0415 - loaded on first PDF only (Pango, slow import)
+        from weasyprint import HTML  # type: ignore[import-untyped]  # noqa: PLC0415 - loaded on the first PDF only
     except (ImportError, OSError) as exc:   # OSError: libpango missing
         raise PdfUnavailable(f"cannot make the PDF: WeasyPrint is not usable here ({exc}); "
                              "run `make venv`, or pass --no-pdf") from None
