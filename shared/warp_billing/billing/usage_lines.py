@@ -178,28 +178,20 @@ class _BadLine(Exception):
 class _CustomerState:
     """Mutable running sums of one customer during a scan (lists are cheaper than objects here)."""
 
-    __slots__ = ("window", "first_text", "after_text", "groups", "rejected", "outside", "undated", "destinations")
+    __slots__ = ("window", "first_text", "after_text", "groups", "rejected", "outside", "undated")
 
     def __init__(self, window: UsageWindow):
         self.window = window
         self.first_text = window.first_text
         self.after_text = window.after_text
-        self.groups: dict[tuple[str, str], list] = {}
+        # voice keys carry the destination too: ("voice", jurisdiction, destination); folded in result()
+        self.groups: dict[tuple, list] = {}
         self.rejected = 0
         self.outside = 0
         self.undated = 0
-        self.destinations: dict[str, list] = {}
 
-    def add_destination(self, name: str, units: int, amount: Decimal) -> None:
-        place = self.destinations.get(name)
-        if place is None:
-            place = self.destinations[name] = [0, 0, ZERO]
-        place[0] += 1
-        place[1] += units
-        place[2] += amount
-
-    def open_group(self, key: tuple[str, object], line: bytes) -> list:
-        kind, sub = key
+    def open_group(self, key: tuple, line: bytes) -> list:
+        kind, sub = key[0], key[1]
         if kind == "voice":
             if sub not in VOICE_JURISDICTIONS:
                 raise _BadLine(line, f"voice line with jurisdiction {sub!r}; expected one of {', '.join(VOICE_JURISDICTIONS)}")
@@ -215,13 +207,17 @@ class _CustomerState:
         return group
 
     def result(self) -> CustomerUsage:
-        groups = {}
+        groups: dict[tuple[str, str], UsageTotals] = {}
+        destinations: dict[str, UsageTotals] = {}
         for key, (events, units, amount) in self.groups.items():
             if not amount.is_finite():
                 raise RatedFileError(f"customer {self.window.customer_id}: {key[0]} {key[1]} amounts sum to {amount}")
-            groups[key] = UsageTotals(events, units, amount)
-        destinations = {name: UsageTotals(events, units, amount)
-                        for name, (events, units, amount) in self.destinations.items()}
+            totals = UsageTotals(events, units, amount)
+            group = (key[0], key[1])
+            groups[group] = groups[group] + totals if group in groups else totals
+            if len(key) == 3:
+                name = key[2] if isinstance(key[2], str) else ""
+                destinations[name] = destinations[name] + totals if name in destinations else totals
         return CustomerUsage(self.window.customer_id, groups, self.rejected, self.outside, self.undated, destinations)
 
 
@@ -290,7 +286,7 @@ class UsageAggregator:
                         continue
                     kind = record["kind"]
                     if kind == "voice":
-                        key = (kind, record["jurisdiction"])
+                        key = (kind, record["jurisdiction"], record.get("destination"))   # + voice by destination
                     elif kind == "api_query":
                         key = (kind, record["query_type"])
                     else:
@@ -302,12 +298,9 @@ class UsageAggregator:
                     amount = record["amount"]
                     if type(units) is not int or type(amount) is not str:
                         raise _BadLine(line, "billed_units must be an integer and amount a decimal string")
-                    value = decimal(amount)
                     group[0] += 1
                     group[1] += units
-                    group[2] += value
-                    if kind == "voice":   # the invoice's voice-by-destination table
-                        state.add_destination(record.get("destination") or "", units, value)
+                    group[2] += decimal(amount)
                     billed += 1
                 except orjson.JSONDecodeError:
                     if line.strip():
