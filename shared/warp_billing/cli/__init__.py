@@ -9,6 +9,7 @@ from .deck_commands import deck
 from .invoice_command import invoice
 from .ops_commands import balance, plans, rejects
 from .rate_command import rate
+from .reasons_command import reasons
 from .register_commands import invoices
 from .sample_command import sample
 
@@ -19,5 +20,5 @@ def main() -> None:
     """WARP Billing: rate usage, check decks, close billing cycles."""
 
 
-for command in (rate, deck, sample, invoice, invoices, plans, balance, rejects):
+for command in (rate, deck, sample, invoice, invoices, plans, balance, rejects, reasons):
     main.add_command(command)

@@ -31,18 +31,20 @@ from pathlib import Path
 
 import click
 import yaml
+from pydantic import ValidationError
 
+from .. import bootstrap
 from ..billing.cycle_close import ClosedCycle, DocumentPaths, close_cycles, publish
 from ..billing.cycles import parse_period
 from ..billing.errors import BillingError, PeriodError
 from ..billing.invoice import STATEMENT, Invoice
-from ..billing.invoice_store import UNCHANGED, InvoiceRegister
+from ..billing.invoice_store import UNCHANGED, InvoiceRegister, IssueOutcome
 from ..billing.revenue_recognition import AccountMap
-from ..billing.taxes import OfflineTaxEngine, TaxEngine
-from ..billing.usf import ContributionFactorTable
 from ..money import format_amount, from_micros
 from ..plan import Plan, PlanError, load_seller
-from .common import fail, load_plans
+from ..ports import TaxEngine
+from ..settings import Settings
+from .common import fail, first_line, load_plans
 from .register_commands import show
 
 
@@ -61,9 +63,10 @@ from .register_commands import show
               help="Invoice register: issue numbered, immutable invoices; credit-and-rebill on changes.")
 @click.option("--as-of", "as_of", metavar="YYYY-MM-DD", help="Date of a correction (credit note and rebill); default today.")
 @click.option("--usf-table", "usf_table", metavar="FACTORS.csv", help="USF contribution factors (year,quarter,factor_pct) replacing the embedded table.")
-@click.option("--tax-engine", type=click.Choice(["offline", "avalara"]), default="offline", show_default=True,
-              help="offline: USF from the dated table; avalara: Avalara Communications CalcTaxes.")
-@click.option("--avalara-config", metavar="AFC.yaml", help="Avalara settings: base_url, username, password, bill_to per customer.")
+@click.option("--tax-engine", type=click.Choice(["offline", "avalara"]),
+              help="offline: USF from the dated table; avalara: Avalara Communications CalcTaxes "
+                   "(credentials from WARP_AVALARA_*). Default: WARP_TAX_ENGINE, else offline.")
+@click.option("--avalara-config", hidden=True, help="Replaced by the WARP_AVALARA_* settings.")
 @click.option("--accounts", "accounts_path", metavar="ACCOUNTS.yaml", help="Journal account codes overriding the defaults.")
 @click.option("--jobs", type=click.IntRange(min=1), help="Worker processes for the rated file (default: by file size and CPUs).")
 @click.option("--seller", "seller_path", metavar="SELLER.yaml",
@@ -81,12 +84,7 @@ def invoice(ctx, plan_paths, rated_path, period, out_path, out_dir, html_path, n
     if ctx.invoked_subcommand is not None:
         return
     _check_close_options(plan_paths, rated_path, period, post_debits, register_dir)
-    if bool(out_path) == bool(out_dir):
-        raise fail("give exactly one of --out (one plan) and --out-dir")
-    if out_path and len(plan_paths) > 1:
-        raise fail("--out takes one plan; use --out-dir for several")
-    if out_dir and (html_path or journal_path):
-        raise fail("--html and --journal name one document's files; with --out-dir they are written beside each JSON")
+    _check_outputs(plan_paths, out_path, out_dir, html_path, journal_path)
     try:
         parse_period(period)
     except PeriodError as exc:
@@ -104,23 +102,11 @@ def invoice(ctx, plan_paths, rated_path, period, out_path, out_dir, html_path, n
     register = InvoiceRegister(register_dir) if register_dir else None
     failures = 0
     for close in closed:
-        if close.error is not None:
+        paths = _paths(close, out_path, out_dir, html_path, no_html, journal_path, no_journal, no_pdf)
+        outcome = _issue(close, paths, register, correction_date, accounts, prepaid)
+        if outcome is None:
             failures += 1
-            click.echo(f"warp: error: {close.plan.customer_id} {close.cycle.label}: {close.error}", err=True)
-            continue
-        paths = _document_paths(close, out_path, out_dir, None if no_html else html_path,
-                                None if no_journal else journal_path, no_html=no_html, no_journal=no_journal,
-                                no_pdf=no_pdf)
-        try:
-            entries = prepaid.entries(close.plan) if prepaid is not None else None
-            outcome = publish(close.draft, paths, register=register, as_of=correction_date, accounts=accounts,
-                              ledger_entries=entries)
-        except (BillingError, PrepaidBookError) as exc:
-            failures += 1
-            click.echo(f"warp: error: {close.plan.customer_id} {close.cycle.label}: {exc}", err=True)
-            continue
-        click.echo(_summary(close, outcome))
-        if post_debits and prepaid is not None and outcome.invoice.document_type == STATEMENT:
+        elif post_debits and prepaid is not None and outcome.invoice.document_type == STATEMENT:
             failures += _post_debits(prepaid, outcome, close)
     click.echo(report.render())
     if failures:
@@ -128,7 +114,8 @@ def invoice(ctx, plan_paths, rated_path, period, out_path, out_dir, html_path, n
 
 
 def _check_close_options(plan_paths, rated_path, period, post_debits, register_dir) -> None:
-    missing = [name for name, value in (("--plan", plan_paths), ("--rated", rated_path), ("--period", period)) if not value]
+    given = (("--plan", plan_paths), ("--rated", rated_path), ("--period", period))
+    missing = [name for name, value in given if not value]
     if missing:
         raise fail(f"missing option {', '.join(missing)} (warp invoice --plan PLAN.yaml --rated RATED.jsonl "
                    "--period YYYY-MM --out INVOICE.json)")
@@ -136,20 +123,50 @@ def _check_close_options(plan_paths, rated_path, period, post_debits, register_d
         raise fail("--post-debits needs --register: a statement is numbered before its lines are debited")
 
 
-def _document_paths(close: ClosedCycle, out_path: str | None, out_dir: str | None, html_path: str | None,
-                    journal_path: str | None, *, no_html: bool, no_journal: bool, no_pdf: bool) -> DocumentPaths:
-    """Where one customer's documents go: --out and its explicit paths, or a name under --out-dir."""
-    if not out_path:
-        name = f"{close.plan.customer_id}-{close.cycle.label}.json".replace("/", "_")
-        return DocumentPaths.beside(Path(str(out_dir)) / name, html=not no_html, journal=not no_journal, pdf=not no_pdf)
-    json_path = Path(out_path)
-    paths = DocumentPaths.beside(json_path, html=not no_html, journal=not no_journal, pdf=not no_pdf)
-    html_file = Path(html_path) if html_path else paths.html
-    pdf_file = html_file.with_suffix(".pdf") if html_file is not None and not no_pdf else None   # beside the HTML
-    return DocumentPaths(json_path, html_file, Path(journal_path) if journal_path else paths.journal, pdf_file)
+def _check_outputs(plan_paths, out_path, out_dir, html_path, journal_path) -> None:
+    if bool(out_path) == bool(out_dir):
+        raise fail("give exactly one of --out (one plan) and --out-dir")
+    if out_path and len(plan_paths) > 1:
+        raise fail("--out takes one plan; use --out-dir for several")
+    if out_dir and (html_path or journal_path):
+        raise fail("--html and --journal name one document's files; with --out-dir they are written beside each JSON")
 
 
-def _post_debits(prepaid: PrepaidBook, outcome, close: ClosedCycle) -> int:
+def _paths(close: ClosedCycle, out_path: str | None, out_dir: str | None, html_path: str | None, no_html: bool,
+           journal_path: str | None, no_journal: bool, no_pdf: bool) -> DocumentPaths:
+    """Where a customer's documents go: the --out files, or <CUSTOMER>-<PERIOD>.json in --out-dir.
+
+    The PDF goes beside the HTML (also when --html names it).
+    """
+    if out_path:
+        json_path = Path(out_path)
+        paths = DocumentPaths.beside(json_path, html=not no_html, journal=not no_journal, pdf=not no_pdf)
+        html_file = Path(html_path) if html_path and not no_html else paths.html
+        pdf_file = html_file.with_suffix(".pdf") if html_file is not None and not no_pdf else None
+        return DocumentPaths(json_path, html_file,
+                             Path(journal_path) if journal_path and not no_journal else paths.journal, pdf_file)
+    name = f"{close.plan.customer_id}-{close.cycle.label}.json".replace("/", "_")
+    return DocumentPaths.beside(Path(out_dir or ".") / name, html=not no_html, journal=not no_journal, pdf=not no_pdf)
+
+
+def _issue(close: ClosedCycle, paths: DocumentPaths, register: InvoiceRegister | None, as_of: date | None,
+           accounts: AccountMap, prepaid: PrepaidBook | None) -> IssueOutcome | None:
+    """Issue and write one customer's documents and print its summary; None (error printed) when it failed."""
+    if close.error is not None or close.draft is None:
+        click.echo(f"warp: error: {close.plan.customer_id} {close.cycle.label}: {close.error}", err=True)
+        return None
+    try:
+        entries = prepaid.entries(close.plan) if prepaid is not None else None
+        outcome = publish(close.draft, paths, register=register, as_of=as_of, accounts=accounts,
+                          ledger_entries=entries)
+    except (BillingError, PrepaidBookError) as exc:
+        click.echo(f"warp: error: {close.plan.customer_id} {close.cycle.label}: {exc}", err=True)
+        return None
+    click.echo(_summary(close, outcome))
+    return outcome
+
+
+def _post_debits(prepaid: PrepaidBook, outcome: IssueOutcome, close: ClosedCycle) -> int:
     """Post a statement's debits (a credit note of an earlier one gives its debits back first); failures."""
     failures = 0
     for document in (outcome.credit_note, outcome.invoice):
@@ -199,8 +216,6 @@ class PrepaidBook:
     """
 
     def __init__(self) -> None:
-        from .. import bootstrap
-
         self._container = bootstrap.container()
 
     def entries(self, plan: Plan) -> list | None:
@@ -212,7 +227,7 @@ class PrepaidBook:
             raise PrepaidBookError(f"cannot read the ledger of {plan.customer_id}: {exc}") from None
 
     def post(self, statement: Invoice, plan: Plan) -> str:
-        from ..charging.statement_debits import post_statement_debits
+        from ..charging.statement_debits import post_statement_debits  # noqa: PLC0415 - only when posting
 
         container = self._container
         try:
@@ -256,26 +271,24 @@ def _accounts(path: str | None) -> AccountMap:
     return AccountMap.from_mapping(_read_mapping(path, "accounts file"))
 
 
-def _tax_engine(kind: str, usf_table: str | None, avalara_config: str | None) -> TaxEngine:
-    if kind == "offline":
-        if avalara_config:
-            raise fail("--avalara-config needs --tax-engine avalara")
-        return OfflineTaxEngine(ContributionFactorTable.from_csv(usf_table) if usf_table else None)
-    if not avalara_config:
-        raise fail("--tax-engine avalara needs --avalara-config AFC.yaml (base_url, username, password, bill_to)")
-    from ..adapters.avalara import AfcSettings, AvalaraCommunicationsTaxEngine, BillTo
-
-    config = _read_mapping(avalara_config, "Avalara config")
+def _tax_engine(kind: str | None, usf_table: str | None, avalara_config: str | None) -> TaxEngine:
+    """The tax engine bootstrap builds from the settings (WARP_TAX_ENGINE, WARP_AVALARA_*), with the options applied."""
+    if avalara_config:
+        raise fail("--avalara-config is no longer read: the Avalara credentials are settings (WARP_TAX_ENGINE=avalara, "
+                   "WARP_AVALARA_BASE_URL, WARP_AVALARA_USERNAME, WARP_AVALARA_PASSWORD, WARP_AVALARA_BILL_TO)")
     try:
-        bill_to = {str(customer): BillTo(str(place["country"]), str(place["state"]), str(place["zip"]),
-                                          int(place["npa"]) if place.get("npa") is not None else None)
-                   for customer, place in (config.pop("bill_to", None) or {}).items()}
-        pairs = config.pop("pairs", None)
-        settings = AfcSettings(**config, **({"pairs": {sku: (int(pair[0]), int(pair[1])) for sku, pair in pairs.items()}}
-                                             if pairs else {}))
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise fail(f"Avalara config {avalara_config}: {exc}") from None
-    return AvalaraCommunicationsTaxEngine(settings, bill_to)
+        settings = Settings()
+    except ValidationError as exc:
+        raise fail(f"settings: {first_line(exc)}") from None
+    overrides: dict[str, object] = {}
+    if kind is not None:
+        overrides["tax_engine"] = kind
+    if usf_table:
+        overrides["usf_table"] = Path(usf_table)
+    try:
+        return bootstrap.Container(settings.model_copy(update=overrides)).tax_engine
+    except bootstrap.ConfigurationError as exc:
+        raise fail(str(exc)) from None
 
 
 invoice.add_command(show)
