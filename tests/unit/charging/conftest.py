@@ -1,7 +1,6 @@
 """Fixtures of the charging unit tests."""
 
 import pytest
-
 from tests.unit.charging.charging_world import World, make_world
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import yaml
-
 from tests.fakes import StoreDown
 from tests.unit.charging.charging_world import DECKS, PREPAID_PLAN, voice_event
+
 from warp_billing.charging.errors import TransientCode, TransientError
 from warp_billing.charging.service import Delivery
 from warp_billing.rating.rejections import Reason, Rejection
