@@ -24,8 +24,8 @@ import pytest
 import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.charging_world import World, make_world, voice_event
 from tests.fakes import FakeBalances
-from tests.unit.charging.charging_world import World, make_world, voice_event
 
 from warp_billing.adapters.redis_balances import (
     AccountNotLoaded,

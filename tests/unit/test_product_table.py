@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from tests.builders import rater
-from tests.unit.charging.charging_world import make_world
+from tests.charging_world import make_world
 
 from warp_billing import products
 from warp_billing.billing.cycle_close import close_cycles

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.unit.charging.charging_world import make_world, voice_event
+from tests.charging_world import make_world, voice_event
 
 from warp_billing.charging.errors import TransientError
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import yaml
+from tests.charging_world import DECKS, PREPAID_PLAN
 from tests.fakes import FakeMonotonic, FakePlanStore
-from tests.unit.charging.charging_world import DECKS, PREPAID_PLAN
 
 from warp_billing.charging.errors import TransientCode, TransientError
 from warp_billing.charging.plan_catalog import PlanCatalog

@@ -10,7 +10,7 @@ import orjson
 import pytest
 from cloudevents.http import CloudEvent
 from functions_framework import create_app
-from tests.unit.charging.charging_world import make_world, voice_event
+from tests.charging_world import make_world, voice_event
 
 from warp_billing import bootstrap
 from warp_billing.charging.errors import TransientCode, TransientError

@@ -8,7 +8,7 @@ import time
 
 import pytest
 import yaml
-from tests.unit.charging.charging_world import DECKS, PREPAID_PLAN
+from tests.charging_world import DECKS, PREPAID_PLAN
 
 from warp_billing.adapters.plan_files import PlanFolder
 from warp_billing.adapters.sqlite_stores import SqliteLedgerStore, SqliteUsageStore

@@ -12,7 +12,7 @@ from phonenumbers import PhoneNumberType, geocoder
 
 from warp_billing.rating.numbering import DOMESTIC_REGIONS, NumberingError, NumberingPlan
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DATA_FILE = ROOT / "shared" / "warp_billing" / "rating" / "data" / "nanp.csv"
 GEOGRAPHIC_TYPES = {PhoneNumberType.FIXED_LINE, PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
 
