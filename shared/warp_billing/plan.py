@@ -17,12 +17,22 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .money import RATE_MAX_PLACES, MoneyError, to_decimal
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader when libyaml is present
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 class PlanError(ValueError):
@@ -86,7 +96,7 @@ class IndeterminatePolicy(_Section):
 class TimeOfDayWindow(_Section):
     """A multiplier on the per-minute rate for calls starting inside [from, to) local time."""
 
-    days: tuple[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], ...] = WEEKDAYS
+    days: tuple[Weekday, ...] = WEEKDAYS
     start: time = Field(validation_alias=AliasChoices("from", "start"))
     end: time = Field(validation_alias=AliasChoices("to", "end"))
     multiplier: Factor
@@ -126,8 +136,8 @@ class TierBand(_Section):
     rate: Money
 
 
-DOMESTIC_VOICE_SKUS = ("VOICE-INTERSTATE", "VOICE-INTRASTATE", "VOICE-INDETERMINATE")
-VOICE_SKUS = (*DOMESTIC_VOICE_SKUS, "VOICE-INTERNATIONAL")
+VoiceSku = Literal["VOICE-INTERSTATE", "VOICE-INTRASTATE", "VOICE-INDETERMINATE", "VOICE-INTERNATIONAL"]
+DOMESTIC_VOICE_SKUS: tuple[VoiceSku, ...] = ("VOICE-INTERSTATE", "VOICE-INTRASTATE", "VOICE-INDETERMINATE")
 
 
 class Tiers(_Section):
@@ -140,8 +150,7 @@ class Tiers(_Section):
     mode: Literal["retrospective", "graduated"]
     unit: Literal["minute"] = "minute"
     bands: tuple[TierBand, ...] = Field(min_length=1)
-    applies_to: tuple[Literal["VOICE-INTERSTATE", "VOICE-INTRASTATE", "VOICE-INDETERMINATE", "VOICE-INTERNATIONAL"],
-                      ...] = Field(DOMESTIC_VOICE_SKUS, min_length=1)
+    applies_to: tuple[VoiceSku, ...] = Field(DOMESTIC_VOICE_SKUS, min_length=1)
 
     @field_validator("applies_to", mode="before")
     @classmethod
@@ -155,7 +164,7 @@ class Tiers(_Section):
         return value
 
     @model_validator(mode="after")
-    def _ordered(self) -> "Tiers":
+    def _ordered(self) -> Tiers:
         limits = [band.up_to for band in self.bands]
         if any(limit is None for limit in limits[:-1]):
             raise ValueError("only the last band may be open-ended (no up_to)")
@@ -188,7 +197,7 @@ class Commitment(_Section):
         return value
 
     @model_validator(mode="after")
-    def _window(self) -> "Commitment":
+    def _window(self) -> Commitment:
         if self.end is not None and self.end <= self.start:
             raise ValueError(f"commitment end {self.end} must be after its start {self.start}")
         return self

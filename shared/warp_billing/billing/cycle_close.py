@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from ..plan import Plan
-from ..ports import LedgerEntry
+from ..ports import LedgerEntry, TaxEngine
 from .cycles import BillingCycle, plan_cycle
 from .errors import BillingError
 from .invoice import STATEMENT, Invoice, build_invoice
@@ -31,7 +31,6 @@ from .rated_file import scan_rated_file
 from .render_html import render_invoice_html
 from .render_pdf import render_invoice_pdf
 from .revenue_recognition import AccountMap, journal_record
-from .taxes import TaxEngine
 from .usage_lines import CustomerUsage, ScanReport, UsageWindow
 
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
+from typing import Any
 
 from ..money import round_micro
 from .amounts import cents, exact, minutes_text, money_text, to_exact_decimal
@@ -35,7 +36,7 @@ class DestinationRow:
     def minutes(self) -> Fraction:
         return Fraction(self.billed_seconds, SECONDS_PER_MINUTE)
 
-    def to_record(self, exact_amount: Fraction) -> dict:
+    def to_record(self, exact_amount: Fraction) -> dict[str, Any]:
         average = None
         if self.billed_seconds:
             average = format(round_micro(to_exact_decimal(exact_amount / self.minutes)), "f")
@@ -43,7 +44,7 @@ class DestinationRow:
                 "billed_seconds": self.billed_seconds, "amount": money_text(self.amount), "average_rate": average}
 
 
-def destination_table(destinations: Mapping[str, UsageTotals], top: int = TOP_DESTINATIONS) -> list[dict]:
+def destination_table(destinations: Mapping[str, UsageTotals], top: int = TOP_DESTINATIONS) -> list[dict[str, Any]]:
     """The top ``top`` destinations by exact amount (ties by name), then one "All other" row."""
     ranked = sorted(destinations.items(), key=lambda item: (-item[1].amount, str(item[0])))
     rows = []

@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from ..money import from_micros, to_micros
 from ..ports import LedgerEntry
@@ -82,7 +83,7 @@ def _statement_period(entry: LedgerEntry) -> str | None:
     return ""
 
 
-def statement_box(statement: Invoice, entries: Iterable[LedgerEntry]) -> dict:
+def statement_box(statement: Invoice, entries: Iterable[LedgerEntry]) -> dict[str, Any]:
     """The balance box of ``statement`` from the customer's ledger entries (see the module docstring)."""
     cycle = statement.cycle
     starts, ends = cycle.starts_at, cycle.ends_at

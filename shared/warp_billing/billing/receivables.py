@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from .amounts import money_text
 from .invoice import CREDIT_NOTE, INVOICE, Invoice
@@ -74,7 +75,7 @@ class InvoiceStanding:
             return 0
         return max(0, (self.as_of - self.invoice.due_date).days)
 
-    def to_record(self) -> dict:
+    def to_record(self) -> dict[str, Any]:
         invoice = self.invoice
         return {
             "invoice_number": invoice.number, "customer_id": invoice.customer_id,
@@ -124,13 +125,13 @@ class AccountSummary:
     def amount_due(self) -> Decimal:
         return self.balance_forward + self.current_charges
 
-    def to_record(self) -> dict:
+    def to_record(self) -> dict[str, Any]:
         return {"previous_balance": money_text(self.previous_balance), "payments": money_text(self.payments),
                 "credits": money_text(self.credits), "balance_forward": money_text(self.balance_forward),
                 "current_charges": money_text(self.current_charges), "amount_due": money_text(self.amount_due)}
 
     @classmethod
-    def from_record(cls, record: dict) -> AccountSummary:
+    def from_record(cls, record: dict[str, Any]) -> AccountSummary:
         return cls(Decimal(record["previous_balance"]), Decimal(record["payments"]), Decimal(record["credits"]),
                    Decimal(record["current_charges"]))
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 from functools import lru_cache
+from typing import Any
 
 import jinja2
 
@@ -67,7 +68,7 @@ def _grouped(value: str | int) -> str:
     return f"{sign}{whole}.{fraction}" if fraction else f"{sign}{whole}"
 
 
-def _quantity(line: dict) -> str:
+def _quantity(line: dict[str, Any]) -> str:
     """A line's quantity as printed: minutes to 2 decimals, counts as they are, grouped."""
     text = line["quantity"]
     if line.get("unit") == "minute":
@@ -75,7 +76,7 @@ def _quantity(line: dict) -> str:
     return _grouped(text)
 
 
-def _usage_rows(record: dict) -> list[dict]:
+def _usage_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for line in record["lines"]:
         if line.get("category") != USAGE:

@@ -23,4 +23,4 @@ def render_invoice_pdf(html: str) -> bytes:
     except (ImportError, OSError) as exc:   # OSError: libpango missing
         raise PdfUnavailable(f"cannot make the PDF: WeasyPrint is not usable here ({exc}); "
                              "run `make venv`, or pass --no-pdf") from None
-    return HTML(string=html).write_pdf()
+    return bytes(HTML(string=html).write_pdf())

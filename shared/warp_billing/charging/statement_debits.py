@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from ..billing.invoice import Invoice
 from ..billing.prepaid_statement import statement_debits
 from ..plan import Plan
-from ..ports import LedgerStore
-from .accounts import BalanceStore
+from ..ports import BalanceStore, LedgerStore
 from .prepaid import prepaid_terms
 
 ADJUSTMENT = "adjustment"

@@ -57,18 +57,23 @@ from .register_commands import show
 @click.option("--out-dir", "out_dir", metavar="DIR", help="Folder for one invoice per plan: <CUSTOMER>-<PERIOD>.json.")
 @click.option("--html", "html_path", metavar="INVOICE.html", help="HTML rendering (default: beside the JSON).")
 @click.option("--no-html", is_flag=True, help="Do not write the HTML rendering.")
-@click.option("--journal", "journal_path", metavar="JOURNAL.json", help="Revenue-recognition journal (default: beside the JSON).")
+@click.option("--journal", "journal_path", metavar="JOURNAL.json",
+              help="Revenue-recognition journal (default: beside the JSON).")
 @click.option("--no-journal", is_flag=True, help="Do not write the journal.")
 @click.option("--register", "register_dir", metavar="DIR",
               help="Invoice register: issue numbered, immutable invoices; credit-and-rebill on changes.")
-@click.option("--as-of", "as_of", metavar="YYYY-MM-DD", help="Date of a correction (credit note and rebill); default today.")
-@click.option("--usf-table", "usf_table", metavar="FACTORS.csv", help="USF contribution factors (year,quarter,factor_pct) replacing the embedded table.")
+@click.option("--as-of", "as_of", metavar="YYYY-MM-DD",
+              help="Date of a correction (credit note and rebill); default today.")
+@click.option("--usf-table", "usf_table", metavar="FACTORS.csv",
+              help="USF contribution factors (year,quarter,factor_pct) replacing the embedded table.")
 @click.option("--tax-engine", type=click.Choice(["offline", "avalara"]),
               help="offline: USF from the dated table; avalara: Avalara Communications CalcTaxes "
                    "(credentials from WARP_AVALARA_*). Default: WARP_TAX_ENGINE, else offline.")
 @click.option("--avalara-config", hidden=True, help="Replaced by the WARP_AVALARA_* settings.")
-@click.option("--accounts", "accounts_path", metavar="ACCOUNTS.yaml", help="Journal account codes overriding the defaults.")
-@click.option("--jobs", type=click.IntRange(min=1), help="Worker processes for the rated file (default: by file size and CPUs).")
+@click.option("--accounts", "accounts_path", metavar="ACCOUNTS.yaml",
+              help="Journal account codes overriding the defaults.")
+@click.option("--jobs", type=click.IntRange(min=1),
+              help="Worker processes for the rated file (default: by file size and CPUs).")
 @click.option("--seller", "seller_path", metavar="SELLER.yaml",
               help="The carrier's billing profile: legal name, address, tax id, remit-to, bank/ACH, contact.")
 @click.option("--no-pdf", is_flag=True, help="Do not write the PDF beside the HTML.")

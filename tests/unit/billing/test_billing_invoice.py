@@ -6,6 +6,7 @@ from datetime import date
 from decimal import Decimal
 
 from tests.unit.billing.billing_builders import lines_of, plan_from, rated
+
 from warp_billing.billing.cycles import plan_cycle
 from warp_billing.billing.invoice import Invoice, build_invoice
 from warp_billing.billing.taxes import OfflineTaxEngine
@@ -18,7 +19,8 @@ GRADUATED = {"mode": "graduated", "unit": "minute",
 def june_plan(**changes):
     sections = {
         "voice": {"deck": "unused.csv", "tiers": GRADUATED,
-                  "commitment": {"minutes": 20000, "shortfall_rate": "0.004", "rebate_above_pct": "10", "start": "2026-01-01"}},
+                  "commitment": {"minutes": 20000, "shortfall_rate": "0.004", "rebate_above_pct": "10",
+                             "start": "2026-01-01"}},
         "api_queries": {"prices": {"lrn": "0.001"}, "bulk_discount": {"threshold": 10000, "percent": "20"}},
         "recurring": [{"sku": "DID-LOCAL", "description": "Local DID", "quantity": 250, "unit_price": "1.00",
                        "start": "2026-06-10"}],
@@ -95,19 +97,22 @@ def test_a_june_invoice_computed_by_hand():
 
 def test_the_invoice_carries_the_contract_keys_with_money_as_decimal_strings():
     record = close(june_plan(), JUNE_USAGE).to_record()
-    assert {"customer_id", "period", "issue_date", "due_date", "currency", "lines", "subtotal", "fees", "total"} <= set(record)
+    assert {"customer_id", "period", "issue_date", "due_date", "currency", "lines", "subtotal", "fees",
+            "total"} <= set(record)
     for line in record["lines"]:
         assert {"sku", "description", "quantity", "unit", "amount", "service_start", "service_end"} <= set(line)
         assert isinstance(line["amount"], str) and isinstance(line["quantity"], str)
     for fee in record["fees"]:
         assert {"code", "description", "base", "rate", "amount"} <= set(fee)
     voice = record["lines"][0]
-    assert (voice["quantity"], voice["unit"], voice["billed_seconds"], voice["events"]) == ("10000", "minute", 600_000, 2)
+    assert (voice["quantity"], voice["unit"], voice["billed_seconds"], voice["events"]) == ("10000", "minute", 600_000,
+                                                                                            2)
 
 
 def test_retrospective_tiers_and_a_rebate_above_the_commitment():
     plan = june_plan(voice={"deck": "unused.csv", "tiers": {**GRADUATED, "mode": "retrospective"},
-                            "commitment": {"minutes": 10000, "shortfall_rate": "0.004", "rebate_above_pct": "10", "start": "2026-01-01"}})
+                            "commitment": {"minutes": 10000, "shortfall_rate": "0.004", "rebate_above_pct": "10",
+                             "start": "2026-01-01"}})
     lines = dict(amounts(close(plan, JUNE_USAGE)))
     assert lines["VOICE-TIER-ADJ"] == "440.00"              # 10,000 interstate minutes x 0.05 = 500.00; - 60.00 printed
     # 10% of the voice after tiers (60.00 + 1500.01 + 440.00 = 2000.01): 200.001 -> 200.00
@@ -127,7 +132,8 @@ def test_zero_usage_bills_only_the_commitment_and_recurring_charges():
     invoice = close(june_plan(), [])
     assert amounts(invoice) == [("VOICE-COMMIT-SHORTFALL", "80.00"), ("DID-LOCAL", "175.00")]
     record = invoice.to_record()
-    assert [(fee["code"], fee["base"], fee["amount"]) for fee in record["fees"]] == [("E911", "250", "62.50"), ("USF", "0.00", "0.00")]
+    assert [(fee["code"], fee["base"], fee["amount"]) for fee in record["fees"]] == [
+        ("E911", "250", "62.50"), ("USF", "0.00", "0.00")]
     assert (record["subtotal"], record["total"]) == ("255.00", "317.50")
 
 
