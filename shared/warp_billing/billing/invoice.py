@@ -191,9 +191,9 @@ class Invoice:
             tuple(InvoiceLine.from_record(line) for line in record["lines"]),
             tuple(Fee.from_record(fee) for fee in record["fees"]),
             record.get("document_type", INVOICE), record.get("invoice_number"), record.get("status", DRAFT),
-            record.get("replaces"), record.get("credits"), record.get("billing", "postpaid"),
-            tuple(record.get("voice_destinations") or ()), record.get("seller"), record.get("bill_to"),
-            record.get("account"), record.get("statement"),
+            record.get("replaces"), record.get("credits"), billing=record.get("billing", "postpaid"),
+            voice_destinations=tuple(record.get("voice_destinations") or ()), bill_to=record.get("bill_to"),
+            seller=record.get("seller"), account=record.get("account"), statement=record.get("statement"),
         )
 
     @cached_property

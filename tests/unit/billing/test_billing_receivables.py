@@ -130,3 +130,14 @@ def test_find_reads_one_document_by_number_through_the_register(tmp_path):
     assert register.find("ACME-INV-000001") == issued
     assert register.find("ACME-INV-000009") is None and register.find("nonsense") is None
     assert register.customers() == ["ACME"]
+
+
+def test_a_document_read_back_from_the_register_keeps_its_parties_and_boxes(tmp_path):
+    seller = {"legal_name": "WARP Wholesale", "address": ["1 Main St"], "tax_id": "EIN 1", "remit_to": ["PO Box 1"]}
+    bill_to = {"name": "Acme Voice", "address": ["2 Side St"], "account_number": "WB-1"}
+    issued = InvoiceRegister(tmp_path).issue(replace(draft("2026-06", "100.000000"), seller=seller,
+                                                      bill_to=bill_to)).invoice
+    again = InvoiceRegister(tmp_path).find("ACME-INV-000001")
+    assert again is not None
+    assert (again.seller, again.bill_to, again.account) == (seller, bill_to, issued.account)
+    assert again.voice_destinations == issued.voice_destinations and again.billing == "postpaid"
