@@ -13,6 +13,8 @@ tasks          PyPI ``gcloud-tasks-emulator``         8123, queue ``netsuite`` c
 rate_voice     functions-framework (cloudevent)       8081 (only once functions/rate_voice/main.py exists)
 rate_sms       functions-framework (cloudevent)       8082
 rate_api       functions-framework (cloudevent)       8083
+netsuite       tools/netsuite_standin.py (NetSuite)   8090 (test certificate in .local-stack/netsuite/)
+netsuite_sync  functions-framework (http)             8091 (the netsuite queue's target)
 =============  =====================================  ===================================
 
 Each emulator lives in its own environment under ``.local-stack/`` (their protobuf pins clash
@@ -67,6 +69,12 @@ BIGQUERY_REST_PORT = 9052 + PORT_OFFSET
 BIGQUERY_GRPC_PORT = 9062 + PORT_OFFSET
 FIRESTORE_PORT = 8086 + PORT_OFFSET
 TASKS_PORT = 8123 + PORT_OFFSET
+NETSUITE_PORT = 8090 + PORT_OFFSET
+NETSUITE_SYNC_PORT = 8091 + PORT_OFFSET
+NETSUITE_DIR = STACK_DIR / "netsuite"
+NETSUITE_KID = "warp-local-cert"
+NETSUITE_CLIENT_ID = "warp-local-client"
+NETSUITE_MAPPING = ROOT / "config" / "netsuite-mapping.yaml"
 USAGE_DATASET = "warp_billing"
 NETSUITE_QUEUE = "netsuite"
 
@@ -138,7 +146,47 @@ def stack_env() -> dict[str, str]:
     }
     for name, _target, port in FUNCTIONS:
         env[f"WARP_{name.upper()}_URL"] = f"http://{HOST}:{port}/"
+    env.update(netsuite_env())
     return env
+
+
+def netsuite_env() -> dict[str, str]:
+    """Settings of the NetSuite sync on the stand-in (its test certificate's key, the local mapping)."""
+    return {
+        "WARP_NETSUITE_ACCOUNT": "LOCAL",
+        "WARP_NETSUITE_BASE_URL": f"http://{HOST}:{NETSUITE_PORT}",
+        "WARP_NETSUITE_CLIENT_ID": NETSUITE_CLIENT_ID,
+        "WARP_NETSUITE_CERTIFICATE_ID": NETSUITE_KID,
+        "WARP_NETSUITE_PRIVATE_KEY_FILE": str(NETSUITE_DIR / "private_key.pem"),
+        "WARP_NETSUITE_MAPPING": str(NETSUITE_MAPPING),
+        "WARP_NETSUITE_SYNC_URL": f"http://{HOST}:{NETSUITE_SYNC_PORT}/",
+    }
+
+
+def netsuite_test_credentials(directory: Path = NETSUITE_DIR) -> tuple[Path, Path]:
+    """A private key and self-signed certificate for the stand-in's token endpoint (made once)."""
+    key_path, cert_path = directory / "private_key.pem", directory / "certificate.pem"
+    if key_path.exists() and cert_path.exists():
+        return key_path, cert_path
+    from datetime import datetime, timedelta, timezone
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    directory.mkdir(parents=True, exist_ok=True)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "warp local netsuite stand-in")])
+    now = datetime.now(timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
+            .not_valid_after(now + timedelta(days=730)).sign(key, hashes.SHA256()))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    key_path.chmod(0o600)
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return key_path, cert_path
 
 
 # ---------------------------------------------------------------------------- install
@@ -373,6 +421,28 @@ def services() -> list[Service]:
             (TASKS_PORT,),
         ),
     ]
+    _key, certificate = NETSUITE_DIR / "private_key.pem", NETSUITE_DIR / "certificate.pem"
+    result.append(
+        Service(
+            "netsuite",
+            [str(PROJECT_VENV_BIN / "python"), str(ROOT / "tools" / "netsuite_standin.py"), "--host", HOST,
+             "--port", str(NETSUITE_PORT), "--certificate", str(certificate), "--kid", NETSUITE_KID,
+             "--client-id", NETSUITE_CLIENT_ID],
+            (NETSUITE_PORT,),
+            http_probe="/_control",
+        )
+    )
+    if (ROOT / "functions" / "netsuite_sync" / "main.py").exists():
+        result.append(
+            Service(
+                "netsuite_sync",
+                [str(functions_framework), "--target", "netsuite_sync",
+                 "--source", str(ROOT / "functions" / "netsuite_sync" / "main.py"),
+                 "--signature-type", "http", "--host", HOST, "--port", str(NETSUITE_SYNC_PORT)],
+                (NETSUITE_SYNC_PORT,),
+                env={"PYTHONPATH": str(ROOT / "shared")},
+            )
+        )
     for name, target, port in FUNCTIONS:
         source = ROOT / "functions" / name / "main.py"
         if source.exists():
@@ -524,6 +594,7 @@ def up(args: argparse.Namespace) -> int:
     for directory in (PID_DIR, LOG_DIR):
         directory.mkdir(parents=True, exist_ok=True)
     env = stack_env()
+    netsuite_test_credentials()
     ENV_FILE.write_text("".join(f"export {key}={value}\n" for key, value in env.items()))
 
     started: list[tuple[Service, int, float]] = []
