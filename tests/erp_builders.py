@@ -13,6 +13,8 @@ from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 
+import yaml
+
 from warp_billing.billing.cycles import cycle_for
 from warp_billing.billing.fees import Fee
 from warp_billing.billing.invoice import USAGE, Invoice, InvoiceLine
@@ -164,8 +166,6 @@ class FakeQueue:
 
 
 def write_mapping_file(path: Path, **changes) -> Path:
-    import yaml
-
     path.write_text(yaml.safe_dump({**MAPPING, **changes}, sort_keys=False))
     return path
 

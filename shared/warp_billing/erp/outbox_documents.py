@@ -24,8 +24,9 @@ def customer_document(customer_id: str, profile: Mapping, *, sequence: int, issu
 
 
 def issued_documents(documents: Iterable[Invoice], *, first_sequence: int, issued_at: str,
-                     accounts: AccountMap = AccountMap(), journals: bool = True) -> list[OutboxDocument]:
+                     accounts: AccountMap | None = None, journals: bool = True) -> list[OutboxDocument]:
     """Outbox documents for issued invoices / credit notes, in the order given (credit note first)."""
+    accounts = accounts or AccountMap()
     result: list[OutboxDocument] = []
     sequence = first_sequence
     for document in documents:

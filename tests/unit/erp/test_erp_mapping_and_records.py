@@ -5,8 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-
 from tests.erp_builders import MAPPING, customer_doc, draft, issued, mapping, payment_doc, write_mapping_file
+
 from warp_billing.billing.revenue_recognition import journal_record
 from warp_billing.erp.errors import MappingError, MappingFileError
 from warp_billing.erp.mapping import MappingFile, load_mapping, parse_mapping

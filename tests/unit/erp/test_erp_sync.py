@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
-
 from tests.erp_builders import (
     BusyErp,
     FakeErp,
@@ -21,6 +21,7 @@ from tests.erp_builders import (
     mapping,
     payment_doc,
 )
+
 from warp_billing.erp.delivery import handle_task_request
 from warp_billing.erp.enqueue import enqueue_pending, retry_document
 from warp_billing.erp.errors import ErpRejected, ErpTransient
@@ -124,8 +125,6 @@ def test_an_unknown_document_or_revision_is_a_permanent_error_not_a_retry_loop()
 
 
 def test_an_older_revisions_task_is_superseded():
-    from dataclasses import replace
-
     outbox, erp, errors, sync = world(customer_doc(), replace(customer_doc(), revision=2, sequence=5))
     assert sync.sync("customer:ACME", 1).result == "superseded"
     assert erp.calls == []
@@ -172,7 +171,7 @@ def test_retry_after_a_mapping_fix_uses_the_next_attempt_and_syncs():
     outbox, erp, errors, sync = world(customer_doc(), *invoice_docs(bad))
     queue = FakeQueue()
     enqueue_pending(outbox, queue, now=lambda: NOW)
-    for name, body in list(queue.tasks.items()):
+    for body in list(queue.tasks.values()):
         sync.sync(body["doc_id"], body["revision"], body["attempt"])
     assert enqueue_pending(outbox, queue, now=lambda: NOW).skipped_failed == ["ACME-INV-000001"]
     fixed = mapping(items={**mapping().items, "VOICE-MARS": "1999"})
