@@ -88,6 +88,7 @@ class OAuthTokens:
         self._lock = threading.Lock()
         self._token: str | None = None
         self._expires_at = 0.0
+        self._margin = float(margin_s)
         self.fetched = 0
 
     def assertion(self) -> str:
@@ -99,7 +100,7 @@ class OAuthTokens:
 
     def token(self) -> str:
         with self._lock:
-            if self._token is None or self._clock() >= self._expires_at - self._margin_s:
+            if self._token is None or self._clock() >= self._expires_at - self._margin:
                 self._fetch()
             assert self._token is not None
             return self._token
@@ -125,8 +126,11 @@ class OAuthTokens:
             raise ErpTransient(f"NetSuite token endpoint answered {response.status_code}: {response.text[:200]}",
                                retry_after_s=_retry_after(response), code="TOKEN")
         answer = response.json()
+        lifetime = int(answer.get("expires_in", 3600))
         self._token = str(answer["access_token"])
-        self._expires_at = self._clock() + int(answer.get("expires_in", 3600))
+        self._expires_at = self._clock() + lifetime
+        # Renew margin_s before expiry, but never before half the token's life (short-lived tokens).
+        self._margin = min(self._margin_s, lifetime / 2)
         self.fetched += 1
 
 
