@@ -9,7 +9,8 @@ service        stand-in                               port(s)
 redis          Debian ``redis-server`` (no disk)      6390
 bigquery       PyPI ``bqemulator`` (DuckDB)           REST 9052, gRPC 9062, project warp-local
 firestore      npm ``@firestore-emulator/server``     8086 (bound to 127.0.0.1 by our script)
-tasks          PyPI ``gcloud-tasks-emulator``         8123, queue ``netsuite`` created at start
+tasks          PyPI ``gcloud-tasks-emulator``         8123, queue ``netsuite`` created at start (started by
+                                                      tools/tasks_emulator.py: concurrent dispatch, backoff)
 rate_voice     functions-framework (cloudevent)       8081 (only once functions/rate_voice/main.py exists)
 rate_sms       functions-framework (cloudevent)       8082
 rate_api       functions-framework (cloudevent)       8083
@@ -77,6 +78,7 @@ NETSUITE_CLIENT_ID = "warp-local-client"
 NETSUITE_MAPPING = ROOT / "config" / "netsuite-mapping.yaml"
 USAGE_DATASET = "warp_billing"
 NETSUITE_QUEUE = "netsuite"
+NETSUITE_CONCURRENCY = 5  # terraform var.netsuite_concurrency's default: the NetSuite account's limit
 
 FUNCTIONS = (  # (name, target, port): the Pub/Sub-triggered rating functions
     ("rate_voice", "rate_voice", 8081 + PORT_OFFSET),
@@ -416,7 +418,10 @@ def services() -> list[Service]:
         ),
         Service(
             "tasks",
-            [str(STACK_DIR / "tasks" / "bin" / "gcloud-tasks-emulator"), "start", "-p", str(TASKS_PORT),
+            # Through tools/tasks_emulator.py: concurrent dispatch up to the queue's limit and retry
+            # backoff with Retry-After, as Cloud Tasks does (the emulator alone does neither).
+            [str(STACK_DIR / "tasks" / "bin" / "python"), str(ROOT / "tools" / "tasks_emulator.py"), "start",
+             "--queue-concurrency", f"{NETSUITE_QUEUE}={NETSUITE_CONCURRENCY}", "-p", str(TASKS_PORT),
              "-d", f"projects/{PROJECT}/locations/{LOCATION}/queues/{NETSUITE_QUEUE}"],
             (TASKS_PORT,),
         ),

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import requests
 import yaml
-
-import local_stack  # tools/ (on sys.path through the integration conftest or the benchmark)
 from tests.erp_builders import MAPPING
 from tests.netsuite_keys import key_and_certificate
+
+import local_stack  # tools/ (on sys.path through the integration conftest or the benchmark)
 from warp_billing.bootstrap import Container
 from warp_billing.settings import Settings
 
@@ -39,8 +39,9 @@ def free_port() -> int:
 
 
 class SyncWorld:
-    def __init__(self, home: Path, *, timeout_ms: int = 400, extra_env: dict | None = None):
+    def __init__(self, home: Path, *, timeout_ms: int = 400, concurrency: int = 5, extra_env: dict | None = None):
         self.home = home
+        self.concurrency = concurrency
         self.run = uuid.uuid4().hex[:8]
         self.kid, self.client_id = f"kid-{self.run}", f"client-{self.run}"
         key, cert = key_and_certificate()
@@ -87,13 +88,18 @@ class SyncWorld:
 
     def _create_queue(self) -> None:
         from google.cloud import tasks_v2
+        from google.protobuf import duration_pb2
 
         from warp_billing.adapters.cloud_tasks import tasks_client
 
         client = tasks_client(TASKS)
         parent = self.queue_path.rsplit("/queues/", 1)[0]
+        # The netsuite queue of Terraform (concurrency = the account's limit), with backoffs short
+        # enough for a test (tools/tasks_emulator.py honours them and Retry-After up to max_backoff).
         client.create_queue(parent=parent, queue=tasks_v2.Queue(
-            name=self.queue_path, rate_limits=tasks_v2.RateLimits(max_concurrent_dispatches=5)))
+            name=self.queue_path, rate_limits=tasks_v2.RateLimits(max_concurrent_dispatches=self.concurrency),
+            retry_config=tasks_v2.RetryConfig(min_backoff=duration_pb2.Duration(nanos=100_000_000),
+                                              max_backoff=duration_pb2.Duration(seconds=1))))
         self.tasks_client = client
 
     def queued_tasks(self) -> list:

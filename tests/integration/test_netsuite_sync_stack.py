@@ -14,10 +14,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-
 from tests.erp_builders import customer_doc, draft, payment_doc
 from tests.integration.conftest import require_stand_in
 from tests.integration.netsuite_world import SyncWorld
+
 from warp_billing.billing.invoice_store import REISSUED, InvoiceRegister
 from warp_billing.erp.enqueue import enqueue_pending
 from warp_billing.erp.outbox_documents import issued_documents
@@ -98,6 +98,7 @@ def test_1000_documents_with_20_percent_faults_land_exactly_once_and_match_the_r
     stats = world.stats()
     injected = sum(stats[name] for name in FAULTS_20)
     assert injected >= 150 and stats["rate_commit_drop"] >= 30, stats  # the faults did happen
+    assert stats["max_in_flight"] > 1, stats  # dispatched concurrently (queue concurrency 5)
     assert world.queued_tasks() == []
 
 
