@@ -9,6 +9,7 @@ function, through the same bootstrap container.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -19,10 +20,13 @@ from pathlib import Path
 
 import requests
 import yaml
+from google.cloud import tasks_v2
+from google.protobuf import duration_pb2
 from tests.erp_builders import MAPPING
 from tests.netsuite_keys import key_and_certificate
 
 import local_stack  # tools/ (on sys.path through the integration conftest or the benchmark)
+from warp_billing.adapters.cloud_tasks import tasks_client
 from warp_billing.bootstrap import Container
 from warp_billing.settings import Settings
 
@@ -87,11 +91,6 @@ class SyncWorld:
         return requests.get(STANDIN + "/_control/records", timeout=30).json()["records"]
 
     def _create_queue(self) -> None:
-        from google.cloud import tasks_v2
-        from google.protobuf import duration_pb2
-
-        from warp_billing.adapters.cloud_tasks import tasks_client
-
         client = tasks_client(TASKS)
         parent = self.queue_path.rsplit("/queues/", 1)[0]
         # The netsuite queue of Terraform (concurrency = the account's limit), with backoffs short
@@ -142,7 +141,5 @@ class SyncWorld:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(5)
-        try:
+        with contextlib.suppress(Exception):  # the emulator's cleanup is best effort
             self.tasks_client.delete_queue(name=self.queue_path)
-        except Exception:  # noqa: BLE001 (the emulator's cleanup is best effort)
-            pass
