@@ -131,8 +131,8 @@ class SyncWorld:
         raise AssertionError(f"not done after {timeout_s:.0f}s: {what}")
 
     def statuses(self, doc_ids) -> dict[str, str]:
-        outbox = self.container.sync_outbox
-        return {doc_id: outbox.get(doc_id).status for doc_id in doc_ids}
+        wanted = set(doc_ids)
+        return {doc.doc_id: doc.status for doc in self.container.sync_outbox.documents() if doc.doc_id in wanted}
 
     def close(self) -> None:
         self.process.terminate()
