@@ -26,6 +26,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tools"), str(ROOT / "shared")]
 from tests.erp_builders import customer_doc, payment_doc  # noqa: E402
 from tests.integration.netsuite_world import SyncWorld  # noqa: E402
 from tests.integration.test_netsuite_sync_stack import FAULTS_20, issue_invoices  # noqa: E402
+
 from warp_billing.billing.invoice_store import InvoiceRegister  # noqa: E402
 from warp_billing.erp.enqueue import enqueue_pending  # noqa: E402
 from warp_billing.erp.outbox_documents import issued_documents  # noqa: E402
@@ -68,7 +69,8 @@ def run(docs: int, faults: dict, label: str) -> dict:
         finally:
             world.close()
     assert len(records) == len(ids), (len(records), len(ids))
-    return {"scenario": label, "docs": len(ids), "seconds": round(elapsed, 2), "docs_per_s": round(len(ids) / elapsed, 1),
+    return {"scenario": label, "docs": len(ids), "seconds": round(elapsed, 2),
+            "docs_per_s": round(len(ids) / elapsed, 1),
             "record_calls": stats["record_calls"], "injected": sum(stats[name] for name in FAULTS_20),
             "max_in_flight": stats["max_in_flight"], "over_limit_429": stats["over_limit"]}
 
