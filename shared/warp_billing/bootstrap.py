@@ -148,6 +148,10 @@ class Container:
             from .adapters.sqlite_outbox import SqliteSyncErrors
 
             return SqliteSyncErrors(self._data_file("erp_outbox.sqlite"))
+        if kind == "firestore":
+            from .adapters.firestore_sync_errors import FirestoreSyncErrors
+
+            return FirestoreSyncErrors(self._firestore_client)
         raise ConfigurationError(f"unknown sync errors store {kind!r}")
 
     def _build_secrets(self):

@@ -51,7 +51,7 @@ NetSuite sync (issue 11; the secrets come from Secret Manager in the cloud, as e
     WARP_NETSUITE_TIMEOUT_MS       30000   (per NetSuite call; a timeout looks the record up first)
     WARP_NETSUITE_TOKEN_MARGIN_S   300     (refresh a token this long before it expires)
     WARP_SYNC_OUTBOX               sqlite  (the ERP outbox the close fills and the sync drains)
-    WARP_SYNC_ERRORS               sqlite  (the sync_errors records)
+    WARP_SYNC_ERRORS               sqlite | firestore  (the sync_errors records)
     WARP_TASKS_ENDPOINT            unset = the real Cloud Tasks API; host:port = the local emulator
     WARP_NETSUITE_QUEUE            projects/warp-local/locations/us-central1/queues/netsuite
     WARP_NETSUITE_SYNC_URL         the netsuite_sync function's URL (the tasks' target)
@@ -121,7 +121,7 @@ class Settings(BaseSettings):
     netsuite_timeout_ms: int = Field(30_000, ge=1)
     netsuite_token_margin_s: int = Field(300, ge=0, le=3000)
     sync_outbox: Literal["sqlite"] = "sqlite"
-    sync_errors: Literal["sqlite"] = "sqlite"
+    sync_errors: Literal["sqlite", "firestore"] = "sqlite"
     tasks_endpoint: str | None = None
     netsuite_queue: str = "projects/warp-local/locations/us-central1/queues/netsuite"
     netsuite_sync_url: str = "http://127.0.0.1:8091/"
