@@ -17,7 +17,7 @@ import click
 import orjson
 
 from .. import bootstrap, logs
-from ..erp.enqueue import enqueue_pending, retry_document
+from ..erp.enqueue import STALE_AFTER_S, enqueue_pending, retry_document
 from .common import fail
 
 
@@ -81,10 +81,13 @@ def retry(doc_id: str) -> None:
 
 @netsuite.command()
 @click.option("--customer", help="only this customer's documents")
-def sweep(customer: str | None) -> None:
+@click.option("--stale-after", type=click.IntRange(min=0), default=STALE_AFTER_S, show_default=True,
+              help="seconds after which an enqueued document whose task never synced it is enqueued again")
+def sweep(customer: str | None, stale_after: int) -> None:
     """Enqueue every pending outbox document (what the scheduled sweep does)."""
     parts = _container()
-    report = enqueue_pending(parts.sync_outbox, parts.netsuite_queue, customer_id=customer)
+    report = enqueue_pending(parts.sync_outbox, parts.netsuite_queue, customer_id=customer,
+                             stale_after_s=stale_after)
     record = report.to_record()
     click.echo(f"enqueued {record['enqueued']}, already queued {record['already_queued']}, "
                f"failed (waiting for `warp netsuite retry`) {record['failed_waiting_for_retry']}")

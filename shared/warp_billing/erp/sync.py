@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from ..ports import Erp, OutboxDocument, SyncError, SyncErrorLog, SyncOutbox
 from .errors import ErpRejected, ErpTransient, MappingError, MappingFileError
 from .mapping import ErpMapping
-from .records import RECORD_TYPES, erp_writes, required_refs
+from .records import CUSTOMER, RECORD_TYPES, erp_writes, required_refs
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,10 @@ class DocumentSync:
             return SyncOutcome("superseded", 200, f"revision {doc.revision} replaces {revision}")
         if doc.status == SYNCED:
             return SyncOutcome("already_synced", 200, doc.detail)
+        if doc.revision > 1 and doc.doc_type != CUSTOMER:
+            immutable = self._synced_transaction(doc)
+            if immutable is not None:
+                return self._failed(doc, doc_id, revision, attempt, immutable)
         refs, waiting = self._resolve(doc)
         if waiting:
             log.info("prerequisite not in NetSuite yet", extra={"doc_id": doc_id, "waiting_for": waiting})
@@ -115,6 +119,18 @@ class DocumentSync:
         self.outbox.mark(doc.doc_id, doc.revision, SYNCED, detail)
         log.info("document synced", extra={"doc_id": doc.doc_id, "revision": doc.revision, "erp": detail})
         return SyncOutcome(SYNCED, 200, detail)
+
+    def _synced_transaction(self, doc: OutboxDocument) -> MappingError | None:
+        """A new revision of a transaction NetSuite already holds: refused, never written over."""
+        try:
+            found = self.erp.find(RECORD_TYPES[doc.doc_type], doc.doc_id) if doc.doc_type in RECORD_TYPES else None
+        except ErpTransient:
+            return None  # the write path will meet the same trouble and answer retry-later
+        if found is None:
+            return None
+        return MappingError("IMMUTABLE_DOCUMENT", f"{doc.doc_id} is in NetSuite ({found.record_type}/"
+                            f"{found.internal_id}); revision {doc.revision} would change it in place: issue a credit "
+                            "note and a rebill instead", "revision")
 
     def _resolve(self, doc: OutboxDocument) -> tuple[dict[str, str], list[str]]:
         """Internal ids of every prerequisite, and the ones not in the ERP yet."""

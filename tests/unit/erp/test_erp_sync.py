@@ -130,6 +130,31 @@ def test_an_older_revisions_task_is_superseded():
     assert erp.calls == []
 
 
+def test_a_new_revision_of_a_synced_invoice_is_refused_never_written_over():
+    outbox, erp, errors, sync = world(customer_doc(), *invoice_docs())
+    sync.sync("customer:ACME", 1)
+    sync.sync("ACME-INV-000001", 1)
+    changed = replace(outbox.get("ACME-INV-000001"), revision=2, status="pending", detail="")
+    outbox.add(changed)
+    written = dict(erp.records[("invoice", "ACME-INV-000001")])
+    outcome = sync.sync("ACME-INV-000001", 2)
+    assert (outcome.result, outcome.http_status) == ("failed", 200)
+    assert [e.code for e in errors.rows.values()] == ["IMMUTABLE_DOCUMENT"]
+    assert erp.records[("invoice", "ACME-INV-000001")] == written
+
+
+def test_an_outbox_restored_from_an_old_snapshot_resends_into_the_same_records():
+    outbox, erp, errors, sync = world(customer_doc(), *invoice_docs())
+    sync.sync("customer:ACME", 1)
+    sync.sync("ACME-INV-000001", 1)
+    for doc in outbox.documents():
+        outbox.mark(doc.doc_id, doc.revision, "pending")  # the snapshot predates the sync
+    assert enqueue_pending(outbox, FakeQueue(), now=lambda: NOW).enqueued == ["customer:ACME", "ACME-INV-000001"]
+    sync.sync("customer:ACME", 1)
+    sync.sync("ACME-INV-000001", 1)
+    assert len(erp.records) == 2 and len(erp.ids) == 2
+
+
 # -- enqueue -----------------------------------------------------------------------------------
 
 
