@@ -19,8 +19,9 @@ from tests.integration.conftest import require_stand_in
 from tests.integration.netsuite_world import SyncWorld
 
 from warp_billing.billing.invoice_store import REISSUED, InvoiceRegister
-from warp_billing.erp.enqueue import enqueue_pending
+from warp_billing.erp.enqueue import enqueue_pending, task_body
 from warp_billing.erp.outbox_documents import issued_documents
+from warp_billing.erp.task_names import task_name
 
 FAULTS_20 = {"rate_429": 0.04, "rate_limit400": 0.03, "rate_5xx": 0.04, "rate_timeout": 0.02,
              "rate_commit_drop": 0.05, "rate_slow": 0.02}
@@ -116,7 +117,8 @@ def test_a_payment_and_a_credit_note_enqueued_before_their_invoice_land_after_it
         outbox.add(document)
     outbox.add(customer_doc("ORDER", 99))
     world.control({"faults": {"rate_429": 0.1, "rate_commit_drop": 0.1}})
-    enqueue_pending(outbox, world.container.netsuite_queue)
+    swept = warp(world, "netsuite", "sweep", "--customer", "ORDER")
+    assert swept.returncode == 0 and "enqueued 5" in swept.stdout, swept.stderr
     all_ids = ["customer:ORDER", first.number, note.number, rebill.number, "payment:ORDER-PAY"]
     world.wait_until(lambda: set(world.statuses(all_ids).values()) == {"synced"}, 120, "ordering documents synced")
 
@@ -130,6 +132,26 @@ def test_a_payment_and_a_credit_note_enqueued_before_their_invoice_land_after_it
     assert Decimal(original["total"]) == first.total and original["writes"] <= 2
     assert Decimal(memo["total"]) == first.total and Decimal(new["total"]) == rebill.total
     assert world.stats()["validation_errors"] == 0
+
+
+def test_duplicate_tasks_of_one_document_make_one_record(world, tmp_path):
+    """The emulator accepts a duplicate task name (Cloud Tasks would refuse it): dedup must hold anyway."""
+    register = InvoiceRegister(tmp_path / "register")
+    invoices = issue_invoices(register, "DUP", 3)
+    documents = [customer_doc("DUP", 1), *issued_documents(invoices, first_sequence=2, issued_at="t")]
+    outbox, queue = world.container.sync_outbox, world.container.netsuite_queue
+    for document in documents:
+        outbox.add(document)
+    world.control({"faults": {"rate_commit_drop": 0.2, "rate_5xx": 0.1}})
+    for _ in range(3):  # the same names three times, as a crashed sweep re-run would
+        for document in reversed(documents):
+            assert queue.enqueue(task_name(document.doc_id, 1), task_body(document, 0)) is True
+    ids = [document.doc_id for document in documents]
+    world.wait_until(lambda: set(world.statuses(ids).values()) == {"synced"}, 120, "duplicates synced")
+    world.wait_until(lambda: world.queued_tasks() == [], 60, "every duplicate delivered")
+    records = world.records()
+    assert sorted(record["externalId"] for record in records) == sorted(ids)
+    assert world.container.sync_errors.errors() == []
 
 
 def warp(world: SyncWorld, *args: str) -> subprocess.CompletedProcess:

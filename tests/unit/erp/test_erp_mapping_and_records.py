@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 from tests.erp_builders import MAPPING, customer_doc, draft, issued, mapping, payment_doc, write_mapping_file
 
 from warp_billing.billing.revenue_recognition import journal_record
@@ -133,3 +135,27 @@ def test_money_as_a_float_in_a_payload_is_refused_not_rounded():
                        "payload": {**doc.payload, "amount": 6.25}})
     with pytest.raises(MappingError, match="MALFORMED|float"):
         erp_writes(doc, mapping(), REFS)
+
+
+amounts = st.decimals(min_value=Decimal("-99999.99"), max_value=Decimal("99999.99"), places=2,
+                      allow_nan=False, allow_infinity=False)
+
+
+@given(st.lists(st.tuples(st.sampled_from(["VOICE-INTERSTATE", "SMS-OUTBOUND", "API-LRN", "DID-LOCAL"]),
+                          st.integers(0, 10**6), amounts), min_size=1, max_size=12),
+       st.lists(st.tuples(st.sampled_from(["USF", "E911"]), amounts), max_size=2))
+@example([("VOICE-INTERSTATE", 0, Decimal("0.00"))], [])
+@example([("VOICE-INTERSTATE", 1, Decimal("0.01")), ("API-LRN", 3, Decimal("-0.01"))], [("USF", Decimal("0.50"))])
+def test_the_netsuite_lines_of_an_invoice_and_its_credit_memo_add_up_to_the_register_total(lines, fees):
+    invoice = issued(draft(lines=[(sku, str(quantity), str(amount)) for sku, quantity, amount in lines],
+                           fees=[(code, str(amount)) for code, amount in fees]), "ACME-INV-000001")
+    expected = sum((Decimal(str(amount)) for *_, amount in lines), Decimal(0)) + sum(
+        (Decimal(str(amount)) for _, amount in fees), Decimal(0))
+    note = invoice.credit_note("ACME-CN-000001", invoice.issue_date)
+    docs = issued_documents([invoice, note], first_sequence=1, issued_at="t", journals=False)
+    [invoice_write] = erp_writes(docs[0], mapping(), REFS)
+    [memo_write] = erp_writes(docs[1], mapping(), REFS)
+    assert sum(item["amount"] for item in invoice_write.body["item"]["items"]) == expected
+    assert sum(item["amount"] for item in memo_write.body["item"]["items"]) == expected
+    assert len(invoice_write.body["item"]["items"]) == len(lines) + len(fees)
+    assert Decimal(invoice.to_record()["total"]) == expected  # the register's printed total
