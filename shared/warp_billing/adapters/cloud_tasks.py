@@ -37,7 +37,7 @@ class CloudTasksQueue:
     """Creates named HTTP tasks on one queue (``projects/P/locations/L/queues/Q``)."""
 
     def __init__(self, client: Any | Callable[[], Any], queue_path: str, target_url: str, *,
-                 invoker_account: str | None = None, dispatch_deadline_s: int = 600, timeout_s: float = 30):
+                 invoker_account: str | None = None, dispatch_deadline_s: int = 300, timeout_s: float = 30):
         self._client = LazyClient(client)
         self.queue_path = queue_path
         self.target_url = target_url
