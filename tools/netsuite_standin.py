@@ -9,7 +9,8 @@ What it does like NetSuite (reference.md, "NetSuite SuiteTalk REST"):
   required and at most one hour after ``iat``, ``iss`` = the client id registered with the
   certificate (when one is), scope ``rest_webservices``. Tokens live ``token_lifetime_s``.
 * ``PUT /services/rest/record/v1/<type>/eid:<externalId>``: upsert (create or update) -> 204 +
-  ``Location: .../<type>/<internal id>``; ``POST .../<type>``: create -> 204 + Location;
+  ``Location: .../<type>/<internal id>``; an update keeps a sublist's lines and adds the sent
+  ones unless ``?replace=<sublist,...>`` names it; ``POST .../<type>``: create -> 204 + Location;
   ``GET .../<type>/eid:<externalId>`` or ``.../<type>/<id>``: the record, 404 when missing.
   References must exist (an invoice's customer, a payment's or credit memo's invoices), journal
   entries must balance, transactions need item lines: otherwise 400 with ``o:errorDetails``.
@@ -203,16 +204,27 @@ def validate(record_type: str, body: dict) -> Decimal | None:
     return None
 
 
-def write_record(record_type: str, external_id: str | None, body: dict) -> str:
+def merged(old: dict, update: dict, replace: set[str]) -> dict:
+    """NetSuite's update: body fields overwritten; a sublist's lines added unless ``replace`` names it."""
+    result = {**old, **update}
+    for key, value in update.items():
+        if isinstance(value, dict) and "items" in value and key not in replace and isinstance(old.get(key), dict):
+            result[key] = {**value, "items": [*(old[key].get("items") or []), *value["items"]]}
+    return result
+
+
+def write_record(record_type: str, external_id: str | None, body: dict, replace: set[str] = frozenset()) -> str:
     """Create or update (by externalId) under the account lock; the internal id."""
     with ACCOUNT.lock:
+        table = ACCOUNT.records.setdefault(record_type, {})
+        existing = ACCOUNT.by_external.get((record_type, external_id)) if external_id else None
+        if existing is not None:
+            body = merged(table[existing]["body"], body, replace)
         try:
             total = validate(record_type, body)
         except Refused:
             ACCOUNT.stats["validation_errors"] += 1
             raise
-        table = ACCOUNT.records.setdefault(record_type, {})
-        existing = ACCOUNT.by_external.get((record_type, external_id)) if external_id else None
         if existing is not None:
             record = table[existing]
             record["body"] = body
@@ -276,13 +288,13 @@ class Handler(BaseHTTPRequestHandler):
             with ACCOUNT.lock:
                 records = [dict(record) for table in ACCOUNT.records.values() for record in table.values()]
             return self._send(200, {"records": records})
-        self._record_call("GET", path, b"")
+        self._record_call("GET", path, b"", parse_qs(urlsplit(self.path).query))
 
     def do_PUT(self) -> None:  # noqa: N802
-        self._record_call("PUT", urlsplit(self.path).path, self._body())
+        self._record_call("PUT", urlsplit(self.path).path, self._body(), parse_qs(urlsplit(self.path).query))
 
     def do_PATCH(self) -> None:  # noqa: N802
-        self._record_call("PATCH", urlsplit(self.path).path, self._body())
+        self._record_call("PATCH", urlsplit(self.path).path, self._body(), parse_qs(urlsplit(self.path).query))
 
     def do_POST(self) -> None:  # noqa: N802
         path = urlsplit(self.path).path
@@ -346,7 +358,8 @@ class Handler(BaseHTTPRequestHandler):
             expires = ACCOUNT.tokens.get(token)
             return expires is not None and expires > time.time()
 
-    def _record_call(self, method: str, path: str, data: bytes) -> None:
+    def _record_call(self, method: str, path: str, data: bytes, query: dict | None = None) -> None:
+        query = query or {}
         if not path.startswith(RECORD_PREFIX):
             return self._send(404, error_body(404, "NONEXISTENT_PATH", f"no such path {path}"))
         if not self._authorized():
@@ -366,7 +379,7 @@ class Handler(BaseHTTPRequestHandler):
                 return self._send(429, error_body(429, "CONCURRENCY_LIMIT_EXCEEDED",
                                                   "Concurrent request limit exceeded. Request blocked."),
                                   {"Retry-After": 1})
-            self._faulty_call(method, path, data, latency)
+            self._faulty_call(method, path, data, latency, query)
         except Dropped:
             self._drop()
         except Refused as refused:
@@ -376,7 +389,7 @@ class Handler(BaseHTTPRequestHandler):
             with ACCOUNT.lock:
                 ACCOUNT.in_flight -= 1
 
-    def _faulty_call(self, method: str, path: str, data: bytes, latency: float) -> None:
+    def _faulty_call(self, method: str, path: str, data: bytes, latency: float, query: dict) -> None:
         fault = ACCOUNT.draw_fault()
         if latency:
             time.sleep(latency)
@@ -391,12 +404,12 @@ class Handler(BaseHTTPRequestHandler):
             raise Dropped()
         if fault == "rate_slow":
             time.sleep(float(ACCOUNT.config["slow_ms"]) / 1000)
-        status, body, headers = self._apply(method, path, data)
+        status, body, headers = self._apply(method, path, data, query)
         if fault == "rate_commit_drop":
             raise Dropped()  # written, but the client never hears it
         self._send(status, body, headers)
 
-    def _apply(self, method: str, path: str, data: bytes) -> tuple[int, Any, dict]:
+    def _apply(self, method: str, path: str, data: bytes, query: dict) -> tuple[int, Any, dict]:
         match = RECORD_ROUTE.match(path[len(RECORD_PREFIX):])
         if match is None:
             raise Refused(404, "NONEXISTENT_PATH", f"no such record path {path}")
@@ -417,7 +430,8 @@ class Handler(BaseHTTPRequestHandler):
             raise Refused(400, "INVALID_REQUEST", "PUT needs eid:<externalId> in the path (upsert).")
         if method == "POST" and key is not None:
             raise Refused(404, "NONEXISTENT_PATH", f"no such record path {path}")
-        internal_id = write_record(record_type, external_id or body.get("externalId"), body)
+        replace = {name for name in query.get("replace", [""])[0].split(",") if name}
+        internal_id = write_record(record_type, external_id or body.get("externalId"), body, replace)
         return 204, None, {"Location": f"{self._base()}{RECORD_PREFIX}{record_type}/{internal_id}"}
 
 

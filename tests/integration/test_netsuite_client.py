@@ -210,3 +210,23 @@ def test_amounts_go_out_as_exact_json_numbers():
     assert text == '{"amount":0.10,"lines":[-12345678901234.000001],"x":null}'
     with pytest.raises(TypeError):
         exact_json({"amount": 0.1})
+
+
+def test_a_re_sent_invoice_replaces_its_lines_instead_of_adding_them_again(standin):
+    url, configure, stats, records = standin
+    client = client_for(url)
+    customer = client.upsert("customer", "customer:ACME", CUSTOMER)
+    invoice = {"externalId": "ACME-INV-000001", "entity": {"id": customer.internal_id},
+               "item": {"items": [{"item": {"id": "1001"}, "quantity": Decimal("10"), "amount": Decimal("1.50")}]}}
+    client.upsert("invoice", "ACME-INV-000001", invoice)
+    client.upsert("invoice", "ACME-INV-000001", invoice)  # a redelivery after a lost answer
+    [record] = [r for r in records() if r["type"] == "invoice"]
+    assert len(record["body"]["item"]["items"]) == 1 and record["total"] == "1.50"
+    # Without ?replace the stand-in adds the lines, as NetSuite does: the bug the client avoids.
+    token = client.tokens.token()
+    response = requests.put(f"{url}/services/rest/record/v1/invoice/eid:ACME-INV-000001",
+                            data=exact_json(invoice), timeout=5,
+                            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    assert response.status_code == 204
+    [record] = [r for r in records() if r["type"] == "invoice"]
+    assert len(record["body"]["item"]["items"]) == 2 and record["total"] == "3.00"

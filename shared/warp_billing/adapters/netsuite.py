@@ -1,8 +1,9 @@
 """NetSuite SuiteTalk REST: the ``Erp`` port over the record API, with OAuth 2.0 M2M tokens.
 
-* Records: ``PUT /services/rest/record/v1/<type>/eid:<externalId>`` creates or updates (an
-  upsert, so a repeated task never makes a second record); the answer is 204 with ``Location``
-  naming the internal id. ``GET .../eid:<externalId>`` finds a record.
+* Records: ``PUT /services/rest/record/v1/<type>/eid:<externalId>?replace=<sublists>`` creates or
+  updates (an upsert, so a repeated task never makes a second record; ``replace`` names every
+  sublist sent, so an update replaces its lines instead of adding them again); the answer is 204
+  with ``Location`` naming the internal id. ``GET .../eid:<externalId>`` finds a record.
 * Unknown outcome (timeout, connection dropped after the request was sent): the record may have
   been written. Before writing again the client looks it up by externalId; only a record that is
   not there is written again (Lago's duplicates came from re-posting after a timeout).
@@ -192,6 +193,11 @@ class SuiteTalkClient:
     def upsert(self, record_type: str, external_id: str, body: Mapping) -> ErpRecordRef:
         data = exact_json(body).encode("utf-8")
         url = self._url(record_type, external_id)
+        # An upsert that updates keeps a sublist's existing lines and adds the sent ones, unless the
+        # sublist is named in ``replace``: a re-sent invoice must not gain its lines twice.
+        sublists = [key for key, value in body.items() if isinstance(value, Mapping) and "items" in value]
+        if sublists:
+            url += "?replace=" + ",".join(sublists)
         first = True
 
         def attempt() -> ErpRecordRef:
