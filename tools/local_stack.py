@@ -50,6 +50,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -171,7 +172,7 @@ def netsuite_test_credentials(directory: Path = NETSUITE_DIR) -> tuple[Path, Pat
     key_path, cert_path = directory / "private_key.pem", directory / "certificate.pem"
     if key_path.exists() and cert_path.exists():
         return key_path, cert_path
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
@@ -181,7 +182,7 @@ def netsuite_test_credentials(directory: Path = NETSUITE_DIR) -> tuple[Path, Pat
     directory.mkdir(parents=True, exist_ok=True)
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "warp local netsuite stand-in")])
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
             .not_valid_after(now + timedelta(days=730)).sign(key, hashes.SHA256()))
