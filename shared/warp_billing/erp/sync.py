@@ -156,6 +156,11 @@ class DocumentSync:
 
     def _failed(self, doc: OutboxDocument | None, doc_id: str, revision: int, attempt: int,
                 error: MappingError | ErpRejected) -> SyncOutcome:
+        current = self.outbox.get(doc_id) if doc is not None else None
+        if current is not None and current.revision == revision and current.status == SYNCED:
+            # A duplicate delivery of the same document won the race and synced it (NetSuite may
+            # refuse the loser's write): the document is in NetSuite, nothing has failed.
+            return SyncOutcome("already_synced", 200, current.detail)
         record = SyncError(
             doc_id=doc_id, revision=revision, attempt=attempt, doc_type=doc.doc_type if doc else "",
             customer_id=doc.customer_id if doc else "", code=error.code, detail=error.detail, path=error.path,

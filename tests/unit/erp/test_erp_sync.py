@@ -106,6 +106,20 @@ def test_a_netsuite_validation_error_is_permanent_with_its_code_and_path():
     assert (error.code, error.path) == ("INVALID_KEY_OR_REF", "item.items[0].item")
 
 
+def test_a_refusal_that_loses_the_race_to_a_duplicate_delivery_does_not_mark_the_synced_document_failed():
+    outbox, erp, errors, sync = world(customer_doc())
+
+    class RacingErp(FakeErp):
+        def upsert(self, record_type, external_id, body):
+            outbox.mark("customer:ACME", 1, "synced", "customer/9 mapping=test-1")  # the duplicate won
+            raise ErpRejected("DUP_RCRD", "A record with this external ID already exists.", "externalId")
+
+    sync.erp = RacingErp()
+    outcome = sync.sync("customer:ACME", 1)
+    assert (outcome.result, outcome.http_status) == ("already_synced", 200)
+    assert outbox.get("customer:ACME").status == "synced" and errors.rows == {}
+
+
 @pytest.mark.parametrize("code, status", [("429", 429), ("SSS_REQUEST_LIMIT_EXCEEDED", 429), ("503", 503),
                                           ("TIMEOUT", 503)])
 def test_throttling_5xx_and_timeouts_answer_429_or_503_with_retry_after_and_record_nothing(code, status):
