@@ -337,6 +337,10 @@ class BigQueryLedgerStore(_BigQueryDataset):
 # ------------------------------------------------------------------------------ row mapping
 
 
+# contracts.md section 5: the call's identity (voice) and the message's numbers (messaging).
+IDENTITY_COLUMNS = ("calling_number", "called_number", "lrn", "call_id", "trunk_id", "from_number", "to_number")
+
+
 def _rated_row(record: Mapping, inserted_at: str) -> dict:
     key = record.get("event_id")
     if not isinstance(key, str) or not key:
@@ -356,7 +360,8 @@ def _rated_row(record: Mapping, inserted_at: str) -> dict:
         "start_time": _timestamp(start),
         "inserted_at": inserted_at,
     }
-    for column in ("jurisdiction", "matched_prefix", "destination", "direction", "query_type", "vendor_id"):
+    for column in ("jurisdiction", "matched_prefix", "destination", "direction", "query_type", "vendor_id",
+                   *IDENTITY_COLUMNS):
         row[column] = record.get(column)
     for column in ("duration_s", "billed_units"):
         value = record.get(column)

@@ -19,6 +19,7 @@ and three additions.
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal, InvalidOperation, localcontext
@@ -144,10 +145,20 @@ class ScanReport:
     outside_period: int = 0
     blank: int = 0
     undated: int = 0
+    duplicates: int = 0
+    replaced: int = 0
+    other_by_customer: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     def merge(self, other: "ScanReport") -> None:
         for item in fields(self):
-            setattr(self, item.name, getattr(self, item.name) + getattr(other, item.name))
+            if item.name == "other_by_customer":
+                for customer, count in other.other_by_customer.items():
+                    self.other_by_customer[customer] = self.other_by_customer.get(customer, 0) + count
+            elif item.name == "warnings":
+                self.warnings.extend(other.warnings)
+            else:
+                setattr(self, item.name, getattr(self, item.name) + getattr(other, item.name))
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -157,7 +168,23 @@ class ScanReport:
                 f"other customers {self.other_customers:,}; outside the period {self.outside_period:,}")
         if self.undated:
             text += f"; billed without a start_time (taken as in the period) {self.undated:,}"
+        if self.duplicates:
+            text += f"; identical duplicate lines counted once {self.duplicates:,}"
+        if self.replaced:
+            text += f"; earlier rated versions replaced by a later one (--prefer latest) {self.replaced:,}"
+        for warning in self.warnings:
+            text += f"\nwarning: {warning}"
         return text
+
+    def unplanned_summary(self, shown: int = 10) -> str | None:
+        """Rated lines of customers without a plan, largest first (None when there are none)."""
+        if not self.other_by_customer:
+            return None
+        ranked = sorted(self.other_by_customer.items(), key=lambda item: (-item[1], item[0]))
+        listed = ", ".join(f"{customer} ({count:,})" for customer, count in ranked[:shown])
+        more = f" and {len(ranked) - shown} more" if len(ranked) > shown else ""
+        return (f"{sum(self.other_by_customer.values()):,} rated line(s) of {len(ranked)} customer(s) without a plan "
+                f"were not invoiced: {listed}{more}")
 
 
 class _BadLine(Exception):
@@ -209,11 +236,19 @@ class _CustomerState:
 
 
 class UsageAggregator:
-    """Consumes rated lines for a set of customers, each with its own cycle window."""
+    """Consumes rated lines for a set of customers, each with its own cycle window.
 
-    def __init__(self, windows: Mapping[str, UsageWindow]):
+    With ``record_ids`` every billed line leaves a 64-bit digest of its ``event_id`` in
+    ``id_digests`` and its line number in ``id_lines`` (two flat int64 arrays, 16 bytes a
+    line): the close finds repeated event ids from these without holding the lines.
+    """
+
+    def __init__(self, windows: Mapping[str, UsageWindow], record_ids: bool = False):
         self._states = {customer: _CustomerState(window) for customer, window in windows.items()}
         self._counts = ScanReport()
+        self.record_ids = record_ids
+        self.id_digests = array("q")
+        self.id_lines = array("q")
 
     @property
     def report(self) -> ScanReport:
@@ -231,21 +266,24 @@ class UsageAggregator:
         then, from the line's position in ``lines``, so the loop itself does not count.
         """
         try:
-            self._consume(lines)
+            self._consume(lines, first_line)
         except _BadLine as bad:
             position = next(index for index, line in enumerate(lines) if line is bad.line)
             raise RatedLineError(first_line + position, bad.detail) from None
         self._counts.lines += len(lines)
         return first_line + len(lines)
 
-    def _consume(self, lines: Sequence[bytes]) -> None:
+    def _consume(self, lines: Sequence[bytes], first_line: int) -> None:
         states = self._states
         loads = orjson.loads
         decimal = Decimal
         counts = self._counts
+        other_by_customer = counts.other_by_customer
+        record_ids = self.record_ids
+        add_digest, add_line = self.id_digests.append, self.id_lines.append
         rejected = other = billed = blank = 0
         with localcontext(EXACT):
-            for line in lines:
+            for number, line in enumerate(lines, first_line):
                 try:
                     record = loads(line)
                     status = record["status"]
@@ -257,9 +295,11 @@ class UsageAggregator:
                         if state is not None:
                             state.rejected += 1
                         continue
-                    state = states.get(record["customer_id"])
+                    customer = record["customer_id"]
+                    state = states.get(customer)
                     if state is None:
                         other += 1
+                        other_by_customer[customer] = other_by_customer.get(customer, 0) + 1
                         continue
                     start = record.get("start_time")
                     if start is None:       # an undated line: the file is taken as the period's usage
@@ -285,10 +325,19 @@ class UsageAggregator:
                     amount = record["amount"]
                     if type(units) is not int or type(amount) is not str:
                         raise _BadLine(line, "billed_units must be an integer and amount a decimal string")
+                    if units < 0 or amount[:1] == "-":
+                        raise _BadLine(line, f"negative usage (billed_units {units}, amount {amount}); "
+                                             "a correction is a credit note, not a negative usage line")
                     group[0] += 1
                     group[1] += units
                     group[2] += decimal(amount)
                     billed += 1
+                    if record_ids:
+                        event_id = record["event_id"]
+                        if type(event_id) is not str or not event_id:
+                            raise _BadLine(line, "a billed line needs its event_id (the key that bills it once)")
+                        add_digest(hash(event_id))
+                        add_line(number)
                 except orjson.JSONDecodeError:
                     if line.strip():
                         raise _BadLine(line, "not valid JSON") from None
@@ -308,6 +357,20 @@ class UsageAggregator:
 
     def result(self) -> dict[str, CustomerUsage]:
         return {customer: state.result() for customer, state in self._states.items()}
+
+
+def subtract_usage(total: CustomerUsage, removed: CustomerUsage) -> CustomerUsage:
+    """``total`` less the lines of ``removed`` (the extra copies of duplicated events)."""
+    groups = dict(total.groups)
+    for key, less in removed.groups.items():
+        have = groups[key]
+        left = UsageTotals(have.events - less.events, have.units - less.units, EXACT.subtract(have.amount, less.amount))
+        if left.events:
+            groups[key] = left
+        else:
+            del groups[key]
+    return CustomerUsage(total.customer_id, groups, total.rejected - removed.rejected,
+                         total.outside_period - removed.outside_period, total.undated - removed.undated)
 
 
 # --- from sums to invoice lines -------------------------------------------------------------

@@ -5,18 +5,20 @@ from __future__ import annotations
 import click
 
 from .. import __version__
+from .common import StrictGroup
 from .deck_commands import deck
 from .invoice_command import invoice
+from .plan_commands import plan
 from .ops_commands import balance, plans, rejects
 from .rate_command import rate
 from .sample_command import sample
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=StrictGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="warp")
 def main() -> None:
     """WARP Billing: rate usage, check decks, close billing cycles."""
 
 
-for command in (rate, deck, sample, invoice, plans, balance, rejects):
+for command in (rate, deck, plan, sample, invoice, plans, balance, rejects):
     main.add_command(command)

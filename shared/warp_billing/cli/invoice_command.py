@@ -29,13 +29,17 @@ from ..billing.invoice_store import UNCHANGED, InvoiceRegister
 from ..billing.revenue_recognition import AccountMap
 from ..billing.taxes import OfflineTaxEngine, TaxEngine
 from ..billing.usf import ContributionFactorTable
-from .common import fail, load_plans
+from .common import StrictCommand, fail, load_plans
+from .output_files import OutputRefused, check_output_folder, check_outputs, write_atomic
 
 
-@click.command()
+@click.command(cls=StrictCommand)
 @click.option("--plan", "plan_paths", multiple=True, required=True, metavar="PLAN.yaml",
               help="Customer plan; repeat with --out-dir to close many customers in one pass.")
-@click.option("--rated", "rated_path", required=True, metavar="RATED.jsonl", help="Rated usage as `warp rate` writes it.")
+@click.option("--rated", "rated_paths", multiple=True, required=True, metavar="RATED.jsonl",
+              help="Rated usage as `warp rate` writes it; repeat to close over several files (each event counts once).")
+@click.option("--prefer", type=click.Choice(["latest"]), default=None,
+              help="Two different rated versions of one event_id: keep the later rated_at instead of stopping.")
 @click.option("--period", required=True, metavar="YYYY-MM", help="The cycle starting in this month, in each customer's zone.")
 @click.option("--out", "out_path", metavar="INVOICE.json", help="Invoice JSON (one plan).")
 @click.option("--out-dir", "out_dir", metavar="DIR", help="Folder for one invoice per plan: <CUSTOMER>-<PERIOD>.json.")
@@ -52,7 +56,7 @@ from .common import fail, load_plans
 @click.option("--avalara-config", metavar="AFC.yaml", help="Avalara settings: base_url, username, password, bill_to per customer.")
 @click.option("--accounts", "accounts_path", metavar="ACCOUNTS.yaml", help="Journal account codes overriding the defaults.")
 @click.option("--jobs", type=click.IntRange(min=1), help="Worker processes for the rated file (default: by file size and CPUs).")
-def invoice(plan_paths, rated_path, period, out_path, out_dir, html_path, no_html, journal_path, no_journal,
+def invoice(plan_paths, rated_paths, prefer, period, out_path, out_dir, html_path, no_html, journal_path, no_journal,
             register_dir, as_of, usf_table, tax_engine, avalara_config, accounts_path, jobs) -> None:
     """Close PERIOD: invoice, HTML and journal per customer from RATED.jsonl."""
     if bool(out_path) == bool(out_dir):
@@ -66,13 +70,28 @@ def invoice(plan_paths, rated_path, period, out_path, out_dir, html_path, no_htm
     except PeriodError as exc:
         raise fail(str(exc)) from None
     correction_date = _date_option(as_of, "--as-of")
+    inputs = {"--plan": plan_paths, "--rated": rated_paths, "--usf-table": usf_table,
+              "--avalara-config": avalara_config, "--accounts": accounts_path}
+    _check_inputs_exist(rated_paths)
+    if out_path:
+        check_outputs(_document_outputs(_single_paths(out_path, html_path, journal_path, no_html, no_journal)), inputs)
+    else:
+        check_output_folder("--out-dir", out_dir)
+        Path(out_dir).mkdir(exist_ok=True)
+    check_output_folder("--register", register_dir)
     plans = [loaded.plan for loaded in load_plans(plan_paths)]
+    if out_dir:  # the per-customer files, named once the plans are known, before the rated files are read
+        check_outputs({f"--out-dir file {key}": value for plan in plans
+                       for key, value in _document_outputs(_dir_paths(out_dir, plan.customer_id, period, no_html,
+                                                                      no_journal)).items()}, inputs)
     try:
         taxes = _tax_engine(tax_engine, usf_table, avalara_config)
         accounts = _accounts(accounts_path)
-        closed, report = close_cycles(plans, rated_path, period, taxes=taxes, jobs=jobs)
+        closed, report = close_cycles(plans, list(rated_paths), period, taxes=taxes, jobs=jobs, prefer=prefer)
     except BillingError as exc:
         raise fail(str(exc)) from None
+    for warning in report.warnings:
+        click.echo(f"warp: warning: {warning}", err=True)
     register = InvoiceRegister(register_dir) if register_dir else None
     failures = 0
     for close in closed:
@@ -81,15 +100,12 @@ def invoice(plan_paths, rated_path, period, out_path, out_dir, html_path, no_htm
             click.echo(f"warp: error: {close.plan.customer_id} {close.cycle.label}: {close.error}", err=True)
             continue
         if out_path:
-            json_path = Path(out_path)
-            paths = DocumentPaths.beside(json_path, html=not no_html, journal=not no_journal)
-            paths = DocumentPaths(json_path, Path(html_path) if html_path and not no_html else paths.html,
-                                  Path(journal_path) if journal_path and not no_journal else paths.journal)
+            paths = _single_paths(out_path, html_path, journal_path, no_html, no_journal)
         else:
-            name = f"{close.plan.customer_id}-{close.cycle.label}.json".replace("/", "_")
-            paths = DocumentPaths.beside(Path(out_dir) / name, html=not no_html, journal=not no_journal)
+            paths = _dir_paths(out_dir, close.plan.customer_id, close.cycle.label, no_html, no_journal)
         try:
-            outcome = publish(close.draft, paths, register=register, as_of=correction_date, accounts=accounts)
+            outcome = publish(close.draft, paths, register=register, as_of=correction_date, accounts=accounts,
+                              writer=write_atomic)
         except BillingError as exc:
             failures += 1
             click.echo(f"warp: error: {close.plan.customer_id} {close.cycle.label}: {exc}", err=True)
@@ -98,6 +114,32 @@ def invoice(plan_paths, rated_path, period, out_path, out_dir, html_path, no_htm
     click.echo(report.render())
     if failures:
         raise click.exceptions.Exit(1)
+
+
+def _single_paths(out_path: str, html_path: str | None, journal_path: str | None, no_html: bool,
+                  no_journal: bool) -> DocumentPaths:
+    json_path = Path(out_path)
+    paths = DocumentPaths.beside(json_path, html=not no_html, journal=not no_journal)
+    return DocumentPaths(json_path, Path(html_path) if html_path and not no_html else paths.html,
+                         Path(journal_path) if journal_path and not no_journal else paths.journal)
+
+
+def _dir_paths(out_dir: str, customer_id: str, label: str, no_html: bool, no_journal: bool) -> DocumentPaths:
+    name = f"{customer_id}-{label}.json".replace("/", "_")
+    return DocumentPaths.beside(Path(out_dir) / name, html=not no_html, journal=not no_journal)
+
+
+def _document_outputs(paths: DocumentPaths) -> dict[str, Path | None]:
+    """Every file one close may write: the document's and its credit note's."""
+    credit = paths.for_credit_note()
+    return {"--out": paths.json, "--html": paths.html, "--journal": paths.journal,
+            "credit note": credit.json, "credit note HTML": credit.html, "credit note journal": credit.journal}
+
+
+def _check_inputs_exist(rated_paths) -> None:
+    for path in rated_paths:
+        if not Path(path).is_file():
+            raise OutputRefused(f"cannot read rated file {path}: no such file")
 
 
 def _summary(close: ClosedCycle, outcome) -> str:
