@@ -23,8 +23,7 @@ def check(plan_path: str) -> None:
     try:
         loaded = load_plan(plan_path)
     except PlanError as exc:
-        for problem in str(exc).split("; "):
-            click.echo(f"error: {problem}", err=True)
+        click.echo(f"error: {exc}", err=True)
         click.echo(f"warp: error: {plan_path}: plan not usable", err=True)
         raise click.exceptions.Exit(1) from None
     problems = 0

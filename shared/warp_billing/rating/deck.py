@@ -159,12 +159,18 @@ def load_deck(path: str | os.PathLike[str]) -> RateDeck:
 def decode_deck(data: bytes, source: str) -> str:
     """A deck's bytes as text (UTF-8, an optional BOM); DeckError names the line and byte offset."""
     try:
-        return data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         bad = data[exc.start:exc.start + 1].hex()
-        raise DeckError([DeckIssue(source, line, "-", f"byte 0x{bad} at byte offset {exc.start} is not UTF-8 "
+        raise DeckError([DeckIssue(source, line, "-", f"line {line}, byte offset {exc.start}: byte 0x{bad} is not UTF-8 "
                                                       "(save the deck as UTF-8)")]) from None
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        line = data.count(b"\n", 0, nul) + 1
+        raise DeckError([DeckIssue(source, line, "-", f"line {line}, byte offset {nul}: a NUL byte; a binary file, "
+                                                      "not a CSV deck")])
+    return text
 
 
 def read_deck_rows(lines: Iterable[str], source: str) -> Iterator[DeckRow]:
