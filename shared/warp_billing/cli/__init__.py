@@ -7,6 +7,7 @@ import click
 from .. import __version__
 from .common import StrictGroup
 from .deck_commands import deck
+from .explain_command import explain
 from .invoice_command import invoice
 from .plan_commands import plan
 from .ops_commands import balance, plans, rejects
@@ -20,5 +21,5 @@ def main() -> None:
     """WARP Billing: rate usage, check decks, close billing cycles."""
 
 
-for command in (rate, deck, plan, sample, invoice, plans, balance, rejects):
+for command in (rate, explain, deck, plan, sample, invoice, plans, balance, rejects):
     main.add_command(command)
