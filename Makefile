@@ -35,9 +35,10 @@ $(VENV)/.compiled: $(VENV)/.installed $(HOT_SOURCES)
 	         find shared -name '*.so' -delete; $(PY) -m pip install --quiet --no-deps -e .; }
 	touch $@
 
-## The main job on embedded defaults: a day of sample traffic for three customers, rated,
-## then the month closed into invoices (JSON, HTML, journal) under build/sample/invoices.
+## The main job on embedded defaults: a month of sample traffic for three customers, rated,
+## then the month closed into invoices (JSON, HTML, PDF, journal) under build/sample/invoices.
 run: venv
+	mkdir -p $(dir $(SAMPLE))
 	$(WARP) sample --out $(SAMPLE) --events $(EVENTS)
 	$(WARP) rate $(foreach c,acme beta gamma,--plan $(SAMPLE)/$(c)-plan.yaml) \
 	    --in $(SAMPLE)/usage.jsonl --out $(SAMPLE)/rated.jsonl \
@@ -46,6 +47,9 @@ run: venv
 	$(WARP) invoice $(foreach c,acme beta gamma,--plan $(SAMPLE)/$(c)-plan.yaml) \
 	    --rated $(SAMPLE)/rated.jsonl --period $(PERIOD) \
 	    --out-dir $(SAMPLE)/invoices --register $(SAMPLE)/invoices/register
+	@echo "The sample invoices are in $(SAMPLE)/invoices/ (JSON, HTML and PDF, journal beside):"
+	@ls -1 $(SAMPLE)/invoices/*.json $(SAMPLE)/invoices/*.html $(SAMPLE)/invoices/*.pdf 2>/dev/null \
+	    | grep -v '\.journal\.json$$' | sed 's/^/  /' || true
 
 ## Every test: unit, property, CLI, and the integration and end-to-end tests against the local
 ## stack (real redis-server, BigQuery/Firestore/Cloud Tasks stand-ins, functions under
