@@ -71,7 +71,7 @@ def write_deck(
     us_rows: int,
     international_rows: int,
     scale: Decimal = Decimal(1),
-    writer: "Writer | None" = None,
+    writer: Writer | None = None,
     effective: str = "2026-01-01",
     change_day: str | None = None,
 ) -> int:
@@ -262,8 +262,8 @@ def write_sample_setup(folder: Path, seed: int = 7, us_rows: int = 20_000, inter
     for customer, body in SAMPLE_PLANS.items():
         deck_name = f"{customer.lower()}-voice.csv"
         write_deck(folder / deck_name, npas, destinations, random.Random(seed + 1), us_rows=us_rows,
-                   international_rows=international_rows, scale=DECK_SCALE[customer], change_day=f"{sample_day.isoformat()}T12:00:00Z",
-                   writer=write)
+                   international_rows=international_rows, scale=DECK_SCALE[customer],
+                   change_day=f"{sample_day.isoformat()}T12:00:00Z", writer=write)
         plan = {"customer_id": customer, "currency": "USD", **_dated(body, dates)}
         plan["voice"] = {"deck": deck_name, "vendor_decks": {"V1": "vendor-v1-voice.csv", "V2": "vendor-v2-voice.csv"},
                          **body["voice"]}

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
 from tests.builders import message, rater, voice
+
+from warp_billing.adapters.bigquery_usage import _rated_row, load_schema_json
 
 DECK = """prefix,destination,rate,interstate_rate,intrastate_rate,indeterminate_rate,effective_date
 1212,NY - NEW YORK,,0.0050,0.0040,0.0070,2026-01-01
@@ -56,7 +57,8 @@ def test_the_lrn_of_a_us_called_number_still_decides_the_terminating_state():
 
 
 def test_a_rated_voice_line_carries_the_call_identity():
-    record = rate(voice(lrn="+12125559999", call_id="a84b4c76e66710@pc33.atlanta.example.com", trunk_id="TG-7")).to_record()
+    call = voice(lrn="+12125559999", call_id="a84b4c76e66710@pc33.atlanta.example.com", trunk_id="TG-7")
+    record = rate(call).to_record()
     assert {key: record[key] for key in ("calling_number", "called_number", "lrn", "call_id", "trunk_id")} == {
         "calling_number": "+13125550000", "called_number": "+12125551234", "lrn": "+12125559999",
         "call_id": "a84b4c76e66710@pc33.atlanta.example.com", "trunk_id": "TG-7"}
@@ -78,8 +80,6 @@ def test_a_rated_message_carries_its_numbers():
 
 
 def test_the_bigquery_rated_usage_schema_carries_the_same_columns():
-    from warp_billing.adapters.bigquery_usage import _rated_row, load_schema_json
-
     columns = {field["name"] for field in load_schema_json("rated_usage")}
     identity = {"calling_number", "called_number", "lrn", "call_id", "trunk_id", "from_number", "to_number"}
     assert identity <= columns

@@ -85,7 +85,7 @@ def scan_rated_file(path: str | Sequence[str], windows: Mapping[str, UsageWindow
             raise RatedFileError(f"cannot read rated file {one}: {exc.strerror}") from None
     jobs = default_jobs(paths) if jobs is None else max(1, jobs)
     tasks = []
-    for one, size in zip(paths, sizes):
+    for one, size in zip(paths, sizes, strict=True):
         parts = jobs if size >= PARALLEL_MIN_BYTES or len(paths) == 1 else 1
         tasks.extend(_Task(one, size * part // parts, size * (part + 1) // parts) for part in range(parts))
     if jobs == 1:
@@ -98,7 +98,7 @@ def scan_rated_file(path: str | Sequence[str], windows: Mapping[str, UsageWindow
     report = ScanReport()
     digests: list[array] = []
     located: list[array] = []
-    for index, (task, outcome) in enumerate(zip(tasks, outcomes)):
+    for index, (task, outcome) in enumerate(zip(tasks, outcomes, strict=True)):
         if isinstance(outcome, _RangeFailure):
             line = _lines_before(task.path, outcome.aligned_start) + outcome.error.line
             raise RatedFileError(f"rated file {task.path}: line {line}: {outcome.error.detail}")
@@ -121,14 +121,14 @@ def scan_rated_file(path: str | Sequence[str], windows: Mapping[str, UsageWindow
 
 
 def _int64(values: array):
-    import numpy
+    import numpy  # noqa: PLC0415 - only a close needs numpy; the functions' bundles import billing/ without it
 
     return numpy.frombuffer(values, dtype=numpy.int64) if len(values) else numpy.zeros(0, dtype=numpy.int64)
 
 
 def _locate(index: int, numbers: array):
     """Line numbers of one task as located lines (vectorised)."""
-    import numpy
+    import numpy  # noqa: PLC0415 - see _int64
 
     return _int64(numbers) | numpy.int64(index << LINE_BITS)
 
@@ -136,7 +136,7 @@ def _locate(index: int, numbers: array):
 def _duplicate_lines(tasks: list[_Task], digests: list, located: list, prefer: str | None,
                      report: ScanReport) -> list[bytes]:
     """The billed lines to take back out: extra copies, and the versions ``prefer`` drops."""
-    import numpy
+    import numpy  # noqa: PLC0415 - see _int64
 
     ids = numpy.concatenate([_int64(part) for part in digests]) if digests else numpy.zeros(0, dtype=numpy.int64)
     digests.clear()   # the per-task arrays: only the concatenation is needed now
@@ -227,7 +227,7 @@ class _RangeFailure:
 
 def _scan_range(path: str, start: int, end: int, windows: Mapping[str, UsageWindow]):
     """Aggregate the lines that begin in ``[start, end)``; a bad line comes back as a failure."""
-    aggregator = UsageAggregator(windows, record_ids=True)
+    aggregator = UsageAggregator(windows)
     try:
         handle = open(path, "rb", buffering=0)
     except OSError as exc:

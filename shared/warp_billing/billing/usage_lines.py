@@ -235,18 +235,24 @@ class _CustomerState:
         return CustomerUsage(self.window.customer_id, groups, self.rejected, self.outside, self.undated)
 
 
+def _bad_quantity(units: object, amount: object) -> str:
+    if type(units) is not int or type(amount) is not str:
+        return "billed_units must be an integer and amount a decimal string"
+    return (f"negative usage (billed_units {units}, amount {amount}); a correction is a credit note, "
+            "not a negative usage line")
+
+
 class UsageAggregator:
     """Consumes rated lines for a set of customers, each with its own cycle window.
 
-    With ``record_ids`` every billed line leaves a 64-bit digest of its ``event_id`` in
+    Every billed line leaves a 64-bit digest of its ``event_id`` (Python's keyed str hash) in
     ``id_digests`` and its line number in ``id_lines`` (two flat int64 arrays, 16 bytes a
     line): the close finds repeated event ids from these without holding the lines.
     """
 
-    def __init__(self, windows: Mapping[str, UsageWindow], record_ids: bool = False):
+    def __init__(self, windows: Mapping[str, UsageWindow]):
         self._states = {customer: _CustomerState(window) for customer, window in windows.items()}
         self._counts = ScanReport()
-        self.record_ids = record_ids
         self.id_digests = array("q")
         self.id_lines = array("q")
 
@@ -279,7 +285,6 @@ class UsageAggregator:
         decimal = Decimal
         counts = self._counts
         other_by_customer = counts.other_by_customer
-        record_ids = self.record_ids
         add_digest, add_line = self.id_digests.append, self.id_lines.append
         rejected = other = billed = blank = 0
         with localcontext(EXACT):
@@ -323,21 +328,14 @@ class UsageAggregator:
                         group = state.open_group(key, line)
                     units = record["billed_units"]
                     amount = record["amount"]
-                    if type(units) is not int or type(amount) is not str:
-                        raise _BadLine(line, "billed_units must be an integer and amount a decimal string")
-                    if units < 0 or amount[:1] == "-":
-                        raise _BadLine(line, f"negative usage (billed_units {units}, amount {amount}); "
-                                             "a correction is a credit note, not a negative usage line")
+                    if type(units) is not int or type(amount) is not str or units < 0 or amount[:1] == "-":
+                        raise _BadLine(line, _bad_quantity(units, amount))
                     group[0] += 1
                     group[1] += units
                     group[2] += decimal(amount)
                     billed += 1
-                    if record_ids:
-                        event_id = record["event_id"]
-                        if type(event_id) is not str or not event_id:
-                            raise _BadLine(line, "a billed line needs its event_id (the key that bills it once)")
-                        add_digest(hash(event_id))
-                        add_line(number)
+                    add_digest(hash(record["event_id"]))   # the key that bills the event once
+                    add_line(number)
                 except orjson.JSONDecodeError:
                     if line.strip():
                         raise _BadLine(line, "not valid JSON") from None

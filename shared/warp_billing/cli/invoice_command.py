@@ -76,22 +76,17 @@ def invoice(plan_paths, rated_paths, prefer, period, out_path, out_dir, html_pat
     if out_path:
         check_outputs(_document_outputs(_single_paths(out_path, html_path, journal_path, no_html, no_journal)), inputs)
     else:
-        check_output_folder("--out-dir", out_dir)
-        Path(out_dir).mkdir(exist_ok=True)
+        _prepare_out_dir(out_dir)
     check_output_folder("--register", register_dir)
     plans = [loaded.plan for loaded in load_plans(plan_paths)]
-    if out_dir:  # the per-customer files, named once the plans are known, before the rated files are read
-        check_outputs({f"--out-dir file {key}": value for plan in plans
-                       for key, value in _document_outputs(_dir_paths(out_dir, plan.customer_id, period, no_html,
-                                                                      no_journal)).items()}, inputs)
+    _check_out_dir_files(out_dir, plans, period, no_html, no_journal, inputs)
     try:
         taxes = _tax_engine(tax_engine, usf_table, avalara_config)
         accounts = _accounts(accounts_path)
         closed, report = close_cycles(plans, list(rated_paths), period, taxes=taxes, jobs=jobs, prefer=prefer)
     except BillingError as exc:
         raise fail(str(exc)) from None
-    for warning in report.warnings:
-        click.echo(f"warp: warning: {warning}", err=True)
+    _warn(report.warnings)
     register = InvoiceRegister(register_dir) if register_dir else None
     failures = 0
     for close in closed:
@@ -134,6 +129,27 @@ def _document_outputs(paths: DocumentPaths) -> dict[str, Path | None]:
     credit = paths.for_credit_note()
     return {"--out": paths.json, "--html": paths.html, "--journal": paths.journal,
             "credit note": credit.json, "credit note HTML": credit.html, "credit note journal": credit.journal}
+
+
+def _warn(warnings: list[str]) -> None:
+    for warning in warnings:
+        click.echo(f"warp: warning: {warning}", err=True)
+
+
+def _prepare_out_dir(out_dir: str) -> None:
+    """--out-dir may be created (its parent must exist)."""
+    check_output_folder("--out-dir", out_dir)
+    Path(out_dir).mkdir(exist_ok=True)
+
+
+def _check_out_dir_files(out_dir: str | None, plans, period: str, no_html: bool, no_journal: bool,
+                         inputs: dict) -> None:
+    """The per-customer files, named once the plans are known, checked before the rated files are read."""
+    if not out_dir:
+        return
+    check_outputs({f"--out-dir file {key}": value for plan in plans
+                   for key, value in _document_outputs(_dir_paths(out_dir, plan.customer_id, period, no_html,
+                                                                  no_journal)).items()}, inputs)
 
 
 def _check_inputs_exist(rated_paths) -> None:

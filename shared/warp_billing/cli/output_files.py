@@ -14,13 +14,15 @@ Every command that writes files goes through here, so an operator's data is neve
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import tempfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import BinaryIO, Iterable, Iterator, Mapping, Sequence
+from typing import BinaryIO
 
 import click
 
@@ -108,14 +110,10 @@ class _Temporary:
         os.chmod(self.path, 0o666 & ~_umask())
 
     def discard(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self.handle.close()
-        except OSError:
-            pass
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
-        except FileNotFoundError:
-            pass
 
 
 def _umask() -> int:
@@ -174,7 +172,7 @@ class AtomicOutputs:
         for temporary in self._open:
             temporary.discard()
 
-    def __enter__(self) -> "AtomicOutputs":
+    def __enter__(self) -> AtomicOutputs:
         self._signals = _terminate_unwinds()
         self._signals.__enter__()
         return self

@@ -28,7 +28,8 @@ def rate(plans, in_path, out_path, rejects_path, summary_path, npa_nxx, progress
     inputs = {"--in": in_path, "--plan": plans, "--npa-nxx": npa_nxx}
     check_outputs(outputs, inputs)
     loaded = load_plans(plans)
-    check_outputs(outputs, {**inputs, "deck": [str(plan.resolve(deck)) for plan in loaded for deck in deck_paths(plan.plan)]})
+    decks = [str(plan.resolve(deck)) for plan in loaded for deck in deck_paths(plan.plan)]
+    check_outputs(outputs, {**inputs, "deck": decks})
     rater = build_rater(loaded, npa_nxx)
     # The compiled decks live for the whole run: keep the cyclic GC from re-scanning their
     # hundreds of thousands of rows on every full collection while events stream through.

@@ -163,8 +163,8 @@ def decode_deck(data: bytes, source: str) -> str:
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         bad = data[exc.start:exc.start + 1].hex()
-        raise DeckError([DeckIssue(source, line, "-", f"line {line}, byte offset {exc.start}: byte 0x{bad} is not UTF-8 "
-                                                      "(save the deck as UTF-8)")]) from None
+        problem = f"line {line}, byte offset {exc.start}: byte 0x{bad} is not UTF-8 (save the deck as UTF-8)"
+        raise DeckError([DeckIssue(source, line, "-", problem)]) from None
     nul = data.find(b"\x00")
     if nul >= 0:
         line = data.count(b"\n", 0, nul) + 1
@@ -186,8 +186,8 @@ def read_deck_rows(lines: Iterable[str], source: str) -> Iterator[DeckRow]:
     for position, name in enumerate(header):
         key = name.strip().lower()
         if key in columns and key:
-            raise DeckError([DeckIssue(source, 1, key, f"column appears twice in the header (columns {columns[key] + 1} "
-                                                       f"and {position + 1})")])
+            problem = f"column appears twice in the header (columns {columns[key] + 1} and {position + 1})"
+            raise DeckError([DeckIssue(source, 1, key, problem)])
         columns[key] = position
     missing = [name for name in REQUIRED_COLUMNS if name not in columns]
     if not any(name in columns for name in RATE_COLUMNS):

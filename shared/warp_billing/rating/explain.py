@@ -9,10 +9,10 @@ explanation that drifted from the real rating would say so.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Mapping
 
 from ..money import EXACT, ZERO, format_amount, format_rate, per_minute_amount
 from ..plan import Plan
@@ -93,28 +93,33 @@ def jurisdiction_reason(numbering: NumberingPlan, rules: JurisdictionRules, call
         ignored = f"; its LRN {call.lrn} is ignored" if call.lrn else ""
         return jurisdiction, digits, f"called number {call.called_number} is in {region}, not the US{ignored}"
     if called[1:4] in TOLL_FREE_NPAS:
-        return jurisdiction, digits, f"called number {call.called_number} is toll-free ({called[1:4]}): no terminating state"
+        return jurisdiction, digits, (f"called number {call.called_number} is toll-free ({called[1:4]}): "
+                                      "no terminating state")
     source = f"LRN {call.lrn}" if call.lrn else f"called number {call.called_number}"
     term = numbering.state_of(digits[1:7])
     if term is None:
         return jurisdiction, digits, f"{source}: NPA-NXX {digits[1:7]} has no known state"
-    if not call.calling_number:
-        return jurisdiction, digits, f"terminating state {term} (from the {source}); no calling number"
-    calling = e164_digits(call.calling_number)
+    return jurisdiction, digits, _origin_reason(numbering, call, domestic, term, source)
+
+
+def _origin_reason(numbering: NumberingPlan, call: VoiceCall, domestic: frozenset[str], term: str, source: str) -> str:
+    """Why the calling side made the call intrastate, interstate or indeterminate."""
     known = f"terminating state {term} (from the {source})"
+    if not call.calling_number:
+        return f"{known}; no calling number"
+    calling = e164_digits(call.calling_number)
     if calling is None:
-        return jurisdiction, digits, f"{known}; calling number {call.calling_number} is not E.164"
+        return f"{known}; calling number {call.calling_number} is not E.164"
     calling_region = numbering.region_of_npa(calling[1:4]) if calling[0] == "1" else "a non-NANP country"
     if calling_region is None:
-        return jurisdiction, digits, f"{known}; calling NPA {calling[1:4]} is not assigned"
+        return f"{known}; calling NPA {calling[1:4]} is not assigned"
     if calling_region not in domestic:
-        return jurisdiction, digits, (f"{known}; calling number {call.calling_number} is foreign "
-                                      f"({calling_region}): the plan's foreign_origin")
+        return f"{known}; calling number {call.calling_number} is foreign ({calling_region}): the plan's foreign_origin"
     origin = numbering.state_of(calling[1:7])
     if origin is None:
-        return jurisdiction, digits, f"{known}; calling number {call.calling_number} has no known state"
+        return f"{known}; calling number {call.calling_number} has no known state"
     relation = "same state" if origin == term else "different states"
-    return jurisdiction, digits, (f"from {origin} (calling number) to {term} (from the {source}): {relation}")
+    return f"from {origin} (calling number) to {term} (from the {source}): {relation}"
 
 
 def _row_text(file: Path | str, row: DeckRow) -> str:
