@@ -30,7 +30,7 @@ from ..billing.revenue_recognition import AccountMap
 from ..billing.taxes import OfflineTaxEngine, TaxEngine
 from ..billing.usf import ContributionFactorTable
 from .common import StrictCommand, fail, load_plans
-from .output_files import OutputRefused, check_output_folder, check_outputs, write_atomic
+from .output_files import AtomicOutputs, OutputRefused, check_output_folder, check_outputs
 
 
 @click.command(cls=StrictCommand)
@@ -88,6 +88,18 @@ def invoice(plan_paths, rated_paths, prefer, period, out_path, out_dir, html_pat
         raise fail(str(exc)) from None
     _warn(report.warnings)
     register = InvoiceRegister(register_dir) if register_dir else None
+    with AtomicOutputs() as files:   # every document a temporary until all are written
+        failures = _publish_all(closed, files, register, out_path, out_dir, html_path, journal_path, no_html,
+                                no_journal, correction_date, accounts)
+        files.commit()
+    click.echo(report.render())
+    if failures:
+        raise click.exceptions.Exit(1)
+
+
+def _publish_all(closed, files: AtomicOutputs, register, out_path, out_dir, html_path, journal_path, no_html,
+                 no_journal, correction_date, accounts) -> int:
+    """Issue and write each customer's documents; the number that failed."""
     failures = 0
     for close in closed:
         if close.error is not None:
@@ -100,15 +112,13 @@ def invoice(plan_paths, rated_paths, prefer, period, out_path, out_dir, html_pat
             paths = _dir_paths(out_dir, close.plan.customer_id, close.cycle.label, no_html, no_journal)
         try:
             outcome = publish(close.draft, paths, register=register, as_of=correction_date, accounts=accounts,
-                              writer=write_atomic)
+                              writer=files.write)
         except BillingError as exc:
             failures += 1
             click.echo(f"warp: error: {close.plan.customer_id} {close.cycle.label}: {exc}", err=True)
             continue
         click.echo(_summary(close, outcome))
-    click.echo(report.render())
-    if failures:
-        raise click.exceptions.Exit(1)
+    return failures
 
 
 def _single_paths(out_path: str, html_path: str | None, journal_path: str | None, no_html: bool,
