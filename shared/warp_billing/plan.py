@@ -22,16 +22,26 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .money import RATE_MAX_PLACES, MoneyError, to_decimal
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader when libyaml is present
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 # ISO 4217 active alphabetic codes (2026): three capital letters a plan's currency must be.
-ISO_4217 = frozenset("""
+_ISO_4217_CODES = """
 AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV BRL BSD BTN BWP BYN BZD CAD
 CDF CHE CHF CHW CLF CLP CNY COP COU CRC CUC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS
 GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT
@@ -39,7 +49,8 @@ LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MXV MYR 
 OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SLL SOS SRD SSP STN SVC
 SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD USN UYI UYU UYW UZS VED VES VND VUV WST XAF XAG XAU
 XBA XBB XBC XBD XCD XCG XDR XOF XPD XPF XPT XSU XTS XUA XXX YER ZAR ZMW ZWG ZWL
-""".split())
+"""
+ISO_4217 = frozenset(_ISO_4217_CODES.split())
 
 
 class PlanError(ValueError):
@@ -103,7 +114,7 @@ class IndeterminatePolicy(_Section):
 class TimeOfDayWindow(_Section):
     """A multiplier on the per-minute rate for calls starting inside [from, to) local time."""
 
-    days: tuple[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], ...] = WEEKDAYS
+    days: tuple[Weekday, ...] = WEEKDAYS
     start: time = Field(validation_alias=AliasChoices("from", "start"))
     end: time = Field(validation_alias=AliasChoices("to", "end"))
     multiplier: Factor
@@ -149,7 +160,7 @@ class Tiers(_Section):
     bands: tuple[TierBand, ...] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _ordered(self) -> "Tiers":
+    def _ordered(self) -> Tiers:
         limits = [band.up_to for band in self.bands]
         if any(limit is None for limit in limits[:-1]):
             raise ValueError("only the last band may be open-ended (no up_to)")

@@ -9,14 +9,15 @@ register (when one is used) and writes the JSON, the HTML and the journal.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Callable, Sequence
 
 import orjson
 
 from ..plan import Plan
+from ..ports import TaxEngine
 from .cycles import BillingCycle, plan_cycle
 from .errors import BillingError
 from .invoice import Invoice, build_invoice
@@ -24,7 +25,6 @@ from .invoice_store import ISSUED_NEW, InvoiceRegister, IssueOutcome
 from .rated_file import scan_rated_file
 from .render_html import render_invoice_html
 from .revenue_recognition import AccountMap, journal_record
-from .taxes import TaxEngine
 from .usage_lines import CustomerUsage, ScanReport, UsageWindow
 
 
@@ -85,13 +85,13 @@ class DocumentPaths:
     journal: Path | None
 
     @classmethod
-    def beside(cls, json_path: Path, *, html: bool = True, journal: bool = True) -> "DocumentPaths":
+    def beside(cls, json_path: Path, *, html: bool = True, journal: bool = True) -> DocumentPaths:
         """``X.json`` with ``X.html`` and ``X.journal.json`` next to it."""
         stem = json_path.with_suffix("") if json_path.suffix == ".json" else json_path
         return cls(json_path, stem.with_name(stem.name + ".html") if html else None,
                    stem.with_name(stem.name + ".journal.json") if journal else None)
 
-    def for_credit_note(self) -> "DocumentPaths":
+    def for_credit_note(self) -> DocumentPaths:
         stem = self.json.with_suffix("") if self.json.suffix == ".json" else self.json
         return DocumentPaths.beside(stem.with_name(stem.name + ".credit-note.json"),
                                     html=self.html is not None, journal=self.journal is not None)
@@ -102,7 +102,7 @@ Writer = Callable[[Path, bytes], None]
 
 def publish(
     draft: Invoice, paths: DocumentPaths, *, register: InvoiceRegister | None = None, as_of: date | None = None,
-    accounts: AccountMap = AccountMap(), writer: "Writer | None" = None,
+    accounts: AccountMap = AccountMap(), writer: Writer | None = None,
 ) -> IssueOutcome:
     """Issue ``draft`` in ``register`` (if any) and write the resulting documents' files.
 
@@ -116,7 +116,7 @@ def publish(
 
 
 def write_document(document: Invoice, paths: DocumentPaths, accounts: AccountMap = AccountMap(),
-                   writer: "Writer | None" = None) -> None:
+                   writer: Writer | None = None) -> None:
     """The document's JSON, and its HTML and journal where asked."""
     write = writer or _plain_write
     _write(write, paths.json, orjson.dumps(document.to_record(), option=orjson.OPT_INDENT_2) + b"\n")

@@ -23,13 +23,17 @@ from __future__ import annotations
 import multiprocessing
 import os
 from array import array
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import orjson
 
 from .errors import RatedFileError, RatedLineError
 from .usage_lines import CustomerUsage, ScanReport, UsageAggregator, UsageWindow, subtract_usage
+
+if TYPE_CHECKING:
+    import numpy
 
 BLOCK_BYTES = 8 << 20
 PARALLEL_MIN_BYTES = 64 << 20
@@ -84,7 +88,7 @@ def scan_rated_file(path: str | Sequence[str], windows: Mapping[str, UsageWindow
         except OSError as exc:
             raise RatedFileError(f"cannot read rated file {one}: {exc.strerror}") from None
     jobs = default_jobs(paths) if jobs is None else max(1, jobs)
-    tasks = []
+    tasks: list[_Task] = []
     for one, size in zip(paths, sizes, strict=True):
         parts = jobs if size >= PARALLEL_MIN_BYTES or len(paths) == 1 else 1
         tasks.extend(_Task(one, size * part // parts, size * (part + 1) // parts) for part in range(parts))
@@ -96,8 +100,8 @@ def scan_rated_file(path: str | Sequence[str], windows: Mapping[str, UsageWindow
             outcomes = pool.starmap(_scan_range, [(task.path, task.start, task.end, windows) for task in tasks])
     usage: dict[str, CustomerUsage] = {}
     report = ScanReport()
-    digests: list[array] = []
-    located: list[array] = []
+    digests: list[array[int]] = []
+    located: list[numpy.ndarray[Any, Any]] = []
     for index, (task, outcome) in enumerate(zip(tasks, outcomes, strict=True)):
         if isinstance(outcome, _RangeFailure):
             line = _lines_before(task.path, outcome.aligned_start) + outcome.error.line
@@ -120,20 +124,21 @@ def scan_rated_file(path: str | Sequence[str], windows: Mapping[str, UsageWindow
     return ScanResult(usage, report)
 
 
-def _int64(values: array):
+def _int64(values: array[int]) -> numpy.ndarray[Any, Any]:
     import numpy  # noqa: PLC0415 - only a close needs numpy; the functions' bundles import billing/ without it
 
     return numpy.frombuffer(values, dtype=numpy.int64) if len(values) else numpy.zeros(0, dtype=numpy.int64)
 
 
-def _locate(index: int, numbers: array):
+def _locate(index: int, numbers: array[int]) -> numpy.ndarray[Any, Any]:
     """Line numbers of one task as located lines (vectorised)."""
     import numpy  # noqa: PLC0415 - see _int64
 
     return _int64(numbers) | numpy.int64(index << LINE_BITS)
 
 
-def _duplicate_lines(tasks: list[_Task], digests: list, located: list, prefer: str | None,
+def _duplicate_lines(tasks: list[_Task], digests: list[array[int]], located: list[numpy.ndarray[Any, Any]],
+                     prefer: str | None,
                      report: ScanReport) -> list[bytes]:
     """The billed lines to take back out: extra copies, and the versions ``prefer`` drops."""
     import numpy  # noqa: PLC0415 - see _int64
@@ -200,7 +205,7 @@ def _read_lines(tasks: list[_Task], places: list[int]) -> list[tuple[int, bytes]
         with open(task.path, "rb", buffering=0) as handle:
             handle.seek(task.start)
             wanted = iter(numbers)
-            target = next(wanted)
+            target: int | None = next(wanted)
             number = 1
             for block in _line_blocks(handle, task.start, task.end):
                 after = number + len(block)
@@ -225,7 +230,10 @@ class _RangeFailure:
     error: RatedLineError
 
 
-def _scan_range(path: str, start: int, end: int, windows: Mapping[str, UsageWindow]):
+_RangeResult = tuple[dict[str, CustomerUsage], ScanReport, "array[int]", "array[int]", int]
+
+
+def _scan_range(path: str, start: int, end: int, windows: Mapping[str, UsageWindow]) -> _RangeResult | _RangeFailure:
     """Aggregate the lines that begin in ``[start, end)``; a bad line comes back as a failure."""
     aggregator = UsageAggregator(windows)
     try:
@@ -243,7 +251,7 @@ def _scan_range(path: str, start: int, end: int, windows: Mapping[str, UsageWind
     return aggregator.result(), aggregator.report, aggregator.id_digests, aggregator.id_lines, aligned
 
 
-def _align(handle, start: int) -> int:
+def _align(handle: BinaryIO, start: int) -> int:
     """Position ``handle`` at the first line that begins at or after ``start``."""
     if start == 0:
         handle.seek(0)
@@ -262,7 +270,7 @@ def _align(handle, start: int) -> int:
         skipped += len(block)
 
 
-def _line_blocks(handle, position: int, end: int) -> Iterator[list[bytes]]:
+def _line_blocks(handle: BinaryIO, position: int, end: int) -> Iterator[list[bytes]]:
     """Lists of complete lines beginning before ``end``, read a block at a time."""
     carry = b""
     while position < end:

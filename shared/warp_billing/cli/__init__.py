@@ -9,9 +9,10 @@ from .common import StrictGroup
 from .deck_commands import deck
 from .explain_command import explain
 from .invoice_command import invoice
-from .plan_commands import plan
 from .ops_commands import balance, plans, rejects
+from .plan_commands import plan
 from .rate_command import rate
+from .reasons_command import reasons
 from .sample_command import sample
 
 
@@ -21,5 +22,5 @@ def main() -> None:
     """WARP Billing: rate usage, check decks, close billing cycles."""
 
 
-for command in (rate, explain, deck, plan, sample, invoice, plans, balance, rejects):
+for command in (rate, explain, deck, plan, sample, invoice, plans, balance, rejects, reasons):
     main.add_command(command)

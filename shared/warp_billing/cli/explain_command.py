@@ -40,7 +40,8 @@ def explain(plan_paths, npa_nxx, as_json, event_text) -> None:
     except (NumberingError, ValueError) as exc:
         raise fail(first_line(exc)) from None
     by_customer = {plan.plan.customer_id: plan for plan in loaded}
-    chosen = by_customer.get(event.get("customer_id")) if isinstance(event.get("customer_id"), str) else None
+    customer_id = event.get("customer_id")
+    chosen = by_customer.get(customer_id) if isinstance(customer_id, str) else None
     if chosen is None:
         chosen = loaded[0]
     files = {name: chosen.resolve(name) for name in deck_paths(chosen.plan)}

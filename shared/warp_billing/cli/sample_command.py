@@ -12,7 +12,8 @@ from .output_files import AtomicOutputs, check_output_folder, write_atomic
 
 
 @click.command(cls=StrictCommand)
-@click.option("--out", "folder", required=True, type=click.Path(file_okay=False), help="Folder for decks, plans and usage.")
+@click.option("--out", "folder", required=True, type=click.Path(file_okay=False),
+              help="Folder for decks, plans and usage.")
 @click.option("--events", default=200_000, show_default=True, help="Usage events to generate.")
 @click.option("--seed", default=7, show_default=True, help="Random seed (same seed, same files).")
 @click.option("--day", default=SAMPLE_DAY, show_default=True,

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from ..money import EXACT, ZERO, format_amount, format_rate, per_minute_amount
 from ..plan import Plan
@@ -27,6 +28,10 @@ from .time_of_day import TimeOfDay
 from .voice import JurisdictionPricing, VoiceCall, billed_seconds
 
 SIXTY = Decimal(60)
+
+
+def _amount(value: Decimal) -> str:
+    return format_amount(value) or "0"
 
 
 @dataclass
@@ -46,12 +51,12 @@ class Explanation:
         lines += [f"  {label:<{width}}  {text}" for label, text in self.steps]
         return "\n".join(lines)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"event_id": self.event_id, "result": self.result.to_record(),
                 "steps": [{"step": label, "detail": text} for label, text in self.steps]}
 
 
-def explain_event(event: dict, plan: Plan, decks: Mapping[str, RateDeck], deck_files: Mapping[str, Path],
+def explain_event(event: dict[str, Any], plan: Plan, decks: Mapping[str, RateDeck], deck_files: Mapping[str, Path],
                   numbering: NumberingPlan, rater: Rater) -> Explanation:
     """Explain ``event`` under ``plan`` (its decks compiled in ``decks``, found in ``deck_files``)."""
     result = rater.rate(event)
@@ -73,10 +78,10 @@ def _explain_other(explanation: Explanation, result: RatedEvent) -> None:
     explanation.add("kind", result.kind)
     if result.matched_prefix is not None:
         explanation.add("deck prefix", f"{result.matched_prefix} ({result.destination})")
-    explanation.add("rate", format_rate(result.rate))
+    explanation.add("rate", format_rate(result.rate) or "none")
     explanation.add("units", str(result.billed_units))
-    explanation.add("amount", format_amount(result.amount))
-    explanation.add("vendor cost", format_amount(result.vendor_cost) if result.vendor_cost is not None else "none")
+    explanation.add("amount", _amount(result.amount))
+    explanation.add("vendor cost", _amount(result.vendor_cost) if result.vendor_cost is not None else "none")
     explanation.add("margin", f"{result.margin_pct}%" if result.margin_pct is not None else "n/a (no vendor cost)")
 
 
@@ -127,7 +132,7 @@ def _row_text(file: Path | str, row: DeckRow) -> str:
     return f"{file} line {row.row_number}: prefix {row.prefix} ({row.destination}), effective {window}"
 
 
-def _explain_voice(explanation: Explanation, event: dict, plan: Plan, decks: Mapping[str, RateDeck],
+def _explain_voice(explanation: Explanation, event: dict[str, Any], plan: Plan, decks: Mapping[str, RateDeck],
                    deck_files: Mapping[str, Path], numbering: NumberingPlan, result: RatedEvent) -> None:
     voice = plan.voice
     assert voice is not None
@@ -171,13 +176,14 @@ def _explain_voice(explanation: Explanation, event: dict, plan: Plan, decks: Map
     billed = billed_seconds(call.duration_s, first, following)
     explanation.add("increments", f"{first}/{following} (from the {origin}): {call.duration_s} s billed as {billed} s")
     fee = row.connect_fee if billed else ZERO
-    explanation.add("connect fee", format_amount(fee) if fee else "none")
+    explanation.add("connect fee", _amount(fee) if fee else "none")
     amount = per_minute_amount(rate, billed, fee)
-    explanation.add("amount", f"{format_rate(rate)} x {billed} / 60 + {format_amount(fee)} = {format_amount(amount)} "
+    explanation.add("amount", f"{format_rate(rate)} x {billed} / 60 + {_amount(fee)} = {_amount(amount)} "
                               "(rounded once to 6 decimals, half up)")
     vendor_cost = None
     vendor_id = event.get("vendor_id")
-    vendor_deck = decks.get(voice.vendor_decks[vendor_id]) if vendor_id in voice.vendor_decks else None
+    vendor_file = voice.vendor_decks.get(vendor_id) if isinstance(vendor_id, str) else None
+    vendor_deck = decks.get(vendor_file) if vendor_file is not None else None
     if vendor_deck is None:
         explanation.add("vendor cost", f"none (no vendor deck for vendor_id {vendor_id!r})")
     else:
@@ -190,17 +196,17 @@ def _explain_voice(explanation: Explanation, event: dict, plan: Plan, decks: Map
                                            vendor_row.next_increment or voice.increments.next)
             vendor_cost = per_minute_amount(vendor_rate, vendor_billed,
                                             vendor_row.connect_fee if vendor_billed else ZERO)
-            explanation.add("vendor row", _row_text(deck_files.get(voice.vendor_decks[vendor_id], ""), vendor_row))
+            explanation.add("vendor row", _row_text(deck_files.get(vendor_file or "", vendor_file or ""), vendor_row))
             explanation.add("vendor cost", f"{format_rate(vendor_rate)} x {vendor_billed} / 60 = "
-                                           f"{format_amount(vendor_cost)}")
+                                           f"{_amount(vendor_cost)}")
     overhead = plan.margin.overhead_per_minute * billed / SIXTY
     pct, low = margin(amount, vendor_cost, overhead, plan.margin.alert_below_pct)
     explanation.add("margin", "n/a (no vendor cost)" if pct is None else
-                    f"{pct}% after overhead {format_amount(overhead)}" + (" (LOW MARGIN)" if low else ""))
+                    f"{pct}% after overhead {_amount(overhead)}" + (" (LOW MARGIN)" if low else ""))
     same = amount == result.amount and jurisdiction == result.jurisdiction and row.prefix == result.matched_prefix
     explanation.add("check", "same as warp rate" if same else
                     f"DIFFERS from warp rate ({result.jurisdiction}, {result.matched_prefix}, "
-                    f"{format_amount(result.amount)}): report this")
+                    f"{_amount(result.amount)}): report this")
 
 
 __all__ = ["Explanation", "explain_event", "jurisdiction_reason", "INTERNATIONAL"]

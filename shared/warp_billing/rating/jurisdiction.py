@@ -76,7 +76,8 @@ class JurisdictionRules:
         region_of = self._region
         region = region_of(called_digits[1:4])
         if region is None:
-            raise Rejection(Reason.INVALID_NUMBER, f"called_number {called!r}: NPA {called_digits[1:4]} is not assigned")
+            raise Rejection(Reason.INVALID_NUMBER,
+                            f"called_number {called!r}: NPA {called_digits[1:4]} is not assigned")
         if region not in self._domestic:
             return INTERNATIONAL, called_digits     # the LRN of a non-US called number is ignored
         if called_digits[1:4] in TOLL_FREE_NPAS:

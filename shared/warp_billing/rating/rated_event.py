@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from ..money import format_amount, format_rate
 
@@ -39,12 +40,13 @@ class RatedEvent:
     direction: str | None = None
     query_type: str | None = None
     duration_s: int | None = None
-    identity: tuple | None = None   # voice: (calling, called, lrn, call_id, trunk_id); messaging: (from, to)
+    # contracts.md section 5: voice (calling, called, lrn, call_id, trunk_id); messaging (from, to)
+    identity: tuple[str | None, ...] | None = None
 
     status = RATED
 
-    def to_record(self) -> dict:
-        record = {
+    def to_record(self) -> dict[str, Any]:
+        record: dict[str, Any] = {
             "event_id": self.event_id,
             "status": RATED,
             "kind": self.kind,
@@ -87,7 +89,7 @@ class RejectedEvent:
 
     status = REJECTED
 
-    def to_record(self) -> dict:
+    def to_record(self) -> dict[str, Any]:
         return {
             "event_id": self.event_id,
             "status": REJECTED,
