@@ -288,14 +288,16 @@ def write_sample_setup(folder: Path, seed: int = 7, us_rows: int = 20_000, inter
 
 
 class TrafficMix:
-    """Draws usage events for the sample customers over the month of the sample day.
+    """Draws usage events for the sample customers over one day, or over the month of that day.
 
-    Start times are spread evenly from the 1st at 12:00 UTC to the last day at 12:00 UTC, so
-    every event falls inside the month's billing cycle in any zone from UTC-12 to UTC+12
-    (the sample customers are in US zones) and a sample invoice shows a real month.
+    With ``whole_month`` (what ``warp sample`` uses) start times are spread evenly from the 1st
+    at 12:00 UTC to the last day at 12:00 UTC, so every event falls inside the month's billing
+    cycle in any zone from UTC-12 to UTC+12 and a sample invoice shows a real month. Without
+    it (the real-time benchmark, whose events must be recent) they fall within ``day``.
     """
 
-    def __init__(self, numbering: NumberingPlan, rng: random.Random, day: datetime, customers: list[str]):
+    def __init__(self, numbering: NumberingPlan, rng: random.Random, day: datetime, customers: list[str],
+                 whole_month: bool = False):
         self._rng = rng
         self._day = day
         self._customers = customers
@@ -305,10 +307,12 @@ class TrafficMix:
             self._states.setdefault(state, []).append(npa)
         self._international = [d for d in international_destinations() if len(d.sample) <= 15]
         self._serial = 0
-        first = day.replace(day=1, hour=12, minute=0, second=0, microsecond=0)
-        following = (first + timedelta(days=32)).replace(day=1)
-        self._month_start = first
-        self._month_seconds = int((following - timedelta(days=1) - first).total_seconds())
+        if whole_month:
+            first = day.replace(day=1, hour=12, minute=0, second=0, microsecond=0)
+            following = (first + timedelta(days=32)).replace(day=1)
+            self._span_start, self._span_seconds = first, int((following - timedelta(days=1) - first).total_seconds())
+        else:
+            self._span_start, self._span_seconds = day, 86_400
 
     def _us_number(self, npa: str | None = None) -> str:
         rng = self._rng
@@ -316,7 +320,7 @@ class TrafficMix:
         return f"+1{npa}{rng.randint(200, 999)}{rng.randint(0, 9999):04d}"
 
     def _instant(self) -> str:
-        moment = self._month_start + timedelta(seconds=self._rng.randrange(self._month_seconds))
+        moment = self._span_start + timedelta(seconds=self._rng.randrange(self._span_seconds))
         return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def event(self) -> dict:
@@ -411,7 +415,7 @@ def write_usage(path: Path, events: int, seed: int = 7, day: str = SAMPLE_DAY,
     """
     rng = random.Random(seed)
     mix = TrafficMix(NumberingPlan.embedded(), rng, datetime.fromisoformat(day).replace(tzinfo=UTC),
-                     list(customers))
+                     list(customers), whole_month=True)
     written = 0
     recent: list[bytes] = []
     with (contextlib.nullcontext(out) if out is not None else open(path, "wb")) as out:
