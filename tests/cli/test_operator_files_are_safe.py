@@ -199,6 +199,7 @@ def test_repeated_rated_closes_over_every_file(work):
     ("invoice", "--plan", "plan.yaml", "--rated", "r.jsonl", "--period", "2026-06", "--period", "2026-07",
      "--out", "i.json"),
     ("sample", "--out", "s", "--events", "10", "--events", "20"),
+    ("netsuite", "status", "--customer", "A", "--customer", "B"),     # a command declared elsewhere, made strict
 ])
 def test_a_single_value_option_given_twice_is_refused(work, args):
     done = warp(*args, cwd=work)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import click
 
 from .. import __version__
-from .common import StrictGroup
+from .common import StrictGroup, make_strict
 from .deck_commands import deck
 from .explain_command import explain
 from .invoice_command import invoice
+from .netsuite_commands import netsuite
 from .ops_commands import balance, plans, rejects
 from .plan_commands import plan
 from .rate_command import rate
@@ -22,5 +23,6 @@ def main() -> None:
     """WARP Billing: rate usage, check decks, close billing cycles."""
 
 
-for command in (rate, explain, deck, plan, sample, invoice, plans, balance, rejects, reasons):
+for command in (rate, explain, deck, plan, sample, invoice, plans, balance, rejects, reasons, netsuite):
     main.add_command(command)
+make_strict(main)  # every subcommand, also those declared without StrictCommand, refuses a repeated option

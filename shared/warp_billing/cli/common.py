@@ -37,6 +37,25 @@ class StrictGroup(click.Group):
     command_class = StrictCommand
 
 
+def make_strict(command: click.Command) -> None:
+    """Give ``command`` and every subcommand under it StrictCommand's refusal of repeated options."""
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            make_strict(sub)
+        return
+    if isinstance(command, StrictCommand):
+        return
+    plain = command.parse_args
+
+    def parse_args(ctx: click.Context, args: list[str]) -> list[str]:
+        repeated = repeated_single_options(command, args)
+        if repeated:
+            raise click.UsageError(f"option {repeated} given more than once; it takes one value", ctx=ctx)
+        return plain(ctx, args)
+
+    command.parse_args = parse_args  # type: ignore[method-assign]
+
+
 def repeated_single_options(command: click.Command, args: Sequence[str]) -> str | None:
     """The first single-value option of ``command`` that appears more than once in ``args``."""
     owner: dict[str, str] = {}
