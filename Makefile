@@ -54,9 +54,10 @@ if [ -n "$$missing" ]; then echo "installing Debian packages:" $$missing; \
   || echo "warning: could not install" $$missing "(invoice PDF / browser checks need them)"; fi
 endef
 
-## The main job on embedded defaults: a day of sample traffic for three customers, rated,
-## then the month closed into invoices (JSON, HTML, journal) under build/sample/invoices.
+## The main job on embedded defaults: a month of sample traffic for three customers, rated,
+## then the month closed into invoices (JSON, HTML, PDF, journal) under build/sample/invoices.
 run: venv system-deps
+	mkdir -p $(dir $(SAMPLE))
 	$(WARP) sample --out $(SAMPLE) --events $(EVENTS)
 	$(WARP) rate $(foreach c,acme beta gamma,--plan $(SAMPLE)/$(c)-plan.yaml) \
 	    --in $(SAMPLE)/usage.jsonl --out $(SAMPLE)/rated.jsonl \
@@ -66,6 +67,9 @@ run: venv system-deps
 	    --rated $(SAMPLE)/rated.jsonl --period $(PERIOD) \
 	    --out-dir $(SAMPLE)/invoices --register $(SAMPLE)/invoices/register \
 	    --seller $(SAMPLE)/seller.yaml
+	@echo "The sample invoices are in $(SAMPLE)/invoices/ (JSON, HTML and PDF, journal beside):"
+	@ls -1 $(SAMPLE)/invoices/*.json $(SAMPLE)/invoices/*.html $(SAMPLE)/invoices/*.pdf 2>/dev/null \
+	    | grep -v '\.journal\.json$$' | sed 's/^/  /' || true
 
 ## Every test: unit, property, CLI, and the integration and end-to-end tests against the local
 ## stack (real redis-server, BigQuery/Firestore/Cloud Tasks stand-ins, functions under

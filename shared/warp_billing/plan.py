@@ -2,12 +2,17 @@
 
 Money fields must be quoted decimal strings (or integers): a YAML float such as
 ``rate: 0.006`` is refused at load time, because it has already lost exactness.
-Unknown keys do not stop a load (contracts are extended over time) but are
-reported, so that a misspelt key is seen rather than silently ignored.
+Plans are strict: an unknown key is an error naming the key with its path and the
+closest valid key (``voice.incremnts: unknown key; did you mean 'increments'?``), because
+a misspelt key silently ignored bills a contract wrongly. Strictness is the model setting
+``extra="forbid"`` of every section, so a key added to a section model is simply valid.
+``timezone`` is required (cycles and time-of-day windows depend on it) and ``currency``
+is an ISO 4217 code.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 from dataclasses import dataclass
 from datetime import date, time
@@ -35,6 +40,19 @@ Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
+# ISO 4217 active alphabetic codes (2026): three capital letters a plan's currency must be.
+_ISO_4217_CODES = """
+AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV BRL BSD BTN BWP BYN BZD CAD
+CDF CHE CHF CHW CLF CLP CNY COP COU CRC CUC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS
+GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT
+LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD
+OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SLL SOS SRD SSP STN SVC
+SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD USN UYI UYU UYW UZS VED VES VND VUV WST XAF XAG XAU
+XBA XBB XBC XBD XCD XCG XDR XOF XPD XPF XPT XSU XTS XUA XXX YER ZAR ZMW ZWG ZWL
+"""
+ISO_4217 = frozenset(_ISO_4217_CODES.split())
+
+
 class PlanError(ValueError):
     """A plan that cannot be used; the message names the file and the field."""
 
@@ -59,7 +77,7 @@ Factor = Annotated[Decimal, BeforeValidator(_factor)]
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class Increments(_Section):
@@ -327,7 +345,7 @@ class Plan(_Section):
     customer_id: str = Field(min_length=1)
     billing: Literal["postpaid", "prepaid"] = "postpaid"
     currency: str = "USD"
-    timezone: str = "UTC"
+    timezone: str
     voice: VoicePlan | None = None
     messaging: MessagingPlan | None = None
     api_queries: ApiQueriesPlan | None = None
@@ -338,6 +356,15 @@ class Plan(_Section):
     prepaid: Prepaid = Prepaid()
     postpaid: Postpaid = Postpaid()
     billing_profile: BillTo | None = None
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        if value not in ISO_4217:
+            close = difflib.get_close_matches(value.upper(), sorted(ISO_4217), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"currency {value!r} is not an ISO 4217 code (USD, EUR, CAD, ...){hint}")
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -386,15 +413,55 @@ def parse_plan(raw: Any, source: str = "plan") -> Plan:
     try:
         return Plan.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc']) or '(plan)'}: {error['msg']}"
-            for error in exc.errors()
-        )
+        problems = "; ".join(_problem(error) for error in exc.errors())
         raise PlanError(f"{source}: {problems}") from None
 
 
+def _problem(error: Any) -> str:
+    """One validation error as a line: the key's path, and for an unknown key the closest valid one."""
+    loc = error["loc"]
+    where = _dotted(loc) or "(plan)"
+    if error["type"] != "extra_forbidden":
+        return f"{where}: {error['msg']}"
+    valid = _keys_at(loc[:-1])
+    close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else (f"; valid keys here: {', '.join(valid)}" if valid else "")
+    return f"{where}: unknown key{hint}"
+
+
+def _dotted(loc: tuple) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _field_names(model: type[BaseModel]) -> dict[str, Any]:
+    """The keys a model reads (field names and their aliases) with each one's annotation."""
+    names: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        alias = info.validation_alias
+        choices = [str(choice) for choice in alias.choices] if isinstance(alias, AliasChoices) else []
+        for key in choices or [name]:
+            names[key] = info.annotation
+    return names
+
+
+def _keys_at(path: tuple) -> list[str]:
+    """The valid keys of the section at ``path`` (pydantic's error location) in a plan."""
+    model: type[BaseModel] | None = Plan
+    for part in path:
+        if model is None:
+            return []
+        if isinstance(part, int):
+            continue
+        annotation = _field_names(model).get(str(part))
+        model = _model_of(annotation) if annotation is not None else None
+    return sorted(_field_names(model)) if model is not None else []
+
+
 def unknown_keys(raw: Any, model: type[BaseModel], prefix: str = "") -> list[str]:
-    """Keys in ``raw`` that ``model`` does not read (reported as warnings)."""
+    """Keys in ``raw`` that ``model`` does not read (a valid plan has none: plans are strict)."""
     if not isinstance(raw, dict):
         return []
     names: dict[str, Any] = {}

@@ -1,19 +1,20 @@
 """Realistic sample traffic for `make run` and the benchmarks (not used by rating itself).
 
 Builds decks (a US LRN deck by NPA-NXX plus international prefixes), three customer plans
-on different terms, vendor decks, and a day of mixed usage with a share of malformed
+on different terms, vendor decks, and a month of mixed usage with a share of malformed
 events, all from one seed so every run produces the same files.
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 import phonenumbers
@@ -76,6 +77,7 @@ def write_deck(
     us_rows: int,
     international_rows: int,
     scale: Decimal = Decimal(1),
+    writer: Writer | None = None,
     effective: str = "2026-01-01",
     change_day: str | None = None,
 ) -> int:
@@ -146,8 +148,15 @@ def write_deck(
         rate = _price(rng, "0.0080", "0.4500")
         row(prefix, f"{destination.name} - {prefix}", rate=q(rate))
         produced += 1
-    path.write_text("".join(_unique(lines)), encoding="utf-8")
+    (writer or _write_bytes)(path, "".join(_unique(lines)).encode("utf-8"))
     return count
+
+
+Writer = Callable[[Path, bytes], None]
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    path.write_bytes(data)
 
 
 def _unique(lines: list[str]) -> Iterator[str]:
@@ -268,8 +277,12 @@ SAMPLE_SELLER = {
 
 
 def write_sample_setup(folder: Path, seed: int = 7, us_rows: int = 20_000, international_rows: int = 1_500,
-                       day: str = SAMPLE_DAY) -> dict[str, Path]:
-    """Decks, vendor decks and plans for the sample customers; returns plan paths by customer."""
+                       day: str = SAMPLE_DAY, writer: Writer | None = None) -> dict[str, Path]:
+    """Decks, vendor decks and plans for the sample customers; returns plan paths by customer.
+
+    ``writer(path, data)`` writes each file (the CLI passes an atomic one).
+    """
+    write = writer or _write_bytes
     sample_day = date.fromisoformat(day)
     dates = _sample_dates(sample_day)
     folder.mkdir(parents=True, exist_ok=True)
@@ -279,21 +292,20 @@ def write_sample_setup(folder: Path, seed: int = 7, us_rows: int = 20_000, inter
     destinations = international_destinations()
     for vendor, scale in (("V1", Decimal("0.78")), ("V2", Decimal("0.93"))):
         write_deck(folder / f"vendor-{vendor.lower()}-voice.csv", npas, destinations, random.Random(seed + 1),
-                   us_rows=us_rows, international_rows=international_rows, scale=scale)
+                   us_rows=us_rows, international_rows=international_rows, scale=scale, writer=write)
     messaging_deck = folder / "messaging.csv"
     messaging_lines = ["prefix,destination,rate,effective_date\n", "1,US/CANADA,0.0040,2026-01-01\n"]
     messaging_lines += [f"{d.prefix},{d.name},{_price(rng, '0.0100', '0.0900')},2026-01-01\n" for d in destinations]
-    messaging_deck.write_text("".join(messaging_lines), encoding="utf-8")
+    write(messaging_deck, "".join(messaging_lines).encode("utf-8"))
     vendor_messaging = folder / "vendor-v1-messaging.csv"
-    vendor_messaging.write_text("prefix,destination,rate,effective_date\n1,US/CANADA,0.0021,2026-01-01\n",
-                                encoding="utf-8")
-    (folder / "seller.yaml").write_text(yaml.safe_dump(SAMPLE_SELLER, sort_keys=False), encoding="utf-8")
+    write(vendor_messaging, b"prefix,destination,rate,effective_date\n1,US/CANADA,0.0021,2026-01-01\n")
+    write(folder / "seller.yaml", yaml.safe_dump(SAMPLE_SELLER, sort_keys=False).encode("utf-8"))
     plans = {}
     for customer, body in SAMPLE_PLANS.items():
         deck_name = f"{customer.lower()}-voice.csv"
         write_deck(folder / deck_name, npas, destinations, random.Random(seed + 1), us_rows=us_rows,
                    international_rows=international_rows, scale=DECK_SCALE[customer],
-                   change_day=f"{sample_day.isoformat()}T12:00:00Z")
+                   change_day=f"{sample_day.isoformat()}T12:00:00Z", writer=write)
         plan = {"customer_id": customer, "currency": "USD", **_dated(body, dates)}
         plan["voice"] = {"deck": deck_name, "vendor_decks": {"V1": "vendor-v1-voice.csv", "V2": "vendor-v2-voice.csv"},
                          **plan["voice"]}
@@ -301,15 +313,22 @@ def write_sample_setup(folder: Path, seed: int = 7, us_rows: int = 20_000, inter
             plan["messaging"] = {"deck": messaging_deck.name, "vendor_decks": {"V1": vendor_messaging.name},
                                  **body["messaging"]}
         path = folder / f"{customer.lower()}-plan.yaml"
-        path.write_text(yaml.safe_dump(plan, sort_keys=False), encoding="utf-8")
+        write(path, yaml.safe_dump(plan, sort_keys=False).encode("utf-8"))
         plans[customer] = path
     return plans
 
 
 class TrafficMix:
-    """Draws usage events for the sample customers over one day."""
+    """Draws usage events for the sample customers over one day, or over the month of that day.
 
-    def __init__(self, numbering: NumberingPlan, rng: random.Random, day: datetime, customers: list[str]):
+    With ``whole_month`` (what ``warp sample`` uses) start times are spread evenly from the 1st
+    at 12:00 UTC to the last day at 12:00 UTC, so every event falls inside the month's billing
+    cycle in any zone from UTC-12 to UTC+12 and a sample invoice shows a real month. Without
+    it (the real-time benchmark, whose events must be recent) they fall within ``day``.
+    """
+
+    def __init__(self, numbering: NumberingPlan, rng: random.Random, day: datetime, customers: list[str],
+                 whole_month: bool = False):
         self._rng = rng
         self._day = day
         self._customers = customers
@@ -319,6 +338,12 @@ class TrafficMix:
             self._states.setdefault(state, []).append(npa)
         self._international = [d for d in international_destinations() if len(d.sample) <= 15]
         self._serial = 0
+        if whole_month:
+            first = day.replace(day=1, hour=12, minute=0, second=0, microsecond=0)
+            following = (first + timedelta(days=32)).replace(day=1)
+            self._span_start, self._span_seconds = first, int((following - timedelta(days=1) - first).total_seconds())
+        else:
+            self._span_start, self._span_seconds = day, 86_400
 
     def _us_number(self, npa: str | None = None) -> str:
         rng = self._rng
@@ -326,7 +351,7 @@ class TrafficMix:
         return f"+1{npa}{rng.randint(200, 999)}{rng.randint(0, 9999):04d}"
 
     def _instant(self) -> str:
-        moment = self._day + timedelta(seconds=self._rng.randint(0, 86399))
+        moment = self._span_start + timedelta(seconds=self._rng.randrange(self._span_seconds))
         return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def event(self) -> dict:
@@ -414,14 +439,17 @@ class TrafficMix:
 
 def write_usage(path: Path, events: int, seed: int = 7, day: str = SAMPLE_DAY,
                 customers: tuple[str, ...] = ("ACME", "BETA", "GAMMA"), bad_share: float = 0.004,
-                duplicate_share: float = 0.002) -> int:
-    """Write ``events`` usage lines (malformed and duplicated ones included); return the count."""
+                duplicate_share: float = 0.002, out: BinaryIO | None = None) -> int:
+    """Write ``events`` usage lines (malformed and duplicated ones included); return the count.
+
+    ``out``: an open binary file to write to instead of opening ``path``.
+    """
     rng = random.Random(seed)
     mix = TrafficMix(NumberingPlan.embedded(), rng, datetime.fromisoformat(day).replace(tzinfo=UTC),
-                     list(customers))
+                     list(customers), whole_month=True)
     written = 0
     recent: list[bytes] = []
-    with open(path, "wb") as out:
+    with (contextlib.nullcontext(out) if out is not None else open(path, "wb")) as out:
         batch = []
         while written < events:
             draw = rng.random()

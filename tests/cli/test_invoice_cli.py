@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -38,9 +39,14 @@ BETA = {
 }
 
 
+_SERIAL = itertools.count(1)
+
+
 def line(kind="voice", *, customer="ACME", units=60, amount="0.006000", start="2026-06-15T12:00:00Z", status="rated",
          **fields):
-    record = {"event_id": f"{customer}-{units}-{amount}", "status": status, "kind": kind, "customer_id": customer,
+    # every line is its own event: a close counts an event_id once
+    record = {"event_id": f"{customer}-{units}-{amount}-{next(_SERIAL)}", "status": status, "kind": kind,
+              "customer_id": customer,
               "jurisdiction": "interstate" if kind == "voice" else None, "matched_prefix": "1", "rate": "0.1",
               "billed_units": units, "amount": amount, "vendor_cost": None, "margin_pct": None, "low_margin": False,
               "start_time": start, "direction": "outbound" if kind in ("sms", "mms") else "termination",
@@ -109,6 +115,7 @@ def test_invoice_writes_the_contract_json_html_and_journal(tmp_path):
 def test_explicit_html_and_journal_paths_and_opting_out(tmp_path):
     paths = write(tmp_path)
     out = tmp_path / "a" / "inv.json"
+    out.parent.mkdir()
     result = warp("invoice", "--plan", paths["ACME"], "--rated", paths["rated"], "--period", "2026-06", "--out",
                   str(out),
                   "--html", str(tmp_path / "print.html"), "--no-journal")

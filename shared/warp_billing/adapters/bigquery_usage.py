@@ -338,6 +338,11 @@ class BigQueryLedgerStore(_BigQueryDataset):
 # ------------------------------------------------------------------------------ row mapping
 
 
+# contracts.md section 5: the call's identity (voice) and the message's numbers (messaging).
+IDENTITY_COLUMNS = ("calling_number", "called_number", "lrn", "call_id", "trunk_id", "from_number", "to_number")
+_IDENTITY_OF_KIND = {"voice": IDENTITY_COLUMNS[:5], "sms": IDENTITY_COLUMNS[5:], "mms": IDENTITY_COLUMNS[5:]}
+
+
 def _rated_row(record: Mapping, inserted_at: str) -> dict:
     key = record.get("event_id")
     if not isinstance(key, str) or not key:
@@ -357,7 +362,8 @@ def _rated_row(record: Mapping, inserted_at: str) -> dict:
         "start_time": _timestamp(start),
         "inserted_at": inserted_at,
     }
-    for column in ("jurisdiction", "matched_prefix", "destination", "direction", "query_type", "vendor_id"):
+    for column in ("jurisdiction", "matched_prefix", "destination", "direction", "query_type", "vendor_id",
+                   *IDENTITY_COLUMNS):
         row[column] = record.get(column)
     for column in ("duration_s", "billed_units"):
         value = record.get(column)
@@ -440,6 +446,10 @@ def _record_from_rated_row(row: Any) -> dict:
     record["rate"] = format_rate(record["rate"]) if record["rate"] is not None else None
     for column, places in _RECORD_PLACES.items():
         record[column] = _trimmed(record[column], places)
+    kept = _IDENTITY_OF_KIND.get(str(record.get("kind")), ())   # the identity fields warp rate writes for the kind
+    for column in IDENTITY_COLUMNS:
+        if column not in kept:
+            record.pop(column, None)
     return record
 
 

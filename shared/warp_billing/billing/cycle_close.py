@@ -12,7 +12,7 @@ adds its balance box (``prepaid_statement.statement_box``) before issuing it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
@@ -46,17 +46,31 @@ class ClosedCycle:
 
 
 def close_cycles(
-    plans: Sequence[Plan], rated_path: str, period: str, *, taxes: TaxEngine, jobs: int | None = None,
-    seller: Mapping[str, Any] | None = None,
+    plans: Sequence[Plan], rated_path: str | Sequence[str], period: str, *, taxes: TaxEngine, jobs: int | None = None,
+    seller: Mapping[str, Any] | None = None, prefer: str | None = None,
 ) -> tuple[list[ClosedCycle], ScanReport]:
-    """Close ``period`` for every plan from one streaming pass over ``rated_path``."""
+    """Close ``period`` for every plan from one streaming pass over the rated file(s).
+
+    Each event_id counts once over all the files (``rated_file``). The report carries
+    warnings for what an operator must see: rated lines of customers without a plan, and a
+    plan that matched no line of a non-empty file (a wrong file, or a customer_id typo).
+    """
     cycles: dict[str, BillingCycle] = {}
     for plan in plans:
         if plan.customer_id in cycles:
             raise BillingError(f"two plans for customer {plan.customer_id}")
         cycles[plan.customer_id] = plan_cycle(plan, period)
     windows = {customer: UsageWindow.for_cycle(customer, cycle) for customer, cycle in cycles.items()}
-    scan = scan_rated_file(rated_path, windows, jobs)
+    scan = scan_rated_file(rated_path, windows, jobs, prefer=prefer)
+    unplanned = scan.report.unplanned_summary()
+    if unplanned:
+        scan.report.warnings.append(unplanned)
+    if scan.report.lines - scan.report.blank > 0:
+        for plan in plans:
+            seen = scan.usage[plan.customer_id]
+            if not seen.events and not seen.rejected and not seen.outside_period:
+                scan.report.warnings.append(f"plan {plan.customer_id} matches no line of the rated file(s); "
+                                            "its invoice has no usage")
     closed = []
     for plan in plans:
         cycle = cycles[plan.customer_id]
@@ -92,39 +106,51 @@ class DocumentPaths:
                                     pdf=self.pdf is not None)
 
 
+Writer = Callable[[Path, bytes], None]
+
+
 def publish(
     draft: Invoice, paths: DocumentPaths, *, register: InvoiceRegister | None = None, as_of: date | None = None,
     accounts: AccountMap = AccountMap(), ledger_entries: Iterable[LedgerEntry] | None = None,
+    writer: Writer | None = None,
 ) -> IssueOutcome:
     """Issue ``draft`` in ``register`` (if any) and write the resulting documents' files.
 
     ``ledger_entries`` (a prepaid customer's ledger) give a statement its balance box.
+    ``writer(path, data)`` writes one file (the CLI passes an atomic temporary-and-rename one).
     """
     if draft.document_type == STATEMENT and ledger_entries is not None:
         draft = replace(draft, statement=statement_box(draft, ledger_entries))
     outcome = register.issue(draft, as_of=as_of) if register is not None else IssueOutcome(ISSUED_NEW, draft)
-    write_document(outcome.invoice, paths, accounts)
+    write_document(outcome.invoice, paths, accounts, writer)
     if outcome.credit_note is not None:
-        write_document(outcome.credit_note, paths.for_credit_note(), accounts)
+        write_document(outcome.credit_note, paths.for_credit_note(), accounts, writer)
     return outcome
 
 
-def write_document(document: Invoice, paths: DocumentPaths, accounts: AccountMap = AccountMap()) -> None:
+def write_document(document: Invoice, paths: DocumentPaths, accounts: AccountMap = AccountMap(),
+                   writer: Writer | None = None) -> None:
     """The document's JSON, and its HTML and journal where asked."""
-    _write(paths.json, orjson.dumps(document.to_record(), option=orjson.OPT_INDENT_2) + b"\n")
+    write = writer or _plain_write
+    _write(write, paths.json, orjson.dumps(document.to_record(), option=orjson.OPT_INDENT_2) + b"\n")
     if paths.html is not None or paths.pdf is not None:
         html = render_invoice_html(document)
         if paths.html is not None:
-            _write(paths.html, html.encode("utf-8"))
+            _write(write, paths.html, html.encode("utf-8"))
         if paths.pdf is not None:
-            _write(paths.pdf, render_invoice_pdf(html))
+            _write(write, paths.pdf, render_invoice_pdf(html))
     if paths.journal is not None:
-        _write(paths.journal, orjson.dumps(journal_record(document, accounts), option=orjson.OPT_INDENT_2) + b"\n")
+        _write(write, paths.journal,
+               orjson.dumps(journal_record(document, accounts), option=orjson.OPT_INDENT_2) + b"\n")
 
 
-def _write(path: Path, data: bytes) -> None:
+def _plain_write(path: Path, data: bytes) -> None:
+    path.write_bytes(data)
+
+
+def _write(write: Writer, path: Path, data: bytes) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+        write(path, data)
     except OSError as exc:
         raise BillingError(f"cannot write {path}: {exc.strerror}") from None

@@ -26,6 +26,7 @@ balance (idempotent by statement line; needs the balance store, Redis).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -45,13 +46,17 @@ from ..plan import Plan, PlanError, load_seller
 from ..ports import TaxEngine
 from ..settings import Settings
 from .common import fail, first_line, load_plans
+from .output_files import AtomicOutputs, OutputRefused, check_output_folder, check_outputs
 from .register_commands import show
 
 
 @click.group(invoke_without_command=True, subcommand_metavar="[show NUMBER]")
 @click.option("--plan", "plan_paths", multiple=True, metavar="PLAN.yaml",
               help="Customer plan; repeat with --out-dir to close many customers in one pass.")
-@click.option("--rated", "rated_path", metavar="RATED.jsonl", help="Rated usage as `warp rate` writes it.")
+@click.option("--rated", "rated_paths", multiple=True, metavar="RATED.jsonl",
+              help="Rated usage as `warp rate` writes it; repeat to close over several files (each event counts once).")
+@click.option("--prefer", type=click.Choice(["latest"]), default=None,
+              help="Two different rated versions of one event_id: keep the later rated_at instead of stopping.")
 @click.option("--period", metavar="YYYY-MM", help="The cycle starting in this month, in each customer's zone.")
 @click.option("--out", "out_path", metavar="INVOICE.json", help="Invoice JSON (one plan).")
 @click.option("--out-dir", "out_dir", metavar="DIR", help="Folder for one invoice per plan: <CUSTOMER>-<PERIOD>.json.")
@@ -82,44 +87,61 @@ from .register_commands import show
 @click.option("--post-debits", is_flag=True,
               help="Debit prepaid statements' recurring charges and fees from the balance (needs --register).")
 @click.pass_context
-def invoice(ctx, plan_paths, rated_path, period, out_path, out_dir, html_path, no_html, journal_path, no_journal,
+def invoice(ctx, plan_paths, rated_paths, prefer, period, out_path, out_dir, html_path, no_html, journal_path, no_journal,
             register_dir, as_of, usf_table, tax_engine, avalara_config, accounts_path, jobs, seller_path, no_pdf,
             prepaid_ledger, post_debits) -> None:
     """Close PERIOD: invoice (statement for prepaid), HTML, PDF and journal per customer from RATED.jsonl."""
     if ctx.invoked_subcommand is not None:
         return
-    _check_close_options(plan_paths, rated_path, period, post_debits, register_dir)
+    _check_close_options(plan_paths, rated_paths, period, post_debits, register_dir)
     _check_outputs(plan_paths, out_path, out_dir, html_path, journal_path)
     try:
         parse_period(period)
     except PeriodError as exc:
         raise fail(str(exc)) from None
     correction_date = _date_option(as_of, "--as-of")
+    layout = _Layout(out_path, out_dir, html_path, no_html, journal_path, no_journal, no_pdf)
+    inputs = {"--plan": plan_paths, "--rated": rated_paths, "--usf-table": usf_table, "--seller": seller_path,
+              "--accounts": accounts_path}
+    _check_inputs_exist(rated_paths)
+    if out_path:
+        check_outputs(_document_outputs(layout.paths_for("", period)), inputs)
+    else:
+        _prepare_out_dir(out_dir)
+    check_output_folder("--register", register_dir)
     plans = [loaded.plan for loaded in load_plans(plan_paths)]
+    if out_dir:  # the per-customer files, named once the plans are known, before the rated files are read
+        check_outputs({f"--out-dir file {key}": value for plan in plans for key, value in _document_outputs(
+            layout.paths_for(plan.customer_id, period)).items()}, inputs)
     seller = _seller(seller_path)
     try:
         taxes = _tax_engine(tax_engine, usf_table, avalara_config)
         accounts = _accounts(accounts_path)
-        closed, report = close_cycles(plans, rated_path, period, taxes=taxes, jobs=jobs, seller=seller)
+        closed, report = close_cycles(plans, list(rated_paths), period, taxes=taxes, jobs=jobs, seller=seller,
+                                      prefer=prefer)
     except BillingError as exc:
         raise fail(str(exc)) from None
+    for warning in report.warnings:
+        click.echo(f"warp: warning: {warning}", err=True)
     prepaid = PrepaidBook() if prepaid_ledger or post_debits else None
     register = InvoiceRegister(register_dir) if register_dir else None
     failures = 0
-    for close in closed:
-        paths = _paths(close, out_path, out_dir, html_path, no_html, journal_path, no_journal, no_pdf)
-        outcome = _issue(close, paths, register, correction_date, accounts, prepaid)
-        if outcome is None:
-            failures += 1
-        elif post_debits and prepaid is not None and outcome.invoice.document_type == STATEMENT:
-            failures += _post_debits(prepaid, outcome, close)
+    with AtomicOutputs() as files:   # every document a temporary until all are written, then one commit
+        for close in closed:
+            paths = layout.paths_for(close.plan.customer_id, close.cycle.label)
+            outcome = _issue(close, paths, register, correction_date, accounts, prepaid, files)
+            if outcome is None:
+                failures += 1
+            elif post_debits and prepaid is not None and outcome.invoice.document_type == STATEMENT:
+                failures += _post_debits(prepaid, outcome, close)
+        files.commit()
     click.echo(report.render())
     if failures:
         raise click.exceptions.Exit(1)
 
 
-def _check_close_options(plan_paths, rated_path, period, post_debits, register_dir) -> None:
-    given = (("--plan", plan_paths), ("--rated", rated_path), ("--period", period))
+def _check_close_options(plan_paths, rated_paths, period, post_debits, register_dir) -> None:
+    given = (("--plan", plan_paths), ("--rated", rated_paths), ("--period", period))
     missing = [name for name, value in given if not value]
     if missing:
         raise fail(f"missing option {', '.join(missing)} (warp invoice --plan PLAN.yaml --rated RATED.jsonl "
@@ -137,25 +159,54 @@ def _check_outputs(plan_paths, out_path, out_dir, html_path, journal_path) -> No
         raise fail("--html and --journal name one document's files; with --out-dir they are written beside each JSON")
 
 
-def _paths(close: ClosedCycle, out_path: str | None, out_dir: str | None, html_path: str | None, no_html: bool,
-           journal_path: str | None, no_journal: bool, no_pdf: bool) -> DocumentPaths:
-    """Where a customer's documents go: the --out files, or <CUSTOMER>-<PERIOD>.json in --out-dir.
+@dataclass(frozen=True)
+class _Layout:
+    """The file options of one close: where each customer's documents go."""
 
-    The PDF goes beside the HTML (also when --html names it).
-    """
-    if out_path:
-        json_path = Path(out_path)
-        paths = DocumentPaths.beside(json_path, html=not no_html, journal=not no_journal, pdf=not no_pdf)
-        html_file = Path(html_path) if html_path and not no_html else paths.html
-        pdf_file = html_file.with_suffix(".pdf") if html_file is not None and not no_pdf else None
-        return DocumentPaths(json_path, html_file,
-                             Path(journal_path) if journal_path and not no_journal else paths.journal, pdf_file)
-    name = f"{close.plan.customer_id}-{close.cycle.label}.json".replace("/", "_")
-    return DocumentPaths.beside(Path(out_dir or ".") / name, html=not no_html, journal=not no_journal, pdf=not no_pdf)
+    out_path: str | None
+    out_dir: str | None
+    html_path: str | None
+    no_html: bool
+    journal_path: str | None
+    no_journal: bool
+    no_pdf: bool
+
+    def paths_for(self, customer_id: str, label: str) -> DocumentPaths:
+        """The --out files, or <CUSTOMER>-<PERIOD>.json in --out-dir; the PDF beside the HTML (also a named one)."""
+        html, journal, pdf = not self.no_html, not self.no_journal, not self.no_pdf
+        if self.out_path:
+            json_path = Path(self.out_path)
+            paths = DocumentPaths.beside(json_path, html=html, journal=journal, pdf=pdf)
+            html_file = Path(self.html_path) if self.html_path and html else paths.html
+            pdf_file = html_file.with_suffix(".pdf") if html_file is not None and pdf else None
+            return DocumentPaths(json_path, html_file,
+                                 Path(self.journal_path) if self.journal_path and journal else paths.journal, pdf_file)
+        name = f"{customer_id}-{label}.json".replace("/", "_")
+        return DocumentPaths.beside(Path(self.out_dir or ".") / name, html=html, journal=journal, pdf=pdf)
+
+
+def _document_outputs(paths: DocumentPaths) -> dict[str, Path | None]:
+    """Every file one close may write: the document's and its credit note's."""
+    credit = paths.for_credit_note()
+    return {"--out": paths.json, "--html": paths.html, "--journal": paths.journal, "PDF": paths.pdf,
+            "credit note": credit.json, "credit note HTML": credit.html, "credit note journal": credit.journal,
+            "credit note PDF": credit.pdf}
+
+
+def _prepare_out_dir(out_dir: str | None) -> None:
+    """--out-dir may be created (its parent must exist)."""
+    check_output_folder("--out-dir", out_dir)
+    Path(out_dir or ".").mkdir(exist_ok=True)
+
+
+def _check_inputs_exist(rated_paths: tuple[str, ...]) -> None:
+    for path in rated_paths:
+        if not Path(path).is_file():
+            raise OutputRefused(f"cannot read rated file {path}: no such file")
 
 
 def _issue(close: ClosedCycle, paths: DocumentPaths, register: InvoiceRegister | None, as_of: date | None,
-           accounts: AccountMap, prepaid: PrepaidBook | None) -> IssueOutcome | None:
+           accounts: AccountMap, prepaid: PrepaidBook | None, files: AtomicOutputs) -> IssueOutcome | None:
     """Issue and write one customer's documents and print its summary; None (error printed) when it failed."""
     if close.error is not None or close.draft is None:
         click.echo(f"warp: error: {close.plan.customer_id} {close.cycle.label}: {close.error}", err=True)
@@ -163,7 +214,7 @@ def _issue(close: ClosedCycle, paths: DocumentPaths, register: InvoiceRegister |
     try:
         entries = prepaid.entries(close.plan) if prepaid is not None else None
         outcome = publish(close.draft, paths, register=register, as_of=as_of, accounts=accounts,
-                          ledger_entries=entries)
+                          ledger_entries=entries, writer=files.write)
     except (BillingError, PrepaidBookError) as exc:
         click.echo(f"warp: error: {close.plan.customer_id} {close.cycle.label}: {exc}", err=True)
         return None

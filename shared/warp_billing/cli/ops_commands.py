@@ -34,7 +34,8 @@ from ..money import MoneyError, format_amount, from_micros, to_decimal, to_micro
 from ..plan import Plan, PlanError, load_plan
 from ..rating.deck import DeckError, load_deck
 from ..rating.rater import deck_paths
-from .common import fail, first_line
+from .common import StrictGroup, fail, first_line
+from .output_files import check_outputs, write_atomic
 
 TOPUP_PREFIX = "topup:"
 
@@ -55,7 +56,7 @@ def _prepaid_terms(customer_id: str) -> PrepaidTerms | None:
 
 # -- warp plans ---------------------------------------------------------------------------------
 
-@click.group()
+@click.group(cls=StrictGroup)
 def plans() -> None:
     """Customer plans in the plan store (what the rating functions use)."""
 
@@ -108,7 +109,7 @@ def load(plan_path: str) -> None:
 
 # -- warp balance -------------------------------------------------------------------------------
 
-@click.group()
+@click.group(cls=StrictGroup)
 def balance() -> None:
     """Prepaid balances in Redis and the persisted ledger."""
 
@@ -262,7 +263,7 @@ def rebuild(customers: tuple[str, ...], settle_seconds: int, as_json: bool) -> N
 
 # -- warp rejects -------------------------------------------------------------------------------
 
-@click.group()
+@click.group(cls=StrictGroup)
 def rejects() -> None:
     """Rejected usage events."""
 
@@ -279,6 +280,7 @@ def replay(rejects_path: str, batch_size: int, failed_path: str | None) -> None:
     refusals (INSUFFICIENT_BALANCE, SUSPENDED, CREDIT_LIMIT) are decided again; an event that
     was charged meanwhile is not charged twice.
     """
+    check_outputs({"--failed": failed_path}, {"REJECTS.jsonl": rejects_path})
     try:
         source = open(rejects_path, "rb")
     except OSError as exc:
@@ -318,7 +320,7 @@ def replay(rejects_path: str, batch_size: int, failed_path: str | None) -> None:
         if batch:
             flush()
     if failed_path and failed:
-        Path(failed_path).write_bytes(b"\n".join(failed) + b"\n")
+        write_atomic(Path(failed_path), b"\n".join(failed) + b"\n")
     for outcome, count in sorted(counts.items()):
         click.echo(f"  {outcome}: {count}")
     if unreadable:

@@ -159,8 +159,9 @@ def test_byte_ranges_read_every_line_exactly_once(tmp_path_factory, padding, par
                    for p in range(parts)]
     finally:
         rated_file.BLOCK_BYTES = original
-    assert sum(report.lines for _, report in results) == len(records)
-    total = sum(usage["ACME"].groups[("voice", "interstate")].amount for usage, _ in results if usage["ACME"].groups)
+    assert sum(outcome[1].lines for outcome in results) == len(records)
+    total = sum(outcome[0]["ACME"].groups[("voice", "interstate")].amount
+                for outcome in results if outcome[0]["ACME"].groups)
     assert total == sum(Decimal(n) for n in range(len(records)))
 
 
