@@ -87,9 +87,9 @@ from .register_commands import show
 @click.option("--post-debits", is_flag=True,
               help="Debit prepaid statements' recurring charges and fees from the balance (needs --register).")
 @click.pass_context
-def invoice(ctx, plan_paths, rated_paths, prefer, period, out_path, out_dir, html_path, no_html, journal_path, no_journal,
-            register_dir, as_of, usf_table, tax_engine, avalara_config, accounts_path, jobs, seller_path, no_pdf,
-            prepaid_ledger, post_debits) -> None:
+def invoice(ctx, plan_paths, rated_paths, prefer, period, out_path, out_dir, html_path, no_html, journal_path,
+            no_journal, register_dir, as_of, usf_table, tax_engine, avalara_config, accounts_path, jobs, seller_path,
+            no_pdf, prepaid_ledger, post_debits) -> None:
     """Close PERIOD: invoice (statement for prepaid), HTML, PDF and journal per customer from RATED.jsonl."""
     if ctx.invoked_subcommand is not None:
         return
