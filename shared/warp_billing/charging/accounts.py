@@ -13,7 +13,7 @@ Redis adapter (``adapters.redis_balances``) implements it with one Lua script pe
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol, Sequence
 
@@ -25,6 +25,8 @@ CHARGED = "charged"
 REFUSED = "refused"
 
 # Lua numbers are IEEE doubles: integers are exact below 2**53 micro-units (~9 billion USD).
+# Every amount, balance and running total stays at or below 2**50 in magnitude (~1.1 billion USD),
+# so any sum of two of them is still exact; the scripts refuse what would pass it.
 MAX_MICROS = 2**50
 
 
@@ -159,6 +161,21 @@ class AccountState:
     opened_ms: int | None
 
 
+@dataclass
+class AccountImage:
+    """What a reconcile writes for one customer (computed from the ledger and the usage store).
+
+    Attributes:
+        prepaid: (balance, seq, low-balance mark, suspend_at ms or None, opened_ms); None for a
+            customer without a prepaid account (postpaid only).
+        cycles: postpaid cycle start (ISO date) -> (total micro-units, events).
+    """
+
+    customer_id: str
+    prepaid: tuple[int, int, bool, int | None, int] | None = None
+    cycles: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+
 class BalanceStore(Protocol):
     """Hot balances and running totals with per-event dedup (Memorystore in production)."""
 
@@ -185,3 +202,6 @@ class BalanceStore(Protocol):
         """Create a prepaid account at zero balance if it does not exist."""
 
     def account(self, customer_id: str) -> AccountState | None: ...
+
+    def persisted(self, entries: Sequence[LedgerEntry]) -> None:
+        """The ledger store now holds these entries: drop them from the outbox (idempotent)."""
