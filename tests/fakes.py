@@ -298,6 +298,9 @@ class FakeBalances(_Failing):
         account = self.accounts.get(customer_id)
         return list(reversed(account.ledger))[:count] if account else []
 
+    def is_verified(self, customer_id: str) -> bool:
+        return customer_id not in self.fences
+
     def persisted(self, entries) -> None:
         for entry in entries:
             self.outbox.pop((entry.customer_id, entry.entry_id), None)

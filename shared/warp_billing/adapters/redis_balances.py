@@ -426,6 +426,11 @@ class RedisBalances:
             pipe.hget(fence_key(customer), "gen")
         return [customer for customer, gen in zip(ordered, pipe.execute() if ordered else []) if gen != run_id]
 
+    def is_verified(self, customer_id: str) -> bool:
+        """True when the customer's Redis state was reconciled on this server (or opened here)."""
+        gen = self.client.hget(fence_key(customer_id), "gen")
+        return gen is not None and _text(gen) == self.run_id()
+
     def run_id(self) -> str:
         return _text(self.client.info("server")["run_id"])
 
