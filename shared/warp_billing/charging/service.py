@@ -47,7 +47,7 @@ from ..rating.rated_event import RatedEvent, RejectedEvent
 from ..rating.rejections import Reason, Rejection
 from ..timeutil import InstantError, parse_instant
 from .accounts import MAX_MICROS, BalanceStore, ChargeRequest, ChargeResult, PostpaidTerms
-from .admission import beyond_dedup_horizon, future_problem, reserved_id_problem, truncated_raw
+from .admission import beyond_dedup_horizon, future_problem, id_format_problem, reserved_id_problem, truncated_raw
 from .alerts import account_alert, low_margin_alert
 from .clock import SystemClock, iso_from_ms, ms_from_datetime
 from .errors import TransientCode, TransientError
@@ -221,13 +221,16 @@ class ChargingService:
 
         if event_id is None:
             return rejected(Reason.BAD_FIELD, "event_id: missing" if raw_id is None else "event_id: expected a non-empty string")
-        reserved = reserved_id_problem(event_id)
+        reserved = id_format_problem("event_id", event_id) or reserved_id_problem(event_id)
         if reserved is not None:
             return rejected(Reason.BAD_FIELD, reserved)
         if kind not in KINDS:
             return rejected(Reason.UNKNOWN_KIND, f"kind {kind!r} is not voice, sms, mms or api_query")
         if type(customer_id) is not str or not customer_id:
             return rejected(Reason.BAD_FIELD, "customer_id: missing" if customer_id is None else "customer_id: expected a non-empty string")
+        customer_problem = id_format_problem("customer_id", customer_id)
+        if customer_problem is not None:
+            return rejected(Reason.BAD_FIELD, customer_problem)
         if "{" in customer_id or "}" in customer_id:
             return rejected(Reason.UNKNOWN_CUSTOMER, f"no plan for customer {customer_id!r}")
         vendor_id = event.get("vendor_id")
@@ -434,8 +437,9 @@ class ChargingService:
 
 
 def reject_id(event_id: str | None, delivery: Delivery) -> str:
-    """The reject's idempotency key: the event_id, else the Pub/Sub messageId, else a digest of the body."""
-    if event_id:
+    """The reject's idempotency key: the event_id (when usable as a key), else the Pub/Sub messageId,
+    else a digest of the body."""
+    if event_id and id_format_problem("event_id", event_id) is None:
         return event_id
     if delivery.message_id:
         return f"message:{delivery.message_id}"
