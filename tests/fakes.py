@@ -301,7 +301,10 @@ class FakeBalances(_Failing):
     def is_verified(self, customer_id: str) -> bool:
         return customer_id not in self.fences
 
-    def persisted(self, entries) -> None:
+    def pending_charges(self, customers=None) -> list:
+        return []
+
+    def persisted(self, entries, rated=()) -> None:
         for entry in entries:
             self.outbox.pop((entry.customer_id, entry.entry_id), None)
 
@@ -339,6 +342,11 @@ class FakeBalances(_Failing):
                                                                         "hard": False})
             state.update(total=total, events=events)
         return True
+
+    def restore_postpaid_results(self, customer_id, marks) -> int:
+        for event_id, amount, start_ms, ttl_s in marks:
+            self.results.setdefault((customer_id, event_id), ChargeResult(CHARGED, None, amount, 0, start_ms))
+        return len(marks)
 
     def restore_results(self, customer_id, results) -> int:
         count = 0

@@ -355,8 +355,11 @@ def test_the_postpaid_credit_limit_still_holds_after_redis_loses_the_running_tot
 
     outcomes = [handle_until_done(world, event) for event in dollar_calls[4:]]
 
+    redelivered = [world.handle(event) for event in dollar_calls[:4]]   # acknowledged before the loss
+
     assert [o.status for o in outcomes] == ["rated", "rejected", "rejected"]
     assert {o.reason for o in outcomes[1:]} == {"CREDIT_LIMIT"}
+    assert all(o.duplicate for o in redelivered)
     rows = rated_rows(world)
     assert sum(to_micros(to_decimal(r["amount"])) for r in rows.values()) == 5 * DOLLAR
     assert world.balances.cycle_total("BETA", "2026-11-01")[0] == 5 * DOLLAR

@@ -5,6 +5,7 @@ postpaid_charge.lua: add one event to a postpaid running total, atomically with 
   KEYS[1]  warp:{C}:cycle:<cycle start>  hash  total, events, soft_alerted, hard_alerted
   KEYS[2]  warp:{C}:event:<event_id>     string  the stored result (same format as prepaid_debit.lua)
   KEYS[3]  warp:{C}:fence                hash  gen (run_id the totals were verified on), lock, lock_until
+  KEYS[4]  warp:{C}:outbox               hash  'p:<event_id>' -> cycle|amount until the rated row is written
 
   ARGV[1]  event_id
   ARGV[2]  amount, micro-units (>= 0)
@@ -16,6 +17,7 @@ postpaid_charge.lua: add one event to a postpaid running total, atomically with 
   ARGV[8]  plan version
   ARGV[9]  cycle hash TTL, seconds
   ARGV[10] bound: a total never goes past it (exact in a Lua double)
+  ARGV[11] cycle start (YYYY-MM-DD), recorded with the pending charge
 
 Returns {'new' | 'dup' | 'fenced' | 'stale', result}. 'stale': this server's totals were not
 verified (restart, restored snapshot, promoted replica, flush: fence.gen is not this server's
@@ -65,6 +67,8 @@ else
   total = total + amount
   redis.call('HSET', KEYS[1], 'total', int(total))
   redis.call('HINCRBY', KEYS[1], 'events', 1)
+  -- Pending until the function has written the rated row: a rebuild counts rows + pending.
+  redis.call('HSET', KEYS[4], 'p:' .. ARGV[1], ARGV[11] .. '|' .. int(amount))
   if soft and total >= soft and state[2] ~= '1' then
     flags = 'W'
     redis.call('HSET', KEYS[1], 'soft_alerted', '1')

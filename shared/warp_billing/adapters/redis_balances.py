@@ -60,6 +60,7 @@ PREPAID_FORMAT = "1"
 POSTPAID_FORMAT = "2"
 TOPUP_PREFIX = "topup:"
 RECHARGE_SUFFIX = "#recharge"
+PENDING_PREFIX = "p:"   # outbox field of a postpaid charge awaiting its rated row
 TRANSIENT_REDIS_ERRORS = (
     redis_errors.ConnectionError,   # includes BusyLoadingError (a restarted server loading its data)
     redis_errors.TimeoutError,
@@ -350,11 +351,14 @@ class RedisBalances:
         except TRANSIENT_REDIS_ERRORS as exc:
             raise BalancesUnavailable(f"opening the account of {customer_id}: {exc}") from exc
 
-    def persisted(self, entries: Iterable[LedgerEntry]) -> None:
-        """Drop entries the ledger store now holds from their customers' outboxes (idempotent)."""
+    def persisted(self, entries: Iterable[LedgerEntry], rated: Iterable[tuple[str, str]] = ()) -> None:
+        """Drop from the outboxes the ledger entries the ledger store now holds and the postpaid charges
+        whose rated rows (customer, event_id) the usage store now holds (idempotent)."""
         by_customer: dict[str, list[str]] = {}
         for entry in entries:
             by_customer.setdefault(entry.customer_id, []).append(entry.entry_id)
+        for customer, event_id in rated:
+            by_customer.setdefault(customer, []).append(PENDING_PREFIX + event_id)
         if not by_customer:
             return
         try:
@@ -403,8 +407,24 @@ class RedisBalances:
         entries = []
         for customer, values in zip(names, pipe.execute() if names else []):
             for entry_id, value in values.items():
-                entries.append(decode_outbox_entry(customer, _text(entry_id), _text(value)))
+                if not _text(entry_id).startswith(PENDING_PREFIX):
+                    entries.append(decode_outbox_entry(customer, _text(entry_id), _text(value)))
         return entries
+
+    def pending_charges(self, customers: Iterable[str] | None = None) -> list[tuple[str, str, str, int]]:
+        """(customer, event_id, cycle, amount) of postpaid charges whose rated row may not be written yet."""
+        names = list(customers) if customers is not None else self.customers_with("outbox")
+        pipe = self.client.pipeline(transaction=False)
+        for customer in names:
+            pipe.hgetall(outbox_key(customer))
+        pending = []
+        for customer, values in zip(names, pipe.execute() if names else []):
+            for field_name, value in values.items():
+                field_name = _text(field_name)
+                if field_name.startswith(PENDING_PREFIX):
+                    cycle, amount = _text(value).split("|")
+                    pending.append((customer, field_name[len(PENDING_PREFIX):], cycle, int(amount)))
+        return pending
 
     def customers_with(self, suffix: str) -> list[str]:
         """Customers that have a ``warp:{C}:<suffix>`` key (one SCAN; every node of a cluster)."""
@@ -466,6 +486,23 @@ class RedisBalances:
                 pipe.set(event_key(customer_id, entry_id), stored, ex=ttl_s, nx=True)
             else:
                 continue
+            count += 1
+            if len(pipe) >= 500:
+                pipe.execute()
+        pipe.execute()
+        return count
+
+    def restore_postpaid_results(self, customer_id: str, marks: Iterable[tuple[str, int, int, int]]) -> int:
+        """Add missing dedup marks of rated postpaid events: (event_id, amount, start ms, ttl seconds).
+
+        The stored result is the charge (format 2, outcome C); a mark already present is kept."""
+        pipe = self.client.pipeline(transaction=False)
+        count = 0
+        for event_id, amount, start_ms, ttl_s in marks:
+            if ttl_s <= 0:
+                continue            # beyond the window: the durable usage store answers for it
+            stored = "|".join((POSTPAID_FORMAT, "C", "", str(amount), "0", str(start_ms), "0", "", "", "", "", ""))
+            pipe.set(event_key(customer_id, event_id), stored, ex=ttl_s, nx=True)
             count += 1
             if len(pipe) >= 500:
                 pipe.execute()
@@ -538,12 +575,13 @@ class RedisBalances:
             return self._prepaid(keys=self._prepaid_keys(customer, event_key(customer, entry_id)), args=args,
                                  client=pipe)
         if isinstance(terms, PostpaidTerms):
-            keys = (cycle_key(customer, terms.cycle), event_key(customer, entry_id), fence_key(customer))
+            keys = (cycle_key(customer, terms.cycle), event_key(customer, entry_id), fence_key(customer),
+                    outbox_key(customer))
             args = (
                 entry_id, amount, str(request.at_ms), str(self._dedup_ttl_s),
                 "" if terms.credit_limit_micros is None else str(terms.credit_limit_micros),
                 "" if terms.soft_limit_micros is None else str(terms.soft_limit_micros),
-                "1" if request.replay else "0", request.plan_version, self._cycle_ttl_s, self._bound,
+                "1" if request.replay else "0", request.plan_version, self._cycle_ttl_s, self._bound, terms.cycle,
             )
             return self._postpaid(keys=keys, args=args, client=pipe)
         raise TypeError(f"unknown charging terms {type(terms).__name__}")

@@ -169,11 +169,13 @@ class AccountImage:
         prepaid: (balance, seq, low-balance mark, suspend_at ms or None, opened_ms); None for a
             customer without a prepaid account (postpaid only).
         cycles: postpaid cycle start (ISO date) -> (total micro-units, events).
+        charged: postpaid events read from the rated rows (event_id, amount, start ms): their dedup marks.
     """
 
     customer_id: str
     prepaid: tuple[int, int, bool, int | None, int] | None = None
     cycles: dict[str, tuple[int, int]] = field(default_factory=dict)
+    charged: list[tuple[str, int, int]] = field(default_factory=list)
 
 
 class BalanceStore(Protocol):
@@ -203,5 +205,6 @@ class BalanceStore(Protocol):
 
     def account(self, customer_id: str) -> AccountState | None: ...
 
-    def persisted(self, entries: Sequence[LedgerEntry]) -> None:
-        """The ledger store now holds these entries: drop them from the outbox (idempotent)."""
+    def persisted(self, entries: Sequence[LedgerEntry], rated: Sequence[tuple[str, str]] = ()) -> None:
+        """The ledger store holds these entries and the usage store these (customer, event_id) rated
+        rows: drop them from the outbox (idempotent)."""

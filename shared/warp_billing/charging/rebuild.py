@@ -5,15 +5,15 @@ Safe under live traffic, per customer (``rebuild_balances``):
 1. **fence**: charging for the customer answers BALANCES_FENCED (a transient error: Pub/Sub
    redelivers) while a lease runs; another live reconcile of the same customer is left alone;
 2. **settle**: optionally wait ``settle_s`` for in-flight handlers (prepaid needs no wait: every
-   debit made in Redis is in the customer's outbox, written in the same Lua step; postpaid
-   running totals are rebuilt from rated rows, which a handler writes before it acknowledges);
+   debit made in Redis is in the customer's outbox, written in the same Lua step, and so is
+   every postpaid charge until its rated row is written);
 3. **drain**: the outbox (debits Redis made that the ledger store may not hold yet) is appended
    to the ledger, idempotently by entry id, then removed from Redis;
 4. **compute** from the RAW ledger rows (never a deduplicated view, so two different movements
    under one entry id are seen and reported): balance = the sum of the entries, to the
    micro-unit; position (seq) = the highest sequence; the low-balance mark and suspension notice
    it implies; postpaid cycle totals of the cycles that can still receive events, from the usage
-   store's rated rows;
+   store's rated rows plus the charges still pending in the outbox (by event_id);
 5. **write and release** atomically (one Lua step that checks the lease is still ours): the
    account, the cycles, the generation stamp (this server's run_id) and no more fence. Dedup
    marks are ADDED (never overwritten): top-ups for ever, debits still inside the dedup window,
@@ -55,9 +55,13 @@ class RebuildTarget(Protocol):
 
     def pending_entries(self, customers: Iterable[str] | None = None) -> list[LedgerEntry]: ...
 
-    def persisted(self, entries: Iterable[LedgerEntry]) -> None: ...
+    def persisted(self, entries: Iterable[LedgerEntry], rated: Iterable[tuple[str, str]] = ()) -> None: ...
+
+    def pending_charges(self, customers: Iterable[str] | None = None) -> list[tuple[str, str, str, int]]: ...
 
     def restore_results(self, customer_id: str, results: Iterable[tuple[str, ChargeResult, int | None]]) -> int: ...
+
+    def restore_postpaid_results(self, customer_id: str, marks: Iterable[tuple[str, int, int, int]]) -> int: ...
 
     def release(self, image: AccountImage, token: str) -> bool: ...
 
@@ -183,15 +187,23 @@ def rebuild_balances(
         redis.persisted(pending)
         report.drained = len(pending)
     grouped = group_raw_rows(_raw_rows(ledger, held if wanted is not None else None))
+    charges: dict[str, list[tuple[str, str, int]]] = defaultdict(list)
+    for customer, event_id, cycle, amount in redis.pending_charges(held):
+        charges[customer].append((event_id, cycle, amount))
     now_ms = clock.now_ms()
     for customer in held:
         book = grouped.get(customer, CustomerLedger())
         report.duplicate_rows += book.duplicates
         report.conflicts += book.conflicts
-        image = _image(customer, book, terms_for(customer), postpaid_plan_for(customer), usage, window, now_ms, report)
+        image = _image(customer, book, terms_for(customer), postpaid_plan_for(customer), usage, window, now_ms, report,
+                       charges.get(customer, []))
         if image.prepaid is not None:
             report.dedup_marks += redis.restore_results(customer, _dedup_marks(list(book.entries.values()), now_ms,
                                                                              dedup_ttl_s))
+        if image.charged:   # postpaid events rated inside the dedup window: a redelivery must find its mark
+            report.dedup_marks += redis.restore_postpaid_results(customer, [
+                (event_id, amount, start_ms, dedup_ttl_s + window.max_future_skew_s - (now_ms - start_ms) // 1000)
+                for event_id, amount, start_ms in image.charged])
         if not redis.release(image, token):
             report.lost.append(customer)
             log.error("reconcile lease lost; the customer must be reconciled again", extra={"customer_id": customer})
@@ -211,7 +223,8 @@ def _known_customers(ledger: LedgerStore, redis: RebuildTarget) -> list[str]:
 
 
 def _image(customer: str, book: CustomerLedger, terms: PrepaidTerms | None, plan: Plan | None,
-           usage: UsageStore | None, window: PostpaidWindow, now_ms: int, report: RebuildReport) -> AccountImage:
+           usage: UsageStore | None, window: PostpaidWindow, now_ms: int, report: RebuildReport,
+           pending: list[tuple[str, str, int]]) -> AccountImage:
     """The state to write for one customer: its prepaid account (when it has one) and open cycles."""
     image = AccountImage(customer)
     entries = list(book.entries.values())
@@ -227,7 +240,7 @@ def _image(customer: str, book: CustomerLedger, terms: PrepaidTerms | None, plan
         report.positions[customer] = seq
         report.entries += len(entries)
     if plan is not None and usage is not None:
-        image.cycles = cycle_totals(plan, customer, open_cycles(plan, now_ms, window), usage)
+        image.cycles = cycle_totals(plan, customer, open_cycles(plan, now_ms, window), usage, pending, image.charged)
         report.cycle_totals[customer] = {cycle: total for cycle, (total, _) in image.cycles.items()}
     return image
 
@@ -287,8 +300,13 @@ def open_cycles(plan: Plan, now_ms: int, window: PostpaidWindow) -> list[str]:
     return sorted(cycles)
 
 
-def cycle_totals(plan: Plan, customer: str, cycles: list[str], usage: UsageStore) -> dict[str, tuple[int, int]]:
-    """(total micro-units, events) per cycle from the customer's rated rows (one per event_id)."""
+def cycle_totals(plan: Plan, customer: str, cycles: list[str], usage: UsageStore,
+                 pending: Iterable[tuple[str, str, int]] = (),
+                 charged: list[tuple[str, int, int]] | None = None) -> dict[str, tuple[int, int]]:
+    """(total micro-units, events) per cycle from the customer's rated rows (one per event_id) and the
+    charges (event_id, cycle, amount) still pending in Redis, each event counted once.
+
+    ``charged`` collects (event_id, amount, start ms) of the rows read (to restore dedup marks)."""
     from ..money import to_decimal, to_micros
 
     totals = {cycle: [0, 0] for cycle in cycles}
@@ -300,11 +318,20 @@ def cycle_totals(plan: Plan, customer: str, cycles: list[str], usage: UsageStore
             continue
         seen.add(event_id)
         try:
-            cycle = cycle_start(plan, parse_instant(start_time)).isoformat()
+            start = parse_instant(start_time)
         except InstantError:
             continue
+        cycle = cycle_start(plan, start).isoformat()
         if cycle in totals:
-            totals[cycle][0] += to_micros(to_decimal(amount))
+            micros = to_micros(to_decimal(amount))
+            totals[cycle][0] += micros
+            totals[cycle][1] += 1
+            if charged is not None:
+                charged.append((event_id, micros, ms_from_datetime(start)))
+    for event_id, cycle, micros in pending:
+        if event_id not in seen and cycle in totals:
+            seen.add(event_id)
+            totals[cycle][0] += micros
             totals[cycle][1] += 1
     return {cycle: (total, events) for cycle, (total, events) in totals.items()}
 

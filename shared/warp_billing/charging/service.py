@@ -381,15 +381,16 @@ class ChargingService:
         can never be stored as it is): a refused rated row becomes a STORE_REFUSED reject, a
         refused reject is kept without its raw payload, a refused alert is logged.
         """
-        if effects.entries:
-            entries = list(effects.entries.values())
+        entries = list(effects.entries.values())
+        if entries:
             _attempt(TransientCode.LEDGER_STORE_UNAVAILABLE, self.ledger.append, entries)
-            self._clear_outbox(entries)
         if effects.rows:
             try:
                 _attempt(TransientCode.USAGE_STORE_UNAVAILABLE, self.usage.insert_rated, list(effects.rows.values()))
             except PermanentStoreError as exc:
                 self._rows_refused(effects, exc)
+        if entries or effects.rows:
+            self._clear_outbox(entries, [(row["customer_id"], event_id) for event_id, row in effects.rows.items()])
         if effects.rejects:
             try:
                 _attempt(TransientCode.USAGE_STORE_UNAVAILABLE, self.usage.insert_rejects, list(effects.rejects.values()))
@@ -402,12 +403,13 @@ class ChargingService:
                 log.error("alert refused by the topic for its content; not retried",
                           extra={"alert_id": document.get("alert_id"), "detail": str(exc)})
 
-    def _clear_outbox(self, entries: list[LedgerEntry]) -> None:
+    def _clear_outbox(self, entries: list[LedgerEntry], rated: list[tuple[str, str]]) -> None:
+        """The stores hold these now: one round trip drops them from the Redis outboxes."""
         persisted = getattr(self.balances, "persisted", None)
         if persisted is None:
             return
         try:
-            persisted(entries)
+            persisted(entries, rated)
         except Exception as exc:  # the work is done; the sweep drains the outbox later
             log.warning("outbox not cleared; the sweep will", extra={"entries": len(entries), "detail": str(exc)})
 

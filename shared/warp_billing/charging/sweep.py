@@ -15,10 +15,11 @@ every minute).
 from __future__ import annotations
 
 import logging
+from datetime import date, timedelta
 from dataclasses import dataclass, field
-from typing import Iterable, Protocol
+from typing import Protocol
 
-from ..ports import LedgerEntry, LedgerStore, chunks
+from ..ports import LedgerStore, chunks
 from .rebuild import RebuildReport, RebuildTarget, rebuild_balances
 
 log = logging.getLogger(__name__)
@@ -27,8 +28,6 @@ APPEND_BATCH = 500
 
 class SweepTarget(RebuildTarget, Protocol):
     def unverified_customers(self) -> list[str]: ...
-
-    def persisted(self, entries: Iterable[LedgerEntry]) -> None: ...
 
 
 @dataclass
@@ -48,6 +47,13 @@ def sweep(ledger: LedgerStore, target: SweepTarget, *, heal: bool = True, **rebu
         ledger.append(batch)
         target.persisted(batch)
         report.drained += len(batch)
+    usage = rebuild_options.get("usage")
+    if usage is not None:   # postpaid charges whose rated row exists now: no longer pending
+        charges = target.pending_charges(None)
+        for batch in chunks(charges, APPEND_BATCH):
+            written = usage.rated_event_ids([(event_id, day) for _, event_id, cycle, _ in batch
+                                             for day in _cycle_days(cycle)])
+            target.persisted([], [(customer, event_id) for customer, event_id, _, _ in batch if event_id in written])
     if heal:
         stale = target.unverified_customers()
         if stale:
@@ -55,3 +61,9 @@ def sweep(ledger: LedgerStore, target: SweepTarget, *, heal: bool = True, **rebu
             report.reconciled = [name for name in stale if name not in report.rebuild.busy + report.rebuild.lost]
     log.info("balance sweep", extra={"drained": report.drained, "reconciled": len(report.reconciled)})
     return report
+
+
+def _cycle_days(cycle: str) -> list[str]:
+    """UTC days an event of the cycle starting ``cycle`` can fall on (a day of margin for time zones)."""
+    first = date.fromisoformat(cycle) - timedelta(days=1)
+    return [(first + timedelta(days=offset)).isoformat() for offset in range(34)]
