@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
 
 import orjson
 
@@ -85,7 +85,8 @@ class SqliteUsageStore:
 
     def insert_rated(self, records: Sequence[Mapping]) -> None:
         self._db.write("INSERT OR IGNORE INTO rated_usage VALUES (?, ?, ?)",
-                       [(record["event_id"], record.get("customer_id"), orjson.dumps(record).decode()) for record in records])
+                       [(record["event_id"], record.get("customer_id"),
+                         orjson.dumps(record).decode()) for record in records])
 
     def insert_rejects(self, records: Sequence[Mapping]) -> None:
         rows = []

@@ -1,5 +1,8 @@
 """Admission checks of the real-time path that are about money safety, not rating.
 
+(The id format rule, 1-128 printable ASCII characters without whitespace, is the shared event
+check's: ``rating.event_check``.)
+
 * Reserved ids: the ledger keys a debit by its event_id, a top-up by ``topup:<id>``, an
   adjustment by ``adjustment:<id>`` and an auto-recharge by ``<event_id>#recharge``. An event
   whose id has one of those shapes could overwrite (or be swallowed by) another movement's
@@ -19,25 +22,9 @@ from __future__ import annotations
 
 import hashlib
 
-MAX_ID_CHARS = 128
 RESERVED_PREFIXES = ("topup:", "adjustment:")
 RECHARGE_SUFFIX = "#recharge"
 RAW_LIMIT_CHARS = 16_384
-
-
-def id_format_problem(field: str, value: str) -> str | None:
-    """Why an event_id / customer_id is unusable as a key: 1-128 printable ASCII characters, no whitespace.
-
-    (The id rule of issue 7; here so the real-time path enforces it before any key is built.
-    Longer ids would be refused by BigQuery's insertId, whitespace and control characters make
-    ids that look alike.)
-    """
-    if not 1 <= len(value) <= MAX_ID_CHARS:
-        return f"{field}: {len(value)} characters; expected 1 to {MAX_ID_CHARS}"
-    if not all("!" <= char <= "~" for char in value):
-        bad = next(char for char in value if not "!" <= char <= "~")
-        return f"{field}: {bad!r} is not allowed (printable ASCII without whitespace only)"
-    return None
 
 
 def reserved_id_problem(event_id: str) -> str | None:

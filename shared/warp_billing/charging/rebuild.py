@@ -30,12 +30,13 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Callable, Iterable, Protocol
+from typing import Any, Protocol
 
 from ..plan import Plan
-from ..ports import LedgerEntry, LedgerStore, UsageStore
+from ..ports import Clock, LedgerEntry, LedgerStore, UsageStore
 from ..rating.rejections import Reason
 from ..timeutil import InstantError, parse_instant
 from .accounts import CHARGED, REFUSED, AccountImage, ChargeResult, PrepaidTerms
@@ -129,7 +130,8 @@ def group_raw_rows(rows: Iterable[LedgerEntry]) -> dict[str, CustomerLedger]:
     return by_customer
 
 
-def read_ledger(ledger: LedgerStore, customers: Iterable[str] | None = None):
+def read_ledger(ledger: LedgerStore, customers: Iterable[str] | None = None) -> tuple[dict[str, dict[str, LedgerEntry]],
+                                                                                      int, list[str]]:
     """customer -> entry id -> entry (raw rows, one per id); plus duplicate rows and conflicts."""
     rows = _raw_rows(ledger, customers)
     grouped = group_raw_rows(rows)
@@ -164,7 +166,7 @@ def rebuild_balances(
     window: PostpaidWindow = PostpaidWindow(3 * 86_400, 300),
     settle_s: float = 0,
     lease_s: int = DEFAULT_LEASE_S,
-    clock=None,
+    clock: Clock | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> RebuildReport:
     """Reconcile these customers (default: every customer the ledger or Redis knows); see the module docstring.
@@ -233,7 +235,7 @@ def _image(customer: str, book: CustomerLedger, terms: PrepaidTerms | None, plan
         balance = sum(entry.amount_micros for entry in entries)
         instants = [_ms(entry.at) for entry in entries]
         suspend_at = max(instants) + terms.suspend_after_s * 1000 if balance <= 0 and entries else None
-        low = 0 < terms.low_balance_threshold_micros and balance < terms.low_balance_threshold_micros
+        low = terms.low_balance_threshold_micros > 0 and balance < terms.low_balance_threshold_micros
         seq = _positions(customer, entries, report)
         image.prepaid = (balance, seq, low, suspend_at, min(instants) if instants else now_ms)
         report.balances[customer] = balance
@@ -256,7 +258,8 @@ def _positions(customer: str, entries: list[LedgerEntry], report: RebuildReport)
     return max([len(entries), *claimed])
 
 
-def _dedup_marks(entries: list[LedgerEntry], now_ms: int, dedup_ttl_s: int):
+def _dedup_marks(entries: list[LedgerEntry], now_ms: int,
+                 dedup_ttl_s: int) -> Iterator[tuple[str, ChargeResult, int | None]]:
     """(entry id, stored result, ttl) for top-ups (kept for ever) and recent debits."""
     by_event: dict[str, list[LedgerEntry]] = defaultdict(list)
     for entry in entries:
@@ -277,7 +280,7 @@ def _dedup_marks(entries: list[LedgerEntry], now_ms: int, dedup_ttl_s: int):
         recharge = next((entry for entry in group if entry.kind == "auto_recharge"), None)
         if debit is not None and recharge is not None:
             after_debit = recharge.balance_after_micros == debit.balance_after_micros + recharge.amount_micros
-            ordered = (debit, recharge) if after_debit else (recharge, debit)
+            ordered: tuple[LedgerEntry, ...] = (debit, recharge) if after_debit else (recharge, debit)
         else:
             ordered = tuple(entry for entry in (debit, recharge) if entry is not None)
         outcome = CHARGED if debit is not None else REFUSED
@@ -341,7 +344,7 @@ def _ms(iso: str) -> int:
     return ms_from_datetime(instant)
 
 
-def customer_terms(catalog) -> tuple[Callable[[str], PrepaidTerms | None], Callable[[str], Plan | None]]:
+def customer_terms(catalog: Any) -> tuple[Callable[[str], PrepaidTerms | None], Callable[[str], Plan | None]]:
     """(prepaid terms, postpaid plan) lookups on a ``PlanCatalog`` (None: no such plan / unreachable)."""
 
     def compiled(customer: str):
@@ -361,8 +364,8 @@ def customer_terms(catalog) -> tuple[Callable[[str], PrepaidTerms | None], Calla
     return terms_for, postpaid_plan_for
 
 
-def customer_reconciler(ledger: LedgerStore, target: RebuildTarget, usage: UsageStore, catalog, *, dedup_ttl_s: int,
-                        window: PostpaidWindow, clock=None) -> Callable[[str], bool]:
+def customer_reconciler(ledger: LedgerStore, target: RebuildTarget, usage: UsageStore, catalog: Any, *,
+                        dedup_ttl_s: int, window: PostpaidWindow, clock: Clock | None = None) -> Callable[[str], bool]:
     """``reconcile(customer_id) -> verified?``: what the charging service calls on a stale or missing customer."""
     terms_for, postpaid_plan_for = customer_terms(catalog)
 

@@ -34,20 +34,23 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timezone
+from datetime import datetime
 from decimal import Decimal
-from typing import Callable, Mapping, Sequence
+from typing import Any
 
 import orjson
 
 from ..money import MoneyError, format_amount, from_micros, to_micros
-from ..ports import AlertPublisher, LedgerEntry, LedgerStore, PermanentStoreError, UsageStore
+from ..ports import AlertPublisher, BalanceStore, Clock, LedgerEntry, LedgerStore, PermanentStoreError, UsageStore
+from ..rating.event_check import check_event, is_key
 from ..rating.rated_event import RatedEvent, RejectedEvent
+from ..rating.rater import rejected_event
 from ..rating.rejections import Reason, Rejection
-from ..timeutil import InstantError, parse_instant
-from .accounts import MAX_MICROS, BalanceStore, ChargeRequest, ChargeResult, PostpaidTerms
-from .admission import beyond_dedup_horizon, future_problem, id_format_problem, reserved_id_problem, truncated_raw
+from ..timeutil import UTC, InstantError, parse_instant
+from .accounts import MAX_MICROS, ChargeRequest, ChargeResult, PostpaidTerms
+from .admission import beyond_dedup_horizon, future_problem, reserved_id_problem, truncated_raw
 from .alerts import account_alert, low_margin_alert
 from .clock import SystemClock, iso_from_ms, ms_from_datetime
 from .errors import TransientCode, TransientError
@@ -55,7 +58,7 @@ from .plan_catalog import CompiledPlan, PlanCatalog
 from .postpaid import postpaid_terms
 
 log = logging.getLogger(__name__)
-KINDS = ("voice", "sms", "mms", "api_query")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 RATED = "rated"
 REJECTED = "rejected"
 
@@ -79,7 +82,7 @@ class Delivery:
     attributes: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def of_event(cls, event: object, message_id: str | None = None) -> "Delivery":
+    def of_event(cls, event: object, message_id: str | None = None) -> Delivery:
         """A delivery of an already decoded event (tests, replays, benchmarks)."""
         raw = orjson.dumps(event).decode() if isinstance(event, dict) else None
         return cls(event, message_id, raw)
@@ -105,6 +108,23 @@ class Handled:
 
 
 @dataclass(slots=True)
+class _Checked:
+    """An event that passed the shared check: its clean common fields and its start instant."""
+
+    event: dict[str, Any]
+    event_id: str
+    kind: str
+    customer_id: str
+    vendor_id: str | None
+    start_text: object
+    start: datetime = EPOCH
+
+    def rejected(self, reason: Reason, detail: str) -> RejectedEvent:
+        start_text = self.start_text if isinstance(self.start_text, str) else None
+        return RejectedEvent(self.event_id, self.kind, self.customer_id, reason.value, detail, start_text)
+
+
+@dataclass(slots=True)
 class _Rated:
     delivery: Delivery
     compiled: CompiledPlan
@@ -118,18 +138,19 @@ class _Rated:
 class _Effects:
     """Everything one or more deliveries write, deduplicated by business key."""
 
-    rows: dict[str, dict] = field(default_factory=dict)
-    rejects: dict[str, dict] = field(default_factory=dict)
+    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rejects: dict[str, dict[str, Any]] = field(default_factory=dict)
     entries: dict[str, LedgerEntry] = field(default_factory=dict)
-    alerts: dict[str, dict] = field(default_factory=dict)
+    alerts: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class ChargingService:
     """Rates, charges and records usage events (see the module docstring)."""
 
     def __init__(self, catalog: PlanCatalog, balances: BalanceStore, usage: UsageStore, ledger: LedgerStore,
-                 alerts: AlertPublisher, *, max_event_age_s: int, clock=None, dedup_ttl_s: int | None = None,
-                 max_future_skew_s: int = 300, reconcile: Callable[[str], bool] | None = None):
+                 alerts: AlertPublisher, *, max_event_age_s: int, clock: Clock | None = None,
+                 dedup_ttl_s: int | None = None, max_future_skew_s: int = 300,
+                 reconcile: Callable[[str], bool] | None = None):
         """``reconcile(customer_id)`` brings one customer's Redis state up to the ledger (None: leave
         it to the sweep / `warp balance rebuild` and answer transient meanwhile)."""
         self.catalog = catalog
@@ -184,17 +205,18 @@ class ChargingService:
             else:
                 outcomes.append(self._reject(delivery, step, now_ms, effects))
         known = self._already_rated([step for step in charges if step.durable_check])
-        charges = [step for step in charges if step.rated.event_id not in known]
-        charged = self._charge_many_healing(charges)
+        charged = self._charge_many_healing([step for step in charges if step.rated.event_id not in known])
         final: list[Handled | TransientError] = []
         for outcome in outcomes:
-            if isinstance(outcome, _Rated):
-                if outcome.prior is None and outcome.rated.event_id in known:
-                    final.append(self._durable_duplicate(outcome))
-                    continue
-                result = outcome.prior if outcome.prior is not None else charged[id(outcome)]
-                outcome = result if isinstance(result, TransientError) else self._settle(outcome, result, now_ms, effects)
-            final.append(outcome)
+            if not isinstance(outcome, _Rated):
+                final.append(outcome)
+                continue
+            if outcome.prior is None and outcome.rated.event_id in known:
+                final.append(self._durable_duplicate(outcome))
+                continue
+            result = outcome.prior if outcome.prior is not None else charged[id(outcome)]
+            settled = result if isinstance(result, TransientError) else self._settle(outcome, result, now_ms, effects)
+            final.append(settled)
         self._write(effects)
         for outcome in final:
             if isinstance(outcome, Handled):
@@ -204,77 +226,95 @@ class ChargingService:
     # -- steps --------------------------------------------------------------------------------
 
     def _prepare(self, delivery: Delivery, now_ms: int, replay: bool) -> _Rated | RejectedEvent:
-        """Decode checks, age, plan and rating: a charge to make, or a reject."""
+        """Decode checks, age, plan and rating: a charge to make, or a reject.
+
+        Each step returns what the next needs or the reject that ends the delivery; a new check
+        (a start_time too far in the future, a durable dedup lookup) is one more step here.
+        """
+        checked = self._check_event(delivery)
+        if isinstance(checked, RejectedEvent):
+            return checked
+        refused = self._money_safety_refusal(checked, now_ms)
+        if refused is not None:
+            return refused
+        prior = None
+        if not replay and now_ms - ms_from_datetime(checked.start) > self._max_age_ms:
+            prior = self.balances.prior_result(checked.customer_id, checked.event_id, checked.kind)
+            if prior is None:
+                return checked.rejected(Reason.EVENT_TOO_OLD, f"started {checked.start_text}, more than "
+                                                              f"{self._max_age_ms // 1000} s before it was processed")
+        compiled = self._plan_for(checked.customer_id, prior)
+        if compiled is None:
+            return checked.rejected(Reason.UNKNOWN_CUSTOMER, f"no plan for customer {checked.customer_id!r}")
+        return self._rate(delivery, checked, compiled, prior, now_ms, replay)
+
+    def _check_event(self, delivery: Delivery) -> _Checked | RejectedEvent:
+        """The shared event check (``rating.event_check``) plus what charging adds: a start_time."""
         if delivery.problem is not None:
             return RejectedEvent(None, None, None, delivery.problem.reason.value, delivery.problem.detail)
         event = delivery.event
         if type(event) is not dict:
             return RejectedEvent(None, None, None, Reason.MALFORMED_JSON.value, "the message body is not a JSON object")
-        raw_id, kind, customer_id = event.get("event_id"), event.get("kind"), event.get("customer_id")
-        start_text = event.get("start_time")
-        event_id = raw_id if type(raw_id) is str and raw_id else None
-
-        def rejected(reason: Reason, detail: str) -> RejectedEvent:
-            return RejectedEvent(event_id, kind if isinstance(kind, str) else None,
-                                 customer_id if isinstance(customer_id, str) else None, reason.value, detail,
-                                 start_text if isinstance(start_text, str) else None)
-
-        if event_id is None:
-            return rejected(Reason.BAD_FIELD, "event_id: missing" if raw_id is None else "event_id: expected a non-empty string")
-        reserved = id_format_problem("event_id", event_id) or reserved_id_problem(event_id)
-        if reserved is not None:
-            return rejected(Reason.BAD_FIELD, reserved)
-        if kind not in KINDS:
-            return rejected(Reason.UNKNOWN_KIND, f"kind {kind!r} is not voice, sms, mms or api_query")
-        if type(customer_id) is not str or not customer_id:
-            return rejected(Reason.BAD_FIELD, "customer_id: missing" if customer_id is None else "customer_id: expected a non-empty string")
-        customer_problem = id_format_problem("customer_id", customer_id)
-        if customer_problem is not None:
-            return rejected(Reason.BAD_FIELD, customer_problem)
-        if "{" in customer_id or "}" in customer_id:
-            return rejected(Reason.UNKNOWN_CUSTOMER, f"no plan for customer {customer_id!r}")
-        vendor_id = event.get("vendor_id")
-        if vendor_id is not None and type(vendor_id) is not str:
-            return rejected(Reason.BAD_FIELD, "vendor_id: expected a string")
         try:
-            start = parse_instant(start_text)
+            event_id, kind, customer_id, vendor_id = check_event(event)
+        except Rejection as rejection:
+            rejected = rejected_event(event, rejection)
+            if rejection.reason is Reason.BAD_FIELD and rejected.event_id is not None and not is_key(rejected.event_id):
+                rejected.event_id = None  # an invalid event_id must not become the reject's key
+            return rejected
+        start_text = event.get("start_time")
+        checked = _Checked(event, event_id, kind, customer_id, vendor_id, start_text)
+        if "{" in customer_id or "}" in customer_id:
+            # braces are Redis Cluster hash-tag syntax: such an id could address another customer's keys
+            return checked.rejected(Reason.UNKNOWN_CUSTOMER, f"no plan for customer {customer_id!r}")
+        try:
+            checked.start = parse_instant(start_text)
         except InstantError as exc:
-            return rejected(Reason.BAD_FIELD, f"start_time: {'missing' if start_text is None else exc}")
+            return checked.rejected(Reason.BAD_FIELD, f"start_time: {'missing' if start_text is None else exc}")
+        return checked
 
-        start_ms = ms_from_datetime(start)
-        future = future_problem(start_ms, now_ms, self._skew_s, start_text)
-        if future is not None:
-            return rejected(Reason.EVENT_IN_FUTURE, future)
-        prior = None
-        if not replay and now_ms - start_ms > self._max_age_ms:
-            prior = self.balances.prior_result(customer_id, event_id, kind)
-            if prior is None:
-                return rejected(Reason.EVENT_TOO_OLD, f"started {start_text}, more than {self._max_age_ms // 1000} s "
-                                                      f"before it was processed")
+    def _plan_for(self, customer_id: str, prior: ChargeResult | None) -> CompiledPlan | None:
+        """The plan to rate with: the current version, or the one a late redelivery was charged under."""
         compiled = self.catalog.current(customer_id)
         if prior is not None and (compiled is None or compiled.version != prior.plan_version):
             compiled = self.catalog.at_version(customer_id, prior.plan_version) or compiled
-        if compiled is None:
-            return rejected(Reason.UNKNOWN_CUSTOMER, f"no plan for customer {customer_id!r}")
+        return compiled
+
+    def _rate(self, delivery: Delivery, checked: _Checked, compiled: CompiledPlan, prior: ChargeResult | None,
+              now_ms: int, replay: bool) -> _Rated | RejectedEvent:
+        """Rate under ``compiled`` and build the charge request."""
         try:
-            rated = compiled.rater.rate(event, event_id, kind, vendor_id or None)
+            rated = compiled.rater.rate(checked.event, checked.event_id, checked.kind, checked.vendor_id)
             amount_micros = to_micros(rated.amount)
         except Rejection as rejection:
             if prior is not None and prior.charged:
                 log.error("a charged event can no longer be rated; its ledger entries stand",
-                          extra={"event_id": event_id, "customer_id": customer_id, "reason": rejection.reason.value})
-            return rejected(rejection.reason, rejection.detail)
+                          extra={"event_id": checked.event_id, "customer_id": checked.customer_id,
+                                 "reason": rejection.reason.value})
+            return checked.rejected(rejection.reason, rejection.detail)
         except MoneyError as exc:
-            return rejected(Reason.BAD_FIELD, str(exc))
+            return checked.rejected(Reason.BAD_FIELD, str(exc))
         if amount_micros > MAX_MICROS:
-            return rejected(Reason.BAD_FIELD, f"amount {rated.amount} is above {from_micros(MAX_MICROS)}, the largest "
-                                              "amount the balance store keeps exact")
-        terms = compiled.prepaid if compiled.prepaid is not None else postpaid_terms(compiled.plan, start)
-        request = ChargeRequest(customer_id, event_id, amount_micros, now_ms, kind, compiled.version, terms, replay)
+            return checked.rejected(Reason.BAD_FIELD, f"amount {rated.amount} is above {from_micros(MAX_MICROS)}, the "
+                                                      "largest amount the balance store keeps exact")
+        terms = compiled.prepaid if compiled.prepaid is not None else postpaid_terms(compiled.plan, checked.start)
+        request = ChargeRequest(checked.customer_id, checked.event_id, amount_micros, now_ms, checked.kind,
+                                compiled.version, terms, replay)
+        start_ms = ms_from_datetime(checked.start)
         durable = prior is None and (replay or beyond_dedup_horizon(start_ms, now_ms, self._dedup_ttl_s, self._skew_s))
         return _Rated(delivery, compiled, rated, request, prior, durable)
 
-    # -- money safety: durable dedup, self-healing charges ------------------------------------------
+    # -- money safety: reserved ids, the future bound, durable dedup, self-healing charges ----------
+
+    def _money_safety_refusal(self, checked: _Checked, now_ms: int) -> RejectedEvent | None:
+        """An id shaped like another movement's ledger key, or a start too far ahead (``admission.py``)."""
+        reserved = reserved_id_problem(checked.event_id)
+        if reserved is not None:
+            return checked.rejected(Reason.BAD_FIELD, reserved)
+        future = future_problem(ms_from_datetime(checked.start), now_ms, self._skew_s, checked.start_text)
+        if future is not None:
+            return checked.rejected(Reason.EVENT_IN_FUTURE, future)
+        return None
 
     def _already_rated(self, steps: list[_Rated]) -> set[str]:
         """Event ids among ``steps`` that the durable usage store already holds a rated row for."""
@@ -359,8 +399,11 @@ class ChargingService:
         if earlier is None:
             return step.rated, step.compiled
         event = step.delivery.event
+        if not isinstance(event, dict):  # a rated step always came from a decoded object
+            return step.rated, step.compiled
         try:
-            return earlier.rater.rate(event, step.rated.event_id, step.rated.kind, event.get("vendor_id") or None), earlier
+            vendor_id = event.get("vendor_id") or None
+            return earlier.rater.rate(event, step.rated.event_id, step.rated.kind, vendor_id), earlier
         except Rejection:
             return step.rated, step.compiled
 
@@ -439,9 +482,8 @@ class ChargingService:
 
 
 def reject_id(event_id: str | None, delivery: Delivery) -> str:
-    """The reject's idempotency key: the event_id (when usable as a key), else the Pub/Sub messageId,
-    else a digest of the body."""
-    if event_id and id_format_problem("event_id", event_id) is None:
+    """The reject's idempotency key: the event_id, else the Pub/Sub messageId, else a digest of the body."""
+    if event_id:
         return event_id
     if delivery.message_id:
         return f"message:{delivery.message_id}"
@@ -453,11 +495,11 @@ _HEALABLE = (TransientCode.BALANCES_STALE, TransientCode.ACCOUNT_NOT_LOADED)
 
 def _utc_days(steps: list[_Rated]) -> list[tuple[str, str]]:
     """(event_id, UTC start day): the usage store's partition of each event."""
-    return [(step.rated.event_id, parse_instant(step.rated.start_time).astimezone(timezone.utc).date().isoformat())
+    return [(step.rated.event_id, parse_instant(step.rated.start_time).astimezone(UTC).date().isoformat())
             for step in steps]
 
 
-def _attempt(code: TransientCode, write, argument) -> None:
+def _attempt(code: TransientCode, write: Callable[[Any], None], argument: Any) -> None:
     """Write; a ``PermanentStoreError`` (the adapter's verdict) passes through, anything else is retried."""
     try:
         write(argument)
@@ -497,4 +539,5 @@ def _log_handled(handled: Handled) -> None:
                                                 "reason": handled.reason, "duplicate": handled.duplicate})
     elif log.isEnabledFor(logging.DEBUG):
         log.debug("usage event charged", extra={"event_id": handled.event_id, "customer_id": handled.customer_id,
-                                                "amount": format_amount(handled.amount), "duplicate": handled.duplicate})
+                                                "amount": format_amount(handled.amount),
+                                                "duplicate": handled.duplicate})

@@ -18,6 +18,7 @@ import sys
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import click
 import orjson
@@ -26,13 +27,13 @@ from .. import bootstrap, logs
 from ..charging.accounts import PrepaidTerms
 from ..charging.alerts import account_alert
 from ..charging.clock import iso_from_ms
-from ..charging.postpaid import postpaid_terms
 from ..charging.errors import BalanceOutOfRange, LedgerConflict, TransientError
+from ..charging.postpaid import postpaid_terms
 from ..charging.rebuild import rebuild_balances
 from ..charging.sweep import sweep as run_sweep
 from ..charging.service import Delivery, Handled
 from ..money import MoneyError, format_amount, from_micros, to_decimal, to_micros
-from ..plan import PlanError, load_plan
+from ..plan import Plan, PlanError, load_plan
 from ..rating.deck import DeckError, load_deck
 from ..rating.rater import deck_paths
 from .common import fail, first_line
@@ -216,7 +217,9 @@ def topup(customer_id: str, amount_text: str, topup_id: str, reference: str) -> 
     except Exception as exc:
         raise fail(f"top-up {topup_id} not confirmed ({exc}); run the same command again (it is idempotent)") from None
     terms_threshold = terms.low_balance_threshold_micros or None
-    currency = container.plan_catalog.current(customer_id).currency
+    compiled = container.plan_catalog.current(customer_id)
+    # the plan was there a moment ago (its terms priced the top-up); if it vanished, alerts keep the default currency
+    currency = compiled.currency if compiled is not None else Plan.model_fields["currency"].default
     for alert in result.alerts:  # e.g. a top-up that still leaves the balance low or exhausted
         try:
             container.alert_publisher.publish(
@@ -247,7 +250,7 @@ def rebuild(customers: tuple[str, ...], settle_seconds: float, as_json: bool) ->
                                   settle_s=settle_seconds, **container.rebuild_options())
     except Exception as exc:
         raise fail(f"rebuild failed ({exc}); it can be run again") from None
-    summary = {
+    summary: dict[str, Any] = {
         "customers": len(report.balances) + len(set(report.cycle_totals) - set(report.balances)),
         "entries": report.entries, "duplicate_rows": report.duplicate_rows, "conflicts": report.conflicts,
         "position_conflicts": report.position_conflicts, "dedup_marks": report.dedup_marks,
@@ -341,7 +344,7 @@ def replay(rejects_path: str, batch_size: int, failed_path: str | None) -> None:
         except TransientError as exc:
             click.echo(f"warp: warning: a batch of {len(batch)} must be retried: {exc}", err=True)
             outcomes = [exc] * len(batch)
-        for (line, _), outcome in zip(batch, outcomes):
+        for (line, _), outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, Handled):
                 counts["rated" if outcome.status == "rated" else f"rejected {outcome.reason}"] += 1
             else:
