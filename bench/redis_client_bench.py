@@ -21,7 +21,6 @@ from redis.connection import _RESP2Parser
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from realtime_bench import RedisServer  # noqa: E402
-
 from warp_billing.adapters.redis_balances import RedisBalances  # noqa: E402
 from warp_billing.charging.accounts import ChargeRequest, PrepaidTerms  # noqa: E402
 
@@ -29,8 +28,8 @@ from warp_billing.charging.accounts import ChargeRequest, PrepaidTerms  # noqa: 
 def parsers() -> dict[str, type]:
     chosen = {"redis-py (pure Python)": _RESP2Parser}
     try:
-        from redis.connection import _HiredisParser
         import hiredis  # noqa: F401
+        from redis.connection import _HiredisParser
 
         chosen[f"hiredis {hiredis.__version__}"] = _HiredisParser
     except ImportError:

@@ -33,7 +33,6 @@ from warp_billing.charging.errors import BalanceOutOfRange, LedgerConflict, Tran
 from warp_billing.ports import LedgerEntry
 from warp_billing.rating.rejections import Reason
 
-
 CREDIT_NAMESPACE = "\x00credit:"
 
 
@@ -344,13 +343,13 @@ class FakeBalances(_Failing):
         return True
 
     def restore_postpaid_results(self, customer_id, marks) -> int:
-        for event_id, amount, start_ms, ttl_s in marks:
+        for event_id, amount, start_ms, _ttl_s in marks:
             self.results.setdefault((customer_id, event_id), ChargeResult(CHARGED, None, amount, 0, start_ms))
         return len(marks)
 
     def restore_results(self, customer_id, results) -> int:
         count = 0
-        for entry_id, result, ttl_s in results:
+        for entry_id, result, ttl_s in results:  # ttl None: a credit (kept for ever)
             self.results.setdefault((customer_id, entry_id if ttl_s is not None else CREDIT_NAMESPACE + entry_id),
                                     result)
             count += 1

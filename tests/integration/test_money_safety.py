@@ -19,10 +19,10 @@ from datetime import date
 import pytest
 import redis
 from click.testing import CliRunner
-
+from tests.charging_world import POSTPAID_PLAN, World, make_world, voice_event
 from tests.integration.conftest import PROJECT, RUN_ID
 from tests.integration.test_redis_charging import RedisProcess, verified
-from tests.charging_world import POSTPAID_PLAN, World, make_world, voice_event
+
 from warp_billing import bootstrap
 from warp_billing.adapters.bigquery_usage import BigQueryLedgerStore, BigQueryUsageStore, bigquery_client
 from warp_billing.adapters.redis_balances import RedisBalances, event_key
@@ -184,7 +184,7 @@ def test_a_rebuild_in_the_middle_of_a_stream_of_10000_events_leaves_redis_equal_
                 pending = [Delivery.of_event(event) for event in batch]
                 while pending:
                     outcomes = world.service.handle_batch(pending)
-                    retry = [d for d, o in zip(pending, outcomes) if isinstance(o, TransientError)]
+                    retry = [d for d, o in zip(pending, outcomes, strict=True) if isinstance(o, TransientError)]
                     retried["items"] += len(retry)
                     pending = retry
                     if retry:
@@ -220,7 +220,7 @@ def test_a_rebuild_in_the_middle_of_a_stream_of_10000_events_leaves_redis_equal_
 @pytest.mark.parametrize("event_id, why", [
     ("topup:PAY1", "reserved for topup"), ("e1#recharge", "reserved for auto-recharge"),
     ("x" * 10_000, "10000 characters"), ("e 1", "whitespace ' '"), ("e\t1", "whitespace '\\t'"),
-])
+], ids=["topup-prefix", "recharge-suffix", "10k-characters", "space", "tab"])
 def test_an_event_id_shaped_like_another_key_is_refused_and_the_topup_is_booked_once(node, durable, event_id, why):
     world = world_on(node, durable, heal=False)
     sent_before = world.handle(voice_event(event_id))      # sent BEFORE the top-up it imitates

@@ -32,11 +32,11 @@ from warp_billing.adapters.redis_balances import (
     BalancesUnavailable,
     RedisBalances,
     account_key,
-    cycle_key,
     credit_key,
-    event_key,
+    cycle_key,
     decode_result,
     encode_result,
+    event_key,
     ledger_key,
 )
 from warp_billing.charging.accounts import AccountImage, AlertCode, ChargeRequest, PostpaidTerms, PrepaidTerms

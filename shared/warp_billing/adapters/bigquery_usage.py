@@ -68,8 +68,7 @@ class BigQueryInsertError(TransientError):
 
     def __init__(self, table: str, row_errors: list[dict]):
         first = row_errors[0] if row_errors else {}
-        code = TransientCode.LEDGER_STORE_UNAVAILABLE if table == "balance_ledger" else TransientCode.USAGE_STORE_UNAVAILABLE
-        super().__init__(code, f"{table}: {len(row_errors)} row(s) failed; first: {first}")
+        super().__init__(_unavailable(table), f"{table}: {len(row_errors)} row(s) failed; first: {first}")
         self.table, self.row_errors = table, row_errors
 
 
@@ -90,8 +89,13 @@ def classify_insert_failure(table: str, error: Exception) -> Exception:
     status = getattr(error, "code", None)
     if isinstance(status, int) and 400 <= status < 500 and status not in (408, 429):
         return BigQueryRowsRefused(table, f"HTTP {status}: {error}")
-    code = TransientCode.LEDGER_STORE_UNAVAILABLE if table == "balance_ledger" else TransientCode.USAGE_STORE_UNAVAILABLE
-    return TransientError(code, f"{table}: {type(error).__name__}: {error}")
+    return TransientError(_unavailable(table), f"{table}: {type(error).__name__}: {error}")
+
+
+def _unavailable(table: str) -> TransientCode:
+    if table == "balance_ledger":
+        return TransientCode.LEDGER_STORE_UNAVAILABLE
+    return TransientCode.USAGE_STORE_UNAVAILABLE
 
 
 class SchemaMismatch(RuntimeError):
@@ -315,7 +319,7 @@ class BigQueryUsageStore(_BigQueryDataset):
         where = "event_date BETWEEN @first_day AND @last_day" + _customer_filter(customer_id, parameters)
         sql = deduplicated(self.table_ref(RATED_USAGE), RATED_USAGE, where)
         for row in self._query(sql, parameters):
-            yield row["event_id"], _iso(row["start_time"]), format(row["amount"], "f")
+            yield row["event_id"], _iso(row["start_time"]) or "", format(row["amount"], "f")
 
     def rated_records(self, first_day: date, last_day: date, customer_id: str | None = None) -> Iterator[dict]:
         """Rated records of event days ``first_day``..``last_day`` (UTC), one per event_id, as written."""

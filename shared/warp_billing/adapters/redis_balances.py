@@ -406,7 +406,7 @@ class RedisBalances:
         for customer in names:
             pipe.hgetall(outbox_key(customer))
         entries = []
-        for customer, values in zip(names, pipe.execute() if names else []):
+        for customer, values in zip(names, pipe.execute() if names else [], strict=True):
             for entry_id, value in values.items():
                 if not _text(entry_id).startswith(PENDING_PREFIX):
                     entries.append(decode_outbox_entry(customer, _text(entry_id), _text(value)))
@@ -419,12 +419,12 @@ class RedisBalances:
         for customer in names:
             pipe.hgetall(outbox_key(customer))
         pending = []
-        for customer, values in zip(names, pipe.execute() if names else []):
-            for field_name, value in values.items():
-                field_name = _text(field_name)
-                if field_name.startswith(PENDING_PREFIX):
+        for customer, values in zip(names, pipe.execute() if names else [], strict=True):
+            for raw_field, value in values.items():
+                name = _text(raw_field)
+                if name.startswith(PENDING_PREFIX):
                     cycle, amount = _text(value).split("|")
-                    pending.append((customer, field_name[len(PENDING_PREFIX):], cycle, int(amount)))
+                    pending.append((customer, name[len(PENDING_PREFIX):], cycle, int(amount)))
         return pending
 
     def customers_with(self, suffix: str) -> list[str]:
@@ -445,7 +445,8 @@ class RedisBalances:
         pipe = self.client.pipeline(transaction=False)
         for customer in ordered:
             pipe.hget(fence_key(customer), "gen")
-        return [customer for customer, gen in zip(ordered, pipe.execute() if ordered else []) if gen != run_id]
+        generations = pipe.execute() if ordered else []
+        return [customer for customer, gen in zip(ordered, generations, strict=True) if gen != run_id]
 
     def is_verified(self, customer_id: str) -> bool:
         """True when the customer's Redis state was reconciled on this server (or opened here)."""
@@ -472,7 +473,7 @@ class RedisBalances:
             for customer in names:
                 self._fence(keys=(fence_key(customer),), args=args, client=pipe)
             answers = pipe.execute() if names else []
-        return token, [customer for customer, answer in zip(names, answers) if _text(answer) != "ok"]
+        return token, [customer for customer, answer in zip(names, answers, strict=True) if _text(answer) != "ok"]
 
     def restore_results(self, customer_id: str, results: Iterable[tuple[str, ChargeResult, int | None]]) -> int:
         """Add (entry_id, result, ttl seconds or None = keep) dedup marks that are missing; return how many

@@ -24,7 +24,7 @@ class TransientCode(str, Enum):
     LEDGER_STORE_UNAVAILABLE = "LEDGER_STORE_UNAVAILABLE"  # the persisted ledger refused the entries
     ALERTS_UNAVAILABLE = "ALERTS_UNAVAILABLE"          # the billing-alerts topic refused an alert
     BALANCES_FENCED = "BALANCES_FENCED"                # a reconcile holds this customer for a moment
-    BALANCES_STALE = "BALANCES_STALE"                  # Redis not verified against the ledger since it (re)loaded its data
+    BALANCES_STALE = "BALANCES_STALE"                  # Redis not verified against the ledger since it loaded its data
 
     def __str__(self) -> str:
         return self.value

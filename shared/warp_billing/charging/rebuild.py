@@ -108,7 +108,7 @@ class CustomerLedger:
     conflicts: list[str] = field(default_factory=list)
 
 
-def _movement(entry: LedgerEntry) -> tuple:
+def _movement(entry: LedgerEntry) -> tuple[str, int, int]:
     return entry.kind, entry.amount_micros, entry.balance_after_micros
 
 
@@ -126,7 +126,8 @@ def group_raw_rows(rows: Iterable[LedgerEntry]) -> dict[str, CustomerLedger]:
             book.conflicts.append(f"{entry.customer_id}/{entry.entry_id}")
             log.error("ledger entry id used for two different movements; the first one read is kept",
                       extra={"customer_id": entry.customer_id, "entry_id": entry.entry_id,
-                             "kept": f"{kept.kind} {kept.amount_micros}", "other": f"{entry.kind} {entry.amount_micros}"})
+                             "kept": f"{kept.kind} {kept.amount_micros}",
+                             "other": f"{entry.kind} {entry.amount_micros}"})
     return by_customer
 
 
@@ -347,7 +348,7 @@ def _ms(iso: str) -> int:
 def customer_terms(catalog: Any) -> tuple[Callable[[str], PrepaidTerms | None], Callable[[str], Plan | None]]:
     """(prepaid terms, postpaid plan) lookups on a ``PlanCatalog`` (None: no such plan / unreachable)."""
 
-    def compiled(customer: str):
+    def compiled(customer: str) -> Any:
         try:
             return catalog.current(customer)
         except Exception:  # a plan store that cannot answer: rebuild the ledger side only

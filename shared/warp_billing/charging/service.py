@@ -311,7 +311,7 @@ class ChargingService:
         reserved = reserved_id_problem(checked.event_id)
         if reserved is not None:
             return checked.rejected(Reason.BAD_FIELD, reserved)
-        future = future_problem(ms_from_datetime(checked.start), now_ms, self._skew_s, checked.start_text)
+        future = future_problem(ms_from_datetime(checked.start), now_ms, self._skew_s, str(checked.start_text))
         if future is not None:
             return checked.rejected(Reason.EVENT_IN_FUTURE, future)
         return None
@@ -344,10 +344,11 @@ class ChargingService:
 
     def _charge_many_healing(self, steps: list[_Rated]) -> dict[int, ChargeResult | TransientError]:
         results = self.balances.charge_many([step.request for step in steps])
-        charged = {id(step): result for step, result in zip(steps, results)}
-        retry = [step for step, result in zip(steps, results)
+        charged = {id(step): result for step, result in zip(steps, results, strict=True)}
+        retry = [step for step, result in zip(steps, results, strict=True)
                  if isinstance(result, TransientError) and self._healed(result)]
-        for step, result in zip(retry, self.balances.charge_many([step.request for step in retry]) if retry else []):
+        again = self.balances.charge_many([step.request for step in retry]) if retry else []
+        for step, result in zip(retry, again, strict=True):
             charged[id(step)] = result
         return charged
 
@@ -436,7 +437,8 @@ class ChargingService:
             self._clear_outbox(entries, [(row["customer_id"], event_id) for event_id, row in effects.rows.items()])
         if effects.rejects:
             try:
-                _attempt(TransientCode.USAGE_STORE_UNAVAILABLE, self.usage.insert_rejects, list(effects.rejects.values()))
+                _attempt(TransientCode.USAGE_STORE_UNAVAILABLE, self.usage.insert_rejects,
+                         list(effects.rejects.values()))
             except PermanentStoreError as exc:
                 self._rejects_refused(effects, exc)
         for document in effects.alerts.values():
@@ -465,7 +467,8 @@ class ChargingService:
             raw = truncated_raw(orjson.dumps(row, default=str).decode())
             refused.append({"reject_id": event_id, "event_id": event_id, "customer_id": row.get("customer_id"),
                             "kind": row.get("kind"), "start_time": row.get("start_time"),
-                            "reason": Reason.STORE_REFUSED.value, "detail": f"charged {row.get('amount')}; {error}"[:1000],
+                            "reason": Reason.STORE_REFUSED.value,
+                            "detail": f"charged {row.get('amount')}; {error}"[:1000],
                             "raw": raw, "received_at": None})
         _attempt_permanent_reject(self.usage, refused)
 
@@ -509,7 +512,7 @@ def _attempt(code: TransientCode, write: Callable[[Any], None], argument: Any) -
         raise TransientError(code, f"{type(exc).__name__}: {exc}") from exc
 
 
-def _attempt_permanent_reject(usage: UsageStore, records: list[dict]) -> None:
+def _attempt_permanent_reject(usage: UsageStore, records: list[dict[str, Any]]) -> None:
     try:
         _attempt(TransientCode.USAGE_STORE_UNAVAILABLE, usage.insert_rejects, records)
     except PermanentStoreError as exc:  # even the minimal record: logged with its keys, acknowledged

@@ -15,9 +15,9 @@ every minute).
 from __future__ import annotations
 
 import logging
-from datetime import date, timedelta
 from dataclasses import dataclass, field
-from typing import Protocol
+from datetime import date, timedelta
+from typing import Any, Protocol
 
 from ..ports import LedgerStore, chunks
 from .rebuild import RebuildReport, RebuildTarget, rebuild_balances
@@ -39,7 +39,7 @@ class SweepReport:
     rebuild: RebuildReport | None = None
 
 
-def sweep(ledger: LedgerStore, target: SweepTarget, *, heal: bool = True, **rebuild_options) -> SweepReport:
+def sweep(ledger: LedgerStore, target: SweepTarget, *, heal: bool = True, **rebuild_options: Any) -> SweepReport:
     """Drain every outbox into the ledger, then (``heal``) reconcile the unverified customers."""
     report = SweepReport()
     pending = target.pending_entries(None)

@@ -30,8 +30,8 @@ from ..charging.clock import iso_from_ms
 from ..charging.errors import BalanceOutOfRange, LedgerConflict, TransientError
 from ..charging.postpaid import postpaid_terms
 from ..charging.rebuild import rebuild_balances
-from ..charging.sweep import sweep as run_sweep
 from ..charging.service import Delivery, Handled
+from ..charging.sweep import sweep as run_sweep
 from ..money import MoneyError, format_amount, from_micros, to_decimal, to_micros
 from ..plan import Plan, PlanError, load_plan
 from ..rating.deck import DeckError, load_deck
@@ -97,19 +97,22 @@ def load(plan_path: str) -> None:
         version = container.plan_store.put_plan(plan.customer_id, Path(plan_path).read_text(encoding="utf-8"), decks)
     except (ValueError, OSError) as exc:
         raise fail(f"plan store refused {plan_path}: {exc}") from None
-    note = ""
-    try:  # open (or bring up to the ledger) the customer's Redis state: never from zero over a history
-        verified = container.reconcile_customer(plan.customer_id)
+    _reconcile_loaded(container, plan.customer_id, version)
+    note = " (prepaid account open)" if plan.billing == "prepaid" else ""
+    click.echo(f"{plan.customer_id}: plan version {version} stored with {len(decks)} deck(s){note}")
+
+
+def _reconcile_loaded(container: bootstrap.Container, customer_id: str, version: str) -> None:
+    """Open (or bring up to the ledger) the customer's Redis state: never from zero over a history."""
+    try:
+        verified = container.reconcile_customer(customer_id)
     except Exception as exc:
-        verified, problem = False, exc
+        verified, problem = False, str(exc)
     else:
         problem = "another reconcile holds the customer"
     if not verified:
-        raise fail(f"{plan.customer_id}: plan version {version} stored, but its Redis state could not be reconciled "
+        raise fail(f"{customer_id}: plan version {version} stored, but its Redis state could not be reconciled "
                    f"with the ledger ({problem}); run the command again") from None
-    if plan.billing == "prepaid":
-        note = " (prepaid account open)"
-    click.echo(f"{plan.customer_id}: plan version {version} stored with {len(decks)} deck(s){note}")
 
 
 # -- warp balance -------------------------------------------------------------------------------
@@ -418,5 +421,6 @@ def _dead_letter_delivery(record: dict) -> Delivery | None:
         return None
     if not isinstance(event, dict):
         return None
-    attributes = record.get("attributes") if isinstance(record.get("attributes"), dict) else {}
+    given = record.get("attributes")
+    attributes = {str(key): str(value) for key, value in given.items()} if isinstance(given, dict) else {}
     return Delivery(event, message_id, body.decode("utf-8", "replace"), None, attributes)

@@ -7,9 +7,9 @@ import hashlib
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
-
-from tests.fakes import FakeLedgerStore
 from tests.charging_world import make_world, voice_event
+from tests.fakes import FakeLedgerStore
+
 from warp_billing.adapters.bigquery_usage import BigQueryRowsRefused, classify_insert_failure
 from warp_billing.adapters.sqlite_stores import SqliteLedgerStore
 from warp_billing.charging.admission import (
