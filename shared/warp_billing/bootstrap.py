@@ -293,6 +293,17 @@ def charging_service() -> ChargingService:
     return container().charging
 
 
+def balance_sweep() -> dict:
+    """One balance sweep with this instance's stores: drain the Redis outboxes into the ledger and
+    reconcile stale customers (the ``balance_sweep`` function; `warp balance sweep` does the same)."""
+    from .charging.sweep import sweep
+
+    graph = container()
+    report = sweep(graph.ledger_store, graph.balances, **graph.rebuild_options())
+    conflicts = report.rebuild.conflicts if report.rebuild is not None else []
+    return {"drained": report.drained, "reconciled": report.reconciled, "conflicts": conflicts}
+
+
 def reset(replacement: Container | None = None) -> None:
     """Forget (or replace) the instance's object graph: tests and CLI overrides."""
     global _container

@@ -200,3 +200,20 @@ def test_a_fake_ledger_raw_read_includes_duplicates():
     entry = LedgerEntry("e1", "ACME", "debit", -1, -1, AT)
     ledger.append([entry, entry])
     assert len(list(ledger.raw_entries("ACME"))) == 2 and group_raw_rows(ledger.raw_entries())["ACME"].duplicates == 1
+
+
+def test_the_balance_sweep_function_entry_point_drains_through_bootstrap(monkeypatch):
+    from warp_billing import bootstrap
+    from warp_billing.settings import Settings
+
+    world = make_world()
+    world.topup("ACME", 1_000_000)
+    graph = bootstrap.Container(Settings(_env_file=None), balances=SweepableFake(world.balances),
+                                ledger_store=world.ledger, usage_store=world.usage, plan_catalog=world.catalog,
+                                clock=world.clock)
+    monkeypatch.setattr(bootstrap, "_container", graph)
+
+    report = bootstrap.balance_sweep()
+
+    assert report == {"drained": 1, "reconciled": [], "conflicts": []}
+    assert world.balances.outbox == {}
