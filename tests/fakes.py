@@ -303,7 +303,7 @@ class FakeBalances(_Failing):
     def pending_charges(self, customers=None) -> list:
         return []
 
-    def persisted(self, entries, rated=()) -> None:
+    def persisted(self, entries, rated=(), *, deferred: bool = False) -> None:
         for entry in entries:
             self.outbox.pop((entry.customer_id, entry.entry_id), None)
 

@@ -148,9 +148,11 @@ class BalanceStore(Protocol):
 
     def account(self, customer_id: str) -> AccountState | None: ...
 
-    def persisted(self, entries: Sequence[LedgerEntry], rated: Sequence[tuple[str, str]] = ()) -> None:
+    def persisted(self, entries: Sequence[LedgerEntry], rated: Sequence[tuple[str, str]] = (), *,
+                  deferred: bool = False) -> None:
         """The ledger store holds these entries and the usage store these (customer, event_id) rated
-        rows: drop them from the Redis outbox (idempotent; the sweep drains what is left)."""
+        rows: drop them from the Redis outbox (idempotent; the sweep drains what is left).
+        ``deferred``: with the next charge's round trip rather than one of its own."""
 
 
 # ---------------------------------------------------------------- taxes (invoices)

@@ -30,6 +30,7 @@ restart, read-only replica after failover, cluster down) become ``BalancesUnavai
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
@@ -61,6 +62,7 @@ POSTPAID_FORMAT = "2"
 TOPUP_PREFIX = "topup:"
 RECHARGE_SUFFIX = "#recharge"
 PENDING_PREFIX = "p:"   # outbox field of a postpaid charge awaiting its rated row
+MAX_DEFERRED_CLEARS = 5000
 TRANSIENT_REDIS_ERRORS = (
     redis_errors.ConnectionError,   # includes BusyLoadingError (a restarted server loading its data)
     redis_errors.TimeoutError,
@@ -260,6 +262,8 @@ class RedisBalances:
         self._maxlen = str(ledger_stream_maxlen)
         self._cycle_ttl_s = str(postpaid_cycle_ttl_s)
         self._bound = str(MAX_MICROS)
+        self._clears: list[tuple[str, str]] = []      # outbox fields to delete with the next charge
+        self._clear_lock = threading.Lock()
         self._prepaid = client.register_script(_script("prepaid_debit.lua"))
         self._postpaid = client.register_script(_script("postpaid_charge.lua"))
         self._fence = client.register_script(_script("reconcile_fence.lua"))
@@ -269,7 +273,16 @@ class RedisBalances:
 
     def charge(self, request: ChargeRequest) -> ChargeResult:
         try:
-            reply = self._call(request, None)
+            clears = self._take_clears()
+            if clears and not isinstance(self.client, redis.RedisCluster):
+                # The outbox clears of earlier events ride in this call's round trip (no extra one).
+                pipe = self.client.pipeline(transaction=False)
+                self._queue_clears(pipe, clears)
+                self._call(request, pipe)
+                reply = pipe.execute()[-1]
+            else:
+                self._flush_clears(clears)
+                reply = self._call(request, None)
         except TRANSIENT_REDIS_ERRORS as exc:
             raise BalancesUnavailable(f"charging {request.customer_id}/{request.entry_id}: {exc}") from exc
         return self._result(request, reply)
@@ -288,9 +301,10 @@ class RedisBalances:
                 replies = self._execute_per_node(requests)
             else:
                 pipe = self.client.pipeline(transaction=False)
+                clears = self._queue_clears(pipe, self._take_clears())
                 for request in requests:
                     self._call(request, pipe)
-                replies = pipe.execute()
+                replies = pipe.execute()[clears:]
         except TRANSIENT_REDIS_ERRORS as exc:
             raise BalancesUnavailable(f"charging a batch of {len(requests)}: {exc}") from exc
         results: list[ChargeResult | TransientError] = []
@@ -351,20 +365,47 @@ class RedisBalances:
         except TRANSIENT_REDIS_ERRORS as exc:
             raise BalancesUnavailable(f"opening the account of {customer_id}: {exc}") from exc
 
-    def persisted(self, entries: Iterable[LedgerEntry], rated: Iterable[tuple[str, str]] = ()) -> None:
+    def persisted(self, entries: Iterable[LedgerEntry], rated: Iterable[tuple[str, str]] = (), *,
+                  deferred: bool = False) -> None:
         """Drop from the outboxes the ledger entries the ledger store now holds and the postpaid charges
-        whose rated rows (customer, event_id) the usage store now holds (idempotent)."""
+        whose rated rows (customer, event_id) the usage store now holds (idempotent).
+
+        ``deferred``: send the deletions with this store's next charge, in the same round trip (the
+        charging path: one Redis round trip per event). Until then, or if the instance stops first,
+        the entries stay in the outbox, where a sweep or rebuild finds them already in the ledger:
+        appending them again changes nothing.
+        """
+        fields: list[tuple[str, str]] = [(entry.customer_id, entry.entry_id) for entry in entries]
+        fields += [(customer, PENDING_PREFIX + event_id) for customer, event_id in rated]
+        if not fields:
+            return
+        with self._clear_lock:
+            self._clears.extend(fields)
+            if deferred and len(self._clears) < MAX_DEFERRED_CLEARS:
+                return
+        self._flush_clears(self._take_clears())
+
+    def _take_clears(self) -> list[tuple[str, str]]:
+        with self._clear_lock:
+            clears, self._clears = self._clears, []
+        return clears
+
+    @staticmethod
+    def _queue_clears(pipe, clears: list[tuple[str, str]]) -> int:
+        """Queue HDELs for these (customer, outbox field) pairs; return how many commands were queued."""
         by_customer: dict[str, list[str]] = {}
-        for entry in entries:
-            by_customer.setdefault(entry.customer_id, []).append(entry.entry_id)
-        for customer, event_id in rated:
-            by_customer.setdefault(customer, []).append(PENDING_PREFIX + event_id)
-        if not by_customer:
+        for customer, name in clears:
+            by_customer.setdefault(customer, []).append(name)
+        for customer, names in by_customer.items():
+            pipe.hdel(outbox_key(customer), *names)
+        return len(by_customer)
+
+    def _flush_clears(self, clears: list[tuple[str, str]]) -> None:
+        if not clears:
             return
         try:
             pipe = self.client.pipeline(transaction=False)
-            for customer, ids in by_customer.items():
-                pipe.hdel(outbox_key(customer), *ids)
+            self._queue_clears(pipe, clears)
             pipe.execute()
         except TRANSIENT_REDIS_ERRORS as exc:  # the sweep drains what is left; nothing is lost
             raise BalancesUnavailable(f"clearing the outbox: {exc}") from exc

@@ -454,7 +454,7 @@ class ChargingService:
         if persisted is None:
             return
         try:
-            persisted(entries, rated)
+            persisted(entries, rated, deferred=True)
         except Exception as exc:  # the work is done; the sweep drains the outbox later
             log.warning("outbox not cleared; the sweep will", extra={"entries": len(entries), "detail": str(exc)})
 
