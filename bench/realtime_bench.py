@@ -231,7 +231,7 @@ class Bench:
         for customer in ("ACME", "BETA", "GAMMA"):
             self.catalog.current(customer)
         self.compile_s = time.perf_counter() - started
-        self.rebuild()                                    # what `warp plans load` does: Redis verified against the ledger
+        self.rebuild()                  # what `warp plans load` does: Redis verified against the ledger
         beta = self.catalog.current("BETA").prepaid
         topup = self.balances.credit("BETA", "topup:bench-funds", BETA_FUNDS, "topup", "bench",
                                      self.service.clock.now_ms(), beta)
@@ -373,12 +373,7 @@ def chaos(bench: Bench, events: int, duplicate_share: float, crash_share: float,
                 injected[point] += 1
                 redeliveries.append(delivery)
         except (Crash, TransientError) as exc:   # the stores' Crash arrives wrapped in a TransientError
-            injection = point is not None and (isinstance(exc, Crash) or isinstance(exc.__cause__, Crash) or (
-                isinstance(exc, BalancesUnavailable) and point.startswith("redis")))
-            if injection:
-                injected[point] += 1
-            else:                                # a real transient answer (Redis restarting, fenced): Pub/Sub retries
-                injected["transient"] += 1
+            injected[_failure_kind(exc, point)] += 1
             redeliveries.append(delivery)
     elapsed = time.perf_counter() - started
     for port in (balances, ledger, usage, alerts):
@@ -391,6 +386,13 @@ def chaos(bench: Bench, events: int, duplicate_share: float, crash_share: float,
           f"{sum(injected.values())} injected crashes ({dict(sorted(injected.items()))}); "
           f"{deliveries_made} deliveries in {elapsed:.1f} s")
     return verify(bench, fresh)
+
+
+def _failure_kind(exc: Exception, point: str | None) -> str:
+    """The injection point a failure came from, or "transient" for a real one (Redis restarting, a fence)."""
+    injected = point is not None and (isinstance(exc, Crash) or isinstance(exc.__cause__, Crash) or (
+        isinstance(exc, BalancesUnavailable) and point.startswith("redis")))
+    return point if injected and point is not None else "transient"
 
 
 def verify(bench: Bench, fresh: list[Delivery]) -> bool:
