@@ -136,10 +136,32 @@ class TierBand(_Section):
     rate: Money
 
 
+VoiceSku = Literal["VOICE-INTERSTATE", "VOICE-INTRASTATE", "VOICE-INDETERMINATE", "VOICE-INTERNATIONAL"]
+DOMESTIC_VOICE_SKUS: tuple[VoiceSku, ...] = ("VOICE-INTERSTATE", "VOICE-INTRASTATE", "VOICE-INDETERMINATE")
+
+
 class Tiers(_Section):
+    """Monthly volume pricing of the billed minutes on the invoice lines in ``applies_to``.
+
+    ``applies_to`` defaults to the domestic voice lines: international minutes are priced by
+    their deck and neither count toward a band nor get repriced (contracts.md section 3).
+    """
+
     mode: Literal["retrospective", "graduated"]
     unit: Literal["minute"] = "minute"
     bands: tuple[TierBand, ...] = Field(min_length=1)
+    applies_to: tuple[VoiceSku, ...] = Field(DOMESTIC_VOICE_SKUS, min_length=1)
+
+    @field_validator("applies_to", mode="before")
+    @classmethod
+    def _skus(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, (list, tuple)):
+            value = tuple(str(item).strip().upper() for item in value)
+            if len(set(value)) != len(value):
+                raise ValueError("applies_to names a line twice")
+        return value
 
     @model_validator(mode="after")
     def _ordered(self) -> Tiers:
@@ -153,9 +175,32 @@ class Tiers(_Section):
 
 
 class Commitment(_Section):
+    """A monthly take-or-pay voice commitment over ``[start, end)``.
+
+    ``start`` (required) is the first day the commitment applies and ``end`` (optional) the
+    first day it no longer does, the convention of recurring charges and deck ``end_date``.
+    A cycle partly inside the window commits ``minutes`` x days inside / days of the cycle.
+    """
+
     minutes: int = Field(ge=0)
     shortfall_rate: Money
     rebate_above_pct: Factor = Decimal(0)
+    start: date
+    end: date | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _start_named(cls, value: Any) -> Any:
+        if isinstance(value, dict) and value.get("start") is None:
+            raise ValueError("commitment.start is required: the first day the commitment applies "
+                             "(no shortfall is billed before it)")
+        return value
+
+    @model_validator(mode="after")
+    def _window(self) -> Commitment:
+        if self.end is not None and self.end <= self.start:
+            raise ValueError(f"commitment end {self.end} must be after its start {self.start}")
+        return self
 
 
 class VoicePlan(_Section):
@@ -259,6 +304,23 @@ class Postpaid(_Section):
     soft_limit_pct: Factor = Decimal(80)
 
 
+class BillTo(_Section):
+    """The customer's side of the billing profile: who the invoice is addressed to."""
+
+    name: str = Field(min_length=1)
+    address: tuple[str, ...] = Field(min_length=1)
+    account_number: str = Field(min_length=1)
+    po_number: str | None = None
+    contract_reference: str | None = None
+    email: str | None = None
+    attention: str | None = None
+
+    @field_validator("address", mode="before")
+    @classmethod
+    def _lines(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
 class Plan(_Section):
     """A customer's contract as the rating and billing engines read it."""
 
@@ -275,6 +337,7 @@ class Plan(_Section):
     terms: Terms = Terms()
     prepaid: Prepaid = Prepaid()
     postpaid: Postpaid = Postpaid()
+    billing_profile: BillTo | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -362,3 +425,60 @@ def _model_of(annotation: Any) -> type[BaseModel] | None:
         if isinstance(candidate, type) and issubclass(candidate, BaseModel):
             return candidate
     return None
+
+
+# --- the seller's billing profile (one per carrier, `warp invoice --seller SELLER.yaml`) ---------
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BankInstructions(_Strict):
+    """How to pay by bank transfer (ACH / wire)."""
+
+    bank_name: str
+    account_name: str
+    account_number: str
+    routing_number: str | None = None      # ABA routing number (ACH)
+    swift: str | None = None               # for international wires
+    reference: str = "Invoice number"      # what the payer should quote
+
+
+class SellerContact(_Strict):
+    name: str
+    email: str
+    phone: str | None = None
+
+
+class SellerProfile(_Strict):
+    """The carrier issuing the invoices: legal name, address, tax id, where and how to pay."""
+
+    legal_name: str = Field(min_length=1)
+    address: tuple[str, ...] = Field(min_length=1)
+    tax_id: str = Field(min_length=1)
+    remit_to: tuple[str, ...] = Field(min_length=1)
+    bank: BankInstructions
+    contact: SellerContact
+    website: str | None = None
+
+    def to_record(self) -> dict:
+        return self.model_dump(mode="json")
+
+
+def load_seller(path: str | os.PathLike[str]) -> SellerProfile:
+    """Read and validate a seller profile YAML; PlanError names the file and each bad field."""
+    seller_path = Path(path)
+    try:
+        raw = yaml.load(seller_path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
+    except OSError as exc:
+        raise PlanError(f"{seller_path}: cannot read seller profile: {exc.strerror}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise PlanError(f"{seller_path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise PlanError(f"{seller_path}: a seller profile is a YAML mapping")
+    try:
+        return SellerProfile.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(part) for part in error['loc']) or '(seller)'}: {error['msg']}"
+                             for error in exc.errors())
+        raise PlanError(f"{seller_path}: {problems}") from None

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 import phonenumbers
 import yaml
+from phonenumbers import geocoder
 
 from .products import API_QUERY, MMS, SMS, VOICE
 from .rating.numbering import NumberingPlan
@@ -53,7 +54,8 @@ def international_destinations() -> list[Destination]:
                 or phonenumbers.example_number(region)
             if example is None:
                 continue
-            found.append(Destination(str(code), region, f"{example.country_code}{example.national_number}"))
+            name = geocoder.country_name_for_number(example, "en").upper().replace(",", "") or region   # "BAHRAIN"
+            found.append(Destination(str(code), name, f"{example.country_code}{example.national_number}"))
             break
     return found
 
@@ -142,7 +144,7 @@ def write_deck(
         if len(prefix) > 15:
             continue
         rate = _price(rng, "0.0080", "0.4500")
-        row(prefix, f"{destination.name} {prefix}", rate=q(rate))
+        row(prefix, f"{destination.name} - {prefix}", rate=q(rate))
         produced += 1
     path.write_text("".join(_unique(lines)), encoding="utf-8")
     return count
@@ -170,7 +172,8 @@ SAMPLE_PLANS: dict[str, dict[str, Any]] = {
             "tiers": {"mode": "retrospective", "unit": "minute",
                       "bands": [{"up_to": 500000, "rate": "0.006"}, {"up_to": 5000000, "rate": "0.004"},
                                 {"rate": "0.0025"}]},
-            "commitment": {"minutes": 1000000, "shortfall_rate": "0.004", "rebate_above_pct": "10"},
+            "commitment": {"minutes": 1000000, "shortfall_rate": "0.004", "rebate_above_pct": "10",
+                           "start": "{month}"},
         },
         "messaging": {"mms_surcharge": "0.003", "carrier_surcharges": {"T-MOBILE": "0.0025", "AT&T": "0.002"},
                       "campaign_overrides": {"CAMP123": "0.0020"}, "inbound_rate": "0.0010"},
@@ -181,6 +184,11 @@ SAMPLE_PLANS: dict[str, dict[str, Any]] = {
                        "start": "{day+7}"}],
         "fees": {"e911_per_did": "0.25", "usf": {"applies": False}},
         "terms": {"cycle": "monthly", "net_days": 15},
+        "billing_profile": {"name": "Acme Voice Networks, LLC", "attention": "Accounts Payable",
+                            "address": ["1200 Avenue of the Americas, Suite 1810", "New York, NY 10036",
+                                        "United States"],
+                            "account_number": "WB-100231", "po_number": "PO-2026-0457",
+                            "contract_reference": "MSA-ACME-2025-01", "email": "ap@acmevoice.example"},
     },
     "BETA": {
         "billing": "prepaid", "timezone": "America/Chicago",
@@ -197,6 +205,10 @@ SAMPLE_PLANS: dict[str, dict[str, Any]] = {
         "fees": {"e911_per_did": "0", "usf": {"applies": False}},
         "prepaid": {"low_balance_threshold": "500.00", "suspend_after_hours": 24},
         "terms": {"cycle": "monthly", "net_days": 0},
+        "billing_profile": {"name": "Beta Telecom Corp.", "attention": "Finance",
+                            "address": ["233 South Wacker Drive, Floor 42", "Chicago, IL 60606", "United States"],
+                            "account_number": "WB-100487", "contract_reference": "PREPAID-BETA-2026",
+                            "email": "billing@betatelecom.example"},
     },
     "GAMMA": {
         "billing": "postpaid", "timezone": "America/Los_Angeles",
@@ -209,6 +221,10 @@ SAMPLE_PLANS: dict[str, dict[str, Any]] = {
                        "start": "{month-5}", "end": "{day+17}"}],
         "fees": {"e911_per_did": "0.30", "usf": {"applies": True}},
         "terms": {"cycle": "monthly", "net_days": 30},
+        "billing_profile": {"name": "Gamma Communications Inc.", "attention": "Carrier Relations / AP",
+                            "address": ["600 West 7th Street, Suite 900", "Los Angeles, CA 90017", "United States"],
+                            "account_number": "WB-100912", "po_number": "4500081234",
+                            "contract_reference": "ICA-GAMMA-2024-07", "email": "carrier-ap@gammacomm.example"},
     },
 }
 DECK_SCALE = {"ACME": Decimal("1.00"), "BETA": Decimal("1.15"), "GAMMA": Decimal("0.95")}
@@ -225,7 +241,8 @@ def _sample_dates(day: date) -> dict[str, str]:
     five_before = first
     for _ in range(5):
         five_before = (five_before - timedelta(days=1)).replace(day=1)
-    return {"{day+7}": (day + timedelta(days=7)).isoformat(), "{month-1}": month_before.isoformat(),
+    return {"{month}": first.isoformat(), "{day+7}": (day + timedelta(days=7)).isoformat(),
+            "{month-1}": month_before.isoformat(),
             "{month-5}": five_before.isoformat(), "{day+17}": (day + timedelta(days=17)).isoformat()}
 
 
@@ -235,6 +252,19 @@ def _dated(value: Any, dates: dict[str, str]) -> Any:
     if isinstance(value, list):
         return [_dated(item, dates) for item in value]
     return dates.get(value, value) if isinstance(value, str) else value
+
+
+SAMPLE_SELLER = {
+    "legal_name": "WARP Wholesale Communications, LLC",
+    "address": ["1001 Carrier Exchange Blvd, Suite 400", "Dallas, TX 75201", "United States"],
+    "tax_id": "EIN 84-3920157",
+    "remit_to": ["WARP Wholesale Communications, LLC", "Lockbox 772019", "PO Box 650123", "Dallas, TX 75265-0123"],
+    "bank": {"bank_name": "First Carrier Bank, N.A.", "account_name": "WARP Wholesale Communications, LLC",
+             "account_number": "4471 0092 3318", "routing_number": "110000000", "swift": "FCBKUS44",
+             "reference": "Account and invoice number"},
+    "contact": {"name": "Carrier Billing", "email": "billing@warp-wholesale.example", "phone": "+1 214 555 0142"},
+    "website": "warp-wholesale.example",
+}
 
 
 def write_sample_setup(folder: Path, seed: int = 7, us_rows: int = 20_000, international_rows: int = 1_500,
@@ -257,6 +287,7 @@ def write_sample_setup(folder: Path, seed: int = 7, us_rows: int = 20_000, inter
     vendor_messaging = folder / "vendor-v1-messaging.csv"
     vendor_messaging.write_text("prefix,destination,rate,effective_date\n1,US/CANADA,0.0021,2026-01-01\n",
                                 encoding="utf-8")
+    (folder / "seller.yaml").write_text(yaml.safe_dump(SAMPLE_SELLER, sort_keys=False), encoding="utf-8")
     plans = {}
     for customer, body in SAMPLE_PLANS.items():
         deck_name = f"{customer.lower()}-voice.csv"
@@ -265,7 +296,7 @@ def write_sample_setup(folder: Path, seed: int = 7, us_rows: int = 20_000, inter
                    change_day=f"{sample_day.isoformat()}T12:00:00Z")
         plan = {"customer_id": customer, "currency": "USD", **_dated(body, dates)}
         plan["voice"] = {"deck": deck_name, "vendor_decks": {"V1": "vendor-v1-voice.csv", "V2": "vendor-v2-voice.csv"},
-                         **body["voice"]}
+                         **plan["voice"]}
         if "messaging" in plan:
             plan["messaging"] = {"deck": messaging_deck.name, "vendor_decks": {"V1": vendor_messaging.name},
                                  **body["messaging"]}

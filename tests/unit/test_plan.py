@@ -29,7 +29,7 @@ voice:
     mode: retrospective
     unit: minute
     bands: [{up_to: 500000, rate: "0.006"}, {up_to: 5000000, rate: "0.004"}, {rate: "0.0025"}]
-  commitment: {minutes: 1000000, shortfall_rate: "0.004", rebate_above_pct: "10"}
+  commitment: {minutes: 1000000, shortfall_rate: "0.004", rebate_above_pct: "10", start: 2026-06-01}
 messaging:
   deck: acme-messaging.csv
   mms_surcharge: "0.003"

@@ -68,6 +68,8 @@ class CustomerUsage:
         rejected: the customer's rejected lines seen in the file (any period).
         outside_period: the customer's rated lines whose start_time is outside the cycle.
         undated: billed lines without a start_time (billed in the cycle being closed).
+        destinations: voice totals by the rated line's ``destination`` (the deck's name for
+            the matched prefix; "" when the line has none): the invoice's voice-by-destination table.
     """
 
     customer_id: str
@@ -75,6 +77,7 @@ class CustomerUsage:
     rejected: int = 0
     outside_period: int = 0
     undated: int = 0
+    destinations: Mapping[str, UsageTotals] = field(default_factory=dict)
 
     @property
     def events(self) -> int:
@@ -97,9 +100,12 @@ class CustomerUsage:
         groups = dict(self.groups)
         for key, totals in other.groups.items():
             groups[key] = groups[key] + totals if key in groups else totals
+        destinations = dict(self.destinations)
+        for name, totals in other.destinations.items():
+            destinations[name] = destinations[name] + totals if name in destinations else totals
         return CustomerUsage(
             self.customer_id, groups, self.rejected + other.rejected, self.outside_period + other.outside_period,
-            self.undated + other.undated,
+            self.undated + other.undated, destinations,
         )
 
 
@@ -178,29 +184,36 @@ class _CustomerState:
         self.window = window
         self.first_text = window.first_text
         self.after_text = window.after_text
-        self.groups: dict[tuple[str, str], list[Any]] = {}
+        # keys are (kind, group, destination); result() folds them into groups and voice destinations
+        self.groups: dict[tuple[str, object, object], list[Any]] = {}
         self.rejected = 0
         self.outside = 0
         self.undated = 0
 
-    def open_group(self, key: tuple[str, object], line: bytes) -> list[Any]:
-        kind, sub = key
+    def open_group(self, key: tuple[str, object, object], line: bytes) -> list[Any]:
+        kind, sub = key[0], key[1]
         item = product(kind)
         if item is None:
             raise _BadLine(line, f"kind {kind!r} is not billable ({', '.join(kinds())})")
         problem = item.group_problem(sub)
         if problem is not None or not isinstance(sub, str):
             raise _BadLine(line, problem or f"{kind} line with {item.group_field} {sub!r}")
-        group = self.groups[(kind, sub)] = [0, 0, ZERO]
+        group = self.groups[key] = [0, 0, ZERO]
         return group
 
     def result(self) -> CustomerUsage:
-        groups = {}
+        groups: dict[tuple[str, str], UsageTotals] = {}
+        destinations: dict[str, UsageTotals] = {}
         for key, (events, units, amount) in self.groups.items():
             if not amount.is_finite():
                 raise RatedFileError(f"customer {self.window.customer_id}: {key[0]} {key[1]} amounts sum to {amount}")
-            groups[key] = UsageTotals(events, units, amount)
-        return CustomerUsage(self.window.customer_id, groups, self.rejected, self.outside, self.undated)
+            totals = UsageTotals(events, units, amount)
+            group = (key[0], str(key[1]))      # open_group checked the group is text
+            groups[group] = groups[group] + totals if group in groups else totals
+            if key[0] == VOICE.kind:
+                name = key[2] if isinstance(key[2], str) else ""
+                destinations[name] = destinations[name] + totals if name in destinations else totals
+        return CustomerUsage(self.window.customer_id, groups, self.rejected, self.outside, self.undated, destinations)
 
 
 class UsageAggregator:
@@ -272,8 +285,10 @@ class UsageAggregator:
                         continue
                     kind = record["kind"]
                     group_field, default = grouping.get(kind, UNGROUPED)
-                    # a field without a default is required (KeyError: a named bad line)
-                    key = (kind, record[group_field] if default is None else record.get(group_field) or default)
+                    # a field without a default is required (KeyError: a named bad line); the destination
+                    # rides in the key so the voice-by-destination table costs no second lookup
+                    key = (kind, record[group_field] if default is None else record.get(group_field) or default,
+                           record.get("destination"))
                     group = state.groups.get(key)
                     if group is None:
                         group = state.open_group(key, line)

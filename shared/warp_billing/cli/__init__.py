@@ -11,6 +11,7 @@ from .netsuite_commands import netsuite
 from .ops_commands import balance, plans, rejects
 from .rate_command import rate
 from .reasons_command import reasons
+from .register_commands import invoices
 from .sample_command import sample
 
 
@@ -20,5 +21,5 @@ def main() -> None:
     """WARP Billing: rate usage, check decks, close billing cycles."""
 
 
-for command in (rate, deck, sample, invoice, plans, balance, rejects, reasons, netsuite):
+for command in (rate, deck, sample, invoice, invoices, plans, balance, rejects, reasons, netsuite):
     main.add_command(command)

@@ -70,7 +70,8 @@ def plans(draw):
                           "bands": [{"up_to": 10, "rate": str(draw(rates))}, {"rate": str(draw(rates))}]}
     if draw(st.booleans()):
         voice["commitment"] = {"minutes": draw(st.integers(0, 300)), "shortfall_rate": str(draw(rates)),
-                               "rebate_above_pct": str(draw(st.integers(0, 30)))}
+                               "rebate_above_pct": str(draw(st.integers(0, 30))),
+                               "start": (date(2026, 4, 1) + timedelta(days=draw(st.integers(0, 120)))).isoformat()}
     sections["voice"] = voice
     sections["api_queries"] = {"prices": {"lrn": "0.001"},
                                "bulk_discount": {"threshold": draw(st.integers(1, 600)),
