@@ -90,9 +90,26 @@ class Container:
     @property
     def charging(self) -> ChargingService:
         """The real-time charging service (what the usage functions call)."""
+        settings = self.settings
         return self._part("charging", lambda: ChargingService(
             self.plan_catalog, self.balances, self.usage_store, self.ledger_store, self.alert_publisher,
-            max_event_age_s=self.settings.max_event_age_s, clock=self.clock))
+            max_event_age_s=settings.max_event_age_s, clock=self.clock, dedup_ttl_s=settings.dedup_ttl_s,
+            max_future_skew_s=settings.max_future_skew_s,
+            reconcile=self.reconcile_customer if settings.reconcile_on_stale else None))
+
+    def reconcile_customer(self, customer_id: str) -> bool:
+        """Bring one customer's Redis state up to the ledger (fenced, safe under traffic); True when done."""
+        return self._part("reconciler", self._build_reconciler)(customer_id)
+
+    def rebuild_options(self) -> dict:
+        """Keyword arguments of ``rebuild_balances`` for these settings (CLI rebuild and sweep)."""
+        from .charging.rebuild import PostpaidWindow, customer_terms
+
+        terms_for, postpaid_plan_for = customer_terms(self.plan_catalog)
+        settings = self.settings
+        return dict(dedup_ttl_s=settings.dedup_ttl_s, terms_for=terms_for, postpaid_plan_for=postpaid_plan_for,
+                    usage=self.usage_store, window=PostpaidWindow(settings.max_event_age_s, settings.max_future_skew_s),
+                    lease_s=settings.reconcile_lease_s, clock=self.clock)
 
     # -- NetSuite sync (issue 11) -------------------------------------------------------------
 
@@ -197,6 +214,15 @@ class Container:
                                settings.netsuite_sync_url, invoker_account=settings.tasks_invoker_account)
 
     # -- factories ------------------------------------------------------------------------------
+
+    def _build_reconciler(self):
+        from .charging.rebuild import PostpaidWindow, customer_reconciler
+
+        settings = self.settings
+        return customer_reconciler(self.ledger_store, self.balances, self.usage_store, self.plan_catalog,
+                                   dedup_ttl_s=settings.dedup_ttl_s,
+                                   window=PostpaidWindow(settings.max_event_age_s, settings.max_future_skew_s),
+                                   clock=self.clock)
 
     def _build_redis(self):
         import redis
@@ -367,6 +393,17 @@ def container() -> Container:
 def charging_service() -> ChargingService:
     """The instance's charging service (built once, on the first event)."""
     return container().charging
+
+
+def balance_sweep() -> dict:
+    """One balance sweep with this instance's stores: drain the Redis outboxes into the ledger and
+    reconcile stale customers (the ``balance_sweep`` function; `warp balance sweep` does the same)."""
+    from .charging.sweep import sweep
+
+    graph = container()
+    report = sweep(graph.ledger_store, graph.balances, **graph.rebuild_options())
+    conflicts = report.rebuild.conflicts if report.rebuild is not None else []
+    return {"drained": report.drained, "reconciled": report.reconciled, "conflicts": conflicts}
 
 
 def reset(replacement: Container | None = None) -> None:

@@ -38,6 +38,10 @@ Environment variables (all optional; defaults give the embedded, no-cloud config
                                             most this often)
     WARP_LEDGER_STREAM_MAXLEN      10000   (recent ledger entries kept per customer in Redis)
     WARP_POSTPAID_CYCLE_TTL_S      8640000 (100 days: running totals kept per billing cycle)
+    WARP_MAX_FUTURE_SKEW_S         300     (events starting further ahead are rejected EVENT_IN_FUTURE)
+    WARP_RECONCILE_ON_STALE        true    (a charge that finds its customer's Redis state stale or
+                                            missing reconciles that customer from the ledger first)
+    WARP_RECONCILE_LEASE_S         120     (how long a reconcile may fence a customer at most)
     WARP_LOG_LEVEL                 INFO
 
 NetSuite sync (issue 11; the secrets come from Secret Manager in the cloud, as env vars):
@@ -124,6 +128,11 @@ class Settings(BaseSettings):
     plan_refresh_s: int = Field(30, ge=0)
     ledger_stream_maxlen: int = Field(10_000, ge=100)
     postpaid_cycle_ttl_s: int = Field(100 * DAY_S, ge=DAY_S)
+
+    # Redis as a fenced copy of the ledger (issue 8).
+    max_future_skew_s: int = Field(300, ge=0)
+    reconcile_on_stale: bool = True
+    reconcile_lease_s: int = Field(120, ge=5)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
