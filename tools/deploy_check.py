@@ -12,13 +12,16 @@ from the configuration's text and the function sources:
    such as ``google_cloudfunctions2_function.fn["x"]`` name declared functions; every catalog entry
    has the same keys; names fit the service-account and run.app limits; each environment's
    tfvars sets only declared variables and pins every external secret a declared function reads;
-4. every declared bundle builds (tools/function_bundles.py), and its entry point imports with the
+4. argument and block names, and required arguments, of every google_* resource against the
+   google provider's schema as the npm package @cdktf/provider-google carries it
+   (tools/provider_schema.py: the part of `terraform validate` that can run offline);
+5. every declared bundle builds (tools/function_bundles.py), and its entry point imports with the
    bundle's OWN requirements in a clean virtual environment (no project venv, no PYTHONPATH),
    registered with the signature its trigger needs. The environments are cached under
    build/deploy-check/venvs/<hash of requirements + Python version>, so CI pays once per change.
 
 Usage: ``python tools/deploy_check.py [--skip-imports]``; exit 1 with ``deploy-check: error: ...``
-lines. ``--skip-imports`` leaves out step 4 (for the configuration tests).
+lines. ``--skip-imports`` leaves out step 5 (for the configuration tests).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 
 import function_bundles  # noqa: E402  (tools/ is not a package)
+import provider_schema  # noqa: E402
 
 CORE_TABLES = {"rated_usage", "usage_rejects", "balance_ledger"}
 CORE_TOPICS = {"billing_alerts"}
@@ -310,6 +314,19 @@ def check_imports(config: Config, build_dir: Path) -> list[str]:
     return errors
 
 
+def check_provider_schema(terraform: Path, build_dir: Path) -> list[str]:
+    """Step 4: argument names and required arguments against the provider schema (tools/provider_schema.py)."""
+    try:
+        lib = provider_schema.fetch(build_dir / "deploy-check")
+    except (RuntimeError, subprocess.SubprocessError, OSError) as exc:
+        return [f"the google provider schema could not be fetched: {exc}"]
+    errors = provider_schema.check_files(terraform, provider_schema.Schema(lib))
+    if not errors:
+        print("deploy-check: every google_* resource's arguments match google provider "
+              f"{provider_schema.PROVIDER_VERSION}")
+    return errors
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--skip-imports", action="store_true", help="leave out the bundle build and import check")
@@ -320,6 +337,8 @@ def main(argv: list[str] | None = None) -> int:
     if not errors:
         errors += check_sources(config, ROOT / "functions")
         errors += check_references(config, ROOT / "shared" / "warp_billing" / "adapters" / "bigquery_schemas")
+    if not errors:
+        errors += check_provider_schema(terraform, ROOT / "build")
     if not errors and not args.skip_imports:
         errors += check_imports(config, ROOT / "build")
     for error in errors:
@@ -327,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     if errors:
         return 1
     print(f"deploy-check: ok: {len(config.declared)} functions ({', '.join(config.declared)}); "
-          "terraform validate is not run (no provider can be installed offline: README, Deployment guide)")
+          "terraform validate itself cannot run offline (README, Deployment guide)")
     return 0
 
 
