@@ -47,7 +47,7 @@ locals {
       env          = local.rating_env
       secrets      = {}
       bq_append    = ["rated_usage", "usage_rejects", "balance_ledger"]
-      bq_read      = ["rated_usage"]
+      bq_read      = ["rated_usage", "balance_ledger"]
       bq_write     = []
       bq_jobs      = true
       firestore    = "viewer"
@@ -75,7 +75,7 @@ locals {
       env          = local.rating_env
       secrets      = {}
       bq_append    = ["rated_usage", "usage_rejects", "balance_ledger"]
-      bq_read      = ["rated_usage"]
+      bq_read      = ["rated_usage", "balance_ledger"]
       bq_write     = []
       bq_jobs      = true
       firestore    = "viewer"
@@ -103,7 +103,7 @@ locals {
       env          = local.rating_env
       secrets      = {}
       bq_append    = ["rated_usage", "usage_rejects", "balance_ledger"]
-      bq_read      = ["rated_usage"]
+      bq_read      = ["rated_usage", "balance_ledger"]
       bq_write     = []
       bq_jobs      = true
       firestore    = "viewer"
@@ -116,6 +116,46 @@ locals {
       tables       = {}
       topics       = []
       buckets      = []
+    }
+
+    # The ledger sweep: drains the Redis outboxes into balance_ledger and reconciles stale customers.
+    balance_sweep = {
+      description = "Drains Redis ledger outboxes into balance_ledger; reconciles stale customers (Cloud Scheduler)."
+      entry_point = "balance_sweep"
+      trigger     = "http"
+      topic       = null
+      ingress     = "ALLOW_INTERNAL_ONLY"
+      memory      = "512Mi"
+      cpu         = "1"
+      timeout     = 120
+      concurrency = 1
+      redis       = true
+      env = {
+        WARP_USAGE_STORE  = "bigquery"
+        WARP_LEDGER_STORE = "bigquery"
+        WARP_PLAN_STORE   = "firestore"
+      }
+      secrets      = {}
+      bq_append    = ["balance_ledger"]
+      bq_read      = ["balance_ledger", "rated_usage"]
+      bq_write     = []
+      bq_jobs      = true
+      firestore    = "viewer"
+      publish      = []
+      enqueue      = []
+      bucket_read  = []
+      bucket_write = []
+      schedules = {
+        "balance-sweep" = {
+          description = "Drain ledger outboxes and reconcile stale customers."
+          schedule    = "* * * * *"
+          body        = { task = "sweep" }
+        }
+      }
+      queues  = {}
+      tables  = {}
+      topics  = []
+      buckets = []
     }
 
     # Hourly rollups and the monthly cycle close: invoices, documents, the ERP outbox.
@@ -131,10 +171,14 @@ locals {
       concurrency = 1
       redis       = false
       env = {
-        WARP_USAGE_STORE           = "bigquery"
+        WARP_RATED_SOURCE          = "bigquery"
+        WARP_RUN_LOG_STORE         = "bigquery"
+        WARP_REGISTER_STORE        = "firestore"
         WARP_PLAN_STORE            = "firestore"
+        WARP_DOCUMENT_STORE        = "gcs"
         WARP_DOCUMENTS_BUCKET      = local.bucket_names.documents
-        WARP_INVOICES_TOPIC        = "invoices"
+        WARP_INVOICE_SINK          = "pubsub"
+        WARP_INVOICE_TOPIC         = "invoices"
         WARP_NETSUITE_QUEUE        = "projects/${var.project}/locations/${var.region}/queues/netsuite"
         WARP_NETSUITE_SYNC_URL     = "https://netsuite-sync-${local.run_app_suffix}"
         WARP_TASKS_INVOKER_ACCOUNT = google_service_account.tasks.email
@@ -165,8 +209,8 @@ locals {
       }
       queues = {}
       tables = {
-        usage_hourly = { partition_field = "hour_date", clustering = ["customer_id"] }
-        cycle_runs   = { partition_field = "period_end", clustering = ["customer_id"] }
+        usage_hourly = { partition_field = "hour", clustering = ["customer_id"] }
+        cycle_runs   = { partition_field = "run_date", clustering = ["customer_id"] }
       }
       topics  = ["invoices"]
       buckets = ["documents"]
@@ -188,7 +232,8 @@ locals {
         WARP_NETSUITE_QUEUE        = "projects/${var.project}/locations/${var.region}/queues/netsuite"
         WARP_NETSUITE_SYNC_URL     = "https://netsuite-sync-${local.run_app_suffix}"
         WARP_TASKS_INVOKER_ACCOUNT = google_service_account.tasks.email
-        WARP_NETSUITE_ACCOUNT_ID   = var.netsuite_account_id
+        WARP_NETSUITE_ACCOUNT      = var.netsuite_account_id
+        WARP_REGISTER_STORE        = "firestore"
       }
       secrets = {
         WARP_NETSUITE_PRIVATE_KEY    = "warp-netsuite-private-key"
@@ -202,7 +247,7 @@ locals {
       firestore    = "user"
       publish      = []
       enqueue      = ["netsuite"]
-      bucket_read  = ["documents"]
+      bucket_read  = []
       bucket_write = []
       schedules = {
         "netsuite-sweep" = {
@@ -240,7 +285,7 @@ locals {
         WARP_USAGE_STORE          = "bigquery"
         WARP_ALERT_SINK           = "pubsub"
         WARP_ALERT_TOPIC          = "billing-alerts"
-        WARP_VENDOR_CDRS_BUCKET   = local.bucket_names.vendor_cdrs
+        WARP_VENDOR_CDR_BUCKET    = local.bucket_names.vendor_cdrs
         WARP_RECON_OUTPUTS_BUCKET = local.bucket_names.recon_outputs
       }
       secrets      = {}

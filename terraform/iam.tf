@@ -10,18 +10,20 @@
 #   warp-scheduler     identity of the Scheduler jobs: run.invoker on the scheduled functions.
 #   warp-tasks         identity of Cloud Tasks deliveries: run.invoker on the queue targets.
 #
-# The balance ledger is append-only for everything that serves events; what BigQuery IAM can and
-# cannot express about that is written down in the README ("Least privilege: the ledger"):
+# The balance ledger is append-only for everything that serves events. What BigQuery IAM can and
+# cannot express about that (README, "Least privilege: the ledger"):
 #   - there is no insert-only permission: bigquery.tables.updateData allows streaming inserts
-#     (insertAll, the Storage Write API) AND DML and job writes (WRITE_TRUNCATE queries, loads, copies);
-#   - so ledger writers get a table-level custom role with updateData ONLY: no getData (DML UPDATE,
-#     DELETE and MERGE read the table they change, so they fail), no tables.update (no expiration,
-#     no schema change), no tables.delete, nothing at the dataset level;
-#   - a writer WITHOUT bigquery.jobs.create can then only append. The rating functions also run
-#     queries (bq_jobs: the by-event_id dedup read of rated_usage), and a query job whose
-#     destination is the ledger with WRITE_TRUNCATE needs nothing more than updateData on it:
-#     IAM cannot close that. It is detected (the ledger_job_writes log metric, monitoring.tf) and
-#     recoverable (time travel, 7 days, bigquery.tf).
+#     (insertAll, the Storage Write API) AND, through a job, DML and WRITE_TRUNCATE writes;
+#   - so grants are per table, never on the dataset: ledger writers get the custom role
+#     warpTableAppend (updateData only) on balance_ledger, plus dataViewer on it where they read
+#     it (the reconcile of a stale customer); nobody gets tables.update (expiration, schema) or
+#     tables.delete, and no function gets the ledger in bq_write (the MERGE role);
+#   - an identity with updateData and NO bigquery.jobs.create can only append; every ledger
+#     writer here also runs queries (durable dedup, reconcile), and with jobs.create + updateData
+#     (+ getData for DML) IAM cannot forbid a DELETE/UPDATE/MERGE or a WRITE_TRUNCATE job on it.
+#   What holds it then: the code (tests/unit/test_ledger_append_only.py: no DML on the ledger,
+#   no WRITE_TRUNCATE anywhere), detection (monitoring.tf: every job that writes the ledger is
+#   counted by principal) and recovery (time travel, 7 days, on the dataset).
 
 resource "google_service_account" "fn" {
   for_each     = local.functions

@@ -17,6 +17,7 @@ function_sizing = {
   rate_voice    = { memory = "512Mi", cpu = "1", min_instances = 0, max_instances = 5 }
   rate_sms      = { memory = "512Mi", cpu = "1", min_instances = 0, max_instances = 5 }
   rate_api      = { memory = "256Mi", cpu = "1", min_instances = 0, max_instances = 3 }
+  balance_sweep = { memory = "512Mi", cpu = "1", min_instances = 0, max_instances = 1 }
   rollup        = { memory = "1Gi", cpu = "1", min_instances = 0, max_instances = 2 }
   netsuite_sync = { memory = "512Mi", cpu = "1", min_instances = 0, max_instances = 2 }
   reconcile     = { memory = "1Gi", cpu = "1", min_instances = 0, max_instances = 1 }

@@ -17,6 +17,7 @@ function_sizing = {
   rate_voice    = { memory = "512Mi", cpu = "1", min_instances = 2, max_instances = 100 }
   rate_sms      = { memory = "512Mi", cpu = "1", min_instances = 1, max_instances = 100 }
   rate_api      = { memory = "256Mi", cpu = "1", min_instances = 1, max_instances = 50 }
+  balance_sweep = { memory = "512Mi", cpu = "1", min_instances = 0, max_instances = 1 }
   rollup        = { memory = "1Gi", cpu = "1", min_instances = 0, max_instances = 5 }
   netsuite_sync = { memory = "512Mi", cpu = "1", min_instances = 0, max_instances = 15 }
   reconcile     = { memory = "2Gi", cpu = "1", min_instances = 0, max_instances = 5 }

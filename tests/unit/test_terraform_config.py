@@ -184,14 +184,12 @@ def test_the_ledger_is_append_only_for_every_function_that_writes_it():
     merge = RESOURCES["google_project_iam_custom_role"]["table_merge"]
     assert "bigquery.tables.delete" not in merge["permissions"] and "bigquery.tables.update" not in merge["permissions"]
     for name, spec in CATALOG.items():
-        assert "balance_ledger" not in spec["bq_write"] + spec["bq_read"], name
+        assert "balance_ledger" not in spec["bq_write"], name
     writers = [name for name, spec in CATALOG.items() if "balance_ledger" in spec["bq_append"]]
-    assert set(RATING) <= set(writers)
+    assert set(RATING) | {"balance_sweep"} == set(writers)
     # Nothing is granted on the dataset: a dataset-level role would reach the ledger too.
     assert "google_bigquery_dataset_iam_member" not in RESOURCES
     assert "google_bigquery_dataset_iam_binding" not in RESOURCES
-    project_roles = {role for spec in CATALOG.values() for role in ("roles/bigquery.jobUser",)}
-    assert project_roles == {"roles/bigquery.jobUser"}
     assert "roles/bigquery.dataEditor" not in ALL_TF and "roles/bigquery.admin" not in ALL_TF
     # What IAM cannot forbid is detected and recoverable.
     assert "balance_ledger" in RESOURCES["google_logging_metric"]["ledger_job_writes"]["filter"]
@@ -251,9 +249,22 @@ def test_function_bundles_are_uploaded_under_their_content_hash():
     assert archive["for_each"] == "${local.functions}"
 
 
+OWNED_TABLES = {table: (name, layout) for name, spec in CATALOG.items() for table, layout in spec["tables"].items()}
+
+
 @pytest.mark.parametrize("table", sorted(TABLES))
 def test_bigquery_tables_match_the_adapter_layout_and_schema(table):
     spec = TABLES[table]
+    schema_dir = (TERRAFORM / LOCALS["bigquery_schema_dir"].replace("${path.module}/", "")).resolve()
+    assert json.loads((schema_dir / f"{table}.json").read_text()) == load_schema_json(table)
+    if table in OWNED_TABLES:
+        # A table a function owns: created by google_bigquery_table.owned from the catalog entry.
+        _, layout = OWNED_TABLES[table]
+        assert (layout["partition_field"], layout["clustering"]) == (spec.partition_field, list(spec.clustering))
+        owned = RESOURCES["google_bigquery_table"]["owned"]
+        assert owned["schema"] == '${file("${local.bigquery_schema_dir}/${each.key}.json")}'
+        assert owned["require_partition_filter"] is True
+        return
     resource = RESOURCES["google_bigquery_table"][table]
     assert _literal(resource["table_id"]) == table
     partitioning = resource["time_partitioning"][0]
@@ -262,8 +273,6 @@ def test_bigquery_tables_match_the_adapter_layout_and_schema(table):
     assert resource["require_partition_filter"] is True
     # The column list is the adapter's own schema file, not a copy.
     assert resource["schema"] == '${file("${local.bigquery_schema_dir}/' + table + '.json")}'
-    schema_dir = (TERRAFORM / LOCALS["bigquery_schema_dir"].replace("${path.module}/", "")).resolve()
-    assert json.loads((schema_dir / f"{table}.json").read_text()) == load_schema_json(table)
 
 
 def test_usage_rejects_partitions_expire_after_a_variable_number_of_days():
@@ -357,7 +366,7 @@ def test_a_reference_to_an_undeclared_queue_table_topic_or_function_fails(tmp_pa
     errors = _errors(config)
     assert any("rate_voice enqueues on queue netsuite, whose target function is not declared" in e for e in errors)
 
-    config, _ = _broken(tmp_path / "b", "functions.tf", 'bq_read      = ["rated_usage"]',
+    config, _ = _broken(tmp_path / "b", "functions.tf", 'bq_read      = ["rated_usage", "balance_ledger"]',
                         'bq_read      = ["usage_hourly"]')
     assert any("uses BigQuery table usage_hourly, which no declared function owns" in e for e in _errors(config))
 
