@@ -21,14 +21,16 @@ resource "google_vpc_access_connector" "functions" {
 }
 
 resource "google_redis_instance" "balances" {
-  name                    = "warp-balances"
-  region                  = var.region
-  tier                    = var.redis_tier
-  memory_size_gb          = var.redis_memory_size_gb
-  redis_version           = "REDIS_7_0"
-  authorized_network      = google_compute_network.warp.id
-  connect_mode            = "DIRECT_PEERING"
-  auth_enabled            = true
+  name               = "warp-balances"
+  region             = var.region
+  tier               = var.redis_tier
+  memory_size_gb     = var.redis_memory_size_gb
+  redis_version      = "REDIS_7_0"
+  authorized_network = google_compute_network.warp.id
+  connect_mode       = "DIRECT_PEERING"
+  # Rotating the AUTH string: Memorystore generates it; false then true (two applies) makes a
+  # new one, which reaches the functions as a new secret version (README, "Rotating secrets").
+  auth_enabled            = var.redis_auth_enabled
   transit_encryption_mode = "SERVER_AUTHENTICATION"
 
   # Keep the data across restarts (the ledger in BigQuery still allows an exact rebuild).

@@ -134,6 +134,12 @@ variable "redis_tier" {
   }
 }
 
+variable "redis_auth_enabled" {
+  description = "Redis AUTH. Only ever false for the middle step of an AUTH string rotation (README)."
+  type        = bool
+  default     = true
+}
+
 variable "redis_memory_size_gb" {
   description = "Memorystore capacity in GB."
   type        = number

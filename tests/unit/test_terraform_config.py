@@ -286,7 +286,8 @@ def test_usage_rejects_partitions_expire_after_a_variable_number_of_days():
 def test_memorystore_speaks_tls_only_and_functions_get_the_url_and_ca_from_secret_manager():
     redis = RESOURCES["google_redis_instance"]["balances"]
     assert redis["authorized_network"] == "${google_compute_network.warp.id}"
-    assert redis["auth_enabled"] is True and redis["transit_encryption_mode"] == "SERVER_AUTHENTICATION"
+    assert redis["auth_enabled"] == "${var.redis_auth_enabled}" and CONFIG["variable"]["redis_auth_enabled"]["default"]
+    assert redis["transit_encryption_mode"] == "SERVER_AUTHENTICATION"
     assert LOCALS["managed_secret_values"]["${(local.redis_url_secret)}"].startswith("rediss://:")
     assert "server_ca_certs" in LOCALS["managed_secret_values"]["${(local.redis_ca_secret)}"]
     assert LOCALS["redis_env"]["WARP_REDIS_CA_CERT"] == "${local.redis_ca_dir}/${local.redis_ca_file}"
