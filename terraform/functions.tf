@@ -158,7 +158,7 @@ locals {
       buckets = []
     }
 
-    # Hourly rollups and the monthly cycle close: invoices, documents, the ERP outbox.
+    # Hourly rollups and the cycle close: invoices, documents (create-only), the ERP outbox in Firestore.
     rollup = {
       description = "Hourly usage rollups and the billing cycle close (Cloud Scheduler)."
       entry_point = "rollup"
@@ -171,17 +171,14 @@ locals {
       concurrency = 1
       redis       = false
       env = {
-        WARP_RATED_SOURCE          = "bigquery"
-        WARP_RUN_LOG_STORE         = "bigquery"
-        WARP_REGISTER_STORE        = "firestore"
-        WARP_PLAN_STORE            = "firestore"
-        WARP_DOCUMENT_STORE        = "gcs"
-        WARP_DOCUMENTS_BUCKET      = local.bucket_names.documents
-        WARP_INVOICE_SINK          = "pubsub"
-        WARP_INVOICE_TOPIC         = "invoices"
-        WARP_NETSUITE_QUEUE        = "projects/${var.project}/locations/${var.region}/queues/netsuite"
-        WARP_NETSUITE_SYNC_URL     = "https://netsuite-sync-${local.run_app_suffix}"
-        WARP_TASKS_INVOKER_ACCOUNT = google_service_account.tasks.email
+        WARP_RATED_SOURCE     = "bigquery"
+        WARP_RUN_LOG_STORE    = "bigquery"
+        WARP_REGISTER_STORE   = "firestore"
+        WARP_PLAN_STORE       = "firestore"
+        WARP_DOCUMENT_STORE   = "gcs"
+        WARP_DOCUMENTS_BUCKET = local.bucket_names.documents
+        WARP_INVOICE_SINK     = "pubsub"
+        WARP_INVOICE_TOPIC    = "invoices"
       }
       secrets      = {}
       bq_append    = ["cycle_runs"]
@@ -190,7 +187,7 @@ locals {
       bq_jobs      = true
       firestore    = "user"
       publish      = ["invoices"]
-      enqueue      = ["netsuite"]
+      enqueue      = [] # the close writes the ERP outbox (Firestore); netsuite_sync's sweep enqueues it
       bucket_read  = ["documents"]
       bucket_write = ["documents"]
       schedules = {

@@ -221,7 +221,7 @@ def test_the_netsuite_queue_is_owned_by_netsuite_sync_rate_limited_and_routed_to
     assert "service_config[0].uri" in target["uri_override"][0]["host"]
     assert target["oidc_token"][0]["service_account_email"] == "${google_service_account.tasks.email}"
     assert "cloudfunctions.net" not in ALL_TF
-    assert CATALOG["rollup"]["env"]["WARP_NETSUITE_SYNC_URL"] == "https://netsuite-sync-${local.run_app_suffix}"
+    assert CATALOG["netsuite_sync"]["env"]["WARP_NETSUITE_SYNC_URL"] == "https://netsuite-sync-${local.run_app_suffix}"
     assert LOCALS["run_app_suffix"] == "${data.google_project.this.number}.${var.region}.run.app"
     retry = queue["retry_config"][0]
     assert retry["max_attempts"] >= 1 and retry["min_backoff"] and retry["max_backoff"]
