@@ -330,9 +330,15 @@ def test_bundles_hold_main_and_the_package_beside_it_with_fixed_mtimes(tmp_path)
 
 # -- the deploy check on broken copies ------------------------------------------------------------
 
-def _broken(tmp_path: Path, file: str, old: str, new: str) -> tuple[deploy_check.Config, list[str]]:
+def _broken(tmp_path: Path, file: str, old: str, new: str,
+            declared: tuple[str, ...] = RATING) -> tuple[deploy_check.Config, list[str]]:
+    """A copy of terraform/ that declares ``declared`` (whatever the real list is) with one edit."""
     copy = tmp_path / "terraform"
     shutil.copytree(TERRAFORM, copy)
+    functions = copy / "functions.tf"
+    listed = ", ".join(f'"{name}"' for name in declared)
+    functions.write_text(re.sub(r"declared_functions = \[[^\]]*\]", f"declared_functions = [{listed}]",
+                                functions.read_text(), count=1))
     path = copy / file
     text = path.read_text()
     assert old in text, f"{old!r} not in {file}"
@@ -358,6 +364,7 @@ def test_a_declared_function_without_source_fails_naming_the_function(tmp_path):
 
 def test_declaring_a_function_absent_from_the_catalog_fails(tmp_path):
     config, errors = _broken(tmp_path, "functions.tf", '"rate_api"]', '"rate_api", "webhooks"]')
+    assert config.declared == [*RATING, "webhooks"]
     assert errors == []
     assert "function webhooks is declared but has no entry in local.function_catalog" in _errors(config)
 
@@ -380,7 +387,7 @@ def test_a_typo_in_an_environment_key_or_an_unpinned_secret_fails(tmp_path):
     config, _ = _broken(tmp_path, "environments/dev.tfvars", "redis_tier ", "redis_teir ")
     assert any("dev.tfvars sets 'redis_teir', which is not a variable (typo?)" in e for e in _errors(config))
 
-    config, _ = _broken(tmp_path / "b", "functions.tf", '"rate_api"]', '"rate_api", "netsuite_sync"]')
+    config, _ = _broken(tmp_path / "b", "functions.tf", "locals {", "locals {", (*RATING, "netsuite_sync"))
     config.tfvars["prod"]["secret_versions"].pop("warp-netsuite-private-key")
     config.tfvars["dev"]["secret_versions"]["warp-netsuite-client-id"] = "latest"
     errors = _errors(config)
