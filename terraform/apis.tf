@@ -7,6 +7,8 @@
 #   iam_ready   after every grant (iam.tf): IAM changes take effect within about a minute, often
 #               longer; a function built or started before its identities' roles are visible
 #               fails its first deploy. The wait is re-run whenever the set of grants changes.
+#               (Queue grants are left out: a queue targets its function, which waits here, so
+#               waiting for them would be a cycle; an enqueue in the first minute is retried.)
 #
 # Eventarc is not used (usage topics push to the functions through subscriptions this module
 # owns, pubsub.tf), so the Eventarc service agent race of fresh projects cannot happen.
@@ -59,7 +61,6 @@ resource "time_sleep" "iam_ready" {
     google_bigquery_table_iam_member.function_tables,
     google_pubsub_topic_iam_member.function_publish,
     google_secret_manager_secret_iam_member.function_secrets,
-    google_cloud_tasks_queue_iam_member.function_enqueue,
     google_service_account_iam_member.function_acts_as_tasks,
     google_storage_bucket_iam_member.function_buckets,
     google_project_iam_member.build,

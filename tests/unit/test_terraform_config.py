@@ -78,6 +78,7 @@ def test_the_deploy_check_finds_nothing_wrong_with_the_configuration():
     config, errors = deploy_check.load(TERRAFORM)
     errors += deploy_check.check_sources(config, ROOT / "functions")
     errors += deploy_check.check_references(config, ROOT / "shared" / "warp_billing" / "adapters" / "bigquery_schemas")
+    errors += deploy_check.check_cycles(TERRAFORM)
     assert errors == []
 
 
@@ -404,3 +405,14 @@ def test_a_file_that_does_not_parse_is_named(tmp_path):
 def test_every_catalog_entry_must_have_the_same_keys(tmp_path):
     config, _ = _broken(tmp_path, "functions.tf", "      bq_jobs      = false\n", "")
     assert any("function netsuite_sync: catalog keys differ" in e and "bq_jobs" in e for e in _errors(config))
+
+
+def test_a_dependency_cycle_is_named(tmp_path):
+    # The cycle this check first caught: functions wait for the grants, a queue grant needs the
+    # queue, and the queue targets the function.
+    grants = "google_bigquery_table_iam_member.function_tables,"
+    _broken(tmp_path, "apis.tf", grants, grants + "\n    google_cloud_tasks_queue_iam_member.function_enqueue,")
+    errors = deploy_check.check_cycles(tmp_path / "terraform")
+    assert errors == ["dependency cycle: google_cloudfunctions2_function.fn -> time_sleep.iam_ready -> "
+                      "google_cloud_tasks_queue_iam_member.function_enqueue -> google_cloud_tasks_queue.queues -> "
+                      "google_cloudfunctions2_function.fn"]
