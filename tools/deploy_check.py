@@ -12,7 +12,8 @@ from the configuration's text and the function sources:
    such as ``google_cloudfunctions2_function.fn["x"]`` name declared functions; every catalog entry
    has the same keys; names fit the service-account and run.app limits; each environment's
    tfvars sets only declared variables and pins every external secret a declared function reads;
-   no dependency cycle between resources, data sources and locals;
+   every var., local., resource and data source named is declared; no dependency cycle between
+   resources, data sources and locals;
 4. argument and block names, and required arguments, of every google_* resource against the
    google provider's schema as the npm package @cdktf/provider-google carries it
    (tools/provider_schema.py: the part of `terraform validate` that can run offline);
@@ -272,6 +273,27 @@ def dependency_graph(terraform: Path) -> dict[str, set[str]]:
     return graph
 
 
+NAMED = re.compile(r"(?<![\w.])(var|local|data\.[a-z0-9_]+|(?:google|time|archive)_[a-z0-9_]+)\.([a-z_][a-z0-9_-]*)")
+
+
+def check_undefined(terraform: Path) -> list[str]:
+    """Every var.X, local.X, resource and data source an expression names is declared somewhere."""
+    declared: set[str] = set()
+    texts: list[tuple[str, str]] = []
+    for path in sorted(terraform.glob("*.tf")):
+        parsed = hcl2.loads(path.read_text(encoding="utf-8"))
+        declared |= {f"var.{name}" for block in parsed.get("variable", []) for name in block}
+        declared |= {f"local.{name}" for block in parsed.get("locals", []) for name in block}
+        for block in parsed.get("resource", []):
+            declared |= {f"{kind}.{name}" for kind, named in block.items() for name in named}
+        for block in parsed.get("data", []):
+            declared |= {f"data.{kind}.{name}" for kind, named in block.items() for name in named}
+        texts += [(path.name, text) for text in _strings_in(parsed)]
+    missing = sorted({(file, f"{match[0]}.{match[1]}") for file, text in texts for match in NAMED.findall(text)
+                      if f"{match[0]}.{match[1]}" not in declared})
+    return [f"terraform/{file} refers to {name}, which is not declared" for file, name in missing]
+
+
 def check_cycles(terraform: Path) -> list[str]:
     """A dependency cycle between resources, data sources or locals (a plan refuses it)."""
     graph, state, errors = dependency_graph(terraform), {}, []
@@ -391,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
     if not errors:
         errors += check_sources(config, ROOT / "functions")
         errors += check_references(config, ROOT / "shared" / "warp_billing" / "adapters" / "bigquery_schemas")
-        errors += check_cycles(terraform)
+        errors += check_undefined(terraform) + check_cycles(terraform)
     if not errors:
         errors += check_provider_schema(terraform, ROOT / "build")
     if not errors and not args.skip_imports:

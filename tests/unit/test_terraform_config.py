@@ -78,7 +78,7 @@ def test_the_deploy_check_finds_nothing_wrong_with_the_configuration():
     config, errors = deploy_check.load(TERRAFORM)
     errors += deploy_check.check_sources(config, ROOT / "functions")
     errors += deploy_check.check_references(config, ROOT / "shared" / "warp_billing" / "adapters" / "bigquery_schemas")
-    errors += deploy_check.check_cycles(TERRAFORM)
+    errors += deploy_check.check_undefined(TERRAFORM) + deploy_check.check_cycles(TERRAFORM)
     assert errors == []
 
 
@@ -416,3 +416,14 @@ def test_a_dependency_cycle_is_named(tmp_path):
     assert errors == ["dependency cycle: google_cloudfunctions2_function.fn -> time_sleep.iam_ready -> "
                       "google_cloud_tasks_queue_iam_member.function_enqueue -> google_cloud_tasks_queue.queues -> "
                       "google_cloudfunctions2_function.fn"]
+
+
+def test_an_undeclared_variable_local_or_resource_is_named(tmp_path):
+    edited = ("time_zone        = var.scheduler_timezone\n"
+              '  paused = local.paused_jobs || google_pubsub_topic.alerts.id != ""')
+    _broken(tmp_path, "scheduler.tf", "time_zone        = var.scheduler_time_zone", edited)
+    assert deploy_check.check_undefined(tmp_path / "terraform") == [
+        "terraform/scheduler.tf refers to google_pubsub_topic.alerts, which is not declared",
+        "terraform/scheduler.tf refers to local.paused_jobs, which is not declared",
+        "terraform/scheduler.tf refers to var.scheduler_timezone, which is not declared",
+    ]
