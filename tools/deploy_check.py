@@ -19,7 +19,8 @@ from the configuration's text and the function sources:
    (tools/provider_schema.py: the part of `terraform validate` that can run offline);
 5. every declared bundle builds (tools/function_bundles.py), and its entry point imports with the
    bundle's OWN requirements in a clean virtual environment (no project venv, no PYTHONPATH),
-   registered with the signature its trigger needs. The environments are cached under
+   registered with the signature its trigger needs, and the WARP_* settings Terraform gives it are
+   all settings of that bundle's warp_billing.settings and validate. The environments are cached under
    build/deploy-check/venvs/<hash of requirements + Python version>, so CI pays once per change.
 
 Usage: ``python tools/deploy_check.py [--skip-imports]``; exit 1 with ``deploy-check: error: ...``
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -328,13 +330,44 @@ def check_format(terraform: Path) -> list[str]:
 
 
 IMPORT_PROBE = """
-import json, sys
+import json, os, sys
 sys.path.insert(0, sys.argv[1])
 import functions_framework._function_registry as registry
 import main
 entry = getattr(main, sys.argv[2], None)
-print(json.dumps({"callable": callable(entry), "signature": registry.REGISTRY_MAP.get(sys.argv[2])}))
+environment = json.loads(sys.argv[3])
+from warp_billing.settings import Settings
+known = {"WARP_" + name.upper() for name in Settings.model_fields}
+unknown = sorted(key for key in environment if key.startswith("WARP_") and key not in known)
+os.environ.update({key: value for key, value in environment.items() if value is not None})
+try:
+    Settings()
+    invalid = None
+except Exception as exc:
+    invalid = str(exc)
+print(json.dumps({"callable": callable(entry), "signature": registry.REGISTRY_MAP.get(sys.argv[2]),
+                  "unknown": unknown, "invalid": invalid}))
 """
+
+# Stand-ins for values only the deployment knows (${...} expressions, secrets): valid for their setting.
+PLACEHOLDERS = {"WARP_REDIS_URL": "rediss://:auth@10.0.0.3:6378/0"}
+
+
+def function_environment(config: Config, spec: dict) -> dict[str, str | None]:
+    """The WARP_* settings a function is deployed with (functions.tf), ${...} values as None."""
+    def resolved(value):
+        if isinstance(value, str) and re.fullmatch(r"\$\{local\.(\w+)\}", value):
+            return config.locals.get(value[8:-1], {})
+        return value if isinstance(value, dict) else {}
+
+    environment: dict = dict(resolved(config.locals.get("common_env")))
+    if spec.get("redis"):
+        environment.update(resolved(config.locals.get("redis_env")))
+        environment["WARP_REDIS_URL"] = None
+    environment.update(resolved(spec.get("env")))
+    environment.update(dict.fromkeys(spec.get("secrets", {})))
+    return {key: PLACEHOLDERS.get(key) if value is None or "${" in str(value) else str(value)
+            for key, value in environment.items()}
 
 
 def _clean_venv(requirements: Path, cache: Path) -> Path:
@@ -355,14 +388,40 @@ def _clean_venv(requirements: Path, cache: Path) -> Path:
     return python
 
 
+def probe_bundle(python: Path, bundle: Path, entry: str, settings: dict) -> dict:
+    """Import the bundle's main.py with ``python`` (isolated: no PYTHONPATH, no user site, no WARP_*
+    from the caller) and validate ``settings`` against the bundle's own warp_billing.settings."""
+    environment = {key: value for key, value in os.environ.items()
+                   if not key.startswith(("WARP_", "PYTHON", "VIRTUAL_ENV"))}
+    result = subprocess.run([str(python), "-I", "-c", IMPORT_PROBE, str(bundle), entry, json.dumps(settings)],
+                            check=False, cwd=bundle, capture_output=True, text=True, timeout=300, env=environment)
+    if result.returncode != 0:
+        raise RuntimeError(f"main.py does not import with its own requirements:\n{result.stderr.strip()[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def probe_problems(name: str, entry: str, spec: dict, probe: dict) -> list[str]:
+    """What the import probe of one function found wrong."""
+    problems = []
+    wanted = SIGNATURES.get(spec.get("trigger"), "http")
+    if probe["unknown"]:
+        problems.append(f"function {name}: settings {', '.join(probe['unknown'])} are not in "
+                        "warp_billing.settings (typo, or a setting that has not landed)")
+    if probe["invalid"]:
+        problems.append(f"function {name}: its settings do not validate: {probe['invalid']}")
+    if not probe["callable"]:
+        problems.append(f"function {name}: entry point {entry} is not defined in functions/{name}/main.py")
+    elif (probe["signature"] or "http") != wanted:
+        problems.append(f"function {name}: entry point {entry} is registered as {probe['signature'] or 'http'}, "
+                        f"its {spec.get('trigger')} trigger needs {wanted}")
+    return problems
+
+
 def check_imports(config: Config, build_dir: Path) -> list[str]:
     """Build each declared bundle and import its entry point in a clean venv of its own requirements."""
     errors = []
     cache = build_dir / "deploy-check" / "venvs"
     cache.mkdir(parents=True, exist_ok=True)
-    # Only the bundle and the clean venv: no WARP_* settings, no PYTHONPATH, no user site.
-    environment = {key: value for key, value in os.environ.items()
-                   if not key.startswith(("WARP_", "PYTHON", "VIRTUAL_ENV"))}
     for name in config.declared:
         spec = config.catalog.get(name, {})
         try:
@@ -372,21 +431,17 @@ def check_imports(config: Config, build_dir: Path) -> list[str]:
             errors.append(f"function {name}: {exc}")
             continue
         entry = spec.get("entry_point", name)
-        result = subprocess.run([str(python), "-I", "-c", IMPORT_PROBE, str(bundle), entry], check=False,
-                                cwd=bundle, capture_output=True, text=True, timeout=300, env=environment)
-        if result.returncode != 0:
-            errors.append(f"function {name}: main.py does not import with its own requirements:\n"
-                          f"{result.stderr.strip()[-3000:]}")
+        try:
+            probe = probe_bundle(python, bundle, entry, function_environment(config, spec))
+        except RuntimeError as exc:
+            errors.append(f"function {name}: {exc}")
             continue
-        probe = __import__("json").loads(result.stdout.strip().splitlines()[-1])
-        wanted = SIGNATURES.get(spec.get("trigger"), "http")
-        if not probe["callable"]:
-            errors.append(f"function {name}: entry point {entry} is not defined in functions/{name}/main.py")
-        elif (probe["signature"] or "http") != wanted:
-            errors.append(f"function {name}: entry point {entry} is registered as {probe['signature'] or 'http'}, "
-                          f"its {spec.get('trigger')} trigger needs {wanted}")
+        problems = probe_problems(name, entry, spec, probe)
+        if problems:
+            errors += problems
         else:
-            print(f"deploy-check: {name}: {entry} imports in a clean venv ({wanted})")
+            print(f"deploy-check: {name}: {entry} imports in a clean venv "
+                  f"({SIGNATURES.get(spec.get('trigger'), 'http')}), settings valid")
     return errors
 
 

@@ -427,3 +427,34 @@ def test_an_undeclared_variable_local_or_resource_is_named(tmp_path):
         "terraform/scheduler.tf refers to local.paused_jobs, which is not declared",
         "terraform/scheduler.tf refers to var.scheduler_timezone, which is not declared",
     ]
+
+
+# -- the import probe (run here with the project's interpreter; deploy-check uses a clean venv) ---
+
+@pytest.fixture(scope="module")
+def voice_bundle(tmp_path_factory):
+    return function_bundles.bundle("rate_voice", tmp_path_factory.mktemp("bundles"))
+
+
+def _probe(bundle: Path, settings: dict, entry: str = "rate_voice", trigger: str = "pubsub") -> list[str]:
+    probe = deploy_check.probe_bundle(Path(sys.executable), bundle, entry, settings)
+    return deploy_check.probe_problems("rate_voice", entry, {"trigger": trigger}, probe)
+
+
+def test_the_probe_accepts_the_rating_functions_deployed_settings(voice_bundle):
+    config, _ = deploy_check.load(TERRAFORM)
+    settings = deploy_check.function_environment(config, CATALOG["rate_voice"])
+    assert settings["WARP_REDIS_URL"].startswith("rediss://") and settings["WARP_USAGE_STORE"] == "bigquery"
+    assert _probe(voice_bundle, settings) == []
+
+
+def test_the_probe_names_a_misspelled_setting_an_invalid_value_and_a_wrong_entry_point(voice_bundle):
+    assert _probe(voice_bundle, {"WARP_USAGE_STOR": "bigquery"}) == [
+        "function rate_voice: settings WARP_USAGE_STOR are not in warp_billing.settings "
+        "(typo, or a setting that has not landed)"]
+    invalid = _probe(voice_bundle, {"WARP_USAGE_STORE": "spanner"})
+    assert len(invalid) == 1 and "its settings do not validate" in invalid[0] and "usage_store" in invalid[0]
+    assert _probe(voice_bundle, {}, entry="rate_fax") == [
+        "function rate_voice: entry point rate_fax is not defined in functions/rate_voice/main.py"]
+    assert _probe(voice_bundle, {}, trigger="http") == [
+        "function rate_voice: entry point rate_voice is registered as cloudevent, its http trigger needs http"]
