@@ -72,9 +72,10 @@ def write(folder: Path, plans=(ACME,), records=JUNE) -> dict:
     return paths
 
 
-def warp(*args: str) -> subprocess.CompletedProcess:
+def warp(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([str(WARP), *args], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
+                          env={**{name: value for name, value in os.environ.items() if not name.startswith("WARP_")},
+                               "PYTHONWARNINGS": "ignore", **(env or {})})
 
 
 def test_invoice_writes_the_contract_json_html_and_journal(tmp_path):
@@ -240,16 +241,35 @@ def test_the_avalara_tax_engine_is_used_when_configured(tmp_path):
     try:
         paths = write(tmp_path, plans=({**ACME, "fees": {"usf": {"applies": True}}},),
                       records=[line(amount="100.000000", start="2026-11-03T12:00:00Z")])
-        config = tmp_path / "afc.yaml"
-        config.write_text(yaml.safe_dump({
-            "base_url": f"http://127.0.0.1:{server.server_address[1]}", "username": "u", "password": "p",
-            "bill_to": {"ACME": {"country": "USA", "state": "NY", "zip": "10001"}}}), encoding="utf-8")
+        bill_to = tmp_path / "bill-to.yaml"
+        bill_to.write_text(yaml.safe_dump({"ACME": {"country": "USA", "state": "NY", "zip": "10001"}}), encoding="utf-8")
         out = tmp_path / "INVOICE.json"
+        settings = {"WARP_AVALARA_BASE_URL": f"http://127.0.0.1:{server.server_address[1]}",
+                    "WARP_AVALARA_USERNAME": "u", "WARP_AVALARA_PASSWORD": "p", "WARP_AVALARA_BILL_TO": str(bill_to)}
         result = warp("invoice", "--plan", paths["ACME"], "--rated", paths["rated"], "--period", "2026-11",
-                      "--out", str(out), "--tax-engine", "avalara", "--avalara-config", str(config))
+                      "--out", str(out), "--tax-engine", "avalara", env=settings)
     finally:
         server.shutdown()
         server.server_close()
     assert result.returncode == 0, result.stderr
     fee, = orjson.loads(out.read_bytes())["fees"]
     assert (fee["code"], fee["base"], fee["rate"], fee["amount"]) == ("USF", "100.00", "0.37", "37.00")
+
+
+def test_an_avalara_config_file_is_refused_with_the_settings_to_use_instead(tmp_path):
+    paths = write(tmp_path, plans=(ACME,), records=[line()])
+    config = tmp_path / "afc.yaml"
+    config.write_text("username: u\npassword: p\n", encoding="utf-8")
+    result = warp("invoice", "--plan", paths["ACME"], "--rated", paths["rated"], "--period", "2026-11",
+                  "--out", str(tmp_path / "INVOICE.json"), "--tax-engine", "avalara", "--avalara-config", str(config))
+    assert result.returncode == 1
+    assert "WARP_AVALARA_USERNAME" in result.stderr and not (tmp_path / "INVOICE.json").exists()
+
+
+def test_avalara_without_credentials_names_the_missing_settings(tmp_path):
+    paths = write(tmp_path, plans=(ACME,), records=[line()])
+    result = warp("invoice", "--plan", paths["ACME"], "--rated", paths["rated"], "--period", "2026-11",
+                  "--out", str(tmp_path / "INVOICE.json"), env={"WARP_TAX_ENGINE": "avalara"})
+    assert result.returncode == 1
+    assert result.stderr.strip() == ("warp: error: WARP_TAX_ENGINE=avalara needs WARP_AVALARA_USERNAME and "
+                                     "WARP_AVALARA_PASSWORD")

@@ -22,6 +22,7 @@ import hcl2
 import pytest
 
 from warp_billing.adapters.bigquery_usage import TABLES, load_schema_json
+from warp_billing.products import functions, products
 
 ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM = ROOT / "terraform"
@@ -56,7 +57,7 @@ LOCALS = CONFIG["locals"]
 CATALOG = LOCALS["function_catalog"]
 DECLARED = LOCALS["declared_functions"]
 RATING = ("rate_voice", "rate_sms", "rate_api")
-USAGE_TOPICS = {"usage-voice", "usage-messaging", "usage-api"}
+USAGE_TOPICS = {product.topic for product in products()}  # the product table names each kind's topic
 ALL_TF = "\n".join(path.read_text() for path in sorted(TERRAFORM.glob("*.tf")))
 
 
@@ -458,3 +459,10 @@ def test_the_probe_names_a_misspelled_setting_an_invalid_value_and_a_wrong_entry
         "function rate_voice: entry point rate_fax is not defined in functions/rate_voice/main.py"]
     assert _probe(voice_bundle, {}, trigger="http") == [
         "function rate_voice: entry point rate_voice is registered as cloudevent, its http trigger needs http"]
+
+
+def test_the_usage_functions_are_the_product_tables_functions_and_topics():
+    # Every function the product table names is a pubsub function on the table's topic, and declared.
+    usage = {name: (spec["topic"],) for name, spec in CATALOG.items() if spec["trigger"] == "pubsub"}
+    assert usage == functions()
+    assert set(functions()) <= set(DECLARED)

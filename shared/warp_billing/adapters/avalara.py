@@ -75,6 +75,20 @@ class AfcSettings:
     pairs: Mapping[str, tuple[int, int]] = field(default_factory=lambda: dict(DEFAULT_PAIRS))
 
 
+def bill_to_from_mapping(data: Mapping[str, Any]) -> dict[str, BillTo]:
+    """Customer billing locations from ``customer_id -> {country, state, zip, npa?}``; ValueError names the bad one."""
+    locations = {}
+    for customer, place in data.items():
+        try:
+            npa = place.get("npa")
+            locations[str(customer)] = BillTo(str(place["country"]), str(place["state"]), str(place["zip"]),
+                                              int(npa) if npa is not None else None)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            detail = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
+            raise ValueError(f"customer {customer}: {detail} (expected country, state, zip and an optional npa)") from None
+    return locations
+
+
 class AvalaraCommunicationsTaxEngine:
     """``TaxEngine`` backed by AFC CalcTaxes."""
 

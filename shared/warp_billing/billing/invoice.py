@@ -27,6 +27,7 @@ from typing import Any, Iterable
 import orjson
 
 from ..plan import Plan
+from ..products import API_QUERY, VOICE, products
 from .amounts import cents, exact, iso, money_text, quantity_text, rate_text
 from .bulk_discounts import bulk_discount, discount_description, discount_sku
 from .commitments import commitment_outcome
@@ -35,7 +36,7 @@ from .fees import Fee, e911_fee
 from .recurring import recurring_lines
 from .taxes import TaxableLine, TaxEngine, TaxRequest
 from .tiers import TIER_ADJUSTMENT_SKU, tier_adjustment, tier_description
-from .usage_lines import CustomerUsage, ordered_groups, usage_line
+from .usage_lines import CustomerUsage, UsageTotals, ordered_groups, usage_line
 
 INVOICE = "invoice"
 CREDIT_NOTE = "credit_note"
@@ -189,8 +190,7 @@ def billed_content_hash(record: dict) -> str:
 
 def build_invoice(plan: Plan, cycle: BillingCycle, usage: CustomerUsage, taxes: TaxEngine) -> Invoice:
     """The draft invoice closing ``cycle`` for ``plan``'s customer from its usage."""
-    lines = [*_voice_lines(plan, cycle, usage), *_messaging_lines(cycle, usage), *_api_lines(plan, cycle, usage),
-             *_recurring(plan, cycle)]
+    lines = [*_usage_lines(plan, cycle, usage), *_recurring(plan, cycle)]
     fees: list[Fee] = []
     e911 = e911_fee(plan, cycle)
     if e911 is not None:
@@ -207,7 +207,7 @@ def build_invoice(plan: Plan, cycle: BillingCycle, usage: CustomerUsage, taxes: 
     )
 
 
-def _usage(cycle: BillingCycle, kind: str, sub: str, totals) -> InvoiceLine:
+def _usage(cycle: BillingCycle, kind: str, sub: str, totals: UsageTotals) -> InvoiceLine:
     priced = usage_line(kind, sub, totals)
     details: list[tuple[str, Any]] = [("events", priced.events)]
     if priced.billed_seconds is not None:
@@ -216,9 +216,19 @@ def _usage(cycle: BillingCycle, kind: str, sub: str, totals) -> InvoiceLine:
                        cycle.start, cycle.end, tuple(details))
 
 
-def _voice_lines(plan: Plan, cycle: BillingCycle, usage: CustomerUsage) -> Iterable[InvoiceLine]:
-    for sub, totals in ordered_groups(usage, "voice"):
-        yield _usage(cycle, "voice", sub, totals)
+def _usage_lines(plan: Plan, cycle: BillingCycle, usage: CustomerUsage) -> Iterable[InvoiceLine]:
+    """Usage lines product by product in table order, each group followed by its adjustments."""
+    for item in products():
+        for sub, totals in ordered_groups(usage, item.kind):
+            yield _usage(cycle, item.kind, sub, totals)
+            if item.kind == API_QUERY.kind:
+                yield from _api_discount(plan, cycle, sub, totals)
+        if item.kind == VOICE.kind:
+            yield from _voice_adjustments(plan, cycle, usage)
+
+
+def _voice_adjustments(plan: Plan, cycle: BillingCycle, usage: CustomerUsage) -> Iterable[InvoiceLine]:
+    """Volume pricing (tiers) and the commitment, on all voice minutes of the cycle."""
     voice_plan = plan.voice
     if voice_plan is None:
         return
@@ -241,25 +251,18 @@ def _voice_lines(plan: Plan, cycle: BillingCycle, usage: CustomerUsage) -> Itera
                               (("committed_minutes", voice_plan.commitment.minutes),))
 
 
-def _messaging_lines(cycle: BillingCycle, usage: CustomerUsage) -> Iterable[InvoiceLine]:
-    for kind in ("sms", "mms"):
-        for sub, totals in ordered_groups(usage, kind):
-            yield _usage(cycle, kind, sub, totals)
-
-
-def _api_lines(plan: Plan, cycle: BillingCycle, usage: CustomerUsage) -> Iterable[InvoiceLine]:
+def _api_discount(plan: Plan, cycle: BillingCycle, query_type: str, totals: UsageTotals) -> Iterable[InvoiceLine]:
+    """The bulk discount of one query type, when the plan has one and the volume reaches it."""
     discount = plan.api_queries.bulk_discount if plan.api_queries is not None else None
-    for query_type, totals in ordered_groups(usage, "api_query"):
-        yield _usage(cycle, "api_query", query_type, totals)
-        if discount is None:
-            continue
-        amount = bulk_discount(discount, totals)
-        if amount is not None:
-            yield InvoiceLine(
-                discount_sku(query_type), discount_description(query_type, discount), Fraction(totals.units),
-                "query", amount, DISCOUNT, cycle.start, cycle.end,
-                (("percent", rate_text(discount.percent)), ("threshold", discount.threshold)),
-            )
+    if discount is None:
+        return
+    amount = bulk_discount(discount, totals)
+    if amount is not None:
+        yield InvoiceLine(
+            discount_sku(query_type), discount_description(query_type, discount), Fraction(totals.units),
+            "query", amount, DISCOUNT, cycle.start, cycle.end,
+            (("percent", rate_text(discount.percent)), ("threshold", discount.threshold)),
+        )
 
 
 def _recurring(plan: Plan, cycle: BillingCycle) -> Iterable[InvoiceLine]:

@@ -23,6 +23,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Mapping
 
+from ..products import products
 from .amounts import cents, exact, money_text
 from .commitments import SHORTFALL_SKU
 from .errors import BillingError
@@ -66,12 +67,9 @@ class AccountMap:
             return self.discounts_and_rebates
         if line.category.startswith("recurring"):
             return self.recurring_revenue
-        if line.sku.startswith("VOICE-"):
-            return self.voice_revenue
-        if line.sku.startswith(("SMS-", "MMS-")):
-            return self.messaging_revenue
-        if line.sku.startswith("API-"):
-            return self.api_revenue
+        for item in products():
+            if line.sku.startswith(item.sku_prefix + "-"):
+                return str(getattr(self, item.revenue_account))
         return self.recurring_revenue
 
     def for_fee(self, hint: str) -> str:

@@ -28,15 +28,14 @@ from typing import Mapping, Sequence
 import orjson
 
 from ..money import EXACT, ZERO
+from ..products import VOICE, Product, product, products
 from ..timeutil import InstantError, UTC, parse_instant
 from .amounts import cents
 from .cycles import BillingCycle
 from .errors import RatedFileError, RatedLineError
 
-VOICE_JURISDICTIONS = ("interstate", "intrastate", "indeterminate", "international")
-MESSAGE_KINDS = ("sms", "mms")
-MESSAGE_DIRECTIONS = ("outbound", "inbound")
 SECONDS_PER_MINUTE = 60
+UNGROUPED = ("kind", "")  # an unknown kind: grouped by its own name, then refused by open_group
 UTC_TEXT = "%Y-%m-%dT%H:%M:%SZ"
 
 
@@ -85,7 +84,7 @@ class CustomerUsage:
         """All voice, every jurisdiction: the base of tiers and commitments."""
         total = UsageTotals()
         for (kind, _), totals in self.groups.items():
-            if kind == "voice":
+            if kind == VOICE.kind:
                 total = total + totals
         return total
 
@@ -185,17 +184,12 @@ class _CustomerState:
 
     def open_group(self, key: tuple[str, object], line: bytes) -> list:
         kind, sub = key
-        if kind == "voice":
-            if sub not in VOICE_JURISDICTIONS:
-                raise _BadLine(line, f"voice line with jurisdiction {sub!r}; expected one of {', '.join(VOICE_JURISDICTIONS)}")
-        elif kind in MESSAGE_KINDS:
-            if sub not in MESSAGE_DIRECTIONS:
-                raise _BadLine(line, f"{kind} line with direction {sub!r}; expected outbound or inbound")
-        elif kind == "api_query":
-            if not isinstance(sub, str) or not sub.strip():
-                raise _BadLine(line, "api_query line without a query_type")
-        else:
-            raise _BadLine(line, f"kind {kind!r} is not billable (voice, sms, mms, api_query)")
+        item = product(kind)
+        if item is None:
+            raise _BadLine(line, f"kind {kind!r} is not billable ({', '.join(kinds())})")
+        problem = item.group_problem(sub)
+        if problem is not None:
+            raise _BadLine(line, problem)
         group = self.groups[key] = [0, 0, ZERO]
         return group
 
@@ -240,6 +234,8 @@ class UsageAggregator:
 
     def _consume(self, lines: Sequence[bytes]) -> None:
         states = self._states
+        # kind -> (the field its lines group by, the group of a line without it); unknown kinds fail in open_group
+        grouping = {item.kind: (item.group_field, item.group_default) for item in products()}
         loads = orjson.loads
         decimal = Decimal
         counts = self._counts
@@ -272,12 +268,9 @@ class UsageAggregator:
                         state.outside += 1
                         continue
                     kind = record["kind"]
-                    if kind == "voice":
-                        key = (kind, record["jurisdiction"])
-                    elif kind == "api_query":
-                        key = (kind, record["query_type"])
-                    else:
-                        key = (kind, record.get("direction") or "outbound")   # the rater's default direction
+                    group_field, default = grouping.get(kind, UNGROUPED)
+                    # a field without a default is required (KeyError: a named bad line)
+                    key = (kind, record[group_field] if default is None else record.get(group_field) or default)
                     group = state.groups.get(key)
                     if group is None:
                         group = state.open_group(key, line)
@@ -312,29 +305,13 @@ class UsageAggregator:
 
 # --- from sums to invoice lines -------------------------------------------------------------
 
-VOICE_DESCRIPTIONS = {
-    "interstate": "Voice usage, interstate",
-    "intrastate": "Voice usage, intrastate",
-    "indeterminate": "Voice usage, indeterminate jurisdiction",
-    "international": "Voice usage, international",
-}
-
-
 def usage_sku(kind: str, sub: str) -> str:
     """The invoice sku of a usage group: VOICE-INTERSTATE, SMS-OUTBOUND, API-LRN, ..."""
-    if kind == "voice":
-        return f"VOICE-{sub.upper()}"
-    if kind == "api_query":
-        return f"API-{sub.upper()}"
-    return f"{kind.upper()}-{sub.upper()}"
+    return _product(kind).sku(sub)
 
 
 def usage_description(kind: str, sub: str) -> str:
-    if kind == "voice":
-        return VOICE_DESCRIPTIONS[sub]
-    if kind == "api_query":
-        return f"{sub.upper()} queries"
-    return f"{kind.upper()} messages, {sub}"
+    return _product(kind).describe(sub)
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,23 +329,25 @@ class UsageLine:
 
 def usage_line(kind: str, sub: str, totals: UsageTotals) -> UsageLine:
     """One invoice line: the exact sum of per-event amounts, rounded once to cents."""
-    if kind == "voice":
-        quantity, unit, seconds = Fraction(totals.units, SECONDS_PER_MINUTE), "minute", totals.units
-    elif kind == "api_query":
-        quantity, unit, seconds = Fraction(totals.units), "query", None
-    else:
-        quantity, unit, seconds = Fraction(totals.units), "message", None
-    return UsageLine(usage_sku(kind, sub), usage_description(kind, sub), quantity, unit, cents(totals.amount),
+    item = _product(kind)
+    quantity = Fraction(totals.units, item.units_per_quantity)
+    seconds = totals.units if item.unit_detail == "billed_seconds" else None
+    return UsageLine(item.sku(sub), item.describe(sub), quantity, item.unit, cents(totals.amount),
                      totals.events, seconds)
+
+
+def kinds() -> list[str]:
+    return [item.kind for item in products()]
 
 
 def ordered_groups(usage: CustomerUsage, kind: str) -> list[tuple[str, UsageTotals]]:
     """A kind's groups in invoice order (voice by jurisdiction, messaging outbound first, API by type)."""
     found = {sub: totals for (group_kind, sub), totals in usage.groups.items() if group_kind == kind}
-    if kind == "voice":
-        order = VOICE_JURISDICTIONS
-    elif kind in MESSAGE_KINDS:
-        order = MESSAGE_DIRECTIONS
-    else:
-        order = tuple(sorted(found))
-    return [(sub, found[sub]) for sub in order if sub in found]
+    return [(sub, found[sub]) for sub in _product(kind).invoice_order(list(found))]
+
+
+def _product(kind: str) -> Product:
+    item = product(kind)
+    if item is None:
+        raise RatedFileError(f"kind {kind!r} is not in the product table ({', '.join(kinds())})")
+    return item

@@ -12,7 +12,6 @@ from datetime import datetime
 from ..timeutil import UTC, InstantError, parse_instant
 from .rejections import Reason, Rejection
 
-KINDS = frozenset({"voice", "sms", "mms", "api_query"})
 MAX_CALL_SECONDS = 86_400          # a "call" longer than a day is a switch fault, not traffic
 MAX_SEGMENTS = 255                 # the concatenated-SMS limit
 MAX_QUERIES_PER_EVENT = 10_000_000
