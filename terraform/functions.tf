@@ -230,14 +230,16 @@ locals {
         WARP_NETSUITE_SYNC_URL     = "https://netsuite-sync-${local.run_app_suffix}"
         WARP_TASKS_INVOKER_ACCOUNT = google_service_account.tasks.email
         WARP_NETSUITE_ACCOUNT      = var.netsuite_account_id
-        WARP_REGISTER_STORE        = "firestore"
+        # The ERP outbox the close writes (Firestore register) and sync_errors on Firestore.
+        WARP_REGISTER_STORE = "firestore"
+        WARP_SYNC_ERRORS    = "firestore"
       }
       secrets = {
         WARP_NETSUITE_PRIVATE_KEY    = "warp-netsuite-private-key"
         WARP_NETSUITE_CLIENT_ID      = "warp-netsuite-client-id"
         WARP_NETSUITE_CERTIFICATE_ID = "warp-netsuite-certificate-id"
       }
-      bq_append    = ["sync_errors"]
+      bq_append    = []
       bq_read      = []
       bq_write     = []
       bq_jobs      = false
@@ -259,9 +261,7 @@ locals {
           max_dispatches_per_second = var.netsuite_dispatches_per_second
         }
       }
-      tables = {
-        sync_errors = { partition_field = "at", clustering = ["invoice_id"] }
-      }
+      tables  = {}
       topics  = []
       buckets = []
     }
