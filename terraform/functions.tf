@@ -266,7 +266,8 @@ locals {
       buckets = []
     }
 
-    # Daily vendor CDR reconciliation against rated usage.
+    # Daily vendor CDR reconciliation against rated usage. Its tables are re-written per run id
+    # (DELETE + INSERT, MERGE of disputes), so it holds the merge role on them, never on the ledger.
     reconcile = {
       description = "Daily vendor CDR reconciliation against rated usage (Cloud Scheduler)."
       entry_point = "reconcile"
@@ -279,38 +280,38 @@ locals {
       concurrency = 1
       redis       = false
       env = {
-        WARP_USAGE_STORE          = "bigquery"
-        WARP_ALERT_SINK           = "pubsub"
-        WARP_ALERT_TOPIC          = "billing-alerts"
-        WARP_VENDOR_CDR_BUCKET    = local.bucket_names.vendor_cdrs
-        WARP_RECON_OUTPUTS_BUCKET = local.bucket_names.recon_outputs
+        WARP_RECON_SOURCE      = "storage"
+        WARP_USAGE_STORE       = "bigquery"
+        WARP_ALERT_SINK        = "pubsub"
+        WARP_ALERT_TOPIC       = "billing-alerts"
+        WARP_VENDOR_CDR_BUCKET = local.bucket_names.vendor_cdrs
       }
       secrets      = {}
-      bq_append    = ["vendor_cdrs", "recon_runs", "recon_items", "disputes"]
+      bq_append    = []
       bq_read      = ["rated_usage"]
-      bq_write     = []
+      bq_write     = ["vendor_cdrs", "recon_runs", "recon_items", "disputes"]
       bq_jobs      = true
       firestore    = "none"
       publish      = ["billing_alerts"]
       enqueue      = []
       bucket_read  = ["vendor_cdrs"]
-      bucket_write = ["recon_outputs"]
+      bucket_write = ["vendor_cdrs"] # outputs go to recon/<vendor>/<period>/ in the same bucket
       schedules = {
         "reconcile-daily" = {
-          description = "Daily vendor CDR reconciliation against rated usage."
+          description = "Daily vendor CDR reconciliation against rated usage (every vendor, yesterday's month)."
           schedule    = "0 6 * * *"
-          body        = { task = "daily_reconcile" }
+          body        = {}
         }
       }
       queues = {}
       tables = {
         vendor_cdrs = { partition_field = "event_date", clustering = ["vendor_id"] }
-        recon_runs  = { partition_field = "run_date", clustering = [] }
-        recon_items = { partition_field = "event_date", clustering = ["vendor_id"] }
-        disputes    = { partition_field = "opened_date", clustering = ["vendor_id"] }
+        recon_runs  = { partition_field = "period_start", clustering = ["vendor_id"] }
+        recon_items = { partition_field = "period_start", clustering = ["vendor_id", "class"] }
+        disputes    = { partition_field = "period_start", clustering = ["vendor_id"] }
       }
       topics  = []
-      buckets = ["vendor_cdrs", "recon_outputs"]
+      buckets = ["vendor_cdrs"]
     }
   }
 

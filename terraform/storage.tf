@@ -1,12 +1,11 @@
 # Cloud Storage buckets the declared functions own (functions.tf `buckets`): invoice documents,
-# vendor CDR drops, reconciliation outputs. Writers hold objectCreator only (create, never
-# overwrite or delete): documents are immutable once written.
+# vendor CDR drops (and the reconciliation outputs beside them). Writers hold objectCreator only
+# (create, never overwrite or delete): documents are immutable once written.
 
 locals {
   bucket_names = {
-    documents     = "${var.project}-warp-documents"
-    vendor_cdrs   = "${var.project}-warp-vendor-cdrs"
-    recon_outputs = "${var.project}-warp-recon-outputs"
+    documents   = "${var.project}-warp-documents"
+    vendor_cdrs = "${var.project}-warp-vendor-cdrs"
   }
 
   owned_buckets = merge([for name, spec in local.functions : { for bucket in spec.buckets : bucket => name }]...)

@@ -12,7 +12,9 @@ deploy check (tools/deploy_check.py) is tested on broken copies of the configura
 
 from __future__ import annotations
 
+import importlib
 import json
+import pkgutil
 import re
 import shutil
 import sys
@@ -21,7 +23,8 @@ from pathlib import Path
 import hcl2
 import pytest
 
-from warp_billing.adapters.bigquery_usage import TABLES, load_schema_json
+import warp_billing.adapters as adapters
+from warp_billing.adapters.bigquery_usage import TABLES, TableSpec, load_schema_json
 from warp_billing.products import functions, products
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -275,6 +278,28 @@ def test_bigquery_tables_match_the_adapter_layout_and_schema(table):
     assert resource["require_partition_filter"] is True
     # The column list is the adapter's own schema file, not a copy.
     assert resource["schema"] == '${file("${local.bigquery_schema_dir}/' + table + '.json")}'
+
+
+def _adapter_table_specs() -> dict:
+    """Every TableSpec any BigQuery adapter module defines (bigquery_usage, bigquery_close, ...)."""
+    specs = {}
+    for module in pkgutil.iter_modules(adapters.__path__):
+        if module.name.startswith("bigquery"):
+            loaded = importlib.import_module(f"warp_billing.adapters.{module.name}")
+            specs.update({value.name: value for value in vars(loaded).values() if isinstance(value, TableSpec)})
+    return specs
+
+
+def test_every_adapter_table_has_a_terraform_table_laid_out_the_same():
+    core = {"rated_usage", "usage_rejects", "balance_ledger"}
+    for name, spec in _adapter_table_specs().items():
+        if name in core:
+            partitioning = RESOURCES["google_bigquery_table"][name]["time_partitioning"][0]
+            layout = (partitioning["field"], RESOURCES["google_bigquery_table"][name]["clustering"])
+        else:
+            assert name in OWNED_TABLES, f"adapter table {name} is owned by no function in the catalog"
+            layout = (OWNED_TABLES[name][1]["partition_field"], OWNED_TABLES[name][1]["clustering"])
+        assert layout == (spec.partition_field, list(spec.clustering)), name
 
 
 def test_usage_rejects_partitions_expire_after_a_variable_number_of_days():
