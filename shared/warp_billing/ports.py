@@ -9,7 +9,7 @@ Every port is declared here. The value types two of them exchange stay with thei
 ``billing.taxes.TaxRequest`` and returns ``billing.fees.Fee`` lines (imported for type checking only,
 so this module imports nothing at run time and every layer may import it).
 
-The ports: UsageStore, LedgerStore, PlanStore, AlertPublisher, BalanceStore, TaxEngine, SyncOutbox.
+The ports: UsageStore, LedgerStore, PlanStore, AlertPublisher, Clock, BalanceStore, TaxEngine, SyncOutbox.
 """
 
 from __future__ import annotations
@@ -80,6 +80,15 @@ class AlertPublisher(Protocol):
     """Billing alerts (low balance, low margin, suspension) to the billing-alerts topic."""
 
     def publish(self, alert: Mapping) -> None: ...
+
+
+# ---------------------------------------------------------------- time (real-time charging)
+
+
+class Clock(Protocol):
+    """Wall-clock time for charging decisions (``charging.clock.SystemClock``; a settable clock in tests)."""
+
+    def now_ms(self) -> int: ...
 
 
 # ---------------------------------------------------------------- balances (real-time charging)

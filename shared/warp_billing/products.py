@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from .plan import Plan
 from .rating.deck import RateDeck
@@ -42,7 +42,7 @@ from .rating.rated_event import RatedEvent
 class KindRater(Protocol):
     """What a rater factory returns: prices one event of its kind, raising Rejection for bad input."""
 
-    def rate(self, event: dict, event_id: str, vendor_id: str | None) -> RatedEvent: ...
+    def rate(self, event: dict[str, Any], event_id: str, vendor_id: str | None) -> RatedEvent: ...
 
 
 RaterFactory = Callable[[Plan, Mapping[str, RateDeck], NumberingPlan], "KindRater | None"]

@@ -128,7 +128,7 @@ class Settings(BaseSettings):
     avalara_bill_to: Path | None = None
 
     @model_validator(mode="after")
-    def _dedup_covers_max_age(self) -> "Settings":
+    def _dedup_covers_max_age(self) -> Settings:
         # A redelivery of an event younger than the maximum age must still find its charge
         # result, or it would be charged twice.
         if self.dedup_ttl_s < self.max_event_age_s:

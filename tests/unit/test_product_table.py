@@ -8,9 +8,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-
 from tests.builders import rater
-from tests.unit.charging.charging_world import make_world
+from tests.charging_world import make_world
+
 from warp_billing import products
 from warp_billing.billing.cycle_close import close_cycles
 from warp_billing.billing.revenue_recognition import AccountMap, journal_entries

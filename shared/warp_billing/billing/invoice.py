@@ -17,16 +17,18 @@ content (what makes re-invoicing idempotent).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date
-from functools import cached_property
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, Iterable
+from functools import cached_property
+from typing import Any
 
 import orjson
 
 from ..plan import Plan
+from ..ports import TaxEngine
 from ..products import API_QUERY, VOICE, products
 from .amounts import cents, exact, iso, money_text, quantity_text, rate_text
 from .bulk_discounts import bulk_discount, discount_description, discount_sku
@@ -34,7 +36,7 @@ from .commitments import commitment_outcome
 from .cycles import BillingCycle, cycle_for
 from .fees import Fee, e911_fee
 from .recurring import recurring_lines
-from .taxes import TaxableLine, TaxEngine, TaxRequest
+from .taxes import TaxableLine, TaxRequest
 from .tiers import TIER_ADJUSTMENT_SKU, tier_adjustment, tier_description
 from .usage_lines import CustomerUsage, UsageTotals, ordered_groups, usage_line
 
@@ -75,7 +77,7 @@ class InvoiceLine:
     service_end: date
     details: tuple[tuple[str, Any], ...] = ()
 
-    def to_record(self) -> dict:
+    def to_record(self) -> dict[str, Any]:
         record = {
             "sku": self.sku,
             "description": self.description,
@@ -90,7 +92,7 @@ class InvoiceLine:
         return record
 
     @classmethod
-    def from_record(cls, record: dict) -> "InvoiceLine":
+    def from_record(cls, record: dict[str, Any]) -> InvoiceLine:
         return cls(
             record["sku"], record["description"], exact(Decimal(record["quantity"])), record["unit"],
             Decimal(record["amount"]), record["category"], date.fromisoformat(record["service_start"]),
@@ -98,7 +100,7 @@ class InvoiceLine:
             tuple((key, value) for key, value in record.items() if key not in LINE_KEYS),
         )
 
-    def negated(self) -> "InvoiceLine":
+    def negated(self) -> InvoiceLine:
         return replace(self, amount=cents(-self.amount))
 
 
@@ -132,7 +134,7 @@ class Invoice:
     def total(self) -> Decimal:
         return self.subtotal + self.fees_total
 
-    def to_record(self) -> dict:
+    def to_record(self) -> dict[str, Any]:
         record = {
             "document_type": self.document_type,
             "invoice_number": self.number,
@@ -156,7 +158,7 @@ class Invoice:
         return record
 
     @classmethod
-    def from_record(cls, record: dict) -> "Invoice":
+    def from_record(cls, record: dict[str, Any]) -> Invoice:
         terms = record.get("terms", {})
         cycle = cycle_for(record["billing_period"], timezone=record["timezone"], anchor_day=terms.get("anchor_day", 1))
         return cls(
@@ -171,9 +173,9 @@ class Invoice:
     @cached_property
     def content_hash(self) -> str:
         """Digest of the billed content (cached: the invoice is immutable)."""
-        return self.to_record()["content_hash"]
+        return str(self.to_record()["content_hash"])
 
-    def credit_note(self, number: str, on: date) -> "Invoice":
+    def credit_note(self, number: str, on: date) -> Invoice:
         """The credit note cancelling this invoice in full, dated ``on``."""
         return replace(
             self, issue_date=on, due_date=on, lines=tuple(line.negated() for line in self.lines),
@@ -182,7 +184,7 @@ class Invoice:
         )
 
 
-def billed_content_hash(record: dict) -> str:
+def billed_content_hash(record: dict[str, Any]) -> str:
     """A digest of what an invoice bills (lines, fees, period, terms), not of its number or dates."""
     content = {key: value for key, value in record.items() if key not in VOLATILE_KEYS}
     return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()

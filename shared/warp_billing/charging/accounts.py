@@ -15,12 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Protocol, Sequence
 
-from ..ports import BalanceStore as BalanceStore  # noqa: F401  (the port lives in ports.py)
-from ..ports import LedgerEntry
+from ..ports import BalanceStore, LedgerEntry  # noqa: F401  (BalanceStore re-exported: the port lives in ports.py)
 from ..rating.rejections import Reason
-from .errors import TransientError
 
 CHARGED = "charged"
 REFUSED = "refused"

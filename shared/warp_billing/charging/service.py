@@ -25,21 +25,22 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Mapping, Sequence
+from typing import Any
 
 import orjson
 
 from ..money import MoneyError, format_amount, from_micros, to_micros
-from ..ports import AlertPublisher, LedgerEntry, LedgerStore, UsageStore
+from ..ports import AlertPublisher, BalanceStore, Clock, LedgerEntry, LedgerStore, UsageStore
 from ..rating.event_check import check_event, is_key
 from ..rating.rated_event import RatedEvent, RejectedEvent
 from ..rating.rater import rejected_event
 from ..rating.rejections import Reason, Rejection
 from ..timeutil import UTC, InstantError, parse_instant
-from .accounts import BalanceStore, ChargeRequest, ChargeResult, PostpaidTerms
+from .accounts import ChargeRequest, ChargeResult, PostpaidTerms
 from .alerts import account_alert, low_margin_alert
 from .clock import SystemClock, iso_from_ms, ms_from_datetime
 from .errors import TransientCode, TransientError
@@ -71,7 +72,7 @@ class Delivery:
     attributes: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def of_event(cls, event: object, message_id: str | None = None) -> "Delivery":
+    def of_event(cls, event: object, message_id: str | None = None) -> Delivery:
         """A delivery of an already decoded event (tests, replays, benchmarks)."""
         raw = orjson.dumps(event).decode() if isinstance(event, dict) else None
         return cls(event, message_id, raw)
@@ -100,7 +101,7 @@ class Handled:
 class _Checked:
     """An event that passed the shared check: its clean common fields and its start instant."""
 
-    event: dict
+    event: dict[str, Any]
     event_id: str
     kind: str
     customer_id: str
@@ -126,17 +127,17 @@ class _Rated:
 class _Effects:
     """Everything one or more deliveries write, deduplicated by business key."""
 
-    rows: dict[str, dict] = field(default_factory=dict)
-    rejects: dict[str, dict] = field(default_factory=dict)
+    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rejects: dict[str, dict[str, Any]] = field(default_factory=dict)
     entries: dict[str, LedgerEntry] = field(default_factory=dict)
-    alerts: dict[str, dict] = field(default_factory=dict)
+    alerts: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class ChargingService:
     """Rates, charges and records usage events (see the module docstring)."""
 
     def __init__(self, catalog: PlanCatalog, balances: BalanceStore, usage: UsageStore, ledger: LedgerStore,
-                 alerts: AlertPublisher, *, max_event_age_s: int, clock=None):
+                 alerts: AlertPublisher, *, max_event_age_s: int, clock: Clock | None = None):
         self.catalog = catalog
         self.balances = balances
         self.usage = usage
@@ -187,10 +188,12 @@ class ChargingService:
         charged = {id(step): next(results) for step in charges}
         final: list[Handled | TransientError] = []
         for outcome in outcomes:
-            if isinstance(outcome, _Rated):
-                result = outcome.prior if outcome.prior is not None else charged[id(outcome)]
-                outcome = result if isinstance(result, TransientError) else self._settle(outcome, result, now_ms, effects)
-            final.append(outcome)
+            if not isinstance(outcome, _Rated):
+                final.append(outcome)
+                continue
+            result = outcome.prior if outcome.prior is not None else charged[id(outcome)]
+            settled = result if isinstance(result, TransientError) else self._settle(outcome, result, now_ms, effects)
+            final.append(settled)
         self._write(effects)
         for outcome in final:
             if isinstance(outcome, Handled):
@@ -307,8 +310,11 @@ class ChargingService:
         if earlier is None:
             return step.rated, step.compiled
         event = step.delivery.event
+        if not isinstance(event, dict):  # a rated step always came from a decoded object
+            return step.rated, step.compiled
         try:
-            return earlier.rater.rate(event, step.rated.event_id, step.rated.kind, event.get("vendor_id") or None), earlier
+            vendor_id = event.get("vendor_id") or None
+            return earlier.rater.rate(event, step.rated.event_id, step.rated.kind, vendor_id), earlier
         except Rejection:
             return step.rated, step.compiled
 
@@ -343,7 +349,7 @@ def reject_id(event_id: str | None, delivery: Delivery) -> str:
     return "raw:" + hashlib.sha256((delivery.raw or "").encode("utf-8", "replace")).hexdigest()[:32]
 
 
-def _attempt(code: TransientCode, write, argument) -> None:
+def _attempt(code: TransientCode, write: Callable[[Any], None], argument: Any) -> None:
     try:
         write(argument)
     except TransientError:
@@ -373,4 +379,5 @@ def _log_handled(handled: Handled) -> None:
                                                 "reason": handled.reason, "duplicate": handled.duplicate})
     elif log.isEnabledFor(logging.DEBUG):
         log.debug("usage event charged", extra={"event_id": handled.event_id, "customer_id": handled.customer_id,
-                                                "amount": format_amount(handled.amount), "duplicate": handled.duplicate})
+                                                "amount": format_amount(handled.amount),
+                                                "duplicate": handled.duplicate})

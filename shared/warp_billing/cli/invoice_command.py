@@ -37,24 +37,31 @@ from .common import fail, first_line, load_plans
 @click.command()
 @click.option("--plan", "plan_paths", multiple=True, required=True, metavar="PLAN.yaml",
               help="Customer plan; repeat with --out-dir to close many customers in one pass.")
-@click.option("--rated", "rated_path", required=True, metavar="RATED.jsonl", help="Rated usage as `warp rate` writes it.")
-@click.option("--period", required=True, metavar="YYYY-MM", help="The cycle starting in this month, in each customer's zone.")
+@click.option("--rated", "rated_path", required=True, metavar="RATED.jsonl",
+              help="Rated usage as `warp rate` writes it.")
+@click.option("--period", required=True, metavar="YYYY-MM",
+              help="The cycle starting in this month, in each customer's zone.")
 @click.option("--out", "out_path", metavar="INVOICE.json", help="Invoice JSON (one plan).")
 @click.option("--out-dir", "out_dir", metavar="DIR", help="Folder for one invoice per plan: <CUSTOMER>-<PERIOD>.json.")
 @click.option("--html", "html_path", metavar="INVOICE.html", help="HTML rendering (default: beside the JSON).")
 @click.option("--no-html", is_flag=True, help="Do not write the HTML rendering.")
-@click.option("--journal", "journal_path", metavar="JOURNAL.json", help="Revenue-recognition journal (default: beside the JSON).")
+@click.option("--journal", "journal_path", metavar="JOURNAL.json",
+              help="Revenue-recognition journal (default: beside the JSON).")
 @click.option("--no-journal", is_flag=True, help="Do not write the journal.")
 @click.option("--register", "register_dir", metavar="DIR",
               help="Invoice register: issue numbered, immutable invoices; credit-and-rebill on changes.")
-@click.option("--as-of", "as_of", metavar="YYYY-MM-DD", help="Date of a correction (credit note and rebill); default today.")
-@click.option("--usf-table", "usf_table", metavar="FACTORS.csv", help="USF contribution factors (year,quarter,factor_pct) replacing the embedded table.")
+@click.option("--as-of", "as_of", metavar="YYYY-MM-DD",
+              help="Date of a correction (credit note and rebill); default today.")
+@click.option("--usf-table", "usf_table", metavar="FACTORS.csv",
+              help="USF contribution factors (year,quarter,factor_pct) replacing the embedded table.")
 @click.option("--tax-engine", type=click.Choice(["offline", "avalara"]),
               help="offline: USF from the dated table; avalara: Avalara Communications CalcTaxes "
                    "(credentials from WARP_AVALARA_*). Default: WARP_TAX_ENGINE, else offline.")
 @click.option("--avalara-config", hidden=True, help="Replaced by the WARP_AVALARA_* settings.")
-@click.option("--accounts", "accounts_path", metavar="ACCOUNTS.yaml", help="Journal account codes overriding the defaults.")
-@click.option("--jobs", type=click.IntRange(min=1), help="Worker processes for the rated file (default: by file size and CPUs).")
+@click.option("--accounts", "accounts_path", metavar="ACCOUNTS.yaml",
+              help="Journal account codes overriding the defaults.")
+@click.option("--jobs", type=click.IntRange(min=1),
+              help="Worker processes for the rated file (default: by file size and CPUs).")
 def invoice(plan_paths, rated_path, period, out_path, out_dir, html_path, no_html, journal_path, no_journal,
             register_dir, as_of, usf_table, tax_engine, avalara_config, accounts_path, jobs) -> None:
     """Close PERIOD: invoice, HTML and journal per customer from RATED.jsonl."""

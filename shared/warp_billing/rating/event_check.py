@@ -13,6 +13,8 @@ The kind-specific fields are checked by the kind's rater (``rating.kinds``).
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..products import PRODUCTS, kinds_text
 from .rejections import Reason, Rejection
 
@@ -46,7 +48,7 @@ def key_problem(field: str, value: object) -> Rejection:
     return Rejection(Reason.BAD_FIELD, f"{field}: must be {KEY_RULE}; {problem}")
 
 
-def check_event(event: dict) -> tuple[str, str, str, str | None]:
+def check_event(event: dict[str, Any]) -> tuple[str, str, str, str | None]:
     """(event_id, kind, customer_id, vendor_id or None) of a decoded event; Rejection when bad."""
     event_id = event.get("event_id")
     if type(event_id) is not str or not is_key(event_id):

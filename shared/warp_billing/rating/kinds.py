@@ -8,8 +8,9 @@ kind's event reader (``VoiceCall.from_event``, ``Message.from_event``, ``ApiQuer
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Mapping
+from typing import Any
 
 from ..plan import Plan
 from .api_queries import ApiQuery, ApiQueryRater
@@ -45,7 +46,7 @@ class VoiceKind:
         )
         self._vendor_decks: dict[str, RateDeck] = {vendor: decks[path] for vendor, path in voice.vendor_decks.items()}
 
-    def rate(self, event: dict, event_id: str, vendor_id: str | None) -> RatedEvent:
+    def rate(self, event: dict[str, Any], event_id: str, vendor_id: str | None) -> RatedEvent:
         call = VoiceCall.from_event(event)
         price = self._rater.rate(call, self._vendor_decks.get(vendor_id) if vendor_id is not None else None)
         margin_pct, low = None, False
@@ -75,7 +76,7 @@ class MessageKind:
             vendor: decks[path] for vendor, path in messaging.vendor_decks.items()
         }
 
-    def rate(self, event: dict, event_id: str, vendor_id: str | None) -> RatedEvent:
+    def rate(self, event: dict[str, Any], event_id: str, vendor_id: str | None) -> RatedEvent:
         kind = self._kind
         message = Message.from_event(event, kind)
         price = self._rater.price(message)
@@ -103,7 +104,7 @@ class ApiQueryKind:
         self._margin = plan.margin
         self._rater = ApiQueryRater(api)
 
-    def rate(self, event: dict, event_id: str, vendor_id: str | None) -> RatedEvent:
+    def rate(self, event: dict[str, Any], event_id: str, vendor_id: str | None) -> RatedEvent:
         query = ApiQuery.from_event(event)
         unit, amount = self._rater.price(query)
         vendor_cost = self._rater.vendor_cost(vendor_id, query) if vendor_id is not None else None

@@ -7,7 +7,8 @@ raises for bad input: every event comes back as a ``RatedEvent`` or a ``Rejected
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from ..plan import LoadedPlan, Plan
 from ..products import kinds_text, products
@@ -40,7 +41,7 @@ class CustomerRater:
     def __init__(self, plan: Plan, decks: Mapping[str, RateDeck], numbering: NumberingPlan):
         """``decks`` maps each deck path named in the plan to its compiled deck."""
         self.plan = plan
-        self._rates: dict[str, Callable[[dict, str, str | None], RatedEvent]] = {}
+        self._rates: dict[str, Callable[[dict[str, Any], str, str | None], RatedEvent]] = {}
         self._sections: dict[str, str] = {}
         for item in products():
             rater = item.rater(plan, decks, numbering)
@@ -48,7 +49,7 @@ class CustomerRater:
                 self._rates[item.kind] = rater.rate
             self._sections[item.kind] = item.plan_section
 
-    def rate(self, event: dict, event_id: str, kind: str, vendor_id: str | None) -> RatedEvent:
+    def rate(self, event: dict[str, Any], event_id: str, kind: str, vendor_id: str | None) -> RatedEvent:
         rate = self._rates.get(kind)
         if rate is None:
             section = self._sections.get(kind)
@@ -71,7 +72,7 @@ class Rater:
         plans: Iterable[LoadedPlan],
         numbering: NumberingPlan | None = None,
         decks: DeckCache | None = None,
-    ) -> "Rater":
+    ) -> Rater:
         decks = decks or DeckCache()
         base_numbering = numbering or NumberingPlan.embedded()
         customers = {}
@@ -107,7 +108,7 @@ class Rater:
         return rated
 
 
-def rejected_event(event: dict, rejection: Rejection) -> RejectedEvent:
+def rejected_event(event: dict[str, Any], rejection: Rejection) -> RejectedEvent:
     """The reject of a decoded event, keeping whatever identifying fields it has as text."""
     event_id, kind, customer_id, start = (event.get(name) for name in ("event_id", "kind", "customer_id", "start_time"))
     return RejectedEvent(

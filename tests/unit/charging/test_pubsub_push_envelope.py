@@ -15,7 +15,7 @@ import base64
 import orjson
 import pytest
 from functions_framework import _function_registry, create_app
-from tests.unit.charging.charging_world import make_world, voice_event
+from tests.charging_world import make_world, voice_event
 from tests.unit.charging.test_usage_functions import FUNCTIONS, ROOT
 
 from warp_billing import bootstrap

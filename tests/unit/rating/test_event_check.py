@@ -7,9 +7,9 @@ import re
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
-
 from tests.builders import rater, voice
-from tests.unit.charging.charging_world import make_world
+from tests.charging_world import make_world
+
 from warp_billing.rating.event_check import check_event
 from warp_billing.rating.rated_event import RejectedEvent
 from warp_billing.rating.rejections import Rejection
