@@ -7,6 +7,7 @@ import click
 from .. import __version__
 from .deck_commands import deck
 from .invoice_command import invoice
+from .netsuite_commands import netsuite
 from .ops_commands import balance, plans, rejects
 from .rate_command import rate
 from .reasons_command import reasons
@@ -19,5 +20,5 @@ def main() -> None:
     """WARP Billing: rate usage, check decks, close billing cycles."""
 
 
-for command in (rate, deck, sample, invoice, plans, balance, rejects, reasons):
+for command in (rate, deck, sample, invoice, plans, balance, rejects, reasons, netsuite):
     main.add_command(command)
