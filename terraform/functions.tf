@@ -12,7 +12,7 @@
 locals {
   # THE list of deployed functions. Each name needs functions/<name>/main.py with its entry point
   # and an entry in function_catalog; `make deploy-check` (CI) fails, naming the function, otherwise.
-  declared_functions = ["rate_voice", "rate_sms", "rate_api"]
+  declared_functions = ["rate_voice", "rate_sms", "rate_api", "netsuite_sync"]
 
   # Every entry has the same keys (deploy-check enforces it):
   #   trigger       "pubsub" (usage topic -> push subscription) or "http" (Scheduler / Cloud Tasks)
@@ -230,9 +230,9 @@ locals {
         WARP_NETSUITE_SYNC_URL     = "https://netsuite-sync-${local.run_app_suffix}"
         WARP_TASKS_INVOKER_ACCOUNT = google_service_account.tasks.email
         WARP_NETSUITE_ACCOUNT      = var.netsuite_account_id
-        # The ERP outbox the close writes (Firestore register) and sync_errors on Firestore.
-        WARP_REGISTER_STORE = "firestore"
-        WARP_SYNC_ERRORS    = "firestore"
+        # sync_errors on Firestore. The ERP outbox setting (WARP_SYNC_OUTBOX) offers only sqlite so
+        # far: the cloud outbox is the cycle close's Firestore register, set here when it lands.
+        WARP_SYNC_ERRORS = "firestore"
       }
       secrets = {
         WARP_NETSUITE_PRIVATE_KEY    = "warp-netsuite-private-key"
