@@ -8,7 +8,7 @@ SAMPLE := build/sample
 EVENTS ?= 200000
 PERIOD ?= 2026-06
 
-.PHONY: run test unit bench sample clean venv bundles lint system-deps system-deps-test
+.PHONY: run test unit bench sample clean venv bundles lint deploy-check system-deps system-deps-test
 
 # The rating hot path (setup.py HOT_MODULES) is compiled with mypyc in place; when the compile
 # is not possible the package stays pure Python (same behaviour, slower). A compiled module
@@ -101,6 +101,12 @@ bench: venv
 ## Deployable function folders (main.py + requirements.txt + warp_billing) for Terraform.
 bundles: venv
 	$(PY) tools/function_bundles.py
+
+## What a `terraform plan` and the first deploy would find, offline (tools/deploy_check.py): every
+## declared function's bundle builds and imports with its own requirements in a clean venv (cached
+## under build/deploy-check/), terraform fmt, every file parses, the cross-references resolve.
+deploy-check: venv
+	$(PY) tools/deploy_check.py
 
 clean:
 	rm -rf build .pytest_cache

@@ -27,6 +27,23 @@ class ConfigurationError(RuntimeError):
     """The settings ask for an adapter that cannot be built (missing module, bad combination)."""
 
 
+def redis_tls_options(settings: Settings) -> dict[str, Any]:
+    """The redis-py TLS options for a ``rediss://`` URL: verify the server against WARP_REDIS_CA_CERT.
+
+    Without a CA file a rediss:// URL verifies against the system trust store (redis-py's default),
+    which does not hold Memorystore's per-instance CA, so the connection would fail at the handshake.
+    """
+    if not settings.redis_url.startswith("rediss://"):
+        return {}
+    options: dict[str, Any] = {"ssl_cert_reqs": "required",
+                               "ssl_check_hostname": settings.redis_tls_check_hostname}
+    if settings.redis_ca_cert is not None:
+        if not Path(settings.redis_ca_cert).is_file():
+            raise ConfigurationError(f"WARP_REDIS_CA_CERT {settings.redis_ca_cert} is not a readable file")
+        options["ssl_ca_certs"] = str(settings.redis_ca_cert)
+    return options
+
+
 class Container:
     """The object graph for one set of settings; every part built lazily, at most once."""
 
@@ -229,8 +246,9 @@ class Container:
 
         settings = self.settings
         timeout = settings.redis_timeout_ms / 1000
-        options = dict(socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True,
-                       health_check_interval=30)
+        options: dict[str, Any] = dict(socket_timeout=timeout, socket_connect_timeout=timeout,
+                                       decode_responses=True, health_check_interval=30)
+        options.update(redis_tls_options(settings))
         if settings.redis_cluster:
             return redis.RedisCluster.from_url(settings.redis_url, **options)
         return redis.Redis.from_url(settings.redis_url, **options)

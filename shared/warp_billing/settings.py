@@ -13,6 +13,11 @@ Environment variables (all optional; defaults give the embedded, no-cloud config
     WARP_REDIS_URL                 redis://127.0.0.1:6390/0
     WARP_REDIS_CLUSTER             false   (true: Memorystore cluster / Redis Cluster client)
     WARP_REDIS_TIMEOUT_MS          2000    (socket connect and read timeout)
+    WARP_REDIS_CA_CERT             unset   (path of a PEM file with the CA that signs the server's
+                                            certificate, e.g. the Memorystore server CA; needs a
+                                            rediss:// URL, and the certificate is then verified)
+    WARP_REDIS_TLS_CHECK_HOSTNAME  true    (false: trust the CA alone, for a server reached by an IP
+                                            address that its certificate does not name)
     WARP_USAGE_STORE               sqlite | bigquery                   (rated usage and rejects)
     WARP_LEDGER_STORE              sqlite | bigquery | firestore       (persisted ledger)
     WARP_PLAN_STORE                files | firestore                   (plans and decks)
@@ -97,6 +102,8 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6390/0"
     redis_cluster: bool = False
     redis_timeout_ms: int = Field(2000, ge=1)
+    redis_ca_cert: Path | None = None
+    redis_tls_check_hostname: bool = True
 
     # Which adapter backs each port.
     # Only values bootstrap.py can build are offered (a test checks each one builds).
@@ -172,6 +179,14 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"dedup_ttl_s ({self.dedup_ttl_s}) must be >= max_event_age_s ({self.max_event_age_s})"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _ca_needs_tls(self) -> Settings:
+        # A CA file with a plain redis:// URL would be silently unused: the AUTH string would
+        # then cross the network in clear text while the operator believes it is encrypted.
+        if self.redis_ca_cert is not None and not self.redis_url.startswith("rediss://"):
+            raise ValueError("redis_ca_cert is set but redis_url is not rediss:// (TLS)")
         return self
 
     @property
