@@ -144,3 +144,29 @@ def test_concurrent_redeliveries_from_8_threads_are_kept_exactly_once(app, tmp_p
     assert len(statuses) == len(deliveries)
     assert statuses.count("accepted") == len(ids) and statuses.count("duplicate") == 60
     assert raw_rows(tmp_path) == sorted(("authorize-net", i) for i in ids)
+
+
+def test_secrets_come_from_warp_variables_and_are_never_printed(monkeypatch, tmp_path):
+    monkeypatch.setenv("WARP_AUTHORIZE_NET_SIGNATURE_KEY", KEY)
+    monkeypatch.setenv("WARP_NETSUITE_WEBHOOK_SECRET", SECRET)
+    settings = Settings(data_dir=tmp_path)
+    assert settings.authorize_net_signature_key.get_secret_value() == KEY
+    assert settings.netsuite_webhook_secret.get_secret_value() == SECRET
+    assert KEY not in repr(settings) and SECRET not in repr(settings)
+    monkeypatch.setenv("WARP_WEBHOOK_RECEIPTS", "firestre")
+    with pytest.raises(ValueError, match="webhook_receipts"):
+        Settings(data_dir=tmp_path)
+
+
+def test_an_unconfigured_key_refuses_everything(tmp_path):
+    bootstrap.reset(bootstrap.Container(Settings(data_dir=tmp_path / "data", authorize_net_signature_key="",
+                                                 netsuite_webhook_secret="", webhook_receipts="sqlite")))
+    try:
+        app = create_app("webhooks", str(ROOT / "functions" / "webhooks" / "main.py"), "http")
+        body = anet_body("n-unconfigured")
+        answer = app.test_client().post("/authorize-net", data=body,
+                                        headers={"X-ANET-Signature": authorize_net_signature(body, "")})
+        assert answer.status_code == 401 and answer.get_json() == {"error": "secret_not_configured"}
+        assert raw_rows(tmp_path) == []
+    finally:
+        bootstrap.reset()
