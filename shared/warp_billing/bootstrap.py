@@ -373,6 +373,19 @@ class Container:
 
         return self._part("pubsub_client", build)
 
+    @property
+    def webhook_receipts(self):
+        """Replay protection of inbound webhooks (issue 12)."""
+        def build():
+            kind = self.settings.webhook_receipts
+            if kind == "sqlite":
+                from .adapters.sqlite_webhook_receipts import SqliteWebhookReceipts
+
+                return SqliteWebhookReceipts(self._data_file("webhook_receipts.sqlite"))
+            raise ConfigurationError(f"unknown webhook receipts store {kind!r}")
+
+        return self._part("webhook_receipts", build)
+
     def _data_file(self, name: str) -> Path:
         return Path(self.settings.data_dir) / name
 
@@ -442,3 +455,19 @@ def netsuite_sweep():
 
     parts = container()
     return enqueue_pending(parts.sync_outbox, parts.netsuite_queue)
+
+
+def webhook(route: str, headers, body: bytes) -> tuple[int, dict]:
+    """One inbound webhook on ``route`` with this instance's secrets and receipts store (issue 12)."""
+    from datetime import UTC, datetime
+
+    from .webhooks.receiver import WebhookSecrets, receive
+
+    graph = container()
+    settings = graph.settings
+    secrets = WebhookSecrets(
+        settings.authorize_net_signature_key.get_secret_value(),
+        settings.netsuite_webhook_secret.get_secret_value(),
+        settings.netsuite_webhook_tolerance_s,
+    )
+    return receive(route, headers, body, datetime.now(UTC), secrets, graph.webhook_receipts)

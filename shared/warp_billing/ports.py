@@ -315,3 +315,14 @@ class SecretSource(Protocol):
     def secret(self, name: str) -> str:
         """The secret's value; raises KeyError naming the secret when it is not configured."""
         ...
+
+
+class WebhookReceipts(Protocol):
+    """Durable record of accepted webhook notifications, create-only (replay protection)."""
+
+    def record_once(self, source: str, event_id: str, received_at: str, body: bytes) -> bool:
+        """Keep the notification; True when it is new, False when (source, event_id) was already kept.
+
+        Create-only: a second call with the same key changes nothing, whatever its body.
+        """
+        ...

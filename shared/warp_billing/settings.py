@@ -171,6 +171,12 @@ class Settings(BaseSettings):
     avalara_commit: bool = False
     avalara_bill_to: Path | None = None
 
+    # Inbound webhooks (issue 12): Authorize.Net Signature Key, NetSuite User Event shared secret.
+    authorize_net_signature_key: SecretStr = SecretStr("")
+    netsuite_webhook_secret: SecretStr = SecretStr("")
+    netsuite_webhook_tolerance_s: int = Field(300, ge=1, le=3600)
+    webhook_receipts: Literal["sqlite"] = "sqlite"
+
     @model_validator(mode="after")
     def _dedup_covers_max_age(self) -> Settings:
         # A redelivery of an event younger than the maximum age must still find its charge

@@ -25,6 +25,7 @@ class TransientCode(str, Enum):
     ALERTS_UNAVAILABLE = "ALERTS_UNAVAILABLE"          # the billing-alerts topic refused an alert
     BALANCES_FENCED = "BALANCES_FENCED"                # a reconcile holds this customer for a moment
     BALANCES_STALE = "BALANCES_STALE"                  # Redis not verified against the ledger since it loaded its data
+    WEBHOOK_STORE_UNAVAILABLE = "WEBHOOK_STORE_UNAVAILABLE"  # the webhook receipts store refused a write
 
     def __str__(self) -> str:
         return self.value

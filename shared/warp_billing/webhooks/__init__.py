@@ -1,0 +1,1 @@
+"""Inbound webhooks (Authorize.Net payments, NetSuite events): signatures, replay protection."""
