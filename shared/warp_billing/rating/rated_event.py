@@ -39,6 +39,15 @@ class RatedEvent:
     direction: str | None = None
     query_type: str | None = None
     duration_s: int | None = None
+    # the call's identity (contracts.md section 5) and the vendor side's own figures, which
+    # vendor reconciliation compares with the vendor's CDRs
+    calling_number: str | None = None
+    called_number: str | None = None
+    lrn: str | None = None
+    call_id: str | None = None
+    trunk_id: str | None = None
+    vendor_rate: Decimal | None = None
+    vendor_billed_units: int | None = None
 
     status = RATED
 
@@ -62,6 +71,13 @@ class RatedEvent:
             "duration_s": self.duration_s,
             "destination": self.destination,
             "vendor_id": self.vendor_id,
+            "calling_number": self.calling_number,
+            "called_number": self.called_number,
+            "lrn": self.lrn,
+            "call_id": self.call_id,
+            "trunk_id": self.trunk_id,
+            "vendor_rate": format_rate(self.vendor_rate),
+            "vendor_billed_units": self.vendor_billed_units,
         }
 
 

@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Callable, Iterable, Mapping
 
 from ..plan import LoadedPlan, Plan
+from . import events
 from .api_queries import ApiQuery, ApiQueryRater
 from .deck import RateDeck, load_deck
 from .jurisdiction import JurisdictionRules
@@ -94,6 +95,9 @@ class CustomerRater:
             event_id, "voice", self.plan.customer_id, event["start_time"], price.jurisdiction, row.prefix,
             row.destination, price.rate, price.billed_seconds, price.amount, vendor_id, price.vendor_cost,
             margin_pct, low, direction=call.direction, duration_s=call.duration_s,
+            calling_number=call.calling_number, called_number=call.called_number, lrn=call.lrn,
+            call_id=events.optional_text(event, "call_id"), trunk_id=events.optional_text(event, "trunk_id"),
+            vendor_rate=price.vendor_rate, vendor_billed_units=price.vendor_billed_seconds,
         )
 
     def _rate_message(self, event: dict, event_id: str, kind: str, vendor_id: str | None) -> RatedEvent:
