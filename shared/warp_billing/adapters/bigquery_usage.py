@@ -90,7 +90,7 @@ class TableSpec:
 
 
 RATED_USAGE = TableSpec("rated_usage", "event_date", ("customer_id",), ("event_id",),
-                        ("rate", "amount", "vendor_cost", "margin_pct"))
+                        ("rate", "amount", "vendor_cost", "margin_pct", "vendor_rate"))
 USAGE_REJECTS = TableSpec("usage_rejects", "event_date", ("customer_id",), ("reject_id",))
 BALANCE_LEDGER = TableSpec("balance_ledger", "at", ("customer_id",), ("customer_id", "entry_id"))
 TABLES = {spec.name: spec for spec in (RATED_USAGE, USAGE_REJECTS, BALANCE_LEDGER)}
@@ -356,9 +356,10 @@ def _rated_row(record: Mapping, inserted_at: str) -> dict:
         "start_time": _timestamp(start),
         "inserted_at": inserted_at,
     }
-    for column in ("jurisdiction", "matched_prefix", "destination", "direction", "query_type", "vendor_id"):
+    for column in ("jurisdiction", "matched_prefix", "destination", "direction", "query_type", "vendor_id",
+                   "calling_number", "called_number", "lrn", "call_id", "trunk_id"):
         row[column] = record.get(column)
-    for column in ("duration_s", "billed_units"):
+    for column in ("duration_s", "billed_units", "vendor_billed_units"):
         value = record.get(column)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             raise UsageRecordError(RATED_USAGE.name, key, f"{column} must be an integer, got {value!r}")

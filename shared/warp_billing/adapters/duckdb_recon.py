@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from ..reconciliation.mapping import MappingError, VendorMapping, offset_minutes
 from ..reconciliation.matching_sql import EXACT, ITEM_COLUMNS, matching_query, offset_query
@@ -96,7 +97,7 @@ class DuckDBReconEngine:
     @property
     def db(self):
         if self._db is None:
-            import duckdb
+            import duckdb  # noqa: PLC0415 - loaded only when a reconciliation runs
 
             if self.spill_dir is None:
                 self._spill = tempfile.TemporaryDirectory(prefix="warp-recon-spill-")
@@ -119,7 +120,7 @@ class DuckDBReconEngine:
     def load_vendor(self, mapping: VendorMapping, paths: Sequence[str], period_start_ms: int,
                     period_end_ms: int) -> LoadReport:
         """Read and normalise the vendor's files into ``vendor_cdrs`` (bad rows into ``vendor_rejects``)."""
-        import duckdb
+        import duckdb  # noqa: PLC0415 - loaded only when a reconciliation runs
 
         db = self.db
         db.execute("DROP TABLE IF EXISTS vendor_raw")
@@ -211,7 +212,7 @@ FROM vendor_checked WHERE reason IS NULL""")
 
     def load_ours(self, rated_paths: Sequence[str], vendor_id: str, period_start_ms: int, period_end_ms: int) -> int:
         """Our rated voice events for ``vendor_id`` with a vendor cost, in the period, into ``our_cdrs``."""
-        import duckdb
+        import duckdb  # noqa: PLC0415 - loaded only when a reconciliation runs
 
         for path in rated_paths:
             if not os.path.isfile(path):
@@ -230,6 +231,7 @@ WITH rated AS (
          call_id, vendor_cost, vendor_rate, vendor_billed_units, jurisdiction, destination
   FROM {source}
   WHERE status = 'rated' AND kind = 'voice' AND vendor_id = {_quote(vendor_id)} AND vendor_cost IS NOT NULL
+        AND duration_s > 0
 )
 SELECT event_id AS record_id, NULLIF(call_id, '') AS call_id, start_ms,
        {e164_sql('calling_number', '1')} AS calling, {e164_sql('called_number', '1')} AS called,
@@ -268,7 +270,7 @@ FROM recon_items WHERE event_id IS NOT NULL AND vendor_record IS NOT NULL GROUP 
     def _rows(self, sql: str) -> list[dict]:
         cursor = self.db.execute(sql)
         names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row)) for row in cursor.fetchall()]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     def items(self) -> Iterator[dict]:
         """Every item, in a stable order (for tests and small runs)."""

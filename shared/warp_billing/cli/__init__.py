@@ -9,6 +9,7 @@ from .deck_commands import deck
 from .invoice_command import invoice
 from .ops_commands import balance, plans, rejects
 from .rate_command import rate
+from .reconcile_command import reconcile
 from .sample_command import sample
 
 
@@ -18,5 +19,5 @@ def main() -> None:
     """WARP Billing: rate usage, check decks, close billing cycles."""
 
 
-for command in (rate, deck, sample, invoice, plans, balance, rejects):
+for command in (rate, deck, sample, invoice, plans, balance, rejects, reconcile):
     main.add_command(command)

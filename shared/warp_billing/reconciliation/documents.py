@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import html
 import io
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import orjson
@@ -31,7 +31,7 @@ def summary_json(recon: Reconciliation) -> bytes:
 def _instant(ms) -> str:
     if ms is None:
         return ""
-    return datetime.fromtimestamp(int(ms) / 1000, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.fromtimestamp(int(ms) / 1000, tz=UTC).isoformat().replace("+00:00", "Z")
 
 
 def _seconds(ms) -> str:

@@ -20,15 +20,16 @@ the rule, its own offset is the vendor's), so an untouched record is never label
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Callable, Iterable, Mapping
 
 from ..rating.voice import billed_seconds
 from .matching_sql import MISMATCH, OURS_ONLY, PARTIAL, VENDOR_DUPLICATE, VENDOR_ONLY
 
-INCREMENT_RULES = ((1, 1), (6, 6), (30, 6), (30, 30), (60, 1), (60, 6), (60, 60))
+# the first/next increments seen in wholesale contracts (coarser rules last: they win ties)
+INCREMENT_RULES = tuple((first, following) for first in (1, 6, 30, 60) for following in (1, 6, 10, 30, 60))
 OFFSET_BUCKET_MS = 900_000            # zones and clock errors come in quarter hours
 MIN_OFFSET_PAIRS = 3
 MIN_CONSTANT_ITEMS = 3
@@ -64,13 +65,17 @@ def _seconds(ms: int | None) -> int | None:
 
 
 def their_billed(item: Mapping) -> int | None:
-    """Their billed seconds: as given, else derived from their cost and rate."""
+    """Their billed seconds: as given, else derived from their cost and rate, less the connect
+    fee our side implies (our cost - our rate x our billed seconds / 60)."""
     if item.get("their_billed_s") is not None:
         return int(item["their_billed_s"])
     rate, cost = item.get("their_rate"), item.get("their_cost")
     if rate is None or cost is None or Decimal(rate) == 0:
         return None
-    return int((Decimal(cost) * SIXTY / Decimal(rate)).to_integral_value())
+    fee = Decimal(0)
+    if None not in (item.get("our_cost"), item.get("our_rate"), item.get("our_billed_s")):
+        fee = max(Decimal(0), Decimal(item["our_cost"]) - Decimal(item["our_rate"]) * int(item["our_billed_s"]) / SIXTY)
+    return int(((Decimal(cost) - fee) * SIXTY / Decimal(rate)).to_integral_value())
 
 
 def rules_fitting(duration_s: int | None, billed: int | None) -> set[tuple[int, int]]:
@@ -84,7 +89,7 @@ def _key(item: Mapping) -> tuple[str | None, str | None]:
 
 
 def _day(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).date().isoformat()
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).date().isoformat()
 
 
 def _rule(rule: tuple[int, int]) -> str:
@@ -106,7 +111,8 @@ def find_hints(items: Iterable[Mapping], offset_pairs: Iterable[Mapping] = (),
         _jurisdiction_hint(result, dest, paired, rates_for, rate_tolerance)
         _rate_change_hint(result, dest, paired, paired_per_day or {}, rate_tolerance)
         _increment_hint(result, dest, paired)
-        _answer_time_hint(result, dest, paired)
+    # answer timing is the vendor's switch, not a destination's: found over all of them
+    _answer_time_hint(result, [item for dest in sorted(by_dest) for item in by_dest[dest]])
     _offset_hint(result, offset_pairs)
     return result
 
@@ -173,9 +179,9 @@ def _increment_hint(result: HintResult, dest: str, items: list[Mapping]) -> None
         if theirs_billed is None or ours_billed is None or theirs_billed == int(ours_billed):
             continue
         ours_rules = rules_fitting(_seconds(item.get("our_duration_ms")), int(ours_billed))
-        theirs_rules = rules_fitting(_seconds(item.get("their_duration_ms")), theirs_billed) - ours_rules
-        if not ours_rules or not theirs_rules:
-            continue
+        theirs_rules = rules_fitting(_seconds(item.get("their_duration_ms")), theirs_billed)
+        if not ours_rules or not theirs_rules or theirs_rules & ours_rules:
+            continue   # the deck's own rule explains their billed seconds: not an increment difference
         deck_votes.update(ours_rules)
         for rule in theirs_rules:
             votes[rule] += 1
@@ -191,7 +197,7 @@ def _increment_hint(result: HintResult, dest: str, items: list[Mapping]) -> None
                              f"their billed seconds follow {_rule(rule)} where our vendor deck says {_rule(deck_rule)}"))
 
 
-def _answer_time_hint(result: HintResult, dest: str, items: list[Mapping]) -> None:
+def _answer_time_hint(result: HintResult, items: list[Mapping]) -> None:
     gaps: dict[int, list[Mapping]] = defaultdict(list)
     for item in _unlabelled(result, items):
         ours, theirs = item.get("our_duration_ms"), item.get("their_duration_ms")
@@ -204,11 +210,14 @@ def _answer_time_hint(result: HintResult, dest: str, items: list[Mapping]) -> No
         if len(group) < MIN_CONSTANT_ITEMS:
             break
         code = f"answer_time:{gap:+d}s"
+        per_dest: Counter[str] = Counter()
         for item in group:
             result.by_item[_key(item)] = code
-        result.hints.append(Hint(code, dest, len(group),
-                                 f"{len(group)} calls last {abs(gap)} s {'longer' if gap > 0 else 'shorter'} on their "
-                                 f"side: answer (200 OK) timing measured differently"))
+            per_dest[item.get("dest") or "unknown"] += 1
+        for dest, count in sorted(per_dest.items()):
+            result.hints.append(Hint(code, dest, count,
+                                     f"{count} calls last {abs(gap)} s {'longer' if gap > 0 else 'shorter'} on their "
+                                     f"side: answer (200 OK) timing measured differently"))
 
 
 def _offset_hint(result: HintResult, pairs: Iterable[Mapping]) -> None:
@@ -226,11 +235,14 @@ def _offset_hint(result: HintResult, pairs: Iterable[Mapping]) -> None:
     for pair in pairs:
         if round(int(pair["offset_ms"]) / OFFSET_BUCKET_MS) != bucket:
             continue
-        vendor_key, our_key = (None, pair["vendor_record"]), (pair["event_id"], None)
-        if vendor_key in result.by_item and our_key in result.by_item:
-            continue
-        result.by_item[vendor_key] = code
-        result.by_item[our_key] = code
+        if pair.get("paired"):
+            result.by_item[(pair["event_id"], pair["vendor_record"])] = code
+        else:
+            vendor_key, our_key = (None, pair["vendor_record"]), (pair["event_id"], None)
+            if vendor_key in result.by_item or our_key in result.by_item:
+                continue   # each unpaired record is explained by one counterpart
+            result.by_item[vendor_key] = code
+            result.by_item[our_key] = code
         per_dest[pair.get("dest") or "unknown"] += 1
     for dest, records in sorted(per_dest.items()):
         result.hints.append(Hint(code, dest, records,
@@ -241,3 +253,18 @@ def _offset_hint(result: HintResult, pairs: Iterable[Mapping]) -> None:
 
 __all__ = ["Hint", "HintResult", "find_hints", "their_billed", "rules_fitting", "INCREMENT_RULES",
            "OURS_ONLY", "VENDOR_ONLY"]
+
+
+def deck_rates(deck) -> RatesFor:
+    """``RatesFor`` from a vendor ``RateDeck``: the rate of each jurisdiction for a number and instant."""
+
+    def rates_for(called: str, start_ms: int) -> Mapping[str, Decimal]:
+        row = deck.find(called, datetime.fromtimestamp(start_ms / 1000, tz=UTC))
+        if row is None:
+            return {}
+        found = {"interstate": row.interstate_rate if row.interstate_rate is not None else row.rate,
+                 "intrastate": row.intrastate_rate if row.intrastate_rate is not None else row.rate,
+                 "indeterminate": row.indeterminate_rate}
+        return {name: rate for name, rate in found.items() if rate is not None}
+
+    return rates_for

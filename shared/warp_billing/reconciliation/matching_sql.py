@@ -35,6 +35,7 @@ VENDOR_DUPLICATE = "vendor_duplicate"
 CLASSES = (EXACT, PARTIAL, MISMATCH, VENDOR_ONLY, OURS_ONLY, VENDOR_DUPLICATE)
 
 ROUNDS = 3
+OFFSET_MIN_MS = 450_000   # half the quarter hour the offset hint rounds to
 
 # Both sides of the match, normalised (the vendor side adds its file and line).
 NORMALISED_COLUMNS = ("record_id", "call_id", "start_ms", "calling", "called", "duration_ms", "billed_s", "rate",
@@ -78,8 +79,9 @@ def matching_query(vendor: str, ours: str, tolerances: Tolerances, rounds: int =
     duration_ms = int(tolerances.duration_s) * 1000
     cost = _decimal_literal(tolerances.cost)
     rate = _decimal_literal(tolerances.rate)
-    identity = ("COALESCE(v.call_id, v.calling || '|' || v.called || '|' || CAST(v.start_ms AS VARCHAR) || '|' "
-                "|| CAST(v.duration_ms AS VARCHAR))")
+    # a missing calling number (no ANI) is the empty string here: NULL would swallow the whole key
+    identity = ("COALESCE(v.call_id, COALESCE(v.calling, '') || '|' || v.called || '|' || CAST(v.start_ms AS VARCHAR) "
+                "|| '|' || CAST(v.duration_ms AS VARCHAR))")
     order = "v.source_file, v.source_line, v.record_id"
     parts = [f"""
 vendor_ranked AS (
@@ -98,7 +100,7 @@ candidates AS (
   UNION ALL
   SELECT v.record_id AS vendor_record, o.record_id AS event_id, 1 AS by_numbers,
          ABS(v.start_ms - o.start_ms) AS start_gap, ABS(v.duration_ms - o.duration_ms) AS duration_gap
-  FROM vendor_first AS v JOIN ours AS o ON v.calling = o.calling AND v.called = o.called
+  FROM vendor_first AS v JOIN ours AS o ON COALESCE(v.calling, '') = COALESCE(o.calling, '') AND v.called = o.called
   WHERE (v.call_id IS NULL OR o.call_id IS NULL) AND ABS(v.start_ms - o.start_ms) <= {tolerance_ms}
 )"""]
     previous = "candidates"
@@ -174,14 +176,21 @@ pairs{number} AS (
 
 
 def offset_query(items: str, window_s: int = 26 * 3600) -> str:
-    """Unpaired vendor and our records of the same numbers within ``window_s``: the raw material
-    of the time-offset hint (a vendor whose clock or zone is off by a constant)."""
+    """The raw material of the time-offset hint (a vendor whose clock or zone is off by a constant):
+    unpaired vendor and our records of the same numbers within ``window_s``, and records paired
+    by call id whose starts are a quarter hour or more apart (``paired`` = 1)."""
     return f"""
+SELECT i.vendor_record, i.event_id, i.dest, i.their_start_ms - i.our_start_ms AS offset_ms,
+       i.their_duration_ms - i.our_duration_ms AS duration_gap_ms, 1 AS paired
+FROM {items} AS i
+WHERE i.event_id IS NOT NULL AND i.vendor_record IS NOT NULL
+  AND ABS(i.their_start_ms - i.our_start_ms) >= {OFFSET_MIN_MS}
+UNION ALL
 SELECT v.vendor_record, o.event_id, COALESCE(o.dest, v.dest) AS dest,
        v.their_start_ms - o.our_start_ms AS offset_ms,
-       v.their_duration_ms - o.our_duration_ms AS duration_gap_ms
+       v.their_duration_ms - o.our_duration_ms AS duration_gap_ms, 0 AS paired
 FROM (SELECT * FROM {items} WHERE class = '{VENDOR_ONLY}') AS v
 JOIN (SELECT * FROM {items} WHERE class = '{OURS_ONLY}') AS o
-  ON v.calling = o.calling AND v.called = o.called
+  ON COALESCE(v.calling, '') = COALESCE(o.calling, '') AND v.called = o.called
 WHERE ABS(v.their_start_ms - o.our_start_ms) <= {int(window_s) * 1000}
 """

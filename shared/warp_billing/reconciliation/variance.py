@@ -10,9 +10,9 @@ or against their invoice summary when given) differ from ours by more than the t
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Iterable, Mapping
 
 HUNDRED = Decimal(100)
 MS_PER_MINUTE = Decimal(60_000)
