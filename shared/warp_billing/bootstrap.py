@@ -87,7 +87,39 @@ class Container:
             self.plan_catalog, self.balances, self.usage_store, self.ledger_store, self.alert_publisher,
             max_event_age_s=self.settings.max_event_age_s, clock=self.clock))
 
+    @property
+    def reconciliation_job(self):
+        """Vendor reconciliation: files from the bucket (or folder), matching in BigQuery (issue 13)."""
+        return self._part("reconciliation_job", self._build_reconciliation_job)
+
     # -- factories ------------------------------------------------------------------------------
+
+    def _build_reconciliation_job(self):
+        from .adapters.bigquery_recon import BigQueryReconEngine
+        from .adapters.duckdb_recon import DuckDBReconEngine
+        from .adapters.pdf_documents import html_to_pdf
+        from .adapters.report_folder import FolderSink
+        from .reconciliation_job import ReconciliationJob
+
+        settings = self.settings
+        if settings.recon_source == "files":
+            from .adapters.vendor_files import FolderVendorFiles
+
+            files = FolderVendorFiles(settings.vendor_cdr_dir)
+
+            def sink_for(vendor: str, period: str):
+                return FolderSink(Path(settings.recon_output_dir) / vendor / period)
+        else:
+            raise ConfigurationError("WARP_RECON_SOURCE=storage needs the Cloud Storage adapter (not built yet)")
+
+        def engine_for(vendor: str, period: str, first, end):
+            return BigQueryReconEngine(self._bigquery_client, settings, vendor_id=vendor, period=period,
+                                       period_start=first, period_end=end)
+
+        return ReconciliationJob(files, sink_for, engine_for,
+                                 lambda: DuckDBReconEngine(memory_limit=settings.recon_memory_limit, threads=1),
+                                 html_to_pdf, self.alert_publisher, settings.recon_operator_email)
+
 
     def _build_redis(self):
         import redis

@@ -38,6 +38,15 @@ Environment variables (all optional; defaults give the embedded, no-cloud config
     WARP_LEDGER_STREAM_MAXLEN      10000   (recent ledger entries kept per customer in Redis)
     WARP_POSTPAID_CYCLE_TTL_S      8640000 (100 days: running totals kept per billing cycle)
     WARP_LOG_LEVEL                 INFO
+
+  Vendor reconciliation (functions/reconcile; issue 13):
+    WARP_RECON_SOURCE              files | storage      (where vendor-cdrs/<vendor>/<period>/... arrive)
+    WARP_VENDOR_CDR_DIR            .warp-data/vendor-files   (the folder laid out like the bucket, for files)
+    WARP_RECON_OUTPUT_DIR          .warp-data/recon     (outputs for files; with storage they go to
+                                                         recon/<vendor>/<period>/ in the vendor CDR bucket)
+    WARP_RECON_OPERATOR_EMAIL      unset   (where a dispute package is meant to go when the mapping
+                                            says send_to: operator; recorded in the alert)
+    WARP_RECON_MEMORY_LIMIT        1GB     (DuckDB's limit while normalising a vendor's files)
 """
 
 from __future__ import annotations
@@ -91,6 +100,13 @@ class Settings(BaseSettings):
     postpaid_cycle_ttl_s: int = Field(100 * DAY_S, ge=DAY_S)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    # Vendor reconciliation (issue 13).
+    recon_source: Literal["files", "storage"] = "files"
+    vendor_cdr_dir: Path = Path(".warp-data/vendor-files")
+    recon_output_dir: Path = Path(".warp-data/recon")
+    recon_operator_email: str | None = None
+    recon_memory_limit: str = "1GB"
 
     @model_validator(mode="after")
     def _dedup_covers_max_age(self) -> "Settings":

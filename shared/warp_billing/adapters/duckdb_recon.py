@@ -118,8 +118,10 @@ class DuckDBReconEngine:
     # -- loading ----------------------------------------------------------------------------------
 
     def load_vendor(self, mapping: VendorMapping, paths: Sequence[str], period_start_ms: int,
-                    period_end_ms: int) -> LoadReport:
-        """Read and normalise the vendor's files into ``vendor_cdrs`` (bad rows into ``vendor_rejects``)."""
+                    period_end_ms: int, names: Sequence[str] | None = None) -> LoadReport:
+        """Read and normalise the vendor's files into ``vendor_cdrs`` (bad rows into ``vendor_rejects``).
+
+        ``names`` are how the records refer to their files (object names); default the paths."""
         import duckdb  # noqa: PLC0415 - loaded only when a reconciliation runs
 
         db = self.db
@@ -135,7 +137,8 @@ class DuckDBReconEngine:
             try:
                 columns = [row[0] for row in db.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
                 self._check_columns(mapping, columns, path)
-                select = (f"SELECT {_quote(str(path))} AS source_file, "
+                label = names[number] if names is not None else str(path)
+                select = (f"SELECT {_quote(label)} AS source_file, "
                           f"CAST(row_number() OVER () AS BIGINT) + {1 if mapping.header else 0} AS source_line, "
                           + ", ".join(f"{_quote_ident(c)}" for c in self._wanted(mapping)) + f" FROM {source}")
                 if number == 0:

@@ -39,20 +39,16 @@ class RatedEvent:
     direction: str | None = None
     query_type: str | None = None
     duration_s: int | None = None
-    # the call's identity (contracts.md section 5) and the vendor side's own figures, which
-    # vendor reconciliation compares with the vendor's CDRs
-    calling_number: str | None = None
-    called_number: str | None = None
-    lrn: str | None = None
-    call_id: str | None = None
-    trunk_id: str | None = None
+    identity: tuple | None = None   # voice: (calling, called, lrn, call_id, trunk_id); messaging: (from, to)
+    # voice: the vendor deck's per-minute rate and billed seconds behind vendor_cost (what vendor
+    # reconciliation compares with the vendor's CDRs); None without a vendor cost
     vendor_rate: Decimal | None = None
     vendor_billed_units: int | None = None
 
     status = RATED
 
     def to_record(self) -> dict:
-        return {
+        record = {
             "event_id": self.event_id,
             "status": RATED,
             "kind": self.kind,
@@ -71,14 +67,18 @@ class RatedEvent:
             "duration_s": self.duration_s,
             "destination": self.destination,
             "vendor_id": self.vendor_id,
-            "calling_number": self.calling_number,
-            "called_number": self.called_number,
-            "lrn": self.lrn,
-            "call_id": self.call_id,
-            "trunk_id": self.trunk_id,
-            "vendor_rate": format_rate(self.vendor_rate),
-            "vendor_billed_units": self.vendor_billed_units,
         }
+        if self.vendor_rate is not None:
+            record["vendor_rate"] = format_rate(self.vendor_rate)
+            record["vendor_billed_units"] = self.vendor_billed_units
+        identity = self.identity
+        if identity is not None:  # contracts.md section 5: the call's or message's identity
+            if len(identity) == 5:
+                record["calling_number"], record["called_number"], record["lrn"], record["call_id"], \
+                    record["trunk_id"] = identity
+            else:
+                record["from_number"], record["to_number"] = identity
+        return record
 
 
 @dataclass(slots=True)

@@ -11,9 +11,9 @@ from decimal import Decimal
 from typing import Callable, Iterable, Mapping
 
 from ..plan import LoadedPlan, Plan
-from . import events
 from .api_queries import ApiQuery, ApiQueryRater
 from .deck import RateDeck, load_deck
+from .events import MAX_ID_LENGTH, optional_text
 from .jurisdiction import JurisdictionRules
 from .margin import margin
 from .messaging import Message, MessagingRater
@@ -91,12 +91,17 @@ class CustomerRater:
             overhead = self._margin.overhead_per_minute * price.billed_seconds / SIXTY
             margin_pct, low = margin(price.amount, price.vendor_cost, overhead, self._margin.alert_below_pct)
         row = price.row
+        call_id = event.get("call_id")
+        if call_id is not None and (type(call_id) is not str or len(call_id) > MAX_ID_LENGTH):
+            call_id = optional_text(event, "call_id")
+        trunk_id = event.get("trunk_id")
+        if trunk_id is not None and (type(trunk_id) is not str or len(trunk_id) > MAX_ID_LENGTH):
+            trunk_id = optional_text(event, "trunk_id")
         return RatedEvent(
             event_id, "voice", self.plan.customer_id, event["start_time"], price.jurisdiction, row.prefix,
             row.destination, price.rate, price.billed_seconds, price.amount, vendor_id, price.vendor_cost,
             margin_pct, low, direction=call.direction, duration_s=call.duration_s,
-            calling_number=call.calling_number, called_number=call.called_number, lrn=call.lrn,
-            call_id=events.optional_text(event, "call_id"), trunk_id=events.optional_text(event, "trunk_id"),
+            identity=(call.calling_number, call.called_number, call.lrn, call_id or None, trunk_id or None),
             vendor_rate=price.vendor_rate, vendor_billed_units=price.vendor_billed_seconds,
         )
 
@@ -115,7 +120,7 @@ class CustomerRater:
         return RatedEvent(
             event_id, kind, self.plan.customer_id, event["start_time"], None, price.matched_prefix, price.destination,
             price.rate, message.segments, price.amount, vendor_id, vendor_cost, margin_pct, low,
-            direction=message.direction,
+            direction=message.direction, identity=(message.from_number, message.to_number),
         )
 
     def _rate_api(self, event: dict, event_id: str, vendor_id: str | None) -> RatedEvent:
