@@ -6,6 +6,7 @@ import click
 
 from .. import __version__
 from .deck_commands import deck
+from .dispute_commands import dispute
 from .invoice_command import invoice
 from .ops_commands import balance, plans, rejects
 from .rate_command import rate
@@ -19,5 +20,5 @@ def main() -> None:
     """WARP Billing: rate usage, check decks, close billing cycles."""
 
 
-for command in (rate, deck, sample, invoice, plans, balance, rejects, reconcile):
+for command in (rate, deck, sample, invoice, plans, balance, rejects, reconcile, dispute):
     main.add_command(command)
