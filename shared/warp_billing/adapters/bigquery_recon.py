@@ -20,6 +20,7 @@ from ..reconciliation.mapping import VendorMapping
 from ..reconciliation.matching_sql import EXACT, ITEM_COLUMNS, matching_query, offset_query
 from ..reconciliation.outcome import MatchOutcome
 from .bigquery_usage import RATED_USAGE, TableSpec, _BigQueryDataset, deduplicated
+from .duckdb_recon import e164_sql
 
 VENDOR_CDRS = TableSpec("vendor_cdrs", "event_date", ("vendor_id",), ("record_id",), ("rate", "cost"))
 RECON_ITEMS = TableSpec("recon_items", "period_start", ("vendor_id", "class"), ("run_id", "event_id", "vendor_record"))
@@ -32,9 +33,19 @@ VENDOR_SIDE, OUR_SIDE = "vendor_side_relation", "our_side_relation"
 
 def to_bigquery(sql: str) -> str:
     """The DuckDB-dialect query as BigQuery SQL (sqlglot)."""
+    import logging  # noqa: PLC0415
+
     import sqlglot  # noqa: PLC0415 - the transpiler is needed only by the cloud engine
 
+    # DuckDB's regexp_replace(..., 'g') is BigQuery's REGEXP_REPLACE (always global); sqlglot
+    # warns that it drops the flag, which is exactly right here
+    logging.getLogger("sqlglot").setLevel(logging.ERROR)
     return sqlglot.transpile(sql, read="duckdb", write="bigquery")[0]
+
+
+def _number(column: str) -> str:
+    """The E.164 normalisation the DuckDB loader applies, as BigQuery SQL (one source)."""
+    return to_bigquery(f"SELECT {e164_sql(column, '1')} AS n").removeprefix("SELECT ").removesuffix(" AS n")
 
 
 def _literal(text: str) -> str:
@@ -115,8 +126,7 @@ class BigQueryReconEngine(_BigQueryDataset):
         rated = deduplicated(self.table_ref(RATED_USAGE), RATED_USAGE, self._days("event_date"))
         domestic = ", ".join(_literal(d) for d in DOMESTIC)
         return (f"(SELECT event_id AS record_id, NULLIF(call_id, '') AS call_id, UNIX_MILLIS(start_time) AS start_ms, "
-                f"NULLIF(REGEXP_REPLACE(COALESCE(calling_number, ''), r'[^0-9]', ''), '') AS calling, "
-                f"NULLIF(REGEXP_REPLACE(COALESCE(called_number, ''), r'[^0-9]', ''), '') AS called, "
+                f"{_number('calling_number')} AS calling, {_number('called_number')} AS called, "
                 f"duration_s * 1000 AS duration_ms, vendor_billed_units AS billed_s, vendor_rate AS rate, "
                 f"vendor_cost AS cost, jurisdiction, "
                 f"CASE WHEN jurisdiction IN ({domestic}) THEN jurisdiction "
