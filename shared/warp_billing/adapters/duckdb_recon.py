@@ -7,6 +7,7 @@ Loading is also how the cloud function normalises a vendor's files before they g
 
 from __future__ import annotations
 
+import csv
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -138,8 +139,11 @@ class DuckDBReconEngine:
                 columns = [row[0] for row in db.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
                 self._check_columns(mapping, columns, path)
                 label = names[number] if names is not None else str(path)
-                select = (f"SELECT {_quote(label)} AS source_file, "
-                          f"CAST(row_number() OVER () AS BIGINT) + {1 if mapping.header else 0} AS source_line, "
+                # rows keep the file's order (insertion order is preserved), so the rowid gives the
+                # line: no whole-file window, which would run on one thread
+                first = db.execute("SELECT COALESCE(max(rowid) + 1, 0) FROM vendor_raw").fetchone()[0] \
+                    if number else 0
+                select = (f"SELECT {_quote(label)} AS source_file, CAST({first} AS BIGINT) AS line_base, "
                           + ", ".join(f"{_quote_ident(c)}" for c in self._wanted(mapping)) + f" FROM {source}")
                 if number == 0:
                     db.execute(f"CREATE TABLE vendor_raw AS {select}")
@@ -173,7 +177,7 @@ SELECT source_file, source_line,
        {currency} AS currency,
        {jurisdiction} AS jurisdiction,
        {destination} AS destination
-FROM vendor_raw""")
+FROM (SELECT *, rowid - line_base + {2 if mapping.header else 1} AS source_line FROM vendor_raw)""")
         db.execute("DROP TABLE vendor_raw")
         reason = f"""CASE
   WHEN start_ms IS NULL THEN 'BAD_START_TIME'
@@ -254,7 +258,8 @@ QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY start_ms) = 1""")
     def match(self, mapping: VendorMapping) -> MatchOutcome:
         db = self.db
         db.execute("DROP TABLE IF EXISTS recon_items")
-        db.execute("CREATE TABLE recon_items AS " + matching_query("vendor_cdrs", "our_cdrs", mapping.match_tolerances))
+        db.execute("CREATE TABLE recon_items AS "
+                   + matching_query("vendor_cdrs", "our_cdrs", mapping.match_tolerances, materialized=True))
         aggregates = db.execute("""
 SELECT dest, class, count(*), COALESCE(sum(our_duration_ms), 0), COALESCE(sum(their_duration_ms), 0),
        COALESCE(sum(our_cost), 0), COALESCE(sum(their_cost), 0)
@@ -285,19 +290,26 @@ FROM recon_items WHERE event_id IS NOT NULL AND vendor_record IS NOT NULL GROUP 
         db.execute("DROP TABLE IF EXISTS item_hints")
         db.execute("CREATE TABLE item_hints (event_id VARCHAR, vendor_record VARCHAR, hint VARCHAR)")
         if hints:
-            db.executemany("INSERT INTO item_hints VALUES (?, ?, ?)",
-                           [(event, vendor, hint) for (event, vendor), hint in hints.items()])
+            # through a CSV file: row-by-row inserts of a few hundred thousand hints take minutes
+            staging = Path(self.spill_dir or tempfile.gettempdir()) / "item-hints.csv"
+            with open(staging, "w", newline="", encoding="utf-8") as handle:
+                writer = csv.writer(handle, lineterminator="\n")
+                writer.writerows((event, vendor, hint) for (event, vendor), hint in hints.items())
+            db.execute(f"INSERT INTO item_hints SELECT * FROM read_csv({_quote(str(staging))}, header=false, "
+                       "columns={'event_id': 'VARCHAR', 'vendor_record': 'VARCHAR', 'hint': 'VARCHAR'}, "
+                       "quote='\"', escape='\"')")
+            staging.unlink()
         columns = ", ".join(f"i.{name}" for name in ITEM_COLUMNS if name != "class")
         target = Path(path)
         temporary = target.with_name(f".{target.name}.partial")
+        key = "COALESCE({0}.event_id, '') || '|' || COALESCE({0}.vendor_record, '')"
+        # one equi-join on the item's key; rows in class order (a full sort of every column of
+        # millions of rows costs more than the match itself)
         db.execute(f"""COPY (
-SELECT i.class, {columns},
-       COALESCE(h1.hint, h2.hint, h3.hint, '') AS cause_hint
+SELECT i.class, {columns}, COALESCE(h.hint, '') AS cause_hint
 FROM recon_items AS i
-LEFT JOIN item_hints AS h1 ON h1.event_id = i.event_id AND h1.vendor_record = i.vendor_record
-LEFT JOIN item_hints AS h2 ON h2.event_id = i.event_id AND h2.vendor_record IS NULL AND i.vendor_record IS NULL
-LEFT JOIN item_hints AS h3 ON h3.vendor_record = i.vendor_record AND h3.event_id IS NULL AND i.event_id IS NULL
-ORDER BY i.class, i.dest, COALESCE(i.our_start_ms, i.their_start_ms), i.event_id, i.vendor_record
+LEFT JOIN (SELECT {key.format('item_hints')} AS k, hint FROM item_hints) AS h ON h.k = {key.format('i')}
+ORDER BY i.class
 ) TO {_quote(str(temporary))} (HEADER, DELIMITER ',')""")
         os.replace(temporary, target)
         return db.execute("SELECT count(*) FROM recon_items").fetchone()[0]

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import csv
 import os
+import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import click
 
@@ -21,11 +24,26 @@ from ..adapters.pdf_documents import html_to_pdf
 from ..adapters.report_folder import FolderSink
 from ..bootstrap import container
 from ..rating.deck import DeckError, load_deck
-from ..reconciliation.analysis import InvoiceSummaryError, parse_invoice_summary
+from ..reconciliation.analysis import InvoiceSummaryError, analyse, parse_invoice_summary
 from ..reconciliation.hints import deck_rates
 from ..reconciliation.mapping import MappingError, VendorMapping, load_mapping
-from ..reconciliation.service import PeriodError, dispute_alert, period_bounds, run_analysis, write_documents
+from ..reconciliation.service import PeriodError, dispute_alert, period_bounds, write_documents
 from .common import fail
+
+
+class PhaseClock:
+    """Wall-clock seconds per named phase (printed after the run; the benchmark reads them)."""
+
+    def __init__(self):
+        self.phases: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.phases[name] = self.phases.get(name, 0.0) + time.perf_counter() - started
 
 
 def _same_file(a: str, b: str) -> bool:
@@ -71,15 +89,21 @@ def reconcile(vendor_id, period, mapping_path, cdr_paths, rated_paths, invoice_p
         except (OSError, DeckError) as exc:
             raise fail(f"vendor deck {exc}") from None
     engine = DuckDBReconEngine(memory_limit=memory_limit)
+    clock = PhaseClock()
     try:
-        load = engine.load_vendor(mapping, list(cdr_paths), start_ms, end_ms)
-        ours = engine.load_ours(list(rated_paths), vendor_id, start_ms, end_ms)
-        recon, _ = run_analysis(engine, mapping, period, load, ours, invoice, rates_for)
-        sink = FolderSink(out_dir)
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
-        engine.write_items_csv(str(Path(out_dir) / "items.csv"), recon.hints.by_item)
-        _write_rejects(Path(out_dir) / "rejects.csv", engine.vendor_rejects())
-        written = write_documents(recon, sink, html_to_pdf)
+        with clock("load"):
+            load = engine.load_vendor(mapping, list(cdr_paths), start_ms, end_ms)
+            ours = engine.load_ours(list(rated_paths), vendor_id, start_ms, end_ms)
+        with clock("match+classify"):
+            outcome = engine.match(mapping)
+        with clock("analysis"):
+            recon = analyse(mapping, period, load, ours, outcome, invoice, rates_for)
+        with clock("write"):
+            sink = FolderSink(out_dir)
+            Path(out_dir).mkdir(parents=True, exist_ok=True)
+            engine.write_items_csv(str(Path(out_dir) / "items.csv"), recon.hints.by_item)
+            _write_rejects(Path(out_dir) / "rejects.csv", engine.vendor_rejects())
+            written = write_documents(recon, sink, html_to_pdf)
     except (ReconInputError, MappingError) as exc:
         raise fail(str(exc)) from None
     finally:
@@ -90,6 +114,7 @@ def reconcile(vendor_id, period, mapping_path, cdr_paths, rated_paths, invoice_p
     click.echo(f"{vendor_id} {period}: " + ", ".join(f"{k} {v}" for k, v in counts.items())
                + f"; rejected {sum(load.rejected.values())}; "
                + (f"DISPUTE: {recon.decision.reason}" if recon.decision.dispute else "no dispute"), err=True)
+    click.echo("phases: " + ", ".join(f"{name} {seconds:.1f}s" for name, seconds in clock.phases.items()), err=True)
 
 
 def _check_out_dir(out_dir: str, inputs: list[str]) -> None:

@@ -69,12 +69,16 @@ def _decimal_literal(value: Decimal) -> str:
     return f"CAST('{format(value, 'f')}' AS DECIMAL(38, 9))"
 
 
-def matching_query(vendor: str, ours: str, tolerances: Tolerances, rounds: int = ROUNDS) -> str:
+def matching_query(vendor: str, ours: str, tolerances: Tolerances, rounds: int = ROUNDS,
+                   materialized: bool = False) -> str:
     """The query returning one row per item (``ITEM_COLUMNS``) for two normalised relations.
 
     ``vendor`` and ``ours`` are relation texts (a table name or a parenthesised subquery) with
     the ``NORMALISED_COLUMNS``; the vendor relation adds ``source_file`` and ``source_line``.
+    ``materialized`` marks the CTEs read more than once ``AS MATERIALIZED`` (DuckDB computes
+    them once instead of once per reader; BigQuery has no such hint and decides itself).
     """
+    m = "MATERIALIZED " if materialized else ""
     tolerance_ms = int(tolerances.start_s) * 1000
     duration_ms = int(tolerances.duration_s) * 1000
     cost = _decimal_literal(tolerances.cost)
@@ -84,16 +88,16 @@ def matching_query(vendor: str, ours: str, tolerances: Tolerances, rounds: int =
                 "|| '|' || CAST(v.duration_ms AS VARCHAR))")
     order = "v.source_file, v.source_line, v.record_id"
     parts = [f"""
-vendor_ranked AS (
+vendor_ranked AS {m}(
   SELECT v.*,
     ROW_NUMBER() OVER (PARTITION BY {identity} ORDER BY {order}) AS copy_number,
     FIRST_VALUE(v.record_id) OVER (PARTITION BY {identity} ORDER BY {order}
                                     ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS original_record
   FROM {vendor} AS v
 ),
-vendor_first AS (SELECT * FROM vendor_ranked WHERE copy_number = 1),
+vendor_first AS {m}(SELECT * FROM vendor_ranked WHERE copy_number = 1),
 ours AS (SELECT * FROM {ours} AS o),
-candidates AS (
+candidates AS {m}(
   SELECT v.record_id AS vendor_record, o.record_id AS event_id, 0 AS by_numbers,
          ABS(v.start_ms - o.start_ms) AS start_gap, ABS(v.duration_ms - o.duration_ms) AS duration_gap
   FROM vendor_first AS v JOIN ours AS o ON v.call_id = o.call_id
@@ -112,7 +116,7 @@ candidates AS (
         else:
             taken = " UNION ALL ".join(f"SELECT vendor_record, event_id FROM {name}" for name in pair_names)
             parts.append(f"""taken{number} AS ({taken}),
-{source} AS (
+{source} AS {m}(
   SELECT c.* FROM {previous} AS c
   LEFT JOIN taken{number} AS tv ON tv.vendor_record = c.vendor_record
   LEFT JOIN taken{number} AS te ON te.event_id = c.event_id
@@ -126,13 +130,13 @@ candidates AS (
                        ORDER BY c.by_numbers, c.start_gap, c.duration_gap, c.vendor_record) AS our_pick
   FROM {source} AS c
 ),
-pairs{number} AS (
+pairs{number} AS {m}(
   SELECT vendor_record, event_id, by_numbers FROM ranked{number} WHERE vendor_pick = 1 AND our_pick = 1
 )""")
         pair_names.append(f"pairs{number}")
         previous = source
     all_pairs = " UNION ALL ".join(f"SELECT * FROM {name}" for name in pair_names)
-    parts.append(f"pairs AS ({all_pairs})")
+    parts.append(f"pairs AS {m}({all_pairs})")
     duration_gap = "ABS(v.duration_ms - o.duration_ms)"
     rates_agree = "(v.rate IS NULL OR o.rate IS NULL OR v.rate = o.rate)"
     rates_near = f"(v.rate IS NULL OR o.rate IS NULL OR ABS(v.rate - o.rate) <= {rate})"
