@@ -13,10 +13,11 @@ Environment variables (all optional; defaults give the embedded, no-cloud config
     WARP_REDIS_URL                 redis://127.0.0.1:6390/0
     WARP_REDIS_CLUSTER             false   (true: Memorystore cluster / Redis Cluster client)
     WARP_REDIS_TIMEOUT_MS          2000    (socket connect and read timeout)
-    WARP_USAGE_STORE               sqlite | bigquery | memory          (rated usage and rejects)
-    WARP_LEDGER_STORE              sqlite | bigquery | firestore | memory   (persisted ledger)
+    WARP_USAGE_STORE               sqlite | bigquery                   (rated usage and rejects)
+    WARP_LEDGER_STORE              sqlite | bigquery | firestore       (persisted ledger)
     WARP_PLAN_STORE                files | firestore                   (plans and decks)
-    WARP_ALERT_SINK                log | pubsub | memory               (billing alerts)
+    WARP_ALERT_SINK                log | pubsub                        (billing alerts)
+    WARP_TAX_ENGINE                offline | avalara                   (invoice taxes; `warp invoice --tax-engine`)
     WARP_DATA_DIR                  .warp-data   (SQLite files of the embedded stores)
     WARP_PLANS_DIR                 plans        (plan YAMLs + decks for WARP_PLAN_STORE=files)
     WARP_GCP_PROJECT               warp-local
@@ -39,6 +40,20 @@ Environment variables (all optional; defaults give the embedded, no-cloud config
     WARP_POSTPAID_CYCLE_TTL_S      8640000 (100 days: running totals kept per billing cycle)
     WARP_LOG_LEVEL                 INFO
 
+Tax engine (``WARP_TAX_ENGINE``): ``offline`` applies USF from the dated contribution-factor table
+(``WARP_USF_TABLE`` replaces the embedded one); ``avalara`` calls Avalara Communications (AFC):
+
+    WARP_USF_TABLE                 unset = the embedded table; a CSV year,quarter,factor_pct
+    WARP_AVALARA_BASE_URL          https://communicationsua.avalara.net (the AFC sandbox)
+    WARP_AVALARA_USERNAME          (required for avalara)
+    WARP_AVALARA_PASSWORD          (required for avalara; a secret, never logged)
+    WARP_AVALARA_CLIENT_ID         optional AFC header
+    WARP_AVALARA_CLIENT_PROFILE_ID optional AFC header
+    WARP_AVALARA_TIMEOUT_S         30
+    WARP_AVALARA_COMMIT            false   (true: AFC records the transactions for compliance reports)
+    WARP_AVALARA_BILL_TO           a YAML/JSON file: customer_id -> {country, state, zip, npa?}
+                                   (customer billing locations: data, not credentials)
+
   Vendor reconciliation (functions/reconcile; issue 13):
     WARP_RECON_SOURCE              files | storage      (where vendor-cdrs/<vendor>/<period>/... arrive)
     WARP_VENDOR_CDR_DIR            .warp-data/vendor-files   (the folder laid out like the bucket, for files)
@@ -54,7 +69,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DAY_S = 86_400
@@ -71,10 +86,12 @@ class Settings(BaseSettings):
     redis_timeout_ms: int = Field(2000, ge=1)
 
     # Which adapter backs each port.
-    usage_store: Literal["sqlite", "bigquery", "memory"] = "sqlite"
-    ledger_store: Literal["sqlite", "bigquery", "firestore", "memory"] = "sqlite"
+    # Only values bootstrap.py can build are offered (a test checks each one builds).
+    usage_store: Literal["sqlite", "bigquery"] = "sqlite"
+    ledger_store: Literal["sqlite", "bigquery", "firestore"] = "sqlite"
     plan_store: Literal["files", "firestore"] = "files"
-    alert_sink: Literal["log", "pubsub", "memory"] = "log"
+    alert_sink: Literal["log", "pubsub"] = "log"
+    tax_engine: Literal["offline", "avalara"] = "offline"
 
     # Embedded defaults (one machine, no cloud account).
     data_dir: Path = Path(".warp-data")
@@ -101,6 +118,17 @@ class Settings(BaseSettings):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    # Taxes on invoices (see the module docstring).
+    usf_table: Path | None = None
+    avalara_base_url: str = "https://communicationsua.avalara.net"
+    avalara_username: str = ""
+    avalara_password: SecretStr = SecretStr("")
+    avalara_client_id: str | None = None
+    avalara_client_profile_id: str | None = None
+    avalara_timeout_s: int = Field(30, ge=1)
+    avalara_commit: bool = False
+    avalara_bill_to: Path | None = None
+
     # Vendor reconciliation (issue 13).
     recon_source: Literal["files", "storage"] = "files"
     vendor_cdr_dir: Path = Path(".warp-data/vendor-files")
@@ -109,7 +137,7 @@ class Settings(BaseSettings):
     recon_memory_limit: str = "1GB"
 
     @model_validator(mode="after")
-    def _dedup_covers_max_age(self) -> "Settings":
+    def _dedup_covers_max_age(self) -> Settings:
         # A redelivery of an event younger than the maximum age must still find its charge
         # result, or it would be charged twice.
         if self.dedup_ttl_s < self.max_event_age_s:

@@ -10,6 +10,7 @@ from .dispute_commands import dispute
 from .invoice_command import invoice
 from .ops_commands import balance, plans, rejects
 from .rate_command import rate
+from .reasons_command import reasons
 from .reconcile_command import reconcile
 from .sample_command import sample
 
@@ -20,5 +21,5 @@ def main() -> None:
     """WARP Billing: rate usage, check decks, close billing cycles."""
 
 
-for command in (rate, deck, sample, invoice, plans, balance, rejects, reconcile, dispute):
+for command in (rate, deck, sample, invoice, plans, balance, rejects, reasons, reconcile, dispute):
     main.add_command(command)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from ..money import format_amount, format_rate
 
@@ -47,7 +48,7 @@ class RatedEvent:
 
     status = RATED
 
-    def to_record(self) -> dict:
+    def to_record(self) -> dict[str, Any]:
         record = {
             "event_id": self.event_id,
             "status": RATED,
@@ -94,7 +95,7 @@ class RejectedEvent:
 
     status = REJECTED
 
-    def to_record(self) -> dict:
+    def to_record(self) -> dict[str, Any]:
         return {
             "event_id": self.event_id,
             "status": REJECTED,
