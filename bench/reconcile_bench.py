@@ -23,7 +23,7 @@ from pathlib import Path
 
 import duckdb
 
-START_S = 1_780_272_000   # 2026-06-01T00:00:00Z
+START_S = 1_780_272_000  # 2026-06-01T00:00:00Z
 MONTH_S = 30 * 86_400
 
 CALLS = f"""
@@ -60,25 +60,30 @@ def generate(work: Path, rows: int) -> tuple[Path, Path, Path]:
 SELECT event_id, 'rated' AS status, 'voice' AS kind, 'ACME' AS customer_id, 'VB' AS vendor_id,
        strftime(to_timestamp(start_s), '%Y-%m-%dT%H:%M:%SZ') AS start_time, duration_s, calling AS calling_number,
        called AS called_number, call_id, jurisdiction, 'US' AS destination, '0.005' AS vendor_rate,
-       {billed('duration_s')} AS vendor_billed_units, {money(cost_micros(billed('duration_s')))} AS vendor_cost
+       {billed("duration_s")} AS vendor_billed_units, {money(cost_micros(billed("duration_s")))} AS vendor_cost
 FROM calls) TO '{rated}' (FORMAT JSON)""")
     their_duration = "(duration_s + CASE WHEN i % 200 = 0 THEN 3 ELSE 0 END)"
-    row = (f"SELECT COALESCE(call_id, '') AS CallID, strftime(to_timestamp(start_s), '%Y-%m-%d %H:%M:%S') AS Start, "
-           f"calling AS ANI, called AS DNIS, {their_duration} AS Dur, '0.005' AS Rate, "
-           f"{money(cost_micros(billed(their_duration)))} AS Charge, 'USD' AS Cur, "
-           f"CASE jurisdiction WHEN 'intrastate' THEN 'INTRA' ELSE 'INTER' END AS Juris, 'US' AS Dest, i AS k")
+    row = (
+        f"SELECT COALESCE(call_id, '') AS CallID, strftime(to_timestamp(start_s), '%Y-%m-%d %H:%M:%S') AS Start, "
+        f"calling AS ANI, called AS DNIS, {their_duration} AS Dur, '0.005' AS Rate, "
+        f"{money(cost_micros(billed(their_duration)))} AS Charge, 'USD' AS Cur, "
+        f"CASE jurisdiction WHEN 'intrastate' THEN 'INTRA' ELSE 'INTER' END AS Juris, 'US' AS Dest, i AS k"
+    )
     db.execute(f"""COPY (
 SELECT * EXCLUDE (k) FROM (
   {row} FROM calls WHERE i % 200 <> 1
   UNION ALL {row} FROM calls WHERE i % 200 = 2
-  UNION ALL SELECT '' , strftime(to_timestamp(start_s + 7), '%Y-%m-%d %H:%M:%S'), calling, '+19999' || lpad(CAST(i % 1000000 AS VARCHAR), 6, '0'),
+  UNION ALL SELECT '' , strftime(to_timestamp(start_s + 7), '%Y-%m-%d %H:%M:%S'), calling,
+         '+19999' || lpad(CAST(i % 1000000 AS VARCHAR), 6, '0'),
          60, '0.005', '0.005000', 'USD', 'INTER', 'US', i FROM calls WHERE i % 200 = 3
 ) ORDER BY Start, k) TO '{vendor}' (HEADER, DELIMITER ',')""")
     db.close()
     mapping.write_text(
         "vendor_id: VB\ncolumns: {call_id: CallID, start_time: Start, calling: ANI, called: DNIS, duration: Dur,\n"
         "          rate: Rate, cost: Charge, currency: Cur, jurisdiction: Juris, destination: Dest}\n"
-        "jurisdictions: {INTER: interstate, INTRA: intrastate}\n", encoding="utf-8")
+        "jurisdictions: {INTER: interstate, INTRA: intrastate}\n",
+        encoding="utf-8",
+    )
     return rated, vendor, mapping
 
 
@@ -96,9 +101,28 @@ def main(argv: list[str] | None = None) -> int:
     warp = Path(sys.executable).with_name("warp")
     load_before = os.getloadavg()
     started = time.perf_counter()
-    result = subprocess.run([str(warp), "reconcile", "--vendor", "VB", "--period", "2026-06", "--mapping", str(mapping),
-                             "--cdrs", str(vendor), "--rated", str(rated), "--out-dir", str(work / "out"),
-                             "--memory-limit", args.memory_limit], capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            str(warp),
+            "reconcile",
+            "--vendor",
+            "VB",
+            "--period",
+            "2026-06",
+            "--mapping",
+            str(mapping),
+            "--cdrs",
+            str(vendor),
+            "--rated",
+            str(rated),
+            "--out-dir",
+            str(work / "out"),
+            "--memory-limit",
+            args.memory_limit,
+        ],
+        capture_output=True,
+        text=True,
+    )
     elapsed = time.perf_counter() - started
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     if result.returncode != 0:
@@ -109,8 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"rows: {args.rows:,} ours, {summary['vendor_rows']['read']:,} vendor (generated in {generated:.1f}s)")
     print(f"counts: {summary['counts']}")
     print(f"warp reconcile: {elapsed:.1f}s wall, peak RSS {peak_kib / 1024 / 1024:.2f} GiB, {phases}")
-    print(f"load average before: {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}; "
-          f"after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(
+        f"load average before: {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}; "
+        f"after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
     return 0
 
 

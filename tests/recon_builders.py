@@ -50,8 +50,14 @@ def rated_month(folder: Path, events: int = 4000, seed: int = 11) -> list[dict]:
         lines.append(orjson.dumps(event))
     (folder / "usage-month.jsonl").write_bytes(b"\n".join(lines) + b"\n")
     plans = [str(folder / f"{name}-plan.yaml") for name in ("acme", "beta", "gamma")]
-    args = ["rate", *[a for p in plans for a in ("--plan", p)], "--in", str(folder / "usage-month.jsonl"),
-            "--out", str(folder / "rated.jsonl")]
+    args = [
+        "rate",
+        *[a for p in plans for a in ("--plan", p)],
+        "--in",
+        str(folder / "usage-month.jsonl"),
+        "--out",
+        str(folder / "rated.jsonl"),
+    ]
     result = runner.invoke(warp, args)
     assert result.exit_code == 0, result.output
     return [orjson.loads(line) for line in (folder / "rated.jsonl").read_bytes().splitlines()]
@@ -59,8 +65,15 @@ def rated_month(folder: Path, events: int = 4000, seed: int = 11) -> list[dict]:
 
 def ours_for(rated: list[dict], vendor: str) -> list[dict]:
     """The events reconciliation takes as ours: rated voice, this vendor, a vendor cost, answered."""
-    return [r for r in rated if r["status"] == "rated" and r["kind"] == "voice" and r.get("vendor_id") == vendor
-            and r.get("vendor_cost") is not None and r.get("duration_s")]
+    return [
+        r
+        for r in rated
+        if r["status"] == "rated"
+        and r["kind"] == "voice"
+        and r.get("vendor_id") == vendor
+        and r.get("vendor_cost") is not None
+        and r.get("duration_s")
+    ]
 
 
 def _cost(rate: Decimal, billed: int) -> Decimal:
@@ -72,7 +85,7 @@ class Injected:
     """What was done to which call: event_id -> (expected class, expected hint prefix)."""
 
     ours: dict[str, tuple[str, str]] = field(default_factory=dict)
-    theirs: dict[str, tuple[str, str]] = field(default_factory=dict)    # by their call reference
+    theirs: dict[str, tuple[str, str]] = field(default_factory=dict)  # by their call reference
 
 
 @dataclass
@@ -100,11 +113,22 @@ class VendorFileBuilder:
         self.rows: list[VendorRow] = []
         for event in ours:
             start = datetime.fromisoformat(event["start_time"].replace("Z", "+00:00"))
-            self.rows.append(VendorRow(
-                event["event_id"], event, event.get("call_id"), start, event["calling_number"],
-                event["called_number"], event["duration_s"], event["vendor_billed_units"],
-                Decimal(event["vendor_rate"]), Decimal(event["vendor_cost"]), event["jurisdiction"],
-                event["destination"] or ""))
+            self.rows.append(
+                VendorRow(
+                    event["event_id"],
+                    event,
+                    event.get("call_id"),
+                    start,
+                    event["calling_number"],
+                    event["called_number"],
+                    event["duration_s"],
+                    event["vendor_billed_units"],
+                    Decimal(event["vendor_rate"]),
+                    Decimal(event["vendor_cost"]),
+                    event["jurisdiction"],
+                    event["destination"] or "",
+                )
+            )
 
     def _untouched(self, share: float) -> list[VendorRow]:
         free = [row for row in self.rows if row.event is not None and row.ref not in self.injected.ours]
@@ -155,9 +179,20 @@ class VendorFileBuilder:
             template = self.rng.choice([row for row in self.rows if row.event is not None])
             ref = f"X{number:05d}"
             start = JUNE + timedelta(days=self.rng.randrange(30), seconds=self.rng.randrange(86_400))
-            row = VendorRow(ref, None, None, start, "+1" + str(self.rng.randint(2012000000, 9899999999)),
-                            "+1" + str(self.rng.randint(2012000000, 9899999999)), 120, 120, template.rate,
-                            _cost(template.rate, 120), template.jurisdiction, template.destination)
+            row = VendorRow(
+                ref,
+                None,
+                None,
+                start,
+                "+1" + str(self.rng.randint(2012000000, 9899999999)),
+                "+1" + str(self.rng.randint(2012000000, 9899999999)),
+                120,
+                120,
+                template.rate,
+                _cost(template.rate, 120),
+                template.jurisdiction,
+                template.destination,
+            )
             self.rows.append(row)
             self.injected.theirs[ref] = ("vendor_only", "")
 
@@ -202,8 +237,21 @@ class VendorFileBuilder:
                 calling, called = row.calling, row.called
                 duration = str(row.duration_s)
             juris = {"interstate": "INTER", "intrastate": "INTRA"}.get(row.jurisdiction, row.jurisdiction)
-            rows.append([row.call_id or "", start, calling, called, duration, format(row.rate, "f"),
-                         format(row.cost, "f"), "USD", juris, row.destination, row.ref])
+            rows.append(
+                [
+                    row.call_id or "",
+                    start,
+                    calling,
+                    called,
+                    duration,
+                    format(row.rate, "f"),
+                    format(row.cost, "f"),
+                    "USD",
+                    juris,
+                    row.destination,
+                    row.ref,
+                ]
+            )
         if layout == "local":
             with gzip.open(path, "wt", encoding="utf-8", newline="") as handle:
                 writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
@@ -225,11 +273,17 @@ def _national(number: str | None) -> str:
 
 
 def mapping_yaml(vendor: str, layout: str = "plain", extra: str = "") -> str:
-    start = ('start_time: {format: "%m/%d/%Y %H:%M:%S", timezone: America/New_York}\nduration_unit: milliseconds\n'
-             if layout == "local" else
-             'start_time: {format: "%Y-%m-%d %H:%M:%S", timezone: UTC}\n'
-             + ("duration_unit: \"mm:ss\"\n" if layout == "minutes" else "duration_unit: seconds\n"))
-    return (f"vendor_id: {vendor}\ncurrency: USD\n"
-            "columns: {call_id: CallID, start_time: Start, calling: ANI, called: DNIS, duration: Dur, rate: Rate,\n"
-            "          cost: Charge, currency: Cur, jurisdiction: Juris, destination: Dest}\n"
-            + start + "jurisdictions: {INTER: interstate, INTRA: intrastate}\n" + extra)
+    start = (
+        'start_time: {format: "%m/%d/%Y %H:%M:%S", timezone: America/New_York}\nduration_unit: milliseconds\n'
+        if layout == "local"
+        else 'start_time: {format: "%Y-%m-%d %H:%M:%S", timezone: UTC}\n'
+        + ('duration_unit: "mm:ss"\n' if layout == "minutes" else "duration_unit: seconds\n")
+    )
+    return (
+        f"vendor_id: {vendor}\ncurrency: USD\n"
+        "columns: {call_id: CallID, start_time: Start, calling: ANI, called: DNIS, duration: Dur, rate: Rate,\n"
+        "          cost: Charge, currency: Cur, jurisdiction: Juris, destination: Dest}\n"
+        + start
+        + "jurisdictions: {INTER: interstate, INTRA: intrastate}\n"
+        + extra
+    )

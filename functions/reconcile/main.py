@@ -5,10 +5,9 @@ month that contains yesterday; ``{"vendor": "V1", "period": "2026-06"}`` reconci
 ``reconcile_object`` takes a Cloud Storage object-finalize CloudEvent for
 ``vendor-cdrs/<vendor>/<period>/...`` and reconciles that vendor and period.
 
-The work is in the shared package (``warp_billing.reconciliation_job``); the client objects are
-built on the first request of an instance. A bad delivery (no mapping, a misspelt mapping key,
-a missing column) is answered 422 with the reason and not retried; anything else raises, so
-the Scheduler (or Eventarc) retries.
+The work is in the shared package (``warp_billing.reconciliation_job``); clients are built on the
+first request of an instance. A bad delivery answers 422 and is not retried; anything else
+raises, so the Scheduler (or Eventarc) retries.
 """
 
 from datetime import UTC, datetime
@@ -16,39 +15,17 @@ from datetime import UTC, datetime
 import functions_framework
 
 from warp_billing.bootstrap import container
-from warp_billing.reconciliation.analysis import InvoiceSummaryError
-from warp_billing.reconciliation.mapping import MappingError
-from warp_billing.reconciliation.service import PeriodError
-from warp_billing.reconciliation_job import ReconJobError
-
-PERMANENT = (ReconJobError, MappingError, InvoiceSummaryError, PeriodError, ValueError)
+from warp_billing.reconciliation_job import handle_object, handle_request
 
 
 @functions_framework.http
 def reconcile(request):
     """Daily (empty body) or one vendor and period; answers the runs as JSON."""
-    body = request.get_json(silent=True) or {}
-    job = container().reconciliation_job
-    try:
-        if body.get("vendor"):
-            if not body.get("period"):
-                return {"error": "give period (YYYY-MM) with vendor"}, 400
-            runs = [job.run(str(body["vendor"]), str(body["period"]))]
-        else:
-            runs = job.run_daily(datetime.now(UTC).date())
-    except PERMANENT as exc:
-        return {"error": str(exc)}, 422
-    return {"runs": runs}, 200
+    return handle_request(request.get_json(silent=True) or {}, container().reconciliation_job,
+                          datetime.now(UTC).date())
 
 
 @functions_framework.cloud_event
 def reconcile_object(cloud_event):
     """An object landed in the bucket: reconcile its vendor and period (other objects are ignored)."""
-    name = (cloud_event.data or {}).get("name", "")
-    parts = name.split("/")
-    if len(parts) < 4 or parts[0] != "vendor-cdrs":
-        return
-    try:
-        container().reconciliation_job.run(parts[1], parts[2])
-    except PERMANENT:
-        return   # a bad delivery: logged by the job, retrying would not fix it
+    handle_object((cloud_event.data or {}).get("name", ""), container().reconciliation_job)

@@ -106,18 +106,14 @@ class Container:
         from .adapters.duckdb_recon import DuckDBReconEngine
         from .adapters.pdf_documents import html_to_pdf
         from .adapters.report_folder import FolderSink
+        from .adapters.vendor_files import FolderVendorFiles
         from .reconciliation_job import ReconciliationJob
 
         settings = self.settings
-        if settings.recon_source == "files":
-            from .adapters.vendor_files import FolderVendorFiles
+        files = FolderVendorFiles(settings.vendor_cdr_dir)
 
-            files = FolderVendorFiles(settings.vendor_cdr_dir)
-
-            def sink_for(vendor: str, period: str):
-                return FolderSink(Path(settings.recon_output_dir) / vendor / period)
-        else:
-            raise ConfigurationError("WARP_RECON_SOURCE=storage needs the Cloud Storage adapter (not built yet)")
+        def sink_for(vendor: str, period: str):
+            return FolderSink(Path(settings.recon_output_dir) / vendor / period)
 
         def engine_for(vendor: str, period: str, first, end):
             return BigQueryReconEngine(self._bigquery_client, settings, vendor_id=vendor, period=period,

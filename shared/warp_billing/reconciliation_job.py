@@ -18,16 +18,17 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 
 from .ports import AlertPublisher, ReportSink, VendorFileSource
 from .rating.deck import DeckError, RateDeck, read_deck_rows
-from .reconciliation.analysis import parse_invoice_summary
+from .reconciliation.analysis import InvoiceSummaryError, parse_invoice_summary
 from .reconciliation.hints import deck_rates
-from .reconciliation.mapping import load_mapping
-from .reconciliation.service import dispute_alert, period_bounds, run_analysis, write_documents
+from .reconciliation.mapping import MappingError, load_mapping
+from .reconciliation.service import PeriodError, dispute_alert, period_bounds, run_analysis, write_documents
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +77,9 @@ class ReconciliationJob:
         return results
 
     def _cdr_names(self, vendor: str, period: str) -> list[str]:
-        return [name for name in self.files.names(f"{ROOT}/{vendor}/{period}/")
-                if not name.endswith("/" + INVOICE_SUMMARY)]
+        return [
+            name for name in self.files.names(f"{ROOT}/{vendor}/{period}/") if not name.endswith("/" + INVOICE_SUMMARY)
+        ]
 
     def _optional(self, name: str) -> bytes | None:
         try:
@@ -97,8 +99,11 @@ class ReconciliationJob:
         if not names:
             raise ReconJobError(f"no vendor CDR files under {ROOT}/{vendor}/{period}/")
         invoice_bytes = self._optional(f"{ROOT}/{vendor}/{period}/{INVOICE_SUMMARY}")
-        invoice = parse_invoice_summary(invoice_bytes.decode("utf-8"), mapping.invoice, INVOICE_SUMMARY) \
-            if invoice_bytes is not None else None
+        invoice = (
+            parse_invoice_summary(invoice_bytes.decode("utf-8"), mapping.invoice, INVOICE_SUMMARY)
+            if invoice_bytes is not None
+            else None
+        )
         rates_for = self._rates_for(vendor)
         rows, load = self._normalise(mapping, names, start_ms, end_ms)
         first = datetime.fromtimestamp(start_ms / 1000, tz=UTC).date()
@@ -117,10 +122,17 @@ class ReconciliationJob:
             opened = engine.open_dispute(recon, {k: v for k, v in written.items() if k.startswith("dispute/")})
             if opened:
                 self.alerts.publish(dispute_alert(recon, written, self.operator_email))
-        log.info("vendor reconciliation done", extra={"run_id": recon.run_id, "dispute": recon.decision.dispute,
-                                                       "dispute_opened": opened})
-        return {"run_id": recon.run_id, "dispute": recon.decision.dispute, "dispute_opened": opened,
-                "counts": recon.summary()["counts"], "outputs": written}
+        log.info(
+            "vendor reconciliation done",
+            extra={"run_id": recon.run_id, "dispute": recon.decision.dispute, "dispute_opened": opened},
+        )
+        return {
+            "run_id": recon.run_id,
+            "dispute": recon.decision.dispute,
+            "dispute_opened": opened,
+            "counts": recon.summary()["counts"],
+            "outputs": written,
+        }
 
     def _rates_for(self, vendor: str):
         deck_bytes = self._optional(f"{ROOT}/{vendor}/{DECK}")
@@ -145,9 +157,46 @@ class ReconciliationJob:
                     handle.write(self.files.read(name))
                 paths.append(path)
             try:
-                load = loader.load_vendor(mapping, paths, start_ms, end_ms,
-                                          names=[self.files.location(name) for name in names])
+                load = loader.load_vendor(
+                    mapping, paths, start_ms, end_ms, names=[self.files.location(name) for name in names]
+                )
                 rows = loader.normalised_vendor_rows()
             finally:
                 loader.close()
         return rows, load
+
+
+# -- delivery: what functions/reconcile hands over ------------------------------------------------
+
+PERMANENT = (ReconJobError, MappingError, InvoiceSummaryError, PeriodError, ValueError)
+
+
+def handle_request(body: dict, job: ReconciliationJob, today: date) -> tuple[dict, int]:
+    """An HTTP call: ``{}`` (the daily Scheduler job) or ``{"vendor", "period"}``; (JSON body, status).
+
+    A bad delivery (no mapping, a misspelt key, a missing column) answers 422 and is not retried;
+    anything else raises, so the caller retries.
+    """
+    try:
+        if body.get("vendor"):
+            if not body.get("period"):
+                return {"error": "give period (YYYY-MM) with vendor"}, 400
+            runs = [job.run(str(body["vendor"]), str(body["period"]))]
+        else:
+            runs = job.run_daily(today)
+    except PERMANENT as exc:
+        log.warning("vendor reconciliation refused", extra={"error": str(exc)})
+        return {"error": str(exc)}, 422
+    return {"runs": runs}, 200
+
+
+def handle_object(name: str, job: ReconciliationJob) -> dict | None:
+    """An object-finalize event: reconcile the vendor and period of ``vendor-cdrs/<v>/<p>/...``."""
+    parts = name.split("/")
+    if len(parts) < 4 or parts[0] != ROOT:
+        return None
+    try:
+        return job.run(parts[1], parts[2])
+    except PERMANENT as exc:
+        log.warning("vendor reconciliation refused", extra={"object": name, "error": str(exc)})
+        return None

@@ -55,7 +55,8 @@ Tax engine (``WARP_TAX_ENGINE``): ``offline`` applies USF from the dated contrib
                                    (customer billing locations: data, not credentials)
 
   Vendor reconciliation (functions/reconcile; issue 13):
-    WARP_RECON_SOURCE              files | storage      (where vendor-cdrs/<vendor>/<period>/... arrive)
+    WARP_RECON_SOURCE              files   (where vendor-cdrs/<vendor>/<period>/... arrive; the Cloud
+                                            Storage source comes with the storage adapter of issue 10)
     WARP_VENDOR_CDR_DIR            .warp-data/vendor-files   (the folder laid out like the bucket, for files)
     WARP_RECON_OUTPUT_DIR          .warp-data/recon     (outputs for files; with storage they go to
                                                          recon/<vendor>/<period>/ in the vendor CDR bucket)
@@ -130,7 +131,7 @@ class Settings(BaseSettings):
     avalara_bill_to: Path | None = None
 
     # Vendor reconciliation (issue 13).
-    recon_source: Literal["files", "storage"] = "files"
+    recon_source: Literal["files"] = "files"
     vendor_cdr_dir: Path = Path(".warp-data/vendor-files")
     recon_output_dir: Path = Path(".warp-data/recon")
     recon_operator_email: str | None = None

@@ -24,11 +24,27 @@ def invoiced(tmp_path_factory):
     folder = tmp_path_factory.mktemp("invoiced")
     assert run("sample", "--out", folder, "--events", 3000).exit_code == 0
     plans = [folder / f"{name}-plan.yaml" for name in ("acme", "beta", "gamma")]
-    result = run("rate", *[a for p in plans for a in ("--plan", p)], "--in", folder / "usage.jsonl",
-                 "--out", folder / "rated.jsonl")
+    result = run(
+        "rate",
+        *[a for p in plans for a in ("--plan", p)],
+        "--in",
+        folder / "usage.jsonl",
+        "--out",
+        folder / "rated.jsonl",
+    )
     assert result.exit_code == 0, result.output
-    result = run("invoice", *[a for p in plans for a in ("--plan", p)], "--rated", folder / "rated.jsonl",
-                 "--period", "2026-06", "--out-dir", folder / "invoices", "--register", folder / "register")
+    result = run(
+        "invoice",
+        *[a for p in plans for a in ("--plan", p)],
+        "--rated",
+        folder / "rated.jsonl",
+        "--period",
+        "2026-06",
+        "--out-dir",
+        folder / "invoices",
+        "--register",
+        folder / "register",
+    )
     assert result.exit_code == 0, result.output
     return folder
 
@@ -43,34 +59,83 @@ def test_an_accepted_dispute_ends_in_a_credit_note_and_the_invoice_stays_live(in
     register, invoice = first_invoice(invoiced)
     line = next(line for line in invoice.lines if line.sku.startswith("VOICE-"))
     disputes = tmp_path / "disputes"
-    result = run("dispute", "open", "--register", invoiced / "register", "--disputes", disputes,
-                 "--invoice", invoice.number, "--sku", line.sku, "--amount", "1.25", "--reason", "calls not made")
+    result = run(
+        "dispute",
+        "open",
+        "--register",
+        invoiced / "register",
+        "--disputes",
+        disputes,
+        "--invoice",
+        invoice.number,
+        "--sku",
+        line.sku,
+        "--amount",
+        "1.25",
+        "--reason",
+        "calls not made",
+    )
     assert result.exit_code == 0, result.output
     dispute_id = result.output.split()[0]
     assert dispute_id == "ACME-DSP-000001"
-    again = run("dispute", "open", "--register", invoiced / "register", "--disputes", disputes,
-                "--invoice", invoice.number, "--sku", line.sku, "--reason", "again")
+    again = run(
+        "dispute",
+        "open",
+        "--register",
+        invoiced / "register",
+        "--disputes",
+        disputes,
+        "--invoice",
+        invoice.number,
+        "--sku",
+        line.sku,
+        "--reason",
+        "again",
+    )
     assert again.exit_code == 1 and "already disputed" in again.output
     early = run("dispute", "accept", "--register", invoiced / "register", "--disputes", disputes, dispute_id)
     assert early.exit_code == 1 and "under review" in early.output
-    assert run("dispute", "review", "--register", invoiced / "register", "--disputes", disputes, dispute_id).exit_code == 0
-    accepted = run("dispute", "accept", "--register", invoiced / "register", "--disputes", disputes, dispute_id,
-                   "--as-of", "2026-07-05")
+    assert (
+        run("dispute", "review", "--register", invoiced / "register", "--disputes", disputes, dispute_id).exit_code == 0
+    )
+    accepted = run(
+        "dispute",
+        "accept",
+        "--register",
+        invoiced / "register",
+        "--disputes",
+        disputes,
+        dispute_id,
+        "--as-of",
+        "2026-07-05",
+    )
     assert accepted.exit_code == 0, accepted.output
     notes = [doc for doc in register.documents("ACME") if doc.document_type == "credit_note"]
     assert len(notes) == 1
     note = notes[0]
     assert note.credits == invoice.number and note.total == Decimal("-1.25")
-    assert [l.sku for l in note.lines] == [line.sku]
+    assert [entry.sku for entry in note.lines] == [line.sku]
     assert dict(note.lines[0].details)["dispute_id"] == dispute_id
     # the same acceptance again issues nothing more (idempotent by dispute id)
-    assert register.credit_line(invoice.number, line.sku, Decimal("1.25"), date(2026, 7, 5), dispute_id).number \
+    assert (
+        register.credit_line(invoice.number, line.sku, Decimal("1.25"), date(2026, 7, 5), dispute_id).number
         == note.number
+    )
     assert len([d for d in register.documents("ACME") if d.document_type == "credit_note"]) == 1
     # closing the cycle again is still idempotent: a partial credit keeps the invoice live
     plans = [invoiced / f"{name}-plan.yaml" for name in ("acme", "beta", "gamma")]
-    rerun = run("invoice", *[a for p in plans for a in ("--plan", p)], "--rated", invoiced / "rated.jsonl",
-                "--period", "2026-06", "--out-dir", tmp_path / "again", "--register", invoiced / "register")
+    rerun = run(
+        "invoice",
+        *[a for p in plans for a in ("--plan", p)],
+        "--rated",
+        invoiced / "rated.jsonl",
+        "--period",
+        "2026-06",
+        "--out-dir",
+        tmp_path / "again",
+        "--register",
+        invoiced / "register",
+    )
     assert rerun.exit_code == 0, rerun.output
     assert len([d for d in register.documents("ACME") if d.document_type == "invoice"]) == 1
     listed = run("dispute", "list", "--register", invoiced / "register", "--disputes", disputes, "--json")
@@ -84,15 +149,37 @@ def test_a_rejected_dispute_keeps_its_reason_and_issues_nothing(invoiced, tmp_pa
     before = len(register.documents("ACME"))
     line = invoice.lines[-1]
     disputes = tmp_path / "disputes"
-    opened = run("dispute", "open", "--register", invoiced / "register", "--disputes", disputes,
-                 "--invoice", invoice.number, "--sku", line.sku, "--reason", "too dear")
+    opened = run(
+        "dispute",
+        "open",
+        "--register",
+        invoiced / "register",
+        "--disputes",
+        disputes,
+        "--invoice",
+        invoice.number,
+        "--sku",
+        line.sku,
+        "--reason",
+        "too dear",
+    )
     dispute_id = opened.output.split()[0]
-    no_reason = run("dispute", "reject", "--register", invoiced / "register", "--disputes", disputes, dispute_id,
-                    "--reason", "x")
+    no_reason = run(
+        "dispute", "reject", "--register", invoiced / "register", "--disputes", disputes, dispute_id, "--reason", "x"
+    )
     assert no_reason.exit_code == 1 and "can move to under_review" in no_reason.output
     run("dispute", "review", "--register", invoiced / "register", "--disputes", disputes, dispute_id)
-    result = run("dispute", "reject", "--register", invoiced / "register", "--disputes", disputes, dispute_id,
-                 "--reason", "contract rate applies")
+    result = run(
+        "dispute",
+        "reject",
+        "--register",
+        invoiced / "register",
+        "--disputes",
+        disputes,
+        dispute_id,
+        "--reason",
+        "contract rate applies",
+    )
     assert result.exit_code == 0, result.output
     assert len(register.documents("ACME")) == before
     listed = run("dispute", "list", "--register", invoiced / "register", "--disputes", disputes, "--status", "rejected")
@@ -103,13 +190,36 @@ def test_export_gives_the_rated_records_behind_the_disputed_line(invoiced, tmp_p
     _, invoice = first_invoice(invoiced)
     line = next(line for line in invoice.lines if line.sku == "VOICE-INTERSTATE")
     disputes = tmp_path / "disputes"
-    opened = run("dispute", "open", "--register", invoiced / "register", "--disputes", disputes,
-                 "--invoice", invoice.number, "--sku", line.sku, "--reason", "check")
+    opened = run(
+        "dispute",
+        "open",
+        "--register",
+        invoiced / "register",
+        "--disputes",
+        disputes,
+        "--invoice",
+        invoice.number,
+        "--sku",
+        line.sku,
+        "--reason",
+        "check",
+    )
     dispute_id = opened.output.split()[0]
-    result = run("dispute", "export", "--register", invoiced / "register", "--disputes", disputes, dispute_id,
-                 "--rated", invoiced / "rated.jsonl", "--out", tmp_path / "records.jsonl")
+    result = run(
+        "dispute",
+        "export",
+        "--register",
+        invoiced / "register",
+        "--disputes",
+        disputes,
+        dispute_id,
+        "--rated",
+        invoiced / "rated.jsonl",
+        "--out",
+        tmp_path / "records.jsonl",
+    )
     assert result.exit_code == 0, result.output
-    records = [orjson.loads(l) for l in (tmp_path / "records.jsonl").read_bytes().splitlines()]
+    records = [orjson.loads(raw) for raw in (tmp_path / "records.jsonl").read_bytes().splitlines()]
     assert len(records) == dict(line.details)["events"]
     assert {r["customer_id"] for r in records} == {"ACME"} and {r["jurisdiction"] for r in records} == {"interstate"}
     assert sum(Decimal(r["amount"]) for r in records).quantize(Decimal("0.01")) == line.amount
@@ -123,7 +233,9 @@ def test_unknown_invoice_line_and_bad_amounts_are_refused(invoiced, tmp_path):
     line = invoice.lines[0]
     too_much = run(*base, "--invoice", invoice.number, "--sku", line.sku, "--amount", str(line.amount + 1))
     assert too_much.exit_code == 1 and "more than the line" in too_much.output
-    assert "more than 2 decimals" in run(*base, "--invoice", invoice.number, "--sku", line.sku, "--amount", "0.001").output
+    assert (
+        "more than 2 decimals" in run(*base, "--invoice", invoice.number, "--sku", line.sku, "--amount", "0.001").output
+    )
 
 
 def test_age_counts_whole_days_to_the_close_or_to_now():
@@ -131,7 +243,8 @@ def test_age_counts_whole_days_to_the_close_or_to_now():
     item = open_dispute("A-DSP-000001", "A", "A-INV-000001", "S", Decimal("10"), None, "r", opened_at)
     assert item.age_days(opened_at + timedelta(days=3, hours=23)) == 3
     closed = item.move("under_review", opened_at + timedelta(days=1)).move(
-        "rejected", opened_at + timedelta(days=5), "no")
+        "rejected", opened_at + timedelta(days=5), "no"
+    )
     assert closed.age_days(opened_at + timedelta(days=40)) == 5
     with pytest.raises(DisputeError):
         closed.move("accepted", opened_at + timedelta(days=6))

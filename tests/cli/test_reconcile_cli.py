@@ -48,9 +48,21 @@ def alerts(monkeypatch):
 
 def reconcile(folder: Path, vendor: str, cdrs: list[Path], mapping: str, out: Path, *extra: str):
     (folder / f"{vendor}-{out.name}.yaml").write_text(mapping)
-    args = ["reconcile", "--vendor", vendor, "--period", "2026-06", "--mapping", str(folder / f"{vendor}-{out.name}.yaml"),
-            *[a for c in cdrs for a in ("--cdrs", str(c))], "--rated", str(folder / "rated.jsonl"),
-            "--out-dir", str(out), *extra]
+    args = [
+        "reconcile",
+        "--vendor",
+        vendor,
+        "--period",
+        "2026-06",
+        "--mapping",
+        str(folder / f"{vendor}-{out.name}.yaml"),
+        *[a for c in cdrs for a in ("--cdrs", str(c))],
+        "--rated",
+        str(folder / "rated.jsonl"),
+        "--out-dir",
+        str(out),
+        *extra,
+    ]
     return CliRunner().invoke(warp, args, catch_exceptions=False)
 
 
@@ -94,8 +106,9 @@ def test_mixed_differences_are_each_found_with_class_and_hint(month, alerts, tmp
     check_every_item(rows, builder, refs)
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["counts"]["vendor_only"] == 10
-    assert summary["counts"]["vendor_duplicate"] == sum(1 for c, _ in builder.injected.theirs.values()
-                                                         if c == "vendor_duplicate")
+    assert summary["counts"]["vendor_duplicate"] == sum(
+        1 for c, _ in builder.injected.theirs.values() if c == "vendor_duplicate"
+    )
     assert {h["hint"] for h in summary["hints"]} >= {"answer_time:+3s", "rate_change:2026-06-15"}
     assert sum(summary["counts"].values()) == len(rows)
 
@@ -109,8 +122,10 @@ def test_a_vendor_on_60_60_increments_is_named_and_opens_a_dispute(month, alerts
     assert result.exit_code == 0, result.output
     check_every_item(items(tmp_path / "out"), builder, refs)
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
-    assert any(h["hint"] == "increment:60/60" and "6/6" in h["explanation"] or h["hint"] == "increment:60/60"
-               for h in summary["hints"])
+    assert any(
+        h["hint"] == "increment:60/60" and "6/6" in h["explanation"] or h["hint"] == "increment:60/60"
+        for h in summary["hints"]
+    )
     assert summary["dispute"] is True and "cost (their CDRs)" in summary["dispute_reason"]
     package = tmp_path / "out" / "dispute"
     assert (package / "letter.pdf").read_bytes().startswith(b"%PDF")
@@ -165,23 +180,29 @@ def test_bad_rows_are_kept_aside_with_a_reason_and_counted(month, alerts, tmp_pa
     builder = VendorFileBuilder(ours_for(rated, "V1")[:20])
     builder.write(tmp_path / "v1.csv")
     text = (tmp_path / "v1.csv").read_text().splitlines()
-    text += [",not a time,+12125550000,+13125550000,10,0.01,0.001,USD,INTER,US-NY,bad1",
-             ",2026-06-02 10:00:00,+12125550000,+13125550000,ten,0.01,0.001,USD,INTER,US-NY,bad2",
-             ",2026-06-02 10:00:00,+12125550000,+13125550000,10,0.01,0.001,EUR,INTER,US-NY,bad3",
-             ",2026-06-02 10:00:00,+12125550000,,10,0.01,0.001,USD,INTER,US-NY,bad4"]
+    text += [
+        ",not a time,+12125550000,+13125550000,10,0.01,0.001,USD,INTER,US-NY,bad1",
+        ",2026-06-02 10:00:00,+12125550000,+13125550000,ten,0.01,0.001,USD,INTER,US-NY,bad2",
+        ",2026-06-02 10:00:00,+12125550000,+13125550000,10,0.01,0.001,EUR,INTER,US-NY,bad3",
+        ",2026-06-02 10:00:00,+12125550000,,10,0.01,0.001,USD,INTER,US-NY,bad4",
+    ]
     (tmp_path / "v1.csv").write_text("\n".join(text) + "\n")
     result = reconcile(folder, "V1", [tmp_path / "v1.csv"], mapping_yaml("V1"), tmp_path / "out")
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
-    assert summary["vendor_rows"] == {"read": 24, "loaded": 20, "rejected": {
-        "BAD_CURRENCY": 1, "BAD_DURATION": 1, "BAD_NUMBER": 1, "BAD_START_TIME": 1}}
+    assert summary["vendor_rows"] == {
+        "read": 24,
+        "loaded": 20,
+        "rejected": {"BAD_CURRENCY": 1, "BAD_DURATION": 1, "BAD_NUMBER": 1, "BAD_START_TIME": 1},
+    }
 
 
 def test_a_misspelt_mapping_key_is_named(month, alerts, tmp_path):
     folder, _ = month
     (tmp_path / "v.csv").write_text("a\n")
-    result = reconcile(folder, "V1", [tmp_path / "v.csv"], mapping_yaml("V1", extra="tolerance: {start_s: 5}\n"),
-                       tmp_path / "out")
+    result = reconcile(
+        folder, "V1", [tmp_path / "v.csv"], mapping_yaml("V1", extra="tolerance: {start_s: 5}\n"), tmp_path / "out"
+    )
     assert result.exit_code == 1
     assert "tolerance: unknown key" in result.output
 
@@ -202,8 +223,9 @@ def test_a_non_utf8_file_is_a_clear_error_and_latin1_reads_it(month, alerts, tmp
     (tmp_path / "v.csv").write_bytes(data)
     result = reconcile(folder, "V1", [tmp_path / "v.csv"], mapping_yaml("V1"), tmp_path / "out")
     assert result.exit_code == 1 and "v.csv" in result.output
-    result = reconcile(folder, "V1", [tmp_path / "v.csv"], mapping_yaml("V1", extra="encoding: latin-1\n"),
-                       tmp_path / "out2")
+    result = reconcile(
+        folder, "V1", [tmp_path / "v.csv"], mapping_yaml("V1", extra="encoding: latin-1\n"), tmp_path / "out2"
+    )
     assert result.exit_code == 0, result.output
 
 
@@ -230,6 +252,10 @@ def test_a_rerun_replaces_its_outputs(month, alerts, tmp_path):
     for _ in range(2):
         result = reconcile(folder, "V1", [tmp_path / "v.csv"], mapping_yaml("V1"), tmp_path / "out")
         assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["items.csv", "rejects.csv", "report.html",
-                                                                      "summary.json"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "items.csv",
+        "rejects.csv",
+        "report.html",
+        "summary.json",
+    ]
     assert gzip  # gzip input is covered by the 60/60 test

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 from functions_framework import create_app
-
 from tests.integration.conftest import PROJECT
 from tests.recon_builders import VendorFileBuilder, mapping_yaml, ours_for, rated_month
+
 from warp_billing import bootstrap
 from warp_billing.adapters.bigquery_recon import BigQueryReconEngine
 from warp_billing.adapters.bigquery_usage import BigQueryUsageStore, bigquery_client
@@ -49,13 +49,14 @@ def dataset(bigquery_stack):
 def month(tmp_path_factory, bigquery_stack, dataset):
     folder = tmp_path_factory.mktemp("recon-month")
     rated = rated_month(folder, events=2500)
-    store = BigQueryUsageStore(lambda: bigquery_client(PROJECT, bigquery_stack), project=PROJECT, dataset=dataset,
-                               deadline_s=60)
+    store = BigQueryUsageStore(
+        lambda: bigquery_client(PROJECT, bigquery_stack), project=PROJECT, dataset=dataset, deadline_s=60
+    )
     store.ensure_schema()
     voice = [r for r in rated if r["status"] == "rated" and r["kind"] == "voice"]
     for start in range(0, len(voice), 500):
-        store.insert_rated(voice[start:start + 500])
-    store.insert_rated(voice[:20])        # a redelivery: the deduplicated read must count each event once
+        store.insert_rated(voice[start : start + 500])
+    store.insert_rated(voice[:20])  # a redelivery: the deduplicated read must count each event once
     return folder, rated
 
 
@@ -74,9 +75,17 @@ def keyed(items) -> dict:
     def text(value):
         return None if value is None else format(value, "f") if hasattr(value, "as_tuple") else str(value)
 
-    return {(item["class"], item["event_id"], item["vendor_record"]):
-            (item["match_by"], item["duplicate_of"], text(item["our_cost"]), text(item["their_cost"]),
-             item["our_duration_ms"], item["their_duration_ms"]) for item in items}
+    return {
+        (item["class"], item["event_id"], item["vendor_record"]): (
+            item["match_by"],
+            item["duplicate_of"],
+            text(item["our_cost"]),
+            text(item["their_cost"]),
+            item["our_duration_ms"],
+            item["their_duration_ms"],
+        )
+        for item in items
+    }
 
 
 def test_duckdb_and_bigquery_classify_the_same_data_identically(month, bigquery_stack, dataset, tmp_path):
@@ -93,8 +102,16 @@ def test_duckdb_and_bigquery_classify_the_same_data_identically(month, bigquery_
         rows = local.normalised_vendor_rows()
     finally:
         local.close()
-    cloud = BigQueryReconEngine(lambda: bigquery_client(PROJECT, bigquery_stack), project=PROJECT, dataset=dataset,
-                                vendor_id="V1", period="2026-06", period_start=FIRST, period_end=END, deadline_s=120)
+    cloud = BigQueryReconEngine(
+        lambda: bigquery_client(PROJECT, bigquery_stack),
+        project=PROJECT,
+        dataset=dataset,
+        vendor_id="V1",
+        period="2026-06",
+        period_start=FIRST,
+        period_end=END,
+        deadline_s=120,
+    )
     cloud.ensure_recon_schema()
     cloud.load_vendor_rows(rows, ["vendor-cdrs/V1/v1.csv"])
     cloud_outcome = cloud.match(mapping)
@@ -111,7 +128,8 @@ def test_duckdb_and_bigquery_classify_the_same_data_identically(month, bigquery_
 
 
 def test_the_function_reconciles_from_the_bucket_layout_into_tables_files_and_one_alert(
-        month, bigquery_stack, dataset, tmp_path):
+    month, bigquery_stack, dataset, tmp_path
+):
     folder, rated = month
     files = tmp_path / "bucket"
     (files / "vendor-cdrs" / "V2" / "2026-06").mkdir(parents=True)
@@ -119,9 +137,17 @@ def test_the_function_reconciles_from_the_bucket_layout_into_tables_files_and_on
     builder.inject_increments((60, 60))
     builder.write(files / "vendor-cdrs" / "V2" / "2026-06" / "cdrs-1.tsv.gz", layout="local")
     (files / "vendor-cdrs" / "V2" / "mapping.yaml").write_text(mapping_yaml("V2", "local"))
-    settings = Settings(_env_file=None, usage_store="bigquery", bigquery_endpoint=bigquery_stack,
-                        bigquery_project=PROJECT, bigquery_dataset=dataset, recon_source="files",
-                        vendor_cdr_dir=files, recon_output_dir=tmp_path / "out", recon_operator_email="ops@example.com")
+    settings = Settings(
+        _env_file=None,
+        usage_store="bigquery",
+        bigquery_endpoint=bigquery_stack,
+        bigquery_project=PROJECT,
+        bigquery_dataset=dataset,
+        recon_source="files",
+        vendor_cdr_dir=files,
+        recon_output_dir=tmp_path / "out",
+        recon_operator_email="ops@example.com",
+    )
     alerts = RecordingAlerts()
     bootstrap.reset(bootstrap.Container(settings, alert_publisher=alerts))
     try:
@@ -143,8 +169,11 @@ def test_the_function_reconciles_from_the_bucket_layout_into_tables_files_and_on
     assert (out / "dispute" / "letter.pdf").read_bytes().startswith(b"%PDF")
     assert "increment:60/60" in (out / "items.csv").read_text()
     assert [a["alert_id"] for a in alerts.alerts] == ["vendor-dispute:V2-2026-06"]
-    assert alerts.alerts[0]["email"] == {"send_to": "operator", "address": "ops@example.com",
-                                         "status": "pending: no email sender yet"}
+    assert alerts.alerts[0]["email"] == {
+        "send_to": "operator",
+        "address": "ops@example.com",
+        "status": "pending: no email sender yet",
+    }
     bq = bigquery_client(PROJECT, bigquery_stack)
     table = f"{PROJECT}.{dataset}"
     where = "period_start >= DATE '2026-06-01' AND period_start < DATE '2026-07-01'"
@@ -152,9 +181,17 @@ def test_the_function_reconciles_from_the_bucket_layout_into_tables_files_and_on
     assert [(r["dispute_id"], r["status"]) for r in disputes] == [("vendor-dispute:V2-2026-06", "open")]
     runs = list(bq.query(f"SELECT run_id, dispute FROM `{table}.recon_runs` WHERE {where}").result())
     assert [(r["run_id"], r["dispute"]) for r in runs] == [("V2-2026-06", True)]
-    hinted = list(bq.query(f"SELECT COUNT(*) AS n FROM `{table}.recon_items` WHERE {where} "
-                           "AND run_id = 'V2-2026-06' AND cause_hint = 'increment:60/60'").result())
+    hinted = list(
+        bq.query(
+            f"SELECT COUNT(*) AS n FROM `{table}.recon_items` WHERE {where} "
+            "AND run_id = 'V2-2026-06' AND cause_hint = 'increment:60/60'"
+        ).result()
+    )
     assert hinted[0]["n"] == summary["disputed_records"]
-    loaded = list(bq.query(f"SELECT COUNT(*) AS n FROM `{table}.vendor_cdrs` WHERE event_date >= DATE '2026-06-01' "
-                           "AND event_date < DATE '2026-07-01' AND vendor_id = 'V2'").result())
-    assert loaded[0]["n"] == summary["vendor_rows"]["loaded"]    # re-run replaced the file's rows, no doubles
+    loaded = list(
+        bq.query(
+            f"SELECT COUNT(*) AS n FROM `{table}.vendor_cdrs` WHERE event_date >= DATE '2026-06-01' "
+            "AND event_date < DATE '2026-07-01' AND vendor_id = 'V2'"
+        ).result()
+    )
+    assert loaded[0]["n"] == summary["vendor_rows"]["loaded"]  # re-run replaced the file's rows, no doubles

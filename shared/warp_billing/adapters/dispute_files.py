@@ -9,9 +9,9 @@ from __future__ import annotations
 import fcntl
 import os
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import quote
 
 import orjson
@@ -64,14 +64,18 @@ class DisputeFiles:
         folder = self._folder(customer_id)
         if not folder.is_dir():
             return []
-        return sorted((CustomerDispute.from_record(orjson.loads(path.read_bytes()))
-                       for path in folder.glob("*-DSP-*.json")), key=lambda d: d.dispute_id)
+        return sorted(
+            (CustomerDispute.from_record(orjson.loads(path.read_bytes())) for path in folder.glob("*-DSP-*.json")),
+            key=lambda d: d.dispute_id,
+        )
 
     def all(self) -> list[CustomerDispute]:
         if not self.root.is_dir():
             return []
-        found = []
+        found: list[CustomerDispute] = []
         for folder in sorted(path for path in self.root.iterdir() if path.is_dir()):
-            found.extend(CustomerDispute.from_record(orjson.loads(path.read_bytes()))
-                         for path in sorted(folder.glob("*-DSP-*.json")))
+            found.extend(
+                CustomerDispute.from_record(orjson.loads(path.read_bytes()))
+                for path in sorted(folder.glob("*-DSP-*.json"))
+            )
         return found

@@ -56,10 +56,12 @@ def _duration_ms(expr: str, unit: str) -> str:
     if unit == "seconds":
         return f"CAST(round(TRY_CAST(trim({expr}) AS DECIMAL(18, 3)) * 1000) AS BIGINT)"
     parts = f"string_split(trim({expr}), ':')"
-    seconds = (f"(CASE WHEN len({parts}) = 2 THEN TRY_CAST({parts}[1] AS BIGINT) * 60 "
-               f"+ TRY_CAST({parts}[2] AS DECIMAL(18, 3)) "
-               f"WHEN len({parts}) = 3 THEN TRY_CAST({parts}[1] AS BIGINT) * 3600 "
-               f"+ TRY_CAST({parts}[2] AS BIGINT) * 60 + TRY_CAST({parts}[3] AS DECIMAL(18, 3)) END)")
+    seconds = (
+        f"(CASE WHEN len({parts}) = 2 THEN TRY_CAST({parts}[1] AS BIGINT) * 60 "
+        f"+ TRY_CAST({parts}[2] AS DECIMAL(18, 3)) "
+        f"WHEN len({parts}) = 3 THEN TRY_CAST({parts}[1] AS BIGINT) * 3600 "
+        f"+ TRY_CAST({parts}[2] AS BIGINT) * 60 + TRY_CAST({parts}[3] AS DECIMAL(18, 3)) END)"
+    )
     return f"CAST(round({seconds} * 1000) AS BIGINT)"
 
 
@@ -78,11 +80,17 @@ def _start_ms(expr: str, mapping: VendorMapping) -> str:
 def _jurisdiction(expr: str | None, mapping: VendorMapping) -> str:
     if expr is None:
         return "CAST(NULL AS VARCHAR)"
-    cases = " ".join(f"WHEN upper(trim({expr})) = {_quote(theirs.upper())} THEN {_quote(ours)}"
-                     for theirs, ours in mapping.jurisdictions.items())
-    ours = ", ".join(_quote(name) for name in ("interstate", "intrastate", "indeterminate", "international", "tollfree"))
-    return (f"(CASE {cases} WHEN lower(trim({expr})) IN ({ours}) THEN lower(trim({expr})) "
-            f"ELSE NULLIF(trim({expr}), '') END)")
+    cases = " ".join(
+        f"WHEN upper(trim({expr})) = {_quote(theirs.upper())} THEN {_quote(ours)}"
+        for theirs, ours in mapping.jurisdictions.items()
+    )
+    ours = ", ".join(
+        _quote(name) for name in ("interstate", "intrastate", "indeterminate", "international", "tollfree")
+    )
+    return (
+        f"(CASE {cases} WHEN lower(trim({expr})) IN ({ours}) THEN lower(trim({expr})) "
+        f"ELSE NULLIF(trim({expr}), '') END)"
+    )
 
 
 @dataclass
@@ -103,9 +111,14 @@ class DuckDBReconEngine:
             if self.spill_dir is None:
                 self._spill = tempfile.TemporaryDirectory(prefix="warp-recon-spill-")
                 self.spill_dir = self._spill.name
-            self._db = duckdb.connect(":memory:", config={
-                "memory_limit": self.memory_limit, "temp_directory": self.spill_dir,
-                "threads": self.threads or max(1, os.cpu_count() or 1)})
+            self._db = duckdb.connect(
+                ":memory:",
+                config={
+                    "memory_limit": self.memory_limit,
+                    "temp_directory": self.spill_dir,
+                    "threads": self.threads or max(1, os.cpu_count() or 1),
+                },
+            )
         return self._db
 
     def close(self) -> None:
@@ -118,8 +131,14 @@ class DuckDBReconEngine:
 
     # -- loading ----------------------------------------------------------------------------------
 
-    def load_vendor(self, mapping: VendorMapping, paths: Sequence[str], period_start_ms: int,
-                    period_end_ms: int, names: Sequence[str] | None = None) -> LoadReport:
+    def load_vendor(
+        self,
+        mapping: VendorMapping,
+        paths: Sequence[str],
+        period_start_ms: int,
+        period_end_ms: int,
+        names: Sequence[str] | None = None,
+    ) -> LoadReport:
         """Read and normalise the vendor's files into ``vendor_cdrs`` (bad rows into ``vendor_rejects``).
 
         ``names`` are how the records refer to their files (object names); default the paths."""
@@ -131,9 +150,11 @@ class DuckDBReconEngine:
             if not os.path.isfile(path):
                 raise ReconInputError(f"vendor CDR file {path} does not exist")
             delimiter = mapping.delimiter_for(path)
-            options = (f"delim={_quote(delimiter)}, header={str(mapping.header).lower()}, all_varchar=true, "
-                       f"quote='\"', escape='\"', encoding={_quote(mapping.encoding)}, strict_mode=false, "
-                       f"null_padding=true")
+            options = (
+                f"delim={_quote(delimiter)}, header={str(mapping.header).lower()}, all_varchar=true, "
+                f"quote='\"', escape='\"', encoding={_quote(mapping.encoding)}, strict_mode=false, "
+                f"null_padding=true"
+            )
             source = f"read_csv({_quote(path)}, {options})"
             try:
                 columns = [row[0] for row in db.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
@@ -141,10 +162,12 @@ class DuckDBReconEngine:
                 label = names[number] if names is not None else str(path)
                 # rows keep the file's order (insertion order is preserved), so the rowid gives the
                 # line: no whole-file window, which would run on one thread
-                first = db.execute("SELECT COALESCE(max(rowid) + 1, 0) FROM vendor_raw").fetchone()[0] \
-                    if number else 0
-                select = (f"SELECT {_quote(label)} AS source_file, CAST({first} AS BIGINT) AS line_base, "
-                          + ", ".join(f"{_quote_ident(c)}" for c in self._wanted(mapping)) + f" FROM {source}")
+                first = db.execute("SELECT COALESCE(max(rowid) + 1, 0) FROM vendor_raw").fetchone()[0] if number else 0
+                select = (
+                    f"SELECT {_quote(label)} AS source_file, CAST({first} AS BIGINT) AS line_base, "
+                    + ", ".join(f"{_quote_ident(c)}" for c in self._wanted(mapping))
+                    + f" FROM {source}"
+                )
                 if number == 0:
                     db.execute(f"CREATE TABLE vendor_raw AS {select}")
                 else:
@@ -154,8 +177,11 @@ class DuckDBReconEngine:
         c = mapping.columns
         col = _quote_ident
         currency = f"upper(trim({col(c.currency)}))" if c.currency else _quote(mapping.currency.upper())
-        billed = f"CAST(round(TRY_CAST(trim({col(c.billed_duration)}) AS DECIMAL(18, 3))) AS BIGINT)" \
-            if c.billed_duration else "CAST(NULL AS BIGINT)"
+        billed = (
+            f"CAST(round(TRY_CAST(trim({col(c.billed_duration)}) AS DECIMAL(18, 3))) AS BIGINT)"
+            if c.billed_duration
+            else "CAST(NULL AS BIGINT)"
+        )
         rate = f"TRY_CAST(trim({col(c.rate)}) AS DECIMAL(38, 9))" if c.rate else "CAST(NULL AS DECIMAL(38, 9))"
         call_id = f"NULLIF(trim({col(c.call_id)}), '')" if c.call_id else "CAST(NULL AS VARCHAR)"
         jurisdiction = _jurisdiction(col(c.jurisdiction) if c.jurisdiction else None, mapping)
@@ -191,10 +217,14 @@ FROM (SELECT *, rowid - line_base + {2 if mapping.header else 1} AS source_line 
         db.execute(f"CREATE TABLE vendor_checked AS SELECT *, {reason} AS reason FROM vendor_parsed")
         db.execute("DROP TABLE vendor_parsed")
         db.execute("DROP TABLE IF EXISTS vendor_rejects")
-        db.execute("CREATE TABLE vendor_rejects AS SELECT source_file, source_line, reason FROM vendor_checked "
-                   "WHERE reason IS NOT NULL")
-        dest = (f"CASE WHEN jurisdiction IN ({', '.join(_quote(d) for d in DOMESTIC)}) THEN jurisdiction "
-                f"ELSE COALESCE(destination, jurisdiction, 'unknown') END")
+        db.execute(
+            "CREATE TABLE vendor_rejects AS SELECT source_file, source_line, reason FROM vendor_checked "
+            "WHERE reason IS NOT NULL"
+        )
+        dest = (
+            f"CASE WHEN jurisdiction IN ({', '.join(_quote(d) for d in DOMESTIC)}) THEN jurisdiction "
+            f"ELSE COALESCE(destination, jurisdiction, 'unknown') END"
+        )
         db.execute("DROP TABLE IF EXISTS vendor_cdrs")
         db.execute(f"""CREATE TABLE vendor_cdrs AS
 SELECT source_file, source_line, record_id, call_id, start_ms, calling, called, duration_ms, billed_s, rate, cost,
@@ -202,7 +232,9 @@ SELECT source_file, source_line, record_id, call_id, start_ms, calling, called, 
 FROM vendor_checked WHERE reason IS NULL""")
         db.execute("DROP TABLE vendor_checked")
         loaded = db.execute("SELECT count(*) FROM vendor_cdrs").fetchone()[0]
-        rejected = dict(db.execute("SELECT reason, count(*) FROM vendor_rejects GROUP BY reason ORDER BY reason").fetchall())
+        rejected = dict(
+            db.execute("SELECT reason, count(*) FROM vendor_rejects GROUP BY reason ORDER BY reason").fetchall()
+        )
         return LoadReport(loaded, rejected)
 
     @staticmethod
@@ -211,11 +243,14 @@ FROM vendor_checked WHERE reason IS NULL""")
 
     @staticmethod
     def _check_columns(mapping: VendorMapping, columns: list[str], path: str) -> None:
-        missing = [f"{key} ({name!r})" for key, name in mapping.columns.model_dump().items()
-                   if name and name not in columns]
+        missing = [
+            f"{key} ({name!r})" for key, name in mapping.columns.model_dump().items() if name and name not in columns
+        ]
         if missing:
-            raise MappingError(f"{path}: columns named in the mapping are not in the file: {', '.join(missing)} "
-                               f"(the file has {', '.join(columns)})")
+            raise MappingError(
+                f"{path}: columns named in the mapping are not in the file: {', '.join(missing)} "
+                f"(the file has {', '.join(columns)})"
+            )
 
     def load_ours(self, rated_paths: Sequence[str], vendor_id: str, period_start_ms: int, period_end_ms: int) -> int:
         """Our rated voice events for ``vendor_id`` with a vendor cost, in the period, into ``our_cdrs``."""
@@ -225,10 +260,12 @@ FROM vendor_checked WHERE reason IS NULL""")
             if not os.path.isfile(path):
                 raise ReconInputError(f"rated file {path} does not exist")
         files = "[" + ", ".join(_quote(str(path)) for path in rated_paths) + "]"
-        spec = ("{event_id: 'VARCHAR', status: 'VARCHAR', kind: 'VARCHAR', vendor_id: 'VARCHAR', "
-                "start_time: 'VARCHAR', duration_s: 'BIGINT', calling_number: 'VARCHAR', called_number: 'VARCHAR', "
-                "call_id: 'VARCHAR', vendor_cost: 'VARCHAR', vendor_rate: 'VARCHAR', vendor_billed_units: 'BIGINT', "
-                "jurisdiction: 'VARCHAR', destination: 'VARCHAR'}")
+        spec = (
+            "{event_id: 'VARCHAR', status: 'VARCHAR', kind: 'VARCHAR', vendor_id: 'VARCHAR', "
+            "start_time: 'VARCHAR', duration_s: 'BIGINT', calling_number: 'VARCHAR', called_number: 'VARCHAR', "
+            "call_id: 'VARCHAR', vendor_cost: 'VARCHAR', vendor_rate: 'VARCHAR', vendor_billed_units: 'BIGINT', "
+            "jurisdiction: 'VARCHAR', destination: 'VARCHAR'}"
+        )
         source = f"read_json({files}, format='newline_delimited', columns={spec}, maximum_object_size=1048576)"
         self.db.execute("DROP TABLE IF EXISTS our_cdrs")
         try:
@@ -241,10 +278,10 @@ WITH rated AS (
         AND duration_s > 0
 )
 SELECT event_id AS record_id, NULLIF(call_id, '') AS call_id, start_ms,
-       {e164_sql('calling_number', '1')} AS calling, {e164_sql('called_number', '1')} AS called,
+       {e164_sql("calling_number", "1")} AS calling, {e164_sql("called_number", "1")} AS called,
        duration_s * 1000 AS duration_ms, vendor_billed_units AS billed_s,
        CAST(vendor_rate AS DECIMAL(38, 9)) AS rate, CAST(vendor_cost AS DECIMAL(38, 9)) AS cost, jurisdiction,
-       CASE WHEN jurisdiction IN ({', '.join(_quote(d) for d in DOMESTIC)}) THEN jurisdiction
+       CASE WHEN jurisdiction IN ({", ".join(_quote(d) for d in DOMESTIC)}) THEN jurisdiction
             ELSE COALESCE(destination, jurisdiction, 'unknown') END AS dest
 FROM rated
 WHERE start_ms >= {period_start_ms} AND start_ms < {period_end_ms}
@@ -258,8 +295,10 @@ QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY start_ms) = 1""")
     def match(self, mapping: VendorMapping) -> MatchOutcome:
         db = self.db
         db.execute("DROP TABLE IF EXISTS recon_items")
-        db.execute("CREATE TABLE recon_items AS "
-                   + matching_query("vendor_cdrs", "our_cdrs", mapping.match_tolerances, materialized=True))
+        db.execute(
+            "CREATE TABLE recon_items AS "
+            + matching_query("vendor_cdrs", "our_cdrs", mapping.match_tolerances, materialized=True)
+        )
         aggregates = db.execute("""
 SELECT dest, class, count(*), COALESCE(sum(our_duration_ms), 0), COALESCE(sum(their_duration_ms), 0),
        COALESCE(sum(our_cost), 0), COALESCE(sum(their_cost), 0)
@@ -267,13 +306,19 @@ FROM recon_items GROUP BY dest, class ORDER BY dest, class""").fetchall()
         per_day = db.execute("""
 SELECT dest, strftime(make_timestamp(our_start_ms * 1000), '%Y-%m-%d') AS day, count(*)
 FROM recon_items WHERE event_id IS NOT NULL AND vendor_record IS NOT NULL GROUP BY 1, 2""").fetchall()
-        exceptions = self._rows(f"SELECT * FROM recon_items WHERE class <> '{EXACT}' "
-                                "ORDER BY class, dest, our_start_ms, their_start_ms, event_id, vendor_record")
+        exceptions = self._rows(
+            f"SELECT * FROM recon_items WHERE class <> '{EXACT}' "
+            "ORDER BY class, dest, our_start_ms, their_start_ms, event_id, vendor_record"
+        )
         pairs = self._rows(offset_query("recon_items"))
         return MatchOutcome(
-            aggregates=[(d, k, int(n), int(om), int(tm), Decimal(oc), Decimal(tc)) for d, k, n, om, tm, oc, tc in aggregates],
-            exceptions=exceptions, offset_pairs=pairs,
-            paired_per_day={(d, day): int(n) for d, day, n in per_day})
+            aggregates=[
+                (d, k, int(n), int(om), int(tm), Decimal(oc), Decimal(tc)) for d, k, n, om, tm, oc, tc in aggregates
+            ],
+            exceptions=exceptions,
+            offset_pairs=pairs,
+            paired_per_day={(d, day): int(n) for d, day, n in per_day},
+        )
 
     def _rows(self, sql: str) -> list[dict]:
         cursor = self.db.execute(sql)
@@ -295,9 +340,11 @@ FROM recon_items WHERE event_id IS NOT NULL AND vendor_record IS NOT NULL GROUP 
             with open(staging, "w", newline="", encoding="utf-8") as handle:
                 writer = csv.writer(handle, lineterminator="\n")
                 writer.writerows((event, vendor, hint) for (event, vendor), hint in hints.items())
-            db.execute(f"INSERT INTO item_hints SELECT * FROM read_csv({_quote(str(staging))}, header=false, "
-                       "columns={'event_id': 'VARCHAR', 'vendor_record': 'VARCHAR', 'hint': 'VARCHAR'}, "
-                       "quote='\"', escape='\"')")
+            db.execute(
+                f"INSERT INTO item_hints SELECT * FROM read_csv({_quote(str(staging))}, header=false, "
+                "columns={'event_id': 'VARCHAR', 'vendor_record': 'VARCHAR', 'hint': 'VARCHAR'}, "
+                "quote='\"', escape='\"')"
+            )
             staging.unlink()
         columns = ", ".join(f"i.{name}" for name in ITEM_COLUMNS if name != "class")
         target = Path(path)
@@ -308,7 +355,7 @@ FROM recon_items WHERE event_id IS NOT NULL AND vendor_record IS NOT NULL GROUP 
         db.execute(f"""COPY (
 SELECT i.class, {columns}, COALESCE(h.hint, '') AS cause_hint
 FROM recon_items AS i
-LEFT JOIN (SELECT {key.format('item_hints')} AS k, hint FROM item_hints) AS h ON h.k = {key.format('i')}
+LEFT JOIN (SELECT {key.format("item_hints")} AS k, hint FROM item_hints) AS h ON h.k = {key.format("i")}
 ORDER BY i.class
 ) TO {_quote(str(temporary))} (HEADER, DELIMITER ',')""")
         os.replace(temporary, target)

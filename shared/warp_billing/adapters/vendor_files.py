@@ -22,8 +22,11 @@ class FolderVendorFiles:
         base = self.root / prefix
         if not base.is_dir():
             return []
-        return sorted(path.relative_to(self.root).as_posix() for path in base.rglob("*")
-                      if path.is_file() and not path.name.startswith("."))
+        return sorted(
+            path.relative_to(self.root).as_posix()
+            for path in base.rglob("*")
+            if path.is_file() and not path.name.startswith(".")
+        )
 
     def read(self, name: str) -> bytes:
         return (self.root / name).read_bytes()

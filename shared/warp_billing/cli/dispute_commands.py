@@ -28,8 +28,12 @@ from ..reconciliation.customer_disputes import ACCEPTED, REJECTED, UNDER_REVIEW,
 from .common import fail
 
 REGISTER = click.option("--register", "register_dir", required=True, metavar="DIR", help="The invoice register.")
-DISPUTES = click.option("--disputes", "disputes_dir", metavar="DIR",
-                        help="Where disputes are kept (default: a 'disputes' folder beside the register).")
+DISPUTES = click.option(
+    "--disputes",
+    "disputes_dir",
+    metavar="DIR",
+    help="Where disputes are kept (default: a 'disputes' folder beside the register).",
+)
 
 
 def _stores(register_dir: str, disputes_dir: str | None) -> tuple[InvoiceRegister, DisputeFiles]:
@@ -57,13 +61,16 @@ def open_command(register_dir, disputes_dir, invoice_number, sku, amount_text, r
     """Open a dispute of one invoice line."""
     register, disputes = _stores(register_dir, disputes_dir)
     customer_id, _, _ = invoice_number.rpartition("-INV-")
-    invoice = next((doc for doc in register.documents(customer_id) if doc.number == invoice_number), None) \
-        if customer_id else None
+    invoice = (
+        next((doc for doc in register.documents(customer_id) if doc.number == invoice_number), None)
+        if customer_id
+        else None
+    )
     if invoice is None:
         raise fail(f"no issued invoice {invoice_number} in {register_dir}")
     line = next((line for line in invoice.lines if line.sku == sku), None)
     if line is None:
-        raise fail(f"{invoice_number} has no line {sku} (lines: {', '.join(l.sku for l in invoice.lines)})")
+        raise fail(f"{invoice_number} has no line {sku} (lines: {', '.join(entry.sku for entry in invoice.lines)})")
     amount = None
     if amount_text is not None:
         try:
@@ -71,13 +78,17 @@ def open_command(register_dir, disputes_dir, invoice_number, sku, amount_text, r
         except InvalidOperation:
             raise fail(f"--amount {amount_text!r} is not a decimal number") from None
     with disputes.locked(customer_id):
-        live = [d for d in disputes.of_customer(customer_id) if d.invoice_number == invoice_number
-                and d.sku == sku and d.status not in (ACCEPTED, REJECTED)]
+        live = [
+            d
+            for d in disputes.of_customer(customer_id)
+            if d.invoice_number == invoice_number and d.sku == sku and d.status not in (ACCEPTED, REJECTED)
+        ]
         if live:
             raise fail(f"{invoice_number} {sku} is already disputed: {live[0].dispute_id} ({live[0].status})")
         try:
-            opened = open_dispute(disputes.next_id(customer_id), customer_id, invoice_number, sku, line.amount,
-                                  amount, reason, _now())
+            opened = open_dispute(
+                disputes.next_id(customer_id), customer_id, invoice_number, sku, line.amount, amount, reason, _now()
+            )
         except DisputeError as exc:
             raise fail(str(exc)) from None
         disputes.save(opened)
@@ -132,8 +143,14 @@ def accept(register_dir, disputes_dir, dispute_id, note, as_of) -> None:
         note_doc = register.credit_line(current.invoice_number, current.sku, current.amount, on, dispute_id)
     except InvoiceRegisterError as exc:
         raise fail(str(exc)) from None
-    moved = _move(register_dir, disputes_dir, dispute_id, ACCEPTED, note or f"credited by {note_doc.number}",
-                  credit_note=note_doc.number)
+    moved = _move(
+        register_dir,
+        disputes_dir,
+        dispute_id,
+        ACCEPTED,
+        note or f"credited by {note_doc.number}",
+        credit_note=note_doc.number,
+    )
     click.echo(f"{moved.dispute_id} accepted: credit note {note_doc.number} for {current.amount}")
 
 
@@ -165,8 +182,10 @@ def list_command(register_dir, disputes_dir, customer_id, status, as_json) -> No
         if as_json:
             click.echo(orjson.dumps({**item.to_record(), "age_days": item.age_days(now)}).decode())
         else:
-            click.echo(f"{item.dispute_id}  {item.status:<12} {item.age_days(now):>4} d  {item.invoice_number}  "
-                       f"{item.sku}  {item.amount}  {item.credit_note or item.rejection_reason or ''}")
+            click.echo(
+                f"{item.dispute_id}  {item.status:<12} {item.age_days(now):>4} d  {item.invoice_number}  "
+                f"{item.sku}  {item.amount}  {item.credit_note or item.rejection_reason or ''}"
+            )
 
 
 @dispute.command("export")
@@ -201,7 +220,11 @@ def export(register_dir, disputes_dir, dispute_id, rated_paths, out_path) -> Non
                     if _sku(record) != item.sku:
                         continue
                     try:
-                        day = datetime.fromisoformat(str(record["start_time"]).replace("Z", "+00:00")).astimezone(zone).date()
+                        day = (
+                            datetime.fromisoformat(str(record["start_time"]).replace("Z", "+00:00"))
+                            .astimezone(zone)
+                            .date()
+                        )
                     except (KeyError, ValueError):
                         continue
                     if start <= day < end:

@@ -13,9 +13,9 @@ from __future__ import annotations
 import csv
 import os
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import click
 
@@ -57,18 +57,50 @@ def _same_file(a: str, b: str) -> bool:
 @click.option("--vendor", "vendor_id", required=True, help="The vendor's id, as on our rated events (vendor_id).")
 @click.option("--period", required=True, metavar="YYYY-MM", help="The month reconciled (UTC).")
 @click.option("--mapping", "mapping_path", required=True, metavar="V.yaml", help="The vendor's CDR column mapping.")
-@click.option("--cdrs", "cdr_paths", multiple=True, required=True, metavar="FILE",
-              help="Vendor CDR file (CSV or TSV, optionally .gz); repeat for several.")
-@click.option("--rated", "rated_paths", multiple=True, required=True, metavar="RATED.jsonl",
-              help="Our rated usage as `warp rate` writes it; repeat for several.")
-@click.option("--invoice", "invoice_path", metavar="SUMMARY.csv", help="The vendor's invoice summary (per destination).")
-@click.option("--vendor-deck", "deck_path", metavar="DECK.csv",
-              help="Our deck for this vendor: lets the hints name a jurisdiction disagreement.")
+@click.option(
+    "--cdrs",
+    "cdr_paths",
+    multiple=True,
+    required=True,
+    metavar="FILE",
+    help="Vendor CDR file (CSV or TSV, optionally .gz); repeat for several.",
+)
+@click.option(
+    "--rated",
+    "rated_paths",
+    multiple=True,
+    required=True,
+    metavar="RATED.jsonl",
+    help="Our rated usage as `warp rate` writes it; repeat for several.",
+)
+@click.option(
+    "--invoice", "invoice_path", metavar="SUMMARY.csv", help="The vendor's invoice summary (per destination)."
+)
+@click.option(
+    "--vendor-deck",
+    "deck_path",
+    metavar="DECK.csv",
+    help="Our deck for this vendor: lets the hints name a jurisdiction disagreement.",
+)
 @click.option("--out-dir", "out_dir", required=True, metavar="DIR", help="Folder for the outputs (created if missing).")
-@click.option("--memory-limit", default="3GB", show_default=True, help="DuckDB memory limit; beyond it DuckDB spills to disk.")
-@click.option("--operator-email", default=None, help="Where the dispute package goes when the mapping says send_to: operator.")
-def reconcile(vendor_id, period, mapping_path, cdr_paths, rated_paths, invoice_path, deck_path, out_dir,
-              memory_limit, operator_email) -> None:
+@click.option(
+    "--memory-limit", default="3GB", show_default=True, help="DuckDB memory limit; beyond it DuckDB spills to disk."
+)
+@click.option(
+    "--operator-email", default=None, help="Where the dispute package goes when the mapping says send_to: operator."
+)
+def reconcile(
+    vendor_id,
+    period,
+    mapping_path,
+    cdr_paths,
+    rated_paths,
+    invoice_path,
+    deck_path,
+    out_dir,
+    memory_limit,
+    operator_email,
+) -> None:
     """Reconcile VENDOR's CDRs for PERIOD against our rated usage; open a dispute above the threshold."""
     try:
         start_ms, end_ms = period_bounds(period)
@@ -79,7 +111,9 @@ def reconcile(vendor_id, period, mapping_path, cdr_paths, rated_paths, invoice_p
     invoice = None
     if invoice_path:
         try:
-            invoice = parse_invoice_summary(Path(invoice_path).read_text(encoding="utf-8"), mapping.invoice, invoice_path)
+            invoice = parse_invoice_summary(
+                Path(invoice_path).read_text(encoding="utf-8"), mapping.invoice, invoice_path
+            )
         except (OSError, UnicodeDecodeError, InvoiceSummaryError) as exc:
             raise fail(f"invoice summary {exc}") from None
     rates_for = None
@@ -111,9 +145,13 @@ def reconcile(vendor_id, period, mapping_path, cdr_paths, rated_paths, invoice_p
     if recon.decision.dispute:
         container().alert_publisher.publish(dispute_alert(recon, written, operator_email))
     counts = recon.summary()["counts"]
-    click.echo(f"{vendor_id} {period}: " + ", ".join(f"{k} {v}" for k, v in counts.items())
-               + f"; rejected {sum(load.rejected.values())}; "
-               + (f"DISPUTE: {recon.decision.reason}" if recon.decision.dispute else "no dispute"), err=True)
+    click.echo(
+        f"{vendor_id} {period}: "
+        + ", ".join(f"{k} {v}" for k, v in counts.items())
+        + f"; rejected {sum(load.rejected.values())}; "
+        + (f"DISPUTE: {recon.decision.reason}" if recon.decision.dispute else "no dispute"),
+        err=True,
+    )
     click.echo("phases: " + ", ".join(f"{name} {seconds:.1f}s" for name, seconds in clock.phases.items()), err=True)
 
 

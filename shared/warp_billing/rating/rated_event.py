@@ -40,7 +40,8 @@ class RatedEvent:
     direction: str | None = None
     query_type: str | None = None
     duration_s: int | None = None
-    identity: tuple | None = None   # voice: (calling, called, lrn, call_id, trunk_id); messaging: (from, to)
+    # voice: (calling, called, lrn, call_id, trunk_id); messaging: (from, to)
+    identity: tuple[str | None, ...] | None = None
     # voice: the vendor deck's per-minute rate and billed seconds behind vendor_cost (what vendor
     # reconciliation compares with the vendor's CDRs); None without a vendor cost
     vendor_rate: Decimal | None = None

@@ -72,8 +72,15 @@ class Reconciliation:
         }
 
 
-def analyse(mapping: VendorMapping, period: str, load: LoadReport, ours: int, outcome: MatchOutcome,
-            invoice: Mapping[str, InvoiceFigures] | None = None, rates_for: RatesFor | None = None) -> Reconciliation:
+def analyse(
+    mapping: VendorMapping,
+    period: str,
+    load: LoadReport,
+    ours: int,
+    outcome: MatchOutcome,
+    invoice: Mapping[str, InvoiceFigures] | None = None,
+    rates_for: RatesFor | None = None,
+) -> Reconciliation:
     """Variance, hints and the dispute decision for one vendor and period."""
     by_dest: dict[str, Figures] = {}
     for dest, klass, count, our_ms, their_ms, our_cost, their_cost in outcome.aggregates:
@@ -84,19 +91,33 @@ def analyse(mapping: VendorMapping, period: str, load: LoadReport, ours: int, ou
     destinations = tuple(variance(dest, figures, invoice.get(dest)) for dest, figures in sorted(by_dest.items()))
     vendor_total = variance(TOTAL, total(by_dest.values()), invoice_total(invoice))
     decision = decide(vendor_total, mapping.dispute.threshold_pct)
-    hints = find_hints(outcome.exceptions, outcome.offset_pairs, outcome.paired_per_day, rates_for,
-                       mapping.tolerances.rate)
+    hints = find_hints(
+        outcome.exceptions, outcome.offset_pairs, outcome.paired_per_day, rates_for, mapping.tolerances.rate
+    )
     disputed = []
     for item in outcome.exceptions:
         if item["class"] in DISPUTED_CLASSES:
             hint = hints.by_item.get((item.get("event_id"), item.get("vendor_record")), "")
             disputed.append({**item, "cause_hint": hint})
-    return Reconciliation(f"{mapping.vendor_id}-{period}", mapping.vendor_id, period, load, ours, destinations,
-                          vendor_total, decision, hints, tuple(disputed), mapping.dispute.threshold_pct,
-                          mapping.dispute.send_to)
+    return Reconciliation(
+        f"{mapping.vendor_id}-{period}",
+        mapping.vendor_id,
+        period,
+        load,
+        ours,
+        destinations,
+        vendor_total,
+        decision,
+        hints,
+        tuple(disputed),
+        mapping.dispute.threshold_pct,
+        mapping.dispute.send_to,
+    )
 
 
-def parse_invoice_summary(text: str, layout: InvoiceLayout, source: str = "invoice summary") -> dict[str, InvoiceFigures]:
+def parse_invoice_summary(
+    text: str, layout: InvoiceLayout, source: str = "invoice summary"
+) -> dict[str, InvoiceFigures]:
     """The vendor's invoice summary CSV: minutes and amount per destination (their names mapped to ours)."""
     reader = csv.DictReader(io.StringIO(text))
     header = reader.fieldnames or []

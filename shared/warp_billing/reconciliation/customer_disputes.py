@@ -53,36 +53,68 @@ class CustomerDispute:
         end = datetime.fromisoformat(self.closed_at) if self.closed_at else now
         return max(0, (end - datetime.fromisoformat(self.opened_at)).days)
 
-    def move(self, status: str, at: datetime, note: str = "", *, credit_note: str | None = None) -> "CustomerDispute":
+    def move(self, status: str, at: datetime, note: str = "", *, credit_note: str | None = None) -> CustomerDispute:
         if status not in NEXT[self.status]:
             allowed = ", ".join(NEXT[self.status]) or "none (closed)"
             raise DisputeError(f"{self.dispute_id} is {self.status}; it can move to {allowed}, not {status}")
         if status == REJECTED and not note.strip():
             raise DisputeError(f"{self.dispute_id}: a rejection needs its reason")
         closed = at.isoformat() if status in (ACCEPTED, REJECTED) else None
-        return replace(self, status=status, history=(*self.history, (at.isoformat(), status, note)),
-                       closed_at=closed, credit_note=credit_note or self.credit_note,
-                       rejection_reason=note if status == REJECTED else self.rejection_reason)
+        return replace(
+            self,
+            status=status,
+            history=(*self.history, (at.isoformat(), status, note)),
+            closed_at=closed,
+            credit_note=credit_note or self.credit_note,
+            rejection_reason=note if status == REJECTED else self.rejection_reason,
+        )
 
     def to_record(self) -> dict:
         return {
-            "dispute_id": self.dispute_id, "customer_id": self.customer_id, "invoice_number": self.invoice_number,
-            "sku": self.sku, "amount": format(self.amount, "f"), "line_amount": format(self.line_amount, "f"),
-            "reason": self.reason, "status": self.status, "opened_at": self.opened_at,
-            "history": [list(entry) for entry in self.history], "closed_at": self.closed_at,
-            "credit_note": self.credit_note, "rejection_reason": self.rejection_reason,
+            "dispute_id": self.dispute_id,
+            "customer_id": self.customer_id,
+            "invoice_number": self.invoice_number,
+            "sku": self.sku,
+            "amount": format(self.amount, "f"),
+            "line_amount": format(self.line_amount, "f"),
+            "reason": self.reason,
+            "status": self.status,
+            "opened_at": self.opened_at,
+            "history": [list(entry) for entry in self.history],
+            "closed_at": self.closed_at,
+            "credit_note": self.credit_note,
+            "rejection_reason": self.rejection_reason,
         }
 
     @classmethod
-    def from_record(cls, record: dict) -> "CustomerDispute":
-        return cls(record["dispute_id"], record["customer_id"], record["invoice_number"], record["sku"],
-                   Decimal(record["amount"]), Decimal(record["line_amount"]), record["reason"], record["status"],
-                   record["opened_at"], tuple(tuple(entry) for entry in record["history"]), record.get("closed_at"),
-                   record.get("credit_note"), record.get("rejection_reason"))
+    def from_record(cls, record: dict) -> CustomerDispute:
+        return cls(
+            record["dispute_id"],
+            record["customer_id"],
+            record["invoice_number"],
+            record["sku"],
+            Decimal(record["amount"]),
+            Decimal(record["line_amount"]),
+            record["reason"],
+            record["status"],
+            record["opened_at"],
+            tuple(tuple(entry) for entry in record["history"]),
+            record.get("closed_at"),
+            record.get("credit_note"),
+            record.get("rejection_reason"),
+        )
 
 
-def open_dispute(dispute_id: str, customer_id: str, invoice_number: str, sku: str, line_amount: Decimal,
-                 amount: Decimal | None, reason: str, at: datetime) -> CustomerDispute:
+def open_dispute(
+    dispute_id: str,
+    customer_id: str,
+    invoice_number: str,
+    sku: str,
+    line_amount: Decimal,
+    amount: Decimal | None,
+    reason: str,
+    at: datetime,
+) -> CustomerDispute:
     """A new dispute of ``sku`` on ``invoice_number`` (checked against the line's amount)."""
     if not reason.strip():
         raise DisputeError("a dispute needs its reason (--reason)")
@@ -93,5 +125,15 @@ def open_dispute(dispute_id: str, customer_id: str, invoice_number: str, sku: st
         raise DisputeError(f"{invoice_number} {sku}: disputed {disputed} is more than the line's {line_amount}")
     if disputed.as_tuple().exponent < -2:  # type: ignore[operator]
         raise DisputeError(f"the disputed amount {disputed} has more than 2 decimals (a credit note is in cents)")
-    return CustomerDispute(dispute_id, customer_id, invoice_number, sku, disputed, line_amount, reason, OPEN,
-                           at.isoformat(), ((at.isoformat(), OPEN, reason),))
+    return CustomerDispute(
+        dispute_id,
+        customer_id,
+        invoice_number,
+        sku,
+        disputed,
+        line_amount,
+        reason,
+        OPEN,
+        at.isoformat(),
+        ((at.isoformat(), OPEN, reason),),
+    )

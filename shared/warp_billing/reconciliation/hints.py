@@ -30,13 +30,13 @@ from .matching_sql import MISMATCH, OURS_ONLY, PARTIAL, VENDOR_DUPLICATE, VENDOR
 
 # the first/next increments seen in wholesale contracts (coarser rules last: they win ties)
 INCREMENT_RULES = tuple((first, following) for first in (1, 6, 30, 60) for following in (1, 6, 10, 30, 60))
-OFFSET_BUCKET_MS = 900_000            # zones and clock errors come in quarter hours
+OFFSET_BUCKET_MS = 900_000  # zones and clock errors come in quarter hours
 MIN_OFFSET_PAIRS = 3
 MIN_CONSTANT_ITEMS = 3
 RATE_CHANGE_SHARE = Decimal("0.8")
 SIXTY = Decimal(60)
 
-RatesFor = Callable[[str, int], Mapping[str, Decimal]]   # (called digits, start ms) -> rate by jurisdiction
+RatesFor = Callable[[str, int], Mapping[str, Decimal]]  # (called digits, start ms) -> rate by jurisdiction
 
 
 @dataclass(frozen=True)
@@ -96,9 +96,13 @@ def _rule(rule: tuple[int, int]) -> str:
     return f"{rule[0]}/{rule[1]}"
 
 
-def find_hints(items: Iterable[Mapping], offset_pairs: Iterable[Mapping] = (),
-               paired_per_day: Mapping[tuple[str, str], int] | None = None,
-               rates_for: RatesFor | None = None, rate_tolerance: Decimal = Decimal("0.000001")) -> HintResult:
+def find_hints(
+    items: Iterable[Mapping],
+    offset_pairs: Iterable[Mapping] = (),
+    paired_per_day: Mapping[tuple[str, str], int] | None = None,
+    rates_for: RatesFor | None = None,
+    rate_tolerance: Decimal = Decimal("0.000001"),
+) -> HintResult:
     """The hints for a vendor's non-exact records (see the module docstring)."""
     result = HintResult()
     by_dest: dict[str, list[Mapping]] = defaultdict(list)
@@ -126,8 +130,9 @@ def _rates_differ(item: Mapping, tolerance: Decimal) -> bool:
     return ours is not None and theirs is not None and abs(Decimal(theirs) - Decimal(ours)) > tolerance
 
 
-def _jurisdiction_hint(result: HintResult, dest: str, items: list[Mapping], rates_for: RatesFor | None,
-                       tolerance: Decimal) -> None:
+def _jurisdiction_hint(
+    result: HintResult, dest: str, items: list[Mapping], rates_for: RatesFor | None, tolerance: Decimal
+) -> None:
     if rates_for is None:
         return
     found: Counter[str] = Counter()
@@ -143,20 +148,31 @@ def _jurisdiction_hint(result: HintResult, dest: str, items: list[Mapping], rate
                 found[jurisdiction] += 1
                 break
     for jurisdiction, count in found.most_common():
-        result.hints.append(Hint(f"jurisdiction_rate:{jurisdiction}", dest, count,
-                                 f"{count} calls billed at our vendor deck's {jurisdiction} rate "
-                                 f"where we rated {dest}: a jurisdiction disagreement"))
+        result.hints.append(
+            Hint(
+                f"jurisdiction_rate:{jurisdiction}",
+                dest,
+                count,
+                f"{count} calls billed at our vendor deck's {jurisdiction} rate "
+                f"where we rated {dest}: a jurisdiction disagreement",
+            )
+        )
 
 
-def _rate_change_hint(result: HintResult, dest: str, items: list[Mapping], paired_per_day: Mapping[tuple[str, str], int],
-                      tolerance: Decimal) -> None:
+def _rate_change_hint(
+    result: HintResult,
+    dest: str,
+    items: list[Mapping],
+    paired_per_day: Mapping[tuple[str, str], int],
+    tolerance: Decimal,
+) -> None:
     differing = [item for item in _unlabelled(result, items) if _rates_differ(item, tolerance)]
     if len(differing) < MIN_CONSTANT_ITEMS:
         return
     first_day = min(_day(int(item["our_start_ms"])) for item in differing)
     days = sorted(day for (d, day) in paired_per_day if d == dest)
     if not days or first_day <= days[0]:
-        return   # differing from the first day on: a different rate, not a change of rate
+        return  # differing from the first day on: a different rate, not a change of rate
     paired_after = sum(count for (d, day), count in paired_per_day.items() if d == dest and day >= first_day)
     if paired_after == 0 or Decimal(len(differing)) / paired_after < RATE_CHANGE_SHARE:
         return
@@ -165,9 +181,15 @@ def _rate_change_hint(result: HintResult, dest: str, items: list[Mapping], paire
     code = f"rate_change:{first_day}"
     for item in differing:
         result.by_item[_key(item)] = code
-    result.hints.append(Hint(code, dest, len(differing),
-                             f"from {first_day} they bill {theirs} per minute where our vendor deck says {ours}: "
-                             f"a rate change one of us did not apply"))
+    result.hints.append(
+        Hint(
+            code,
+            dest,
+            len(differing),
+            f"from {first_day} they bill {theirs} per minute where our vendor deck says {ours}: "
+            f"a rate change one of us did not apply",
+        )
+    )
 
 
 def _increment_hint(result: HintResult, dest: str, items: list[Mapping]) -> None:
@@ -181,7 +203,7 @@ def _increment_hint(result: HintResult, dest: str, items: list[Mapping]) -> None
         ours_rules = rules_fitting(_seconds(item.get("our_duration_ms")), int(ours_billed))
         theirs_rules = rules_fitting(_seconds(item.get("their_duration_ms")), theirs_billed)
         if not ours_rules or not theirs_rules or theirs_rules & ours_rules:
-            continue   # the deck's own rule explains their billed seconds: not an increment difference
+            continue  # the deck's own rule explains their billed seconds: not an increment difference
         deck_votes.update(ours_rules)
         for rule in theirs_rules:
             votes[rule] += 1
@@ -193,8 +215,14 @@ def _increment_hint(result: HintResult, dest: str, items: list[Mapping]) -> None
     code = f"increment:{_rule(rule)}"
     for item in fitting[rule]:
         result.by_item[_key(item)] = code
-    result.hints.append(Hint(code, dest, len(fitting[rule]),
-                             f"their billed seconds follow {_rule(rule)} where our vendor deck says {_rule(deck_rule)}"))
+    result.hints.append(
+        Hint(
+            code,
+            dest,
+            len(fitting[rule]),
+            f"their billed seconds follow {_rule(rule)} where our vendor deck says {_rule(deck_rule)}",
+        )
+    )
 
 
 def _answer_time_hint(result: HintResult, items: list[Mapping]) -> None:
@@ -215,9 +243,15 @@ def _answer_time_hint(result: HintResult, items: list[Mapping]) -> None:
             result.by_item[_key(item)] = code
             per_dest[item.get("dest") or "unknown"] += 1
         for dest, count in sorted(per_dest.items()):
-            result.hints.append(Hint(code, dest, count,
-                                     f"{count} calls last {abs(gap)} s {'longer' if gap > 0 else 'shorter'} on their "
-                                     f"side: answer (200 OK) timing measured differently"))
+            result.hints.append(
+                Hint(
+                    code,
+                    dest,
+                    count,
+                    f"{count} calls last {abs(gap)} s {'longer' if gap > 0 else 'shorter'} on their "
+                    f"side: answer (200 OK) timing measured differently",
+                )
+            )
 
 
 def _offset_hint(result: HintResult, pairs: Iterable[Mapping]) -> None:
@@ -240,19 +274,33 @@ def _offset_hint(result: HintResult, pairs: Iterable[Mapping]) -> None:
         else:
             vendor_key, our_key = (None, pair["vendor_record"]), (pair["event_id"], None)
             if vendor_key in result.by_item or our_key in result.by_item:
-                continue   # each unpaired record is explained by one counterpart
+                continue  # each unpaired record is explained by one counterpart
             result.by_item[vendor_key] = code
             result.by_item[our_key] = code
         per_dest[pair.get("dest") or "unknown"] += 1
     for dest, records in sorted(per_dest.items()):
-        result.hints.append(Hint(code, dest, records,
-                                 f"{records} of their calls start {abs(offset_s)} s "
-                                 f"{'later' if offset_s > 0 else 'earlier'} than ours: "
-                                 f"check the time zone of their start times in the mapping"))
+        result.hints.append(
+            Hint(
+                code,
+                dest,
+                records,
+                f"{records} of their calls start {abs(offset_s)} s "
+                f"{'later' if offset_s > 0 else 'earlier'} than ours: "
+                f"check the time zone of their start times in the mapping",
+            )
+        )
 
 
-__all__ = ["Hint", "HintResult", "find_hints", "their_billed", "rules_fitting", "INCREMENT_RULES",
-           "OURS_ONLY", "VENDOR_ONLY"]
+__all__ = [
+    "Hint",
+    "HintResult",
+    "find_hints",
+    "their_billed",
+    "rules_fitting",
+    "INCREMENT_RULES",
+    "OURS_ONLY",
+    "VENDOR_ONLY",
+]
 
 
 def deck_rates(deck) -> RatesFor:
@@ -262,9 +310,11 @@ def deck_rates(deck) -> RatesFor:
         row = deck.find(called, datetime.fromtimestamp(start_ms / 1000, tz=UTC))
         if row is None:
             return {}
-        found = {"interstate": row.interstate_rate if row.interstate_rate is not None else row.rate,
-                 "intrastate": row.intrastate_rate if row.intrastate_rate is not None else row.rate,
-                 "indeterminate": row.indeterminate_rate}
+        found = {
+            "interstate": row.interstate_rate if row.interstate_rate is not None else row.rate,
+            "intrastate": row.intrastate_rate if row.intrastate_rate is not None else row.rate,
+            "indeterminate": row.indeterminate_rate,
+        }
         return {name: rate for name, rate in found.items() if rate is not None}
 
     return rates_for

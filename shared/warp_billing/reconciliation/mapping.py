@@ -165,7 +165,8 @@ def parse_mapping(document: Mapping, source: str = "mapping") -> VendorMapping:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in error['loc'])}: "
             f"{'unknown key' if error['type'] == 'extra_forbidden' else error['msg']}"
-            for error in exc.errors())
+            for error in exc.errors()
+        )
         raise MappingError(f"{source}: {problems}") from None
 
 

@@ -35,16 +35,47 @@ VENDOR_DUPLICATE = "vendor_duplicate"
 CLASSES = (EXACT, PARTIAL, MISMATCH, VENDOR_ONLY, OURS_ONLY, VENDOR_DUPLICATE)
 
 ROUNDS = 3
-OFFSET_MIN_MS = 450_000   # half the quarter hour the offset hint rounds to
+OFFSET_MIN_MS = 450_000  # half the quarter hour the offset hint rounds to
 
 # Both sides of the match, normalised (the vendor side adds its file and line).
-NORMALISED_COLUMNS = ("record_id", "call_id", "start_ms", "calling", "called", "duration_ms", "billed_s", "rate",
-                      "cost", "jurisdiction", "dest")
+NORMALISED_COLUMNS = (
+    "record_id",
+    "call_id",
+    "start_ms",
+    "calling",
+    "called",
+    "duration_ms",
+    "billed_s",
+    "rate",
+    "cost",
+    "jurisdiction",
+    "dest",
+)
 
-ITEM_COLUMNS = ("class", "match_by", "event_id", "vendor_record", "duplicate_of", "their_call_id", "our_call_id",
-                "calling", "called", "dest", "our_jurisdiction", "their_jurisdiction", "our_start_ms",
-                "their_start_ms", "our_duration_ms", "their_duration_ms", "our_billed_s", "their_billed_s",
-                "our_rate", "their_rate", "our_cost", "their_cost")
+ITEM_COLUMNS = (
+    "class",
+    "match_by",
+    "event_id",
+    "vendor_record",
+    "duplicate_of",
+    "their_call_id",
+    "our_call_id",
+    "calling",
+    "called",
+    "dest",
+    "our_jurisdiction",
+    "their_jurisdiction",
+    "our_start_ms",
+    "their_start_ms",
+    "our_duration_ms",
+    "their_duration_ms",
+    "our_billed_s",
+    "their_billed_s",
+    "our_rate",
+    "their_rate",
+    "our_cost",
+    "their_cost",
+)
 
 
 @dataclass(frozen=True)
@@ -69,8 +100,9 @@ def _decimal_literal(value: Decimal) -> str:
     return f"CAST('{format(value, 'f')}' AS DECIMAL(38, 9))"
 
 
-def matching_query(vendor: str, ours: str, tolerances: Tolerances, rounds: int = ROUNDS,
-                   materialized: bool = False) -> str:
+def matching_query(
+    vendor: str, ours: str, tolerances: Tolerances, rounds: int = ROUNDS, materialized: bool = False
+) -> str:
     """The query returning one row per item (``ITEM_COLUMNS``) for two normalised relations.
 
     ``vendor`` and ``ours`` are relation texts (a table name or a parenthesised subquery) with
@@ -84,10 +116,13 @@ def matching_query(vendor: str, ours: str, tolerances: Tolerances, rounds: int =
     cost = _decimal_literal(tolerances.cost)
     rate = _decimal_literal(tolerances.rate)
     # a missing calling number (no ANI) is the empty string here: NULL would swallow the whole key
-    identity = ("COALESCE(v.call_id, COALESCE(v.calling, '') || '|' || v.called || '|' || CAST(v.start_ms AS VARCHAR) "
-                "|| '|' || CAST(v.duration_ms AS VARCHAR))")
+    identity = (
+        "COALESCE(v.call_id, COALESCE(v.calling, '') || '|' || v.called || '|' || CAST(v.start_ms AS VARCHAR) "
+        "|| '|' || CAST(v.duration_ms AS VARCHAR))"
+    )
     order = "v.source_file, v.source_line, v.record_id"
-    parts = [f"""
+    parts = [
+        f"""
 vendor_ranked AS {m}(
   SELECT v.*,
     ROW_NUMBER() OVER (PARTITION BY {identity} ORDER BY {order}) AS copy_number,
@@ -106,9 +141,10 @@ candidates AS {m}(
          ABS(v.start_ms - o.start_ms) AS start_gap, ABS(v.duration_ms - o.duration_ms) AS duration_gap
   FROM vendor_first AS v JOIN ours AS o ON COALESCE(v.calling, '') = COALESCE(o.calling, '') AND v.called = o.called
   WHERE (v.call_id IS NULL OR o.call_id IS NULL) AND ABS(v.start_ms - o.start_ms) <= {tolerance_ms}
-)"""]
+)"""
+    ]
     previous = "candidates"
-    pair_names = []
+    pair_names: list[str] = []
     for number in range(1, rounds + 1):
         source = f"open{number}"
         if number == 1:
@@ -140,40 +176,76 @@ pairs{number} AS {m}(
     duration_gap = "ABS(v.duration_ms - o.duration_ms)"
     rates_agree = "(v.rate IS NULL OR o.rate IS NULL OR v.rate = o.rate)"
     rates_near = f"(v.rate IS NULL OR o.rate IS NULL OR ABS(v.rate - o.rate) <= {rate})"
-    our_cols = ("o.record_id", "o.call_id", "o.jurisdiction", "o.start_ms", "o.duration_ms", "o.billed_s",
-                "o.rate", "o.cost")
-    their_cols = ("v.record_id", "v.call_id", "v.jurisdiction", "v.start_ms", "v.duration_ms", "v.billed_s",
-                  "v.rate", "v.cost")
+    our_cols = (
+        "o.record_id",
+        "o.call_id",
+        "o.jurisdiction",
+        "o.start_ms",
+        "o.duration_ms",
+        "o.billed_s",
+        "o.rate",
+        "o.cost",
+    )
+    their_cols = (
+        "v.record_id",
+        "v.call_id",
+        "v.jurisdiction",
+        "v.start_ms",
+        "v.duration_ms",
+        "v.billed_s",
+        "v.rate",
+        "v.cost",
+    )
 
-    def select(klass: str, match_by: str, duplicate_of: str, ours_on: bool, theirs_on: bool, numbers: str,
-               dest: str) -> str:
-        o = our_cols if ours_on else ("CAST(NULL AS VARCHAR)",) * 3 + ("CAST(NULL AS BIGINT)",) * 3 + (
-            "CAST(NULL AS DECIMAL(38, 9))",) * 2
-        t = their_cols if theirs_on else ("CAST(NULL AS VARCHAR)",) * 3 + ("CAST(NULL AS BIGINT)",) * 3 + (
-            "CAST(NULL AS DECIMAL(38, 9))",) * 2
-        return (f"SELECT {klass} AS class, {match_by} AS match_by, {o[0]} AS event_id, {t[0]} AS vendor_record, "
-                f"{duplicate_of} AS duplicate_of, {t[1]} AS their_call_id, {o[1]} AS our_call_id, {numbers}, "
-                f"{dest} AS dest, {o[2]} AS our_jurisdiction, {t[2]} AS their_jurisdiction, "
-                f"{o[3]} AS our_start_ms, {t[3]} AS their_start_ms, {o[4]} AS our_duration_ms, "
-                f"{t[4]} AS their_duration_ms, {o[5]} AS our_billed_s, {t[5]} AS their_billed_s, "
-                f"{o[6]} AS our_rate, {t[6]} AS their_rate, {o[7]} AS our_cost, {t[7]} AS their_cost")
+    def select(
+        klass: str, match_by: str, duplicate_of: str, ours_on: bool, theirs_on: bool, numbers: str, dest: str
+    ) -> str:
+        o = (
+            our_cols
+            if ours_on
+            else ("CAST(NULL AS VARCHAR)",) * 3 + ("CAST(NULL AS BIGINT)",) * 3 + ("CAST(NULL AS DECIMAL(38, 9))",) * 2
+        )
+        t = (
+            their_cols
+            if theirs_on
+            else ("CAST(NULL AS VARCHAR)",) * 3 + ("CAST(NULL AS BIGINT)",) * 3 + ("CAST(NULL AS DECIMAL(38, 9))",) * 2
+        )
+        return (
+            f"SELECT {klass} AS class, {match_by} AS match_by, {o[0]} AS event_id, {t[0]} AS vendor_record, "
+            f"{duplicate_of} AS duplicate_of, {t[1]} AS their_call_id, {o[1]} AS our_call_id, {numbers}, "
+            f"{dest} AS dest, {o[2]} AS our_jurisdiction, {t[2]} AS their_jurisdiction, "
+            f"{o[3]} AS our_start_ms, {t[3]} AS their_start_ms, {o[4]} AS our_duration_ms, "
+            f"{t[4]} AS their_duration_ms, {o[5]} AS our_billed_s, {t[5]} AS their_billed_s, "
+            f"{o[6]} AS our_rate, {t[6]} AS their_rate, {o[7]} AS our_cost, {t[7]} AS their_cost"
+        )
 
     none = "CAST(NULL AS VARCHAR)"
-    klass = (f"CASE WHEN {duration_gap} < 1000 AND v.cost = o.cost AND {rates_agree} THEN '{EXACT}' "
-             f"WHEN {duration_gap} <= {duration_ms} AND ABS(v.cost - o.cost) <= {cost} AND {rates_near} "
-             f"THEN '{PARTIAL}' ELSE '{MISMATCH}' END")
+    klass = (
+        f"CASE WHEN {duration_gap} < 1000 AND v.cost = o.cost AND {rates_agree} THEN '{EXACT}' "
+        f"WHEN {duration_gap} <= {duration_ms} AND ABS(v.cost - o.cost) <= {cost} AND {rates_near} "
+        f"THEN '{PARTIAL}' ELSE '{MISMATCH}' END"
+    )
     match_by = "CASE WHEN p.by_numbers = 0 THEN 'call_id' ELSE 'numbers' END"
     items = [
-        select(klass, match_by, none, True, True, "o.calling AS calling, o.called AS called", "COALESCE(o.dest, v.dest)")
+        select(
+            klass, match_by, none, True, True, "o.calling AS calling, o.called AS called", "COALESCE(o.dest, v.dest)"
+        )
         + " FROM pairs AS p JOIN vendor_first AS v ON v.record_id = p.vendor_record"
-          " JOIN ours AS o ON o.record_id = p.event_id",
+        " JOIN ours AS o ON o.record_id = p.event_id",
         select(f"'{VENDOR_ONLY}'", none, none, False, True, "v.calling AS calling, v.called AS called", "v.dest")
         + " FROM vendor_first AS v LEFT JOIN pairs AS p ON p.vendor_record = v.record_id"
-          " WHERE p.vendor_record IS NULL",
+        " WHERE p.vendor_record IS NULL",
         select(f"'{OURS_ONLY}'", none, none, True, False, "o.calling AS calling, o.called AS called", "o.dest")
         + " FROM ours AS o LEFT JOIN pairs AS p ON p.event_id = o.record_id WHERE p.event_id IS NULL",
-        select(f"'{VENDOR_DUPLICATE}'", none, "v.original_record", False, True,
-               "v.calling AS calling, v.called AS called", "v.dest")
+        select(
+            f"'{VENDOR_DUPLICATE}'",
+            none,
+            "v.original_record",
+            False,
+            True,
+            "v.calling AS calling, v.called AS called",
+            "v.dest",
+        )
         + " FROM vendor_ranked AS v WHERE v.copy_number > 1",
     ]
     return "WITH " + ",\n".join(parts) + "\n" + "\nUNION ALL\n".join(items)

@@ -82,16 +82,32 @@ def dispute_alert(recon: Reconciliation, locations: Mapping[str, str], operator_
         "reason": recon.decision.reason,
         "disputed_records": len(recon.disputed),
         "package": {name: where for name, where in locations.items() if name.startswith(DISPUTE_FOLDER)},
-        "email": {"send_to": send_to,
-                  "address": operator_email if send_to == "operator" else None,
-                  "status": "pending: no email sender yet"},
+        "email": {
+            "send_to": send_to,
+            "address": operator_email if send_to == "operator" else None,
+            "status": "pending: no email sender yet",
+        },
     }
 
 
-def run_analysis(engine: MatchingEngine, mapping: VendorMapping, period: str, load: LoadReport, ours: int,
-                 invoice: Mapping[str, InvoiceFigures] | None, rates_for: RatesFor | None) -> tuple[Reconciliation, MatchOutcome]:
+def run_analysis(
+    engine: MatchingEngine,
+    mapping: VendorMapping,
+    period: str,
+    load: LoadReport,
+    ours: int,
+    invoice: Mapping[str, InvoiceFigures] | None,
+    rates_for: RatesFor | None,
+) -> tuple[Reconciliation, MatchOutcome]:
     outcome = engine.match(mapping)
     recon = analyse(mapping, period, load, ours, outcome, invoice, rates_for)
-    log.info("reconciliation finished", extra={"run_id": recon.run_id, "dispute": recon.decision.dispute,
-                                               "counts": recon.summary()["counts"], "reason": recon.decision.reason})
+    log.info(
+        "reconciliation finished",
+        extra={
+            "run_id": recon.run_id,
+            "dispute": recon.decision.dispute,
+            "counts": recon.summary()["counts"],
+            "reason": recon.decision.reason,
+        },
+    )
     return recon, outcome

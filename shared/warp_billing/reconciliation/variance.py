@@ -27,10 +27,12 @@ def variance_pct(ours: Decimal, theirs: Decimal) -> Decimal | None:
     return ((theirs - ours) * HUNDRED / ours).quantize(PCT, rounding=ROUND_HALF_UP)
 
 
-def over(pct: Decimal | None, ours: Decimal, theirs: Decimal, threshold_pct: Decimal) -> bool:
-    if pct is None:
-        return ours != theirs
-    return abs(pct) > threshold_pct
+def over(ours: Decimal, theirs: Decimal, threshold_pct: Decimal) -> bool:
+    """Whether theirs differs from ours by more than the threshold, decided on the exact figures
+    (the printed percent is rounded: 5.00001 % shows as 5.00 but is over 5 %)."""
+    if ours == 0:
+        return theirs != 0
+    return abs(theirs - ours) * HUNDRED > threshold_pct * abs(ours)
 
 
 @dataclass
@@ -98,12 +100,14 @@ class Variance:
             "cost_variance_pct": _pct(self.cost_pct),
         }
         if self.invoice is not None:
-            record.update({
-                "invoice_minutes": _minutes(self.invoice.minutes),
-                "invoice_amount": _money(self.invoice.amount),
-                "invoice_minutes_variance_pct": _pct(self.invoice_minutes_pct),
-                "invoice_cost_variance_pct": _pct(self.invoice_cost_pct),
-            })
+            record.update(
+                {
+                    "invoice_minutes": _minutes(self.invoice.minutes),
+                    "invoice_amount": _money(self.invoice.amount),
+                    "invoice_minutes_variance_pct": _pct(self.invoice_minutes_pct),
+                    "invoice_cost_variance_pct": _pct(self.invoice_cost_pct),
+                }
+            )
         return record
 
 
@@ -144,8 +148,9 @@ def total(figures: Iterable[Figures]) -> Figures:
 def invoice_total(invoice: Mapping[str, InvoiceFigures]) -> InvoiceFigures | None:
     if not invoice:
         return None
-    return InvoiceFigures(sum((i.minutes for i in invoice.values()), Decimal(0)),
-                          sum((i.amount for i in invoice.values()), Decimal(0)))
+    return InvoiceFigures(
+        sum((i.minutes for i in invoice.values()), Decimal(0)), sum((i.amount for i in invoice.values()), Decimal(0))
+    )
 
 
 def decide(vendor_total: Variance, threshold_pct: Decimal) -> Decision:
@@ -162,10 +167,11 @@ def decide(vendor_total: Variance, threshold_pct: Decimal) -> Decision:
         ]
     reasons = []
     for name, pct, ours, theirs in checks:
-        if over(pct, ours, theirs, threshold_pct):
+        if over(ours, theirs, threshold_pct):
             shown = "unbounded" if pct is None else f"{pct}%"
-            reasons.append(f"{name} variance {shown} exceeds {threshold_pct}% "
-                           f"(ours {_plain(ours)}, theirs {_plain(theirs)})")
+            reasons.append(
+                f"{name} variance {shown} exceeds {threshold_pct}% (ours {_plain(ours)}, theirs {_plain(theirs)})"
+            )
     return Decision(bool(reasons), tuple(reasons))
 
 
