@@ -434,11 +434,21 @@ def _numeric(value: object, table: str, key: str, column: str) -> str | None:
     return format(amount, "f")
 
 
+_OPTIONAL_VOICE_COLUMNS = ("calling_number", "called_number", "lrn", "call_id", "trunk_id", "vendor_rate",
+                           "vendor_billed_units")
+
+
 def _record_from_rated_row(row: Any) -> dict:
     record = {key: row[key] for key in row.keys() if key not in ("event_date", "inserted_at")}  # noqa: SIM118 (a Row)
     record["status"] = "rated"
     record["start_time"] = _iso(record["start_time"])
     record["rate"] = format_rate(record["rate"]) if record["rate"] is not None else None
+    # the call identity and vendor figures are written only when the record had them
+    for column in _OPTIONAL_VOICE_COLUMNS:
+        if record.get(column) is None:
+            record.pop(column, None)
+    if record.get("vendor_rate") is not None:
+        record["vendor_rate"] = format_rate(record["vendor_rate"])
     for column, places in _RECORD_PLACES.items():
         record[column] = _trimmed(record[column], places)
     return record
