@@ -45,8 +45,8 @@ def rated(event_id: str, customer_id: str = "acme", start_time: str = "2026-03-0
 
 
 def reject(reject_id: str, **fields) -> dict:
-    record = RejectedEvent(event_id=fields.pop("event_id", None), kind="voice", customer_id=fields.pop("customer_id",
-                                                                                                       "acme"),
+    record = RejectedEvent(event_id=fields.pop("event_id", None), kind="voice",
+                           customer_id=fields.pop("customer_id", "acme"),
                            reason=fields.pop("reason", "NO_RATE"), detail="no deck row for 999",
                            start_time=fields.pop("start_time", "2026-03-02T08:00:00Z")).to_record()
     record.update({"reject_id": reject_id, "message_id": "4200000000000001",

@@ -254,8 +254,10 @@ def test_concurrent_duplicate_deliveries_from_threads_charge_once(world):
 def test_the_balance_never_goes_below_zero_by_more_than_one_charge(client, amounts, funds):
     client.flushall()
     store = RedisBalances(client, dedup_ttl_s=3600)
-    store.credit("ACME", "topup:t", funds, "topup", "", NOW, PrepaidTerms()) if funds else store.open_account("ACME",
-                                                                                                              NOW)
+    if funds:
+        store.credit("ACME", "topup:t", funds, "topup", "", NOW, PrepaidTerms())
+    else:
+        store.open_account("ACME", NOW)
     lowest = funds
     for number, amount in enumerate(amounts):
         result = store.charge(debit(entry=f"e{number}", amount=amount))

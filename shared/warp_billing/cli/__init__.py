@@ -8,6 +8,7 @@ from .. import __version__
 from .deck_commands import deck
 from .dispute_commands import dispute
 from .invoice_command import invoice
+from .netsuite_commands import netsuite
 from .ops_commands import balance, plans, rejects
 from .rate_command import rate
 from .reasons_command import reasons
@@ -21,5 +22,5 @@ def main() -> None:
     """WARP Billing: rate usage, check decks, close billing cycles."""
 
 
-for command in (rate, deck, sample, invoice, plans, balance, rejects, reasons, reconcile, dispute):
+for command in (rate, deck, sample, invoice, plans, balance, rejects, reasons, netsuite, reconcile, dispute):
     main.add_command(command)

@@ -103,8 +103,8 @@ def test_the_invoice_carries_the_contract_keys_with_money_as_decimal_strings():
     for fee in record["fees"]:
         assert {"code", "description", "base", "rate", "amount"} <= set(fee)
     voice = record["lines"][0]
-    assert (voice["quantity"], voice["unit"], voice["billed_seconds"], voice["events"]) == ("10000", "minute", 600_000,
-                                                                                            2)
+    assert (voice["quantity"], voice["unit"], voice["billed_seconds"], voice["events"]) == (
+        "10000", "minute", 600_000, 2)
 
 
 def test_retrospective_tiers_and_a_rebate_above_the_commitment():
