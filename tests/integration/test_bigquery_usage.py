@@ -41,6 +41,8 @@ def rated(event_id: str, customer_id: str = "acme", start_time: str = "2026-03-0
         vendor_cost=None if vendor_cost is None else Decimal(vendor_cost),
         margin_pct=None if margin_pct is None else Decimal(margin_pct), low_margin=False,
         direction="termination", duration_s=8,
+        identity=("+13125550000", "+12125551234", None, "call-1@switch", None) if kind == "voice"
+        else ("+13125550000", "+12125551234"),
     ).to_record()
 
 

@@ -4,6 +4,7 @@ A folder per customer holds one JSON file per issued document::
 
     REGISTER/<customer>/invoices/<customer>-INV-000001.json
     REGISTER/<customer>/credit-notes/<customer>-CN-000001.json
+    REGISTER/<customer>/statements/<customer>-ST-000001.json      (prepaid customers)
 
 Invoices and credit notes are each numbered 1, 2, 3 ... per customer. A number exists only
 once its document file exists (the next number is the highest on file + 1, taken under an
@@ -24,6 +25,13 @@ Issuing a draft for a cycle:
 An invoice is live when no credit note credits it in full. A customer dispute accepted on
 one line issues a partial credit note (``credit_line``): it credits that invoice (its lines carry
 the ``dispute_id``) but leaves it live, so a later close of the cycle is still idempotent.
+
+An issued invoice carries its account box (previous balance, payments received, credits,
+amount due: ``receivables.account_summary``) worked out from the register under the same
+lock; it is not part of the billed content, so it never triggers a rebill. Prepaid
+statements are issued the same way in their own sequence (``ST``); their box is the
+prepaid balance, worked out by the close. Payments are not recorded yet: ``payments``
+returns none until the issue that records them fills it, and every view takes them.
 """
 
 from __future__ import annotations
@@ -38,16 +46,17 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import orjson
 
 from .errors import InvoiceRegisterError
-from .invoice import CREDIT_NOTE, INVOICE, ISSUED, Invoice
+from .invoice import CREDIT_NOTE, INVOICE, ISSUED, STATEMENT, Invoice
+from .receivables import InvoiceStanding, PaymentApplication, account_summary, cancels_in_full, standings
 
-FOLDERS = {INVOICE: "invoices", CREDIT_NOTE: "credit-notes"}
-PREFIXES = {INVOICE: "INV", CREDIT_NOTE: "CN"}
-NUMBER_PATTERN = re.compile(r".*-(INV|CN)-(\d{6,})\.json")
+FOLDERS = {INVOICE: "invoices", CREDIT_NOTE: "credit-notes", STATEMENT: "statements"}
+PREFIXES = {INVOICE: "INV", CREDIT_NOTE: "CN", STATEMENT: "ST"}
+NUMBER_PATTERN = re.compile(r".*-(INV|CN|ST)-(\d{6,})\.json")
 
 ISSUED_NEW = "issued"
 UNCHANGED = "unchanged"
@@ -78,13 +87,15 @@ class InvoiceRegister:
 
     def issue(self, draft: Invoice, *, as_of: date | None = None) -> IssueOutcome:
         """Issue ``draft`` (or find it already issued, or credit-and-rebill a different one)."""
-        if draft.document_type != INVOICE:
-            raise InvoiceRegisterError("only invoices are issued from drafts; credit notes come from corrections")
+        if draft.document_type not in (INVOICE, STATEMENT):
+            raise InvoiceRegisterError(
+                "only invoices and statements are issued from drafts; credit notes come from corrections")
+        kind = draft.document_type
         folder = self._customer_folder(draft.customer_id)
         with self._locked(folder):
-            invoices = self._read_all(folder, INVOICE)
+            invoices = self._read_all(folder, kind)
             credit_notes = self._read_all(folder, CREDIT_NOTE)
-            credited = {note.credits for note in credit_notes if _cancels(note)}
+            credited = {note.credits for note in credit_notes if cancels_in_full(note)}
             live = [invoice for invoice in invoices
                     if invoice.number not in credited and invoice.cycle.start == draft.cycle.start]
             if len(live) > 1:
@@ -92,7 +103,8 @@ class InvoiceRegister:
                     f"{draft.customer_id} {draft.cycle.label}: several live invoices "
                     f"({', '.join(str(invoice.number) for invoice in live)}); credit all but one first")
             if not live:
-                issued = replace(draft, number=self._next_number(folder, INVOICE, draft.customer_id), status=ISSUED)
+                issued = replace(draft, number=self._next_number(folder, kind, draft.customer_id), status=ISSUED)
+                issued = self._with_account(issued, invoices, credit_notes)
                 self._write(folder, issued)
                 return IssueOutcome(ISSUED_NEW, issued)
             current = live[0]
@@ -103,16 +115,61 @@ class InvoiceRegister:
             note = current.credit_note(self._next_number(folder, CREDIT_NOTE, draft.customer_id), on)
             self._write(folder, note)
             rebill = replace(
-                draft, number=self._next_number(folder, INVOICE, draft.customer_id), status=ISSUED,
+                draft, number=self._next_number(folder, kind, draft.customer_id), status=ISSUED,
                 issue_date=on, due_date=draft.cycle.due_date(draft.net_days, on), replaces=current.number,
             )
+            rebill = self._with_account(rebill, invoices, [*credit_notes, note])
             self._write(folder, rebill)
             return IssueOutcome(REISSUED, rebill, note)
 
+    def _with_account(self, document: Invoice, earlier: list[Invoice], credit_notes: list[Invoice]) -> Invoice:
+        if document.document_type != INVOICE:
+            return document
+        payments = self.payments(document.customer_id)
+        return replace(document, account=account_summary(document, earlier, credit_notes, payments).to_record())
+
     def documents(self, customer_id: str) -> list[Invoice]:
-        """Every issued document of a customer: invoices then credit notes, by number."""
+        """Every issued document of a customer: invoices, statements, then credit notes, by number."""
         folder = self._customer_folder(customer_id)
-        return self._read_all(folder, INVOICE) + self._read_all(folder, CREDIT_NOTE)
+        return (self._read_all(folder, INVOICE) + self._read_all(folder, STATEMENT)
+                + self._read_all(folder, CREDIT_NOTE))
+
+    def customers(self) -> list[str]:
+        """Customers with a folder in the register, by name."""
+        if not self.root.is_dir():
+            return []
+        found = []
+        for path in sorted(self.root.iterdir()):
+            if path.is_dir() and any((path / sub).is_dir() for sub in FOLDERS.values()):
+                name = unquote(path.name)
+                found.append(name)
+        return found
+
+    def payments(self, customer_id: str) -> list[PaymentApplication]:
+        """Payments applied to the customer's invoices: none until payments are recorded (a later issue)."""
+        return []
+
+    def standings(self, as_of: date, customer_id: str | None = None) -> list[InvoiceStanding]:
+        """Each issued invoice with what was credited, paid and is left, and its aging on ``as_of``."""
+        result: list[InvoiceStanding] = []
+        for customer in ([customer_id] if customer_id is not None else self.customers()):
+            result.extend(standings(self.documents(customer), as_of, self.payments(customer)))
+        return result
+
+    def find(self, number: str) -> Invoice | None:
+        """The issued document numbered ``number`` (any customer), or None."""
+        match = NUMBER_PATTERN.fullmatch(number + ".json")
+        if match is None:
+            return None
+        kind = {prefix: document_type for document_type, prefix in PREFIXES.items()}[match.group(1)]
+        customer = number[:match.start(1) - 1]
+        path = self._customer_folder(customer) / FOLDERS[kind] / f"{quote(number, safe='')}.json"
+        if not path.is_file():
+            return None
+        try:
+            return Invoice.from_record(orjson.loads(path.read_bytes()))
+        except (OSError, orjson.JSONDecodeError, KeyError, ValueError) as exc:
+            raise InvoiceRegisterError(f"{path}: not a readable issued document: {exc}") from None
 
     def _customer_folder(self, customer_id: str) -> Path:
         name = quote(customer_id, safe="")
@@ -203,11 +260,7 @@ class InvoiceRegister:
                                                               ("credited_amount", format(amount, "f"))))
             note = replace(invoice, issue_date=on, due_date=on, lines=(credited,), fees=(),
                            document_type=CREDIT_NOTE, number=self._next_number(folder, CREDIT_NOTE, customer_id),
-                           status=ISSUED, replaces=None, credits=invoice.number)
+                           status=ISSUED, replaces=None, credits=invoice.number, account=None, statement=None,
+                           voice_destinations=())
             self._write(folder, note)
             return note
-
-
-def _cancels(note: Invoice) -> bool:
-    """A credit note that cancels its invoice in full (not a dispute's partial credit)."""
-    return not any(dict(line.details).get("dispute_id") for line in note.lines)

@@ -56,12 +56,17 @@ class VoiceKind:
             overhead = self._margin.overhead_per_minute * price.billed_seconds / SIXTY
             margin_pct, low = margin(price.amount, price.vendor_cost, overhead, self._margin.alert_below_pct)
         row = price.row
+        call_id = event.get("call_id")
+        if call_id is not None and (type(call_id) is not str or len(call_id) > MAX_ID_LENGTH):
+            call_id = optional_text(event, "call_id")
+        trunk_id = event.get("trunk_id")
+        if trunk_id is not None and (type(trunk_id) is not str or len(trunk_id) > MAX_ID_LENGTH):
+            trunk_id = optional_text(event, "trunk_id")
         return RatedEvent(
             event_id, "voice", self._customer_id, event["start_time"], price.jurisdiction, row.prefix,
             row.destination, price.rate, price.billed_seconds, price.amount, vendor_id, price.vendor_cost,
             margin_pct, low, direction=call.direction, duration_s=call.duration_s,
-            identity=(call.calling_number, call.called_number, call.lrn, _text(event, "call_id"),
-                      _text(event, "trunk_id")),
+            identity=(call.calling_number, call.called_number, call.lrn, call_id or None, trunk_id or None),
             vendor_rate=price.vendor_rate, vendor_billed_units=price.vendor_billed_seconds,
         )
 
@@ -163,11 +168,3 @@ def messaging_decks(plan: Plan) -> list[str]:
 
 def no_decks(plan: Plan) -> list[str]:
     return []
-
-
-def _text(event: dict[str, Any], field: str) -> str | None:
-    """An optional identifier of the event (call_id, trunk_id), checked like every other."""
-    value = event.get(field)
-    if value is not None and (type(value) is not str or len(value) > MAX_ID_LENGTH):
-        value = optional_text(event, field)
-    return value or None

@@ -40,7 +40,7 @@ class RatedEvent:
     direction: str | None = None
     query_type: str | None = None
     duration_s: int | None = None
-    # voice: (calling, called, lrn, call_id, trunk_id); messaging: (from, to)
+    # contracts.md section 5: voice (calling, called, lrn, call_id, trunk_id); messaging (from, to)
     identity: tuple[str | None, ...] | None = None
     # voice: the vendor deck's per-minute rate and billed seconds behind vendor_cost (what vendor
     # reconciliation compares with the vendor's CDRs); None without a vendor cost
@@ -50,7 +50,7 @@ class RatedEvent:
     status = RATED
 
     def to_record(self) -> dict[str, Any]:
-        record = {
+        record: dict[str, Any] = {
             "event_id": self.event_id,
             "status": RATED,
             "kind": self.kind,

@@ -12,7 +12,7 @@ from warp_billing.plan import parse_plan
 
 
 def plan(**fields):
-    return parse_plan({"customer_id": "C", **fields})
+    return parse_plan({"customer_id": "C", "timezone": "UTC", **fields})
 
 
 def at(text: str) -> datetime:

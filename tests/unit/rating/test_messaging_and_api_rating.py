@@ -6,6 +6,7 @@ from tests.builders import message, query, rater
 
 PLAN = """
 customer_id: ACME
+timezone: UTC
 messaging:
   deck: msg.csv
   vendor_decks: {V1: vmsg.csv}
@@ -104,5 +105,5 @@ def test_api_vendor_cost():
 
 
 def test_a_product_missing_from_the_plan_is_no_rate():
-    result = rater("customer_id: ACME\napi_queries: {prices: {lrn: '0.001'}}\n", {}).rate(message())
+    result = rater("customer_id: ACME\ntimezone: UTC\napi_queries: {prices: {lrn: '0.001'}}\n", {}).rate(message())
     assert (result.reason, result.detail) == ("NO_RATE", "the plan has no messaging section")

@@ -3,7 +3,7 @@
 import pytest
 from tests.builders import rater, voice
 
-PLAN = "customer_id: ACME\nvoice: {deck: d.csv}\n"
+PLAN = "customer_id: ACME\ntimezone: UTC\nvoice: {deck: d.csv}\n"
 DECK = {"d.csv": "prefix,rate,effective_date\n1,0.005,2026-01-01\n44,0.02,2026-01-01\n"}
 
 
