@@ -1,28 +1,25 @@
-"""PDF renderings of HTML documents (the dispute letter) with fpdf2: pure Python, no system libraries.
+"""PDF renderings of HTML documents (the dispute letter) with WeasyPrint, as the invoice PDF is made.
 
-fpdf2's HTML support covers what the letter uses (headings, paragraphs, lists, tables); the
-``<head>`` (title, CSS) is not rendered, and the core fonts need Latin-1 text, so anything
-outside it is replaced rather than failing the whole package.
+The PDF is laid out from the same HTML page that is written beside it (its own CSS and
+``<title>``), so both show the same figures. WeasyPrint needs the system's Pango libraries
+(``make venv`` installs them); it is imported on first use, and a machine without it gets the
+named ``PdfUnavailable`` error instead of a traceback.
 """
 
 from __future__ import annotations
 
-import re
+from ..billing.render_pdf import PdfUnavailable
 
-HEAD = re.compile(r"<head>.*?</head>", re.DOTALL | re.IGNORECASE)
-CODE = re.compile(r"</?code>", re.IGNORECASE)
+__all__ = ["PdfUnavailable", "html_to_pdf"]
 
 
 def html_to_pdf(document: str, title: str = "") -> bytes:
-    """The PDF bytes of ``document`` (an HTML page), A4 portrait."""
-    from fpdf import FPDF  # noqa: PLC0415 - loaded only when a letter is rendered
-
-    body = CODE.sub("", HEAD.sub("", document))
-    body = body.encode("latin-1", "replace").decode("latin-1")
-    pdf = FPDF(format="A4")
-    pdf.set_title(title)
-    pdf.set_creator("WARP Billing")
-    pdf.set_font("Helvetica", size=10)
-    pdf.add_page()
-    pdf.write_html(body)
-    return bytes(pdf.output())
+    """The PDF bytes of ``document`` (an HTML page); ``title`` overrides the page's ``<title>``."""
+    try:
+        from weasyprint import HTML  # type: ignore[import-untyped]  # noqa: PLC0415 - loaded on the first PDF only
+    except (ImportError, OSError) as exc:   # OSError: libpango missing
+        raise PdfUnavailable(f"cannot make the PDF: WeasyPrint is not usable here ({exc})") from None
+    rendered = HTML(string=document).render()
+    if title:
+        rendered.metadata.title = title
+    return bytes(rendered.write_pdf())
