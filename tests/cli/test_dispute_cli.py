@@ -138,6 +138,11 @@ def test_an_accepted_dispute_ends_in_a_credit_note_and_the_invoice_stays_live(in
     )
     assert rerun.exit_code == 0, rerun.output
     assert len([d for d in register.documents("ACME") if d.document_type == "invoice"]) == 1
+    # collections (warp invoices list) sees the partial credit: credited, balance lowered, not cancelled
+    standing = next(s for s in register.standings(date(2026, 7, 6), "ACME") if s.invoice.number == invoice.number)
+    assert standing.credited == Decimal("1.25") and standing.credit_notes == (note.number,)
+    assert standing.balance_due == invoice.total - Decimal("1.25")
+    assert not standing.cancelled and standing.status in ("open", "overdue")
     listed = run("dispute", "list", "--register", invoiced / "register", "--disputes", disputes, "--json")
     record = json.loads(listed.output.splitlines()[0])
     assert record["status"] == "accepted" and record["credit_note"] == note.number and record["age_days"] == 0
