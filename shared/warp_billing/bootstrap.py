@@ -230,7 +230,36 @@ class Container:
         return CloudTasksQueue(lambda: tasks_client(settings.tasks_endpoint), settings.netsuite_queue,
                                settings.netsuite_sync_url, invoker_account=settings.tasks_invoker_account)
 
+    # -- vendor reconciliation (issue 13) --------------------------------------------------------
+
+    @property
+    def reconciliation_job(self):
+        """Vendor reconciliation: files from the bucket (or folder), matching in BigQuery (issue 13)."""
+        return self._part("reconciliation_job", self._build_reconciliation_job)
+
     # -- factories ------------------------------------------------------------------------------
+
+    def _build_reconciliation_job(self):
+        from .adapters.bigquery_recon import BigQueryReconEngine
+        from .adapters.duckdb_recon import DuckDBReconEngine
+        from .adapters.pdf_documents import html_to_pdf
+        from .adapters.report_folder import FolderSink
+        from .adapters.vendor_files import FolderVendorFiles
+        from .reconciliation_job import ReconciliationJob
+
+        settings = self.settings
+        files = FolderVendorFiles(settings.vendor_cdr_dir)
+
+        def sink_for(vendor: str, period: str):
+            return FolderSink(Path(settings.recon_output_dir) / vendor / period)
+
+        def engine_for(vendor: str, period: str, first, end):
+            return BigQueryReconEngine(self._bigquery_client, settings, vendor_id=vendor, period=period,
+                                       period_start=first, period_end=end)
+
+        return ReconciliationJob(files, sink_for, engine_for,
+                                 lambda: DuckDBReconEngine(memory_limit=settings.recon_memory_limit, threads=1),
+                                 html_to_pdf, self.alert_publisher, settings.recon_operator_email)
 
     def _build_reconciler(self):
         from .charging.rebuild import PostpaidWindow, customer_reconciler

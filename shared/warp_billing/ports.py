@@ -326,3 +326,33 @@ class WebhookReceipts(Protocol):
         Create-only: a second call with the same key changes nothing, whatever its body.
         """
         ...
+
+
+# ---------------------------------------------------------------- vendor reconciliation (issue 13)
+
+
+class VendorFileSource(Protocol):
+    """Where vendor CDR files, mappings and invoice summaries arrive (a bucket, or a folder).
+
+    Names are object names relative to the bucket (``vendor-cdrs/<vendor>/<period>/...``).
+    """
+
+    def names(self, prefix: str) -> list[str]:
+        """Every object name under ``prefix``, sorted."""
+        ...
+
+    def read(self, name: str) -> bytes:
+        """An object's bytes; ``FileNotFoundError`` when absent."""
+        ...
+
+    def location(self, name: str) -> str:
+        """How people and tables refer to the object (``gs://bucket/name`` or a path)."""
+        ...
+
+
+class ReportSink(Protocol):
+    """Where a reconciliation's outputs go; a re-run of the same run replaces its own files."""
+
+    def put(self, name: str, data: bytes, content_type: str) -> str:
+        """Store ``data`` under ``name`` (relative); return its reference (path or gs:// URI)."""
+        ...

@@ -80,6 +80,16 @@ Tax engine (``WARP_TAX_ENGINE``): ``offline`` applies USF from the dated contrib
     WARP_AVALARA_COMMIT            false   (true: AFC records the transactions for compliance reports)
     WARP_AVALARA_BILL_TO           a YAML/JSON file: customer_id -> {country, state, zip, npa?}
                                    (customer billing locations: data, not credentials)
+
+  Vendor reconciliation (functions/reconcile; issue 13):
+    WARP_RECON_SOURCE              files   (where vendor-cdrs/<vendor>/<period>/... arrive; the Cloud
+                                            Storage source comes with the storage adapter of issue 10)
+    WARP_VENDOR_CDR_DIR            .warp-data/vendor-files   (the folder laid out like the bucket, for files)
+    WARP_RECON_OUTPUT_DIR          .warp-data/recon     (outputs for files; with storage they go to
+                                                         recon/<vendor>/<period>/ in the vendor CDR bucket)
+    WARP_RECON_OPERATOR_EMAIL      unset   (where a dispute package is meant to go when the mapping
+                                            says send_to: operator; recorded in the alert)
+    WARP_RECON_MEMORY_LIMIT        1GB     (DuckDB's limit while normalising a vendor's files)
 """
 
 from __future__ import annotations
@@ -176,6 +186,13 @@ class Settings(BaseSettings):
     netsuite_webhook_secret: SecretStr = SecretStr("")
     netsuite_webhook_tolerance_s: int = Field(300, ge=1, le=3600)
     webhook_receipts: Literal["sqlite"] = "sqlite"
+
+    # Vendor reconciliation (issue 13).
+    recon_source: Literal["files"] = "files"
+    vendor_cdr_dir: Path = Path(".warp-data/vendor-files")
+    recon_output_dir: Path = Path(".warp-data/recon")
+    recon_operator_email: str | None = None
+    recon_memory_limit: str = "1GB"
 
     @model_validator(mode="after")
     def _dedup_covers_max_age(self) -> Settings:

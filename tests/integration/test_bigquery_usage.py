@@ -101,7 +101,7 @@ def test_partition_columns_are_the_event_day_and_the_ledger_instant():
     columns = {f["name"]: f for f in load_schema_json("rated_usage")}
     assert columns["event_date"]["type"] == "DATE" and columns["event_date"]["mode"] == "REQUIRED"
     money = [name for name, f in columns.items() if f["type"] == "NUMERIC"]
-    assert money == ["rate", "amount", "vendor_cost", "margin_pct"]
+    assert money == ["rate", "amount", "vendor_cost", "margin_pct", "vendor_rate"]
 
 
 def test_an_existing_table_with_other_partitioning_is_reported_not_altered(bigquery_stack, bigquery_dataset):

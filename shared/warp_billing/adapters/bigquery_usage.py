@@ -117,7 +117,7 @@ class TableSpec:
 
 
 RATED_USAGE = TableSpec("rated_usage", "event_date", ("customer_id",), ("event_id",),
-                        ("rate", "amount", "vendor_cost", "margin_pct"))
+                        ("rate", "amount", "vendor_cost", "margin_pct", "vendor_rate"))
 USAGE_REJECTS = TableSpec("usage_rejects", "event_date", ("customer_id",), ("reject_id",))
 BALANCE_LEDGER = TableSpec("balance_ledger", "at", ("customer_id",), ("customer_id", "entry_id"))
 TABLES = {spec.name: spec for spec in (RATED_USAGE, USAGE_REJECTS, BALANCE_LEDGER)}
@@ -440,7 +440,7 @@ def _rated_row(record: Mapping, inserted_at: str) -> dict:
     for column in ("jurisdiction", "matched_prefix", "destination", "direction", "query_type", "vendor_id",
                    *IDENTITY_COLUMNS):
         row[column] = record.get(column)
-    for column in ("duration_s", "billed_units"):
+    for column in ("duration_s", "billed_units", "vendor_billed_units"):
         value = record.get(column)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             raise UsageRecordError(RATED_USAGE.name, key, f"{column} must be an integer, got {value!r}")
@@ -515,11 +515,20 @@ def _numeric(value: object, table: str, key: str, column: str) -> str | None:
     return format(amount, "f")
 
 
+# voice: the vendor deck's rate and billed seconds, written only when the call had a vendor cost
+_VENDOR_COLUMNS = ("vendor_rate", "vendor_billed_units")
+
+
 def _record_from_rated_row(row: Any) -> dict:
     record = {key: row[key] for key in row.keys() if key not in ("event_date", "inserted_at")}  # noqa: SIM118 (a Row)
     record["status"] = "rated"
     record["start_time"] = _iso(record["start_time"])
     record["rate"] = format_rate(record["rate"]) if record["rate"] is not None else None
+    for column in _VENDOR_COLUMNS:
+        if record.get(column) is None:
+            record.pop(column, None)
+    if record.get("vendor_rate") is not None:
+        record["vendor_rate"] = format_rate(record["vendor_rate"])
     for column, places in _RECORD_PLACES.items():
         record[column] = _trimmed(record[column], places)
     kept = _IDENTITY_OF_KIND.get(str(record.get("kind")), ())   # the identity fields warp rate writes for the kind

@@ -22,7 +22,9 @@ Issuing a draft for a cycle:
   number) is issued. Both are dated the correction date (``as_of``, not before the
   cycle's regular issue date), and the rebill is due ``net_days`` after it.
 
-An invoice is live when no credit note credits it.
+An invoice is live when no credit note credits it in full. A customer dispute accepted on
+one line issues a partial credit note (``credit_line``): it credits that invoice (its lines carry
+the ``dispute_id``) but leaves it live, so a later close of the cycle is still idempotent.
 
 An issued invoice carries its account box (previous balance, payments received, credits,
 amount due: ``receivables.account_summary``) worked out from the register under the same
@@ -42,6 +44,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from urllib.parse import quote, unquote
 
@@ -49,7 +52,7 @@ import orjson
 
 from .errors import InvoiceRegisterError
 from .invoice import CREDIT_NOTE, INVOICE, ISSUED, STATEMENT, Invoice
-from .receivables import InvoiceStanding, PaymentApplication, account_summary, standings
+from .receivables import InvoiceStanding, PaymentApplication, account_summary, cancels_in_full, standings
 
 FOLDERS = {INVOICE: "invoices", CREDIT_NOTE: "credit-notes", STATEMENT: "statements"}
 PREFIXES = {INVOICE: "INV", CREDIT_NOTE: "CN", STATEMENT: "ST"}
@@ -92,7 +95,7 @@ class InvoiceRegister:
         with self._locked(folder):
             invoices = self._read_all(folder, kind)
             credit_notes = self._read_all(folder, CREDIT_NOTE)
-            credited = {note.credits for note in credit_notes}
+            credited = {note.credits for note in credit_notes if cancels_in_full(note)}
             live = [invoice for invoice in invoices
                     if invoice.number not in credited and invoice.cycle.start == draft.cycle.start]
             if len(live) > 1:
@@ -234,3 +237,30 @@ class InvoiceRegister:
         finally:
             os.unlink(temporary)
         return target
+
+    def credit_line(self, invoice_number: str, sku: str, amount: Decimal, on: date, dispute_id: str) -> Invoice:
+        """A credit note of ``amount`` on the ``sku`` line of an issued invoice, for an accepted
+        customer dispute; issued once per ``dispute_id`` (a repeat returns the same note)."""
+        customer_id, _, _ = invoice_number.rpartition(f"-{PREFIXES[INVOICE]}-")
+        if not customer_id:
+            raise InvoiceRegisterError(f"{invoice_number} is not an invoice number")
+        folder = self._customer_folder(customer_id)
+        with self._locked(folder):
+            credit_notes = self._read_all(folder, CREDIT_NOTE)
+            for note in credit_notes:
+                if any(dict(line.details).get("dispute_id") == dispute_id for line in note.lines):
+                    return note
+            invoice = next((i for i in self._read_all(folder, INVOICE) if i.number == invoice_number), None)
+            if invoice is None:
+                raise InvoiceRegisterError(f"no issued invoice {invoice_number}")
+            line = next((line for line in invoice.lines if line.sku == sku), None)
+            if line is None:
+                raise InvoiceRegisterError(f"{invoice_number} has no line {sku}")
+            credited = replace(line, amount=-amount, details=(*line.details, ("dispute_id", dispute_id),
+                                                              ("credited_amount", format(amount, "f"))))
+            note = replace(invoice, issue_date=on, due_date=on, lines=(credited,), fees=(),
+                           document_type=CREDIT_NOTE, number=self._next_number(folder, CREDIT_NOTE, customer_id),
+                           status=ISSUED, replaces=None, credits=invoice.number, account=None, statement=None,
+                           voice_destinations=())
+            self._write(folder, note)
+            return note

@@ -7,7 +7,8 @@ payments only has to supply them. For each invoice:
 * ``issued``: its total; ``credited``: the credit notes that credit it (as positive amounts);
   ``paid``: the payments applied to it; ``balance_due`` = issued - credited - paid;
 * ``status``: ``credited`` (cancelled in full by a credit note), ``paid`` (nothing left),
-  ``overdue`` (something left after the due date) or ``open``;
+  ``overdue`` (something left after the due date) or ``open``. A dispute's partial credit note
+  (its lines carry a ``dispute_id``) lowers the balance due but does not cancel the invoice;
 * ``days_overdue``: days past the due date while something is left (the collections aging).
 
 The account box printed on an invoice (previous balance, payments received, credits,
@@ -52,6 +53,7 @@ class InvoiceStanding:
     paid: Decimal
     credit_notes: tuple[str, ...]
     as_of: date
+    cancelled: bool = False    # a credit note cancels it in full (not only a dispute's partial credit)
 
     @property
     def issued(self) -> Decimal:
@@ -63,7 +65,7 @@ class InvoiceStanding:
 
     @property
     def status(self) -> str:
-        if self.credit_notes and self.credited == self.issued:
+        if self.cancelled or (self.credit_notes and self.credited == self.issued):
             return CREDITED
         if self.balance_due <= 0:
             return PAID
@@ -93,19 +95,29 @@ def standings(documents: Sequence[Invoice], as_of: date,
     """Every invoice among ``documents`` (one customer's, or several) with what is left to pay."""
     credited: dict[str, Decimal] = {}
     notes: dict[str, list[str]] = {}
+    cancelled: set[str] = set()
     for document in documents:
         if document.document_type == CREDIT_NOTE and document.credits:
             credited[document.credits] = credited.get(document.credits, ZERO_CENTS) - document.total
             notes.setdefault(document.credits, []).append(str(document.number))
+            if cancels_in_full(document):
+                cancelled.add(document.credits)
     paid: dict[str, Decimal] = {}
     for payment in payments:
         if payment.received_on <= as_of:
             paid[payment.invoice_number] = paid.get(payment.invoice_number, ZERO_CENTS) + payment.amount
     return [
         InvoiceStanding(document, credited.get(str(document.number), ZERO_CENTS),
-                        paid.get(str(document.number), ZERO_CENTS), tuple(notes.get(str(document.number), ())), as_of)
+                        paid.get(str(document.number), ZERO_CENTS), tuple(notes.get(str(document.number), ())), as_of,
+                        str(document.number) in cancelled)
         for document in documents if document.document_type == INVOICE
     ]
+
+
+def cancels_in_full(note: Invoice) -> bool:
+    """A credit note that cancels its invoice in full (not a dispute's partial credit, whose lines carry a
+    ``dispute_id``)."""
+    return not any(dict(line.details).get("dispute_id") for line in note.lines)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ import click
 from .. import __version__
 from .common import StrictGroup, make_strict
 from .deck_commands import deck
+from .dispute_commands import dispute
 from .explain_command import explain
 from .invoice_command import invoice
 from .netsuite_commands import netsuite
@@ -14,6 +15,7 @@ from .ops_commands import balance, plans, rejects
 from .plan_commands import plan
 from .rate_command import rate
 from .reasons_command import reasons
+from .reconcile_command import reconcile
 from .register_commands import invoices
 from .sample_command import sample
 
@@ -24,6 +26,7 @@ def main() -> None:
     """WARP Billing: rate usage, check decks, close billing cycles."""
 
 
-for command in (rate, explain, deck, plan, sample, invoice, invoices, plans, balance, rejects, reasons, netsuite):
+for command in (rate, explain, deck, plan, sample, invoice, invoices, plans, balance, rejects, reasons, netsuite,
+                reconcile, dispute):
     main.add_command(command)
 make_strict(main)  # every subcommand, also those declared without StrictCommand, refuses a repeated option

@@ -67,6 +67,7 @@ class VoiceKind:
             row.destination, price.rate, price.billed_seconds, price.amount, vendor_id, price.vendor_cost,
             margin_pct, low, direction=call.direction, duration_s=call.duration_s,
             identity=(call.calling_number, call.called_number, call.lrn, call_id or None, trunk_id or None),
+            vendor_rate=price.vendor_rate, vendor_billed_units=price.vendor_billed_seconds,
         )
 
 

@@ -42,6 +42,10 @@ class RatedEvent:
     duration_s: int | None = None
     # contracts.md section 5: voice (calling, called, lrn, call_id, trunk_id); messaging (from, to)
     identity: tuple[str | None, ...] | None = None
+    # voice: the vendor deck's per-minute rate and billed seconds behind vendor_cost (what vendor
+    # reconciliation compares with the vendor's CDRs); None without a vendor cost
+    vendor_rate: Decimal | None = None
+    vendor_billed_units: int | None = None
 
     status = RATED
 
@@ -66,6 +70,9 @@ class RatedEvent:
             "destination": self.destination,
             "vendor_id": self.vendor_id,
         }
+        if self.vendor_rate is not None:
+            record["vendor_rate"] = format_rate(self.vendor_rate)
+            record["vendor_billed_units"] = self.vendor_billed_units
         identity = self.identity
         if identity is not None:  # contracts.md section 5: the call's or message's identity
             if len(identity) == 5:

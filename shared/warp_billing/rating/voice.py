@@ -85,6 +85,8 @@ class VoicePrice:
     billed_seconds: int
     amount: Decimal
     vendor_cost: Decimal | None
+    vendor_rate: Decimal | None = None
+    vendor_billed_seconds: int | None = None
 
 
 class JurisdictionPricing:
@@ -173,7 +175,7 @@ class VoiceRater:
         duration = call.duration_s
         billed = billed_seconds(duration, row.first_increment or self._first, row.next_increment or self._next)
         amount = per_minute_amount(rate, billed, row.connect_fee if billed else ZERO)
-        vendor_cost = None
+        vendor_cost = vendor_rate = vendor_billed = None
         vendor_row = vendor_deck.find(digits, start) if vendor_deck is not None else None
         if vendor_row is not None:
             vendor_rate = price_for(vendor_row, jurisdiction)
@@ -183,4 +185,4 @@ class VoiceRater:
                 )
                 vendor_cost = per_minute_amount(vendor_rate, vendor_billed,
                                                 vendor_row.connect_fee if vendor_billed else ZERO)
-        return VoicePrice(jurisdiction, row, rate, billed, amount, vendor_cost)
+        return VoicePrice(jurisdiction, row, rate, billed, amount, vendor_cost, vendor_rate, vendor_billed)

@@ -1,0 +1,81 @@
+"""Customer disputes on disk: one JSON file per dispute, ``DIR/<customer>/<customer>-DSP-000001.json``.
+
+Numbers are gapless per customer, taken under an exclusive lock; each write goes aside and is
+renamed into place, so an interrupted command leaves the dispute as it was before.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import quote
+
+import orjson
+
+from ..reconciliation.customer_disputes import CustomerDispute, DisputeError
+
+
+class DisputeFiles:
+    """Customer disputes in a folder."""
+
+    def __init__(self, root: str | os.PathLike[str]):
+        self.root = Path(root)
+
+    def _folder(self, customer_id: str) -> Path:
+        name = quote(customer_id, safe="")
+        return self.root / ("%2E" + name[1:] if name.startswith(".") else name)
+
+    @contextmanager
+    def locked(self, customer_id: str) -> Iterator[Path]:
+        folder = self._folder(customer_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / ".lock", "a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield folder
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def next_id(self, customer_id: str) -> str:
+        """The next number (call under ``locked``)."""
+        return f"{customer_id}-DSP-{len(self.of_customer(customer_id)) + 1:06d}"
+
+    def save(self, dispute: CustomerDispute) -> None:
+        folder = self._folder(dispute.customer_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"{quote(dispute.dispute_id, safe='')}.json"
+        descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=".saving-")
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(orjson.dumps(dispute.to_record(), option=orjson.OPT_INDENT_2) + b"\n")
+        os.replace(temporary, target)
+
+    def get(self, dispute_id: str) -> CustomerDispute:
+        customer_id, _, _ = dispute_id.rpartition("-DSP-")
+        path = self._folder(customer_id) / f"{quote(dispute_id, safe='')}.json"
+        if not customer_id or not path.is_file():
+            raise DisputeError(f"no dispute {dispute_id}")
+        return CustomerDispute.from_record(orjson.loads(path.read_bytes()))
+
+    def of_customer(self, customer_id: str) -> list[CustomerDispute]:
+        folder = self._folder(customer_id)
+        if not folder.is_dir():
+            return []
+        return sorted(
+            (CustomerDispute.from_record(orjson.loads(path.read_bytes())) for path in folder.glob("*-DSP-*.json")),
+            key=lambda d: d.dispute_id,
+        )
+
+    def all(self) -> list[CustomerDispute]:
+        if not self.root.is_dir():
+            return []
+        found: list[CustomerDispute] = []
+        for folder in sorted(path for path in self.root.iterdir() if path.is_dir()):
+            found.extend(
+                CustomerDispute.from_record(orjson.loads(path.read_bytes()))
+                for path in sorted(folder.glob("*-DSP-*.json"))
+            )
+        return found

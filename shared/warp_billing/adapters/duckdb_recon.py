@@ -1,0 +1,369 @@
+"""Reconciliation on one machine: DuckDB loads the vendor's files and our rated usage, then runs
+the shared matching query (``reconciliation.matching_sql``), spilling to disk past its memory limit.
+
+Loading is also how the cloud function normalises a vendor's files before they go to BigQuery
+(``normalise_vendor_files``): one implementation of the mapping (zones, units, number formats).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from ..reconciliation.mapping import MappingError, VendorMapping, offset_minutes
+from ..reconciliation.matching_sql import EXACT, ITEM_COLUMNS, matching_query, offset_query
+from ..reconciliation.outcome import LoadReport, MatchOutcome
+
+DOMESTIC = ("interstate", "intrastate", "indeterminate", "tollfree")
+
+
+class ReconInputError(ValueError):
+    """A vendor or rated file that cannot be read (missing, wrong encoding, missing column)."""
+
+
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def e164_sql(expr: str, country: str) -> str:
+    """An expression normalising a phone number text to E.164 digits (NULL when unusable)."""
+    digits = f"regexp_replace(COALESCE({expr}, ''), '[^0-9]', '', 'g')"
+    plus = f"starts_with(trim(COALESCE({expr}, '')), '+')"
+    national = f"'{country}' || {digits}"
+    return f"""(CASE
+      WHEN length({digits}) < 3 THEN NULL
+      WHEN {plus} THEN {digits}
+      WHEN starts_with({digits}, '00') THEN substr({digits}, 3)
+      WHEN '{country}' = '1' AND starts_with({digits}, '011') THEN substr({digits}, 4)
+      WHEN '{country}' = '1' AND length({digits}) = 10 THEN {national}
+      WHEN '{country}' <> '1' AND starts_with({digits}, '0') THEN '{country}' || substr({digits}, 2)
+      ELSE {digits} END)"""
+
+
+def _duration_ms(expr: str, unit: str) -> str:
+    if unit == "milliseconds":
+        return f"CAST(round(TRY_CAST(trim({expr}) AS DECIMAL(18, 3))) AS BIGINT)"
+    if unit == "seconds":
+        return f"CAST(round(TRY_CAST(trim({expr}) AS DECIMAL(18, 3)) * 1000) AS BIGINT)"
+    parts = f"string_split(trim({expr}), ':')"
+    seconds = (
+        f"(CASE WHEN len({parts}) = 2 THEN TRY_CAST({parts}[1] AS BIGINT) * 60 "
+        f"+ TRY_CAST({parts}[2] AS DECIMAL(18, 3)) "
+        f"WHEN len({parts}) = 3 THEN TRY_CAST({parts}[1] AS BIGINT) * 3600 "
+        f"+ TRY_CAST({parts}[2] AS BIGINT) * 60 + TRY_CAST({parts}[3] AS DECIMAL(18, 3)) END)"
+    )
+    return f"CAST(round({seconds} * 1000) AS BIGINT)"
+
+
+def _start_ms(expr: str, mapping: VendorMapping) -> str:
+    fmt = mapping.start_time.format
+    parsed = f"TRY_STRPTIME(trim({expr}), {_quote(fmt)})"
+    if "%z" in fmt or "%Z" in fmt:
+        return f"epoch_ms({parsed})"
+    zone = mapping.start_time.timezone
+    minutes = offset_minutes(zone)
+    if minutes is not None:
+        return f"(epoch_ms({parsed}) - {minutes * 60_000})"
+    return f"epoch_ms(timezone({_quote(zone)}, {parsed}))"
+
+
+def _jurisdiction(expr: str | None, mapping: VendorMapping) -> str:
+    if expr is None:
+        return "CAST(NULL AS VARCHAR)"
+    cases = " ".join(
+        f"WHEN upper(trim({expr})) = {_quote(theirs.upper())} THEN {_quote(ours)}"
+        for theirs, ours in mapping.jurisdictions.items()
+    )
+    ours = ", ".join(
+        _quote(name) for name in ("interstate", "intrastate", "indeterminate", "international", "tollfree")
+    )
+    return (
+        f"(CASE {cases} WHEN lower(trim({expr})) IN ({ours}) THEN lower(trim({expr})) "
+        f"ELSE NULLIF(trim({expr}), '') END)"
+    )
+
+
+@dataclass
+class DuckDBReconEngine:
+    """Vendor files and rated usage in one DuckDB database (in memory, spilling to ``spill_dir``)."""
+
+    memory_limit: str = "3GB"
+    threads: int | None = None
+    spill_dir: str | None = None
+    _db: Any = field(default=None, init=False, repr=False)
+    _spill: Any = field(default=None, init=False, repr=False)
+
+    @property
+    def db(self):
+        if self._db is None:
+            import duckdb  # noqa: PLC0415 - loaded only when a reconciliation runs
+
+            if self.spill_dir is None:
+                self._spill = tempfile.TemporaryDirectory(prefix="warp-recon-spill-")
+                self.spill_dir = self._spill.name
+            self._db = duckdb.connect(
+                ":memory:",
+                config={
+                    "memory_limit": self.memory_limit,
+                    "temp_directory": self.spill_dir,
+                    "threads": self.threads or max(1, os.cpu_count() or 1),
+                },
+            )
+        return self._db
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        if self._spill is not None:
+            self._spill.cleanup()
+            self._spill = None
+
+    # -- loading ----------------------------------------------------------------------------------
+
+    def load_vendor(
+        self,
+        mapping: VendorMapping,
+        paths: Sequence[str],
+        period_start_ms: int,
+        period_end_ms: int,
+        names: Sequence[str] | None = None,
+    ) -> LoadReport:
+        """Read and normalise the vendor's files into ``vendor_cdrs`` (bad rows into ``vendor_rejects``).
+
+        ``names`` are how the records refer to their files (object names); default the paths."""
+        import duckdb  # noqa: PLC0415 - loaded only when a reconciliation runs
+
+        db = self.db
+        db.execute("DROP TABLE IF EXISTS vendor_raw")
+        for number, path in enumerate(paths):
+            if not os.path.isfile(path):
+                raise ReconInputError(f"vendor CDR file {path} does not exist")
+            delimiter = mapping.delimiter_for(path)
+            options = (
+                f"delim={_quote(delimiter)}, header={str(mapping.header).lower()}, all_varchar=true, "
+                f"quote='\"', escape='\"', encoding={_quote(mapping.encoding)}, strict_mode=false, "
+                f"null_padding=true"
+            )
+            source = f"read_csv({_quote(path)}, {options})"
+            try:
+                columns = [row[0] for row in db.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
+                self._check_columns(mapping, columns, path)
+                label = names[number] if names is not None else str(path)
+                # rows keep the file's order (insertion order is preserved), so the rowid gives the
+                # line: no whole-file window, which would run on one thread
+                first = db.execute("SELECT COALESCE(max(rowid) + 1, 0) FROM vendor_raw").fetchone()[0] if number else 0
+                select = (
+                    f"SELECT {_quote(label)} AS source_file, CAST({first} AS BIGINT) AS line_base, "
+                    + ", ".join(f"{_quote_ident(c)}" for c in self._wanted(mapping))
+                    + f" FROM {source}"
+                )
+                if number == 0:
+                    db.execute(f"CREATE TABLE vendor_raw AS {select}")
+                else:
+                    db.execute(f"INSERT INTO vendor_raw {select}")
+            except duckdb.Error as exc:
+                raise ReconInputError(f"vendor CDR file {path}: {str(exc).splitlines()[0]}") from None
+        c = mapping.columns
+        col = _quote_ident
+        currency = f"upper(trim({col(c.currency)}))" if c.currency else _quote(mapping.currency.upper())
+        billed = (
+            f"CAST(round(TRY_CAST(trim({col(c.billed_duration)}) AS DECIMAL(18, 3))) AS BIGINT)"
+            if c.billed_duration
+            else "CAST(NULL AS BIGINT)"
+        )
+        rate = f"TRY_CAST(trim({col(c.rate)}) AS DECIMAL(38, 9))" if c.rate else "CAST(NULL AS DECIMAL(38, 9))"
+        call_id = f"NULLIF(trim({col(c.call_id)}), '')" if c.call_id else "CAST(NULL AS VARCHAR)"
+        jurisdiction = _jurisdiction(col(c.jurisdiction) if c.jurisdiction else None, mapping)
+        destination = f"NULLIF(trim({col(c.destination)}), '')" if c.destination else "CAST(NULL AS VARCHAR)"
+        country = mapping.default_country
+        db.execute("DROP TABLE IF EXISTS vendor_parsed")
+        db.execute(f"""
+CREATE TABLE vendor_parsed AS
+SELECT source_file, source_line,
+       source_file || ':' || CAST(source_line AS VARCHAR) AS record_id,
+       {call_id} AS call_id,
+       {_start_ms(col(c.start_time), mapping)} AS start_ms,
+       {e164_sql(col(c.calling), country)} AS calling,
+       {e164_sql(col(c.called), country)} AS called,
+       {_duration_ms(col(c.duration), mapping.duration_unit)} AS duration_ms,
+       {billed} AS billed_s,
+       {rate} AS rate,
+       TRY_CAST(trim({col(c.cost)}) AS DECIMAL(38, 9)) AS cost,
+       {currency} AS currency,
+       {jurisdiction} AS jurisdiction,
+       {destination} AS destination
+FROM (SELECT *, rowid - line_base + {2 if mapping.header else 1} AS source_line FROM vendor_raw)""")
+        db.execute("DROP TABLE vendor_raw")
+        reason = f"""CASE
+  WHEN start_ms IS NULL THEN 'BAD_START_TIME'
+  WHEN called IS NULL OR length(called) > 15 THEN 'BAD_NUMBER'
+  WHEN duration_ms IS NULL OR duration_ms < 0 OR duration_ms >= 86400000 THEN 'BAD_DURATION'
+  WHEN cost IS NULL OR cost < 0 THEN 'BAD_COST'
+  WHEN currency IS DISTINCT FROM {_quote(mapping.currency.upper())} THEN 'BAD_CURRENCY'
+  WHEN start_ms < {period_start_ms} OR start_ms >= {period_end_ms} THEN 'OUT_OF_PERIOD'
+  END"""
+        db.execute("DROP TABLE IF EXISTS vendor_checked")
+        db.execute(f"CREATE TABLE vendor_checked AS SELECT *, {reason} AS reason FROM vendor_parsed")
+        db.execute("DROP TABLE vendor_parsed")
+        db.execute("DROP TABLE IF EXISTS vendor_rejects")
+        db.execute(
+            "CREATE TABLE vendor_rejects AS SELECT source_file, source_line, reason FROM vendor_checked "
+            "WHERE reason IS NOT NULL"
+        )
+        dest = (
+            f"CASE WHEN jurisdiction IN ({', '.join(_quote(d) for d in DOMESTIC)}) THEN jurisdiction "
+            f"ELSE COALESCE(destination, jurisdiction, 'unknown') END"
+        )
+        db.execute("DROP TABLE IF EXISTS vendor_cdrs")
+        db.execute(f"""CREATE TABLE vendor_cdrs AS
+SELECT source_file, source_line, record_id, call_id, start_ms, calling, called, duration_ms, billed_s, rate, cost,
+       jurisdiction, {dest} AS dest
+FROM vendor_checked WHERE reason IS NULL""")
+        db.execute("DROP TABLE vendor_checked")
+        loaded = db.execute("SELECT count(*) FROM vendor_cdrs").fetchone()[0]
+        rejected = dict(
+            db.execute("SELECT reason, count(*) FROM vendor_rejects GROUP BY reason ORDER BY reason").fetchall()
+        )
+        return LoadReport(loaded, rejected)
+
+    @staticmethod
+    def _wanted(mapping: VendorMapping) -> list[str]:
+        return [name for name in mapping.columns.model_dump().values() if name]
+
+    @staticmethod
+    def _check_columns(mapping: VendorMapping, columns: list[str], path: str) -> None:
+        missing = [
+            f"{key} ({name!r})" for key, name in mapping.columns.model_dump().items() if name and name not in columns
+        ]
+        if missing:
+            raise MappingError(
+                f"{path}: columns named in the mapping are not in the file: {', '.join(missing)} "
+                f"(the file has {', '.join(columns)})"
+            )
+
+    def load_ours(self, rated_paths: Sequence[str], vendor_id: str, period_start_ms: int, period_end_ms: int) -> int:
+        """Our rated voice events for ``vendor_id`` with a vendor cost, in the period, into ``our_cdrs``."""
+        import duckdb  # noqa: PLC0415 - loaded only when a reconciliation runs
+
+        for path in rated_paths:
+            if not os.path.isfile(path):
+                raise ReconInputError(f"rated file {path} does not exist")
+        files = "[" + ", ".join(_quote(str(path)) for path in rated_paths) + "]"
+        spec = (
+            "{event_id: 'VARCHAR', status: 'VARCHAR', kind: 'VARCHAR', vendor_id: 'VARCHAR', "
+            "start_time: 'VARCHAR', duration_s: 'BIGINT', calling_number: 'VARCHAR', called_number: 'VARCHAR', "
+            "call_id: 'VARCHAR', vendor_cost: 'VARCHAR', vendor_rate: 'VARCHAR', vendor_billed_units: 'BIGINT', "
+            "jurisdiction: 'VARCHAR', destination: 'VARCHAR'}"
+        )
+        source = f"read_json({files}, format='newline_delimited', columns={spec}, maximum_object_size=1048576)"
+        self.db.execute("DROP TABLE IF EXISTS our_cdrs")
+        try:
+            self.db.execute(f"""CREATE TABLE our_cdrs AS
+WITH rated AS (
+  SELECT event_id, epoch_ms(CAST(start_time AS TIMESTAMPTZ)) AS start_ms, duration_s, calling_number, called_number,
+         call_id, vendor_cost, vendor_rate, vendor_billed_units, jurisdiction, destination
+  FROM {source}
+  WHERE status = 'rated' AND kind = 'voice' AND vendor_id = {_quote(vendor_id)} AND vendor_cost IS NOT NULL
+        AND duration_s > 0
+)
+SELECT event_id AS record_id, NULLIF(call_id, '') AS call_id, start_ms,
+       {e164_sql("calling_number", "1")} AS calling, {e164_sql("called_number", "1")} AS called,
+       duration_s * 1000 AS duration_ms, vendor_billed_units AS billed_s,
+       CAST(vendor_rate AS DECIMAL(38, 9)) AS rate, CAST(vendor_cost AS DECIMAL(38, 9)) AS cost, jurisdiction,
+       CASE WHEN jurisdiction IN ({", ".join(_quote(d) for d in DOMESTIC)}) THEN jurisdiction
+            ELSE COALESCE(destination, jurisdiction, 'unknown') END AS dest
+FROM rated
+WHERE start_ms >= {period_start_ms} AND start_ms < {period_end_ms}
+QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY start_ms) = 1""")
+        except duckdb.Error as exc:
+            raise ReconInputError(f"rated file: {str(exc).splitlines()[0]}") from None
+        return self.db.execute("SELECT count(*) FROM our_cdrs").fetchone()[0]
+
+    # -- matching ---------------------------------------------------------------------------------
+
+    def match(self, mapping: VendorMapping) -> MatchOutcome:
+        db = self.db
+        db.execute("DROP TABLE IF EXISTS recon_items")
+        db.execute(
+            "CREATE TABLE recon_items AS "
+            + matching_query("vendor_cdrs", "our_cdrs", mapping.match_tolerances, materialized=True)
+        )
+        aggregates = db.execute("""
+SELECT dest, class, count(*), COALESCE(sum(our_duration_ms), 0), COALESCE(sum(their_duration_ms), 0),
+       COALESCE(sum(our_cost), 0), COALESCE(sum(their_cost), 0)
+FROM recon_items GROUP BY dest, class ORDER BY dest, class""").fetchall()
+        per_day = db.execute("""
+SELECT dest, strftime(make_timestamp(our_start_ms * 1000), '%Y-%m-%d') AS day, count(*)
+FROM recon_items WHERE event_id IS NOT NULL AND vendor_record IS NOT NULL GROUP BY 1, 2""").fetchall()
+        exceptions = self._rows(
+            f"SELECT * FROM recon_items WHERE class <> '{EXACT}' "
+            "ORDER BY class, dest, our_start_ms, their_start_ms, event_id, vendor_record"
+        )
+        pairs = self._rows(offset_query("recon_items"))
+        return MatchOutcome(
+            aggregates=[
+                (d, k, int(n), int(om), int(tm), Decimal(oc), Decimal(tc)) for d, k, n, om, tm, oc, tc in aggregates
+            ],
+            exceptions=exceptions,
+            offset_pairs=pairs,
+            paired_per_day={(d, day): int(n) for d, day, n in per_day},
+        )
+
+    def _rows(self, sql: str) -> list[dict]:
+        cursor = self.db.execute(sql)
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def items(self) -> Iterator[dict]:
+        """Every item, in a stable order (for tests and small runs)."""
+        yield from self._rows("SELECT * FROM recon_items ORDER BY class, event_id, vendor_record")
+
+    def write_items_csv(self, path: str, hints: dict[tuple[str | None, str | None], str]) -> int:
+        """items.csv: every item with its hint, written by DuckDB straight from the table."""
+        db = self.db
+        db.execute("DROP TABLE IF EXISTS item_hints")
+        db.execute("CREATE TABLE item_hints (event_id VARCHAR, vendor_record VARCHAR, hint VARCHAR)")
+        if hints:
+            # through a CSV file: row-by-row inserts of a few hundred thousand hints take minutes
+            staging = Path(self.spill_dir or tempfile.gettempdir()) / "item-hints.csv"
+            with open(staging, "w", newline="", encoding="utf-8") as handle:
+                writer = csv.writer(handle, lineterminator="\n")
+                writer.writerows((event, vendor, hint) for (event, vendor), hint in hints.items())
+            db.execute(
+                f"INSERT INTO item_hints SELECT * FROM read_csv({_quote(str(staging))}, header=false, "
+                "columns={'event_id': 'VARCHAR', 'vendor_record': 'VARCHAR', 'hint': 'VARCHAR'}, "
+                "quote='\"', escape='\"')"
+            )
+            staging.unlink()
+        columns = ", ".join(f"i.{name}" for name in ITEM_COLUMNS if name != "class")
+        target = Path(path)
+        temporary = target.with_name(f".{target.name}.partial")
+        key = "COALESCE({0}.event_id, '') || '|' || COALESCE({0}.vendor_record, '')"
+        # one equi-join on the item's key; rows in class order (a full sort of every column of
+        # millions of rows costs more than the match itself)
+        db.execute(f"""COPY (
+SELECT i.class, {columns}, COALESCE(h.hint, '') AS cause_hint
+FROM recon_items AS i
+LEFT JOIN (SELECT {key.format("item_hints")} AS k, hint FROM item_hints) AS h ON h.k = {key.format("i")}
+ORDER BY i.class
+) TO {_quote(str(temporary))} (HEADER, DELIMITER ',')""")
+        os.replace(temporary, target)
+        return db.execute("SELECT count(*) FROM recon_items").fetchone()[0]
+
+    def vendor_rejects(self) -> list[dict]:
+        return self._rows("SELECT * FROM vendor_rejects ORDER BY source_file, source_line")
+
+    def normalised_vendor_rows(self) -> list[dict]:
+        """The normalised vendor rows (what the cloud function loads into BigQuery ``vendor_cdrs``)."""
+        return self._rows("SELECT * FROM vendor_cdrs ORDER BY source_file, source_line")

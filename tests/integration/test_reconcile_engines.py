@@ -1,0 +1,197 @@
+"""The same matching query in DuckDB and in BigQuery (the local emulator) classifies the same data
+identically; and `functions/reconcile` runs a whole reconciliation over the local stack.
+
+The vendor files come from our own rated events with injected differences (tests/recon_builders.py).
+The function reads them from a folder laid out like the bucket (``vendor-cdrs/<vendor>/<period>/``).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+from functions_framework import create_app
+from tests.integration.conftest import PROJECT
+from tests.recon_builders import VendorFileBuilder, mapping_yaml, ours_for, rated_month
+
+from warp_billing import bootstrap
+from warp_billing.adapters.bigquery_recon import BigQueryReconEngine
+from warp_billing.adapters.bigquery_usage import BigQueryUsageStore, bigquery_client
+from warp_billing.adapters.duckdb_recon import DuckDBReconEngine
+from warp_billing.reconciliation.mapping import load_mapping
+from warp_billing.reconciliation.service import period_bounds
+from warp_billing.settings import Settings
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+FIRST, END = __import__("datetime").date(2026, 6, 1), __import__("datetime").date(2026, 7, 1)
+
+
+class RecordingAlerts:
+    def __init__(self):
+        self.alerts = []
+
+    def publish(self, alert):
+        self.alerts.append(alert)
+
+
+@pytest.fixture(scope="module")
+def dataset(bigquery_stack):
+    name = f"recon_{uuid.uuid4().hex[:8]}"
+    client = bigquery_client(PROJECT, bigquery_stack)
+    yield name
+    client.delete_dataset(f"{PROJECT}.{name}", delete_contents=True, not_found_ok=True)
+
+
+@pytest.fixture(scope="module")
+def month(tmp_path_factory, bigquery_stack, dataset):
+    folder = tmp_path_factory.mktemp("recon-month")
+    rated = rated_month(folder, events=2500)
+    store = BigQueryUsageStore(
+        lambda: bigquery_client(PROJECT, bigquery_stack), project=PROJECT, dataset=dataset, deadline_s=60
+    )
+    store.ensure_schema()
+    voice = [r for r in rated if r["status"] == "rated" and r["kind"] == "voice"]
+    for start in range(0, len(voice), 500):
+        store.insert_rated(voice[start : start + 500])
+    store.insert_rated(voice[:20])  # a redelivery: the deduplicated read must count each event once
+    return folder, rated
+
+
+def mixed_vendor_file(rated, path: Path) -> VendorFileBuilder:
+    builder = VendorFileBuilder(ours_for(rated, "V1"))
+    builder.inject_longer(0.05, 3)
+    builder.drop(0.01)
+    builder.add_unknown(8)
+    builder.duplicate(0.01)
+    builder.rate_change("intrastate", day=15)
+    builder.write(path)
+    return builder
+
+
+def keyed(items) -> dict:
+    def text(value):
+        return None if value is None else format(value, "f") if hasattr(value, "as_tuple") else str(value)
+
+    return {
+        (item["class"], item["event_id"], item["vendor_record"]): (
+            item["match_by"],
+            item["duplicate_of"],
+            text(item["our_cost"]),
+            text(item["their_cost"]),
+            item["our_duration_ms"],
+            item["their_duration_ms"],
+        )
+        for item in items
+    }
+
+
+def test_duckdb_and_bigquery_classify_the_same_data_identically(month, bigquery_stack, dataset, tmp_path):
+    folder, rated = month
+    mixed_vendor_file(rated, tmp_path / "v1.csv")
+    mapping = load_mapping(mapping_yaml("V1"))
+    start_ms, end_ms = period_bounds("2026-06")
+    local = DuckDBReconEngine(memory_limit="1GB")
+    try:
+        local.load_vendor(mapping, [str(tmp_path / "v1.csv")], start_ms, end_ms, names=["vendor-cdrs/V1/v1.csv"])
+        local.load_ours([str(folder / "rated.jsonl")], "V1", start_ms, end_ms)
+        local_outcome = local.match(mapping)
+        local_items = list(local.items())
+        rows = local.normalised_vendor_rows()
+    finally:
+        local.close()
+    cloud = BigQueryReconEngine(
+        lambda: bigquery_client(PROJECT, bigquery_stack),
+        project=PROJECT,
+        dataset=dataset,
+        vendor_id="V1",
+        period="2026-06",
+        period_start=FIRST,
+        period_end=END,
+        deadline_s=120,
+    )
+    cloud.ensure_recon_schema()
+    cloud.load_vendor_rows(rows, ["vendor-cdrs/V1/v1.csv"])
+    cloud_outcome = cloud.match(mapping)
+    cloud_items = cloud.items()
+    only_cloud = set(keyed(cloud_items)) - set(keyed(local_items))
+    only_local = set(keyed(local_items)) - set(keyed(cloud_items))
+    assert not only_cloud and not only_local, (sorted(only_cloud)[:5], sorted(only_local)[:5])
+    assert len(cloud_items) == len(local_items)
+    assert keyed(cloud_items) == keyed(local_items)
+    classes = {item["class"] for item in local_items}
+    assert classes >= {"exact", "mismatch", "vendor_only", "ours_only", "vendor_duplicate"}
+    assert sorted(local_outcome.aggregates) == sorted(cloud_outcome.aggregates)
+    assert local_outcome.paired_per_day == cloud_outcome.paired_per_day
+
+
+def test_the_function_reconciles_from_the_bucket_layout_into_tables_files_and_one_alert(
+    month, bigquery_stack, dataset, tmp_path
+):
+    folder, rated = month
+    files = tmp_path / "bucket"
+    (files / "vendor-cdrs" / "V2" / "2026-06").mkdir(parents=True)
+    builder = VendorFileBuilder(ours_for(rated, "V2"))
+    builder.inject_increments((60, 60))
+    builder.write(files / "vendor-cdrs" / "V2" / "2026-06" / "cdrs-1.tsv.gz", layout="local")
+    (files / "vendor-cdrs" / "V2" / "mapping.yaml").write_text(mapping_yaml("V2", "local"))
+    settings = Settings(
+        _env_file=None,
+        usage_store="bigquery",
+        bigquery_endpoint=bigquery_stack,
+        bigquery_project=PROJECT,
+        bigquery_dataset=dataset,
+        recon_source="files",
+        vendor_cdr_dir=files,
+        recon_output_dir=tmp_path / "out",
+        recon_operator_email="ops@example.com",
+    )
+    alerts = RecordingAlerts()
+    bootstrap.reset(bootstrap.Container(settings, alert_publisher=alerts))
+    try:
+        client = create_app(target="reconcile", source=str(ROOT / "functions" / "reconcile" / "main.py")).test_client()
+        first = client.post("/", json={"vendor": "V2", "period": "2026-06"})
+        assert first.status_code == 200, first.get_data(as_text=True)
+        run = first.get_json()["runs"][0]
+        assert run["dispute"] is True and run["dispute_opened"] is True
+        again = client.post("/", json={"vendor": "V2", "period": "2026-06"})
+        assert again.status_code == 200 and again.get_json()["runs"][0]["dispute_opened"] is False
+        bad = client.post("/", json={"vendor": "V9", "period": "2026-06"})
+        assert bad.status_code == 422 and "no mapping" in bad.get_json()["error"]
+    finally:
+        bootstrap.reset()
+    out = tmp_path / "out" / "V2" / "2026-06"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["dispute"] is True
+    assert any(h["hint"] == "increment:60/60" for h in summary["hints"])
+    assert (out / "dispute" / "letter.pdf").read_bytes().startswith(b"%PDF")
+    assert "increment:60/60" in (out / "items.csv").read_text()
+    assert [a["alert_id"] for a in alerts.alerts] == ["vendor-dispute:V2-2026-06"]
+    assert alerts.alerts[0]["email"] == {
+        "send_to": "operator",
+        "address": "ops@example.com",
+        "status": "pending: no email sender yet",
+    }
+    bq = bigquery_client(PROJECT, bigquery_stack)
+    table = f"{PROJECT}.{dataset}"
+    where = "period_start >= DATE '2026-06-01' AND period_start < DATE '2026-07-01'"
+    disputes = list(bq.query(f"SELECT dispute_id, status FROM `{table}.disputes` WHERE {where}").result())
+    assert [(r["dispute_id"], r["status"]) for r in disputes] == [("vendor-dispute:V2-2026-06", "open")]
+    runs = list(bq.query(f"SELECT run_id, dispute FROM `{table}.recon_runs` WHERE {where}").result())
+    assert [(r["run_id"], r["dispute"]) for r in runs] == [("V2-2026-06", True)]
+    hinted = list(
+        bq.query(
+            f"SELECT COUNT(*) AS n FROM `{table}.recon_items` WHERE {where} "
+            "AND run_id = 'V2-2026-06' AND cause_hint = 'increment:60/60'"
+        ).result()
+    )
+    assert hinted[0]["n"] == summary["disputed_records"]
+    loaded = list(
+        bq.query(
+            f"SELECT COUNT(*) AS n FROM `{table}.vendor_cdrs` WHERE event_date >= DATE '2026-06-01' "
+            "AND event_date < DATE '2026-07-01' AND vendor_id = 'V2'"
+        ).result()
+    )
+    assert loaded[0]["n"] == summary["vendor_rows"]["loaded"]  # re-run replaced the file's rows, no doubles
