@@ -55,3 +55,36 @@ resource "google_bigquery_table" "balance_ledger" {
     field = "at"
   }
 }
+
+# The cycle close (functions/rollup): hourly usage rolled up by MERGE, and one row per customer
+# and close run with its conservation check.
+
+resource "google_bigquery_table" "usage_hourly" {
+  dataset_id               = google_bigquery_dataset.usage.dataset_id
+  table_id                 = "usage_hourly"
+  description              = "Usage per customer, UTC hour and product line; MERGEd by the rollup function's hourly_rollup."
+  schema                   = file("${local.bigquery_schema_dir}/usage_hourly.json")
+  clustering               = ["customer_id"]
+  require_partition_filter = true
+  deletion_protection      = true
+
+  time_partitioning {
+    type  = "DAY"
+    field = "hour"
+  }
+}
+
+resource "google_bigquery_table" "cycle_runs" {
+  dataset_id               = google_bigquery_dataset.usage.dataset_id
+  table_id                 = "cycle_runs"
+  description              = "One row per customer and cycle-close run: status, document, totals, conservation check."
+  schema                   = file("${local.bigquery_schema_dir}/cycle_runs.json")
+  clustering               = ["customer_id"]
+  require_partition_filter = true
+  deletion_protection      = true
+
+  time_partitioning {
+    type  = "DAY"
+    field = "run_date"
+  }
+}

@@ -10,9 +10,11 @@ redis          Debian ``redis-server`` (no disk)      6390
 bigquery       PyPI ``bqemulator`` (DuckDB)           REST 9052, gRPC 9062, project warp-local
 firestore      npm ``@firestore-emulator/server``     8086 (bound to 127.0.0.1 by our script)
 tasks          PyPI ``gcloud-tasks-emulator``         8123, queue ``netsuite`` created at start
+storage        PyPI ``gcp-storage-emulator``          9023 (in memory), buckets created at start
 rate_voice     functions-framework (cloudevent)       8081 (only once functions/rate_voice/main.py exists)
 rate_sms       functions-framework (cloudevent)       8082
 rate_api       functions-framework (cloudevent)       8083
+rollup         functions-framework (http)             8091 (cycle close and hourly rollup)
 =============  =====================================  ===================================
 
 Each emulator lives in its own environment under ``.local-stack/`` (their protobuf pins clash
@@ -67,6 +69,9 @@ BIGQUERY_REST_PORT = 9052 + PORT_OFFSET
 BIGQUERY_GRPC_PORT = 9062 + PORT_OFFSET
 FIRESTORE_PORT = 8086 + PORT_OFFSET
 TASKS_PORT = 8123 + PORT_OFFSET
+STORAGE_PORT = 9023 + PORT_OFFSET
+DOCUMENTS_BUCKET = f"{PROJECT}-documents"
+VENDOR_CDR_BUCKET = f"{PROJECT}-vendor-cdrs"
 USAGE_DATASET = "warp_billing"
 NETSUITE_QUEUE = "netsuite"
 
@@ -74,6 +79,9 @@ FUNCTIONS = (  # (name, target, port): the Pub/Sub-triggered rating functions
     ("rate_voice", "rate_voice", 8081 + PORT_OFFSET),
     ("rate_sms", "rate_sms", 8082 + PORT_OFFSET),
     ("rate_api", "rate_api", 8083 + PORT_OFFSET),
+)
+HTTP_FUNCTIONS = (  # (name, target, port): the HTTP functions Cloud Scheduler calls
+    ("rollup", "rollup", 8091 + PORT_OFFSET),
 )
 
 DUCKDB_VERSION = "1.5.5"
@@ -84,6 +92,7 @@ BIGQUERY_PACKAGES = (
     "numpy",
 )
 TASKS_PACKAGES = ("gcloud-tasks-emulator==0.6.2",)
+STORAGE_PACKAGES = ("gcp-storage-emulator==2026.7.19",)
 FIRESTORE_NPM_PACKAGE = "@firestore-emulator/server"
 FIRESTORE_NPM_VERSION = "0.3.15"
 
@@ -128,6 +137,16 @@ def stack_env() -> dict[str, str]:
         "WARP_FIRESTORE_PROJECT": PROJECT,
         "WARP_FIRESTORE_EMULATOR_HOST": f"{HOST}:{FIRESTORE_PORT}",
         "WARP_ALERT_TOPIC": "billing-alerts",
+        # The cycle close (issue 10): BigQuery usage, Firestore register + outbox, Cloud Storage documents.
+        "WARP_RATED_SOURCE": "bigquery",
+        "WARP_REGISTER_STORE": "firestore",
+        "WARP_DOCUMENT_STORE": "gcs",
+        "WARP_RUN_LOG_STORE": "bigquery",
+        "WARP_INVOICE_SINK": "log",  # no Pub/Sub stand-in: announcements become log lines
+        "WARP_STORAGE_ENDPOINT": f"http://{HOST}:{STORAGE_PORT}",
+        "WARP_DOCUMENTS_BUCKET": DOCUMENTS_BUCKET,
+        "WARP_VENDOR_CDR_BUCKET": VENDOR_CDR_BUCKET,
+        "STORAGE_EMULATOR_HOST": f"http://{HOST}:{STORAGE_PORT}",
         # Not (yet) read by settings.py; the stand-ins' addresses for Cloud Tasks clients and tests.
         "WARP_TASKS_ENDPOINT": f"{HOST}:{TASKS_PORT}",
         "WARP_NETSUITE_QUEUE": f"projects/{PROJECT}/locations/{LOCATION}/queues/{NETSUITE_QUEUE}",
@@ -136,7 +155,7 @@ def stack_env() -> dict[str, str]:
         "FIRESTORE_EMULATOR_HOST": f"{HOST}:{FIRESTORE_PORT}",
         "GOOGLE_CLOUD_PROJECT": PROJECT,
     }
-    for name, _target, port in FUNCTIONS:
+    for name, _target, port in FUNCTIONS + HTTP_FUNCTIONS:
         env[f"WARP_{name.upper()}_URL"] = f"http://{HOST}:{port}/"
     return env
 
@@ -247,6 +266,10 @@ def _install_tasks(component: Component, log: Path) -> None:
     _install_python_venv(component, log)
 
 
+def _install_storage(component: Component, log: Path) -> None:
+    _install_python_venv(component, log)
+
+
 COMPONENTS = (
     Component(
         "bigquery",
@@ -266,6 +289,12 @@ COMPONENTS = (
         TASKS_PACKAGES,
         _install_tasks,
         lambda: (STACK_DIR / "tasks" / "bin" / "gcloud-tasks-emulator").exists(),
+    ),
+    Component(
+        "storage",
+        STORAGE_PACKAGES,
+        _install_storage,
+        lambda: (STACK_DIR / "storage" / "bin" / "gcp-storage-emulator").exists(),
     ),
 )
 
@@ -372,19 +401,27 @@ def services() -> list[Service]:
              "-d", f"projects/{PROJECT}/locations/{LOCATION}/queues/{NETSUITE_QUEUE}"],
             (TASKS_PORT,),
         ),
+        Service(
+            "storage",
+            [str(STACK_DIR / "storage" / "bin" / "gcp-storage-emulator"), "start", "--host", HOST,
+             "--port", str(STORAGE_PORT), "--in-memory", "--quiet"],
+            (STORAGE_PORT,),
+            http_probe="/storage/v1/b?project=" + PROJECT,
+        ),
     ]
-    for name, target, port in FUNCTIONS:
-        source = ROOT / "functions" / name / "main.py"
-        if source.exists():
-            result.append(
-                Service(
-                    name,
-                    [str(functions_framework), "--target", target, "--source", str(source),
-                     "--signature-type", "cloudevent", "--host", HOST, "--port", str(port)],
-                    (port,),
-                    env={"PYTHONPATH": str(ROOT / "shared")},
+    for signature, functions in (("cloudevent", FUNCTIONS), ("http", HTTP_FUNCTIONS)):
+        for name, target, port in functions:
+            source = ROOT / "functions" / name / "main.py"
+            if source.exists():
+                result.append(
+                    Service(
+                        name,
+                        [str(functions_framework), "--target", target, "--source", str(source),
+                         "--signature-type", signature, "--host", HOST, "--port", str(port)],
+                        (port,),
+                        env={"PYTHONPATH": str(ROOT / "shared")},
+                    )
                 )
-            )
     return result
 
 
@@ -513,6 +550,21 @@ def _provision() -> None:
     store = BigQueryUsageStore(lambda: bigquery_client(project, endpoint), project=project,
                                dataset=env["WARP_BIGQUERY_DATASET"], deadline_s=30)
     store.ensure_schema()
+    _create_buckets(env)
+
+
+def _create_buckets(env: dict[str, str]) -> None:
+    """The buckets the close and the reconciliation use (idempotent: 409 = already there)."""
+    endpoint = env["WARP_STORAGE_ENDPOINT"]
+    for bucket in (env["WARP_DOCUMENTS_BUCKET"], env["WARP_VENDOR_CDR_BUCKET"]):
+        request = urllib.request.Request(
+            f"{endpoint}/storage/v1/b?project={PROJECT}", data=json.dumps({"name": bucket}).encode(),
+            headers={"Content-Type": "application/json"}, method="POST")
+        try:
+            urllib.request.urlopen(request, timeout=10).close()
+        except urllib.error.HTTPError as error:
+            if error.code != 409:
+                raise StackError(f"storage: cannot create bucket {bucket}: HTTP {error.code}") from None
 
 
 def up(args: argparse.Namespace) -> int:

@@ -160,6 +160,120 @@ class Container:
             return PubSubAlertPublisher(self._pubsub_client, self.settings)
         raise ConfigurationError(f"unknown alert sink {kind!r}")
 
+    # -- cycle close (issue 10): the ports of billing.close_service --------------------------
+
+    @property
+    def rated_source(self):
+        """Rated usage for the cycle close: the rated JSONL file or BigQuery (WARP_RATED_SOURCE)."""
+        return self._part("rated_source", self._build_rated_source)
+
+    @property
+    def close_register(self):
+        """Invoice register + ERP outbox (WARP_REGISTER_STORE); also the ``SyncOutbox``."""
+        return self._part("close_register", self._build_close_register)
+
+    @property
+    def sync_outbox(self):
+        """The ERP outbox the NetSuite sync drains: the register's own (same store, same transaction)."""
+        return self.close_register
+
+    @property
+    def document_store(self):
+        return self._part("document_store", self._build_document_store)
+
+    @property
+    def invoice_publisher(self):
+        return self._part("invoice_publisher", self._build_invoice_publisher)
+
+    @property
+    def run_log(self):
+        return self._part("run_log", self._build_run_log)
+
+    @property
+    def cycle_closer(self):
+        """The cycle-close service (`warp close`, the rollup function) on the configured adapters."""
+        def build():
+            from datetime import timedelta
+
+            from .billing.close_service import CycleCloser
+            from .billing.taxes import OfflineTaxEngine
+
+            return CycleCloser(self.rated_source, self.close_register, self.document_store, self.invoice_publisher,
+                               self.run_log, OfflineTaxEngine(),
+                               watermark_lag=timedelta(seconds=self.settings.close_watermark_lag_s))
+
+        return self._part("cycle_closer", build)
+
+    def _build_rated_source(self):
+        kind = self.settings.rated_source
+        if kind == "files":
+            from .adapters.rated_files import RatedFileSource
+
+            return RatedFileSource(self.settings.rated_file)
+        if kind == "bigquery":
+            from .adapters.bigquery_close import BigQueryRatedSource
+
+            return BigQueryRatedSource(self._bigquery_client, self.settings)
+        raise ConfigurationError(f"unknown rated source {kind!r}")
+
+    def _build_close_register(self):
+        kind = self.settings.register_store
+        if kind == "files":
+            from .adapters.file_register import FileCloseRegister
+
+            return FileCloseRegister(self.settings.register_dir)
+        if kind == "firestore":
+            from .adapters.firestore_register import FirestoreRegister
+
+            return FirestoreRegister(self._firestore_client, self.settings,
+                                     collection_prefix=self.settings.firestore_collection_prefix)
+        raise ConfigurationError(f"unknown register store {kind!r}")
+
+    def _build_document_store(self):
+        kind = self.settings.document_store
+        if kind == "files":
+            from .adapters.document_files import DocumentFolder
+
+            return DocumentFolder(self.settings.documents_dir)
+        if kind == "gcs":
+            from .adapters.gcs_documents import GcsDocumentStore
+
+            return GcsDocumentStore(self._storage_client, self.settings.documents_bucket)
+        raise ConfigurationError(f"unknown document store {kind!r}")
+
+    def _build_invoice_publisher(self):
+        kind = self.settings.invoice_sink
+        if kind == "log":
+            from .adapters.invoice_announcements import LogInvoicePublisher
+
+            return LogInvoicePublisher()
+        if kind == "pubsub":
+            from .adapters.invoice_announcements import PubSubInvoicePublisher
+
+            return PubSubInvoicePublisher(self._pubsub_client, self.settings.pubsub_project_id,
+                                          self.settings.invoice_topic)
+        raise ConfigurationError(f"unknown invoice sink {kind!r}")
+
+    def _build_run_log(self):
+        kind = self.settings.run_log_store
+        if kind == "files":
+            from .adapters.run_log_files import JsonlRunLog
+
+            return JsonlRunLog(self._data_file("cycle_runs.jsonl"))
+        if kind == "bigquery":
+            from .adapters.bigquery_close import BigQueryRunLog
+
+            return BigQueryRunLog(self._bigquery_client, self.settings)
+        raise ConfigurationError(f"unknown run log store {kind!r}")
+
+    def _storage_client(self):
+        def build():
+            from .adapters.gcs_documents import storage_client
+
+            return storage_client(self.settings.gcp_project, self.settings.storage_endpoint)
+
+        return self._part("storage_client", build)
+
     # The cloud clients: one per system and instance, built on first use (the stores above
     # receive these methods as factories and call them when they first talk to the service).
 

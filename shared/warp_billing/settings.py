@@ -38,6 +38,24 @@ Environment variables (all optional; defaults give the embedded, no-cloud config
     WARP_LEDGER_STREAM_MAXLEN      10000   (recent ledger entries kept per customer in Redis)
     WARP_POSTPAID_CYCLE_TTL_S      8640000 (100 days: running totals kept per billing cycle)
     WARP_LOG_LEVEL                 INFO
+
+  Cycle close (`warp close`, the rollup function; issue 10):
+    WARP_RATED_SOURCE              files | bigquery      (rated usage the close reads)
+    WARP_RATED_FILE                .warp-data/rated.jsonl (rated JSONL for WARP_RATED_SOURCE=files)
+    WARP_REGISTER_STORE            files | firestore     (invoice register + ERP outbox)
+    WARP_REGISTER_DIR              .warp-data/register   (for WARP_REGISTER_STORE=files)
+    WARP_DOCUMENT_STORE            files | gcs           (rendered JSON, HTML, journals)
+    WARP_DOCUMENTS_DIR             .warp-data/documents  (for WARP_DOCUMENT_STORE=files)
+    WARP_STORAGE_ENDPOINT          unset = the real API; http://127.0.0.1:9023 = local stand-in
+    WARP_DOCUMENTS_BUCKET          warp-local-documents  (for WARP_DOCUMENT_STORE=gcs)
+    WARP_VENDOR_CDR_BUCKET         warp-local-vendor-cdrs (vendor CDR files; the reconciliation reads it)
+    WARP_RUN_LOG_STORE             files | bigquery      (cycle_runs rows)
+    WARP_INVOICE_SINK              log | pubsub          (issued documents announced)
+    WARP_INVOICE_TOPIC             invoices
+    WARP_CLOSE_WATERMARK_LAG_S     600     (usage written in the last 10 minutes before a close waits
+                                            for the next cycle; covers streaming delay and clock skew)
+    WARP_LATE_USAGE_LOOKBACK_DAYS  92      (late usage older than this is not looked for)
+    WARP_FIRESTORE_COLLECTION_PREFIX  ""   (prefix of the register's collections: tests, tenants)
 """
 
 from __future__ import annotations
@@ -91,6 +109,23 @@ class Settings(BaseSettings):
     postpaid_cycle_ttl_s: int = Field(100 * DAY_S, ge=DAY_S)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    # Cycle close (issue 10): which adapter backs each of its ports, and where they point.
+    rated_source: Literal["files", "bigquery"] = "files"
+    rated_file: Path = Path(".warp-data/rated.jsonl")
+    register_store: Literal["files", "firestore"] = "files"
+    register_dir: Path = Path(".warp-data/register")
+    document_store: Literal["files", "gcs"] = "files"
+    documents_dir: Path = Path(".warp-data/documents")
+    storage_endpoint: str | None = None
+    documents_bucket: str = "warp-local-documents"
+    vendor_cdr_bucket: str = "warp-local-vendor-cdrs"
+    run_log_store: Literal["files", "bigquery"] = "files"
+    invoice_sink: Literal["log", "pubsub"] = "log"
+    invoice_topic: str = "invoices"
+    close_watermark_lag_s: int = Field(600, ge=0)
+    late_usage_lookback_days: int = Field(92, ge=1)
+    firestore_collection_prefix: str = ""
 
     @model_validator(mode="after")
     def _dedup_covers_max_age(self) -> "Settings":

@@ -187,10 +187,14 @@ def billed_content_hash(record: dict) -> str:
     return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-def build_invoice(plan: Plan, cycle: BillingCycle, usage: CustomerUsage, taxes: TaxEngine) -> Invoice:
-    """The draft invoice closing ``cycle`` for ``plan``'s customer from its usage."""
+def build_invoice(plan: Plan, cycle: BillingCycle, usage: CustomerUsage, taxes: TaxEngine,
+                  extra_lines: Iterable[InvoiceLine] = ()) -> Invoice:
+    """The draft invoice closing ``cycle`` for ``plan``'s customer from its usage.
+
+    ``extra_lines`` (late usage of earlier cycles) follow the cycle's lines and are taxed with them.
+    """
     lines = [*_voice_lines(plan, cycle, usage), *_messaging_lines(cycle, usage), *_api_lines(plan, cycle, usage),
-             *_recurring(plan, cycle)]
+             *_recurring(plan, cycle), *extra_lines]
     fees: list[Fee] = []
     e911 = e911_fee(plan, cycle)
     if e911 is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import __version__
+from .close_command import close
 from .deck_commands import deck
 from .invoice_command import invoice
 from .ops_commands import balance, plans, rejects
@@ -18,5 +19,5 @@ def main() -> None:
     """WARP Billing: rate usage, check decks, close billing cycles."""
 
 
-for command in (rate, deck, sample, invoice, plans, balance, rejects):
+for command in (rate, deck, sample, invoice, plans, balance, rejects, close):
     main.add_command(command)
