@@ -12,10 +12,13 @@ Prints one line per customer and the run summary; exits 1 when any customer fail
 
 from __future__ import annotations
 
+import logging
+import sys
+
 import click
 import orjson
 
-from .. import bootstrap
+from .. import bootstrap, logs
 from ..closing import TaskError, cycle_close
 from .common import fail
 
@@ -26,7 +29,9 @@ from .common import fail
 @click.option("--json", "as_json", is_flag=True, help="Print the run summaries as JSON.")
 def close(period: str, customer: str | None, as_json: bool) -> None:
     """Close PERIOD through the configured register, usage source and document store."""
+    logs.configure("WARNING", stream=sys.stderr)  # stdout carries the command's own output
     container = bootstrap.container()
+    logging.getLogger().setLevel(logging.WARNING)
     try:
         runs = cycle_close(container, period=period, customer=customer)
     except TaskError as error:
