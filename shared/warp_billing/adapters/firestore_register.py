@@ -18,7 +18,7 @@ that read the same counter cannot both take a number: the loser's commit fails, 
 from fresh reads, and finds the winner's document. Numbers stay gapless because a number is
 taken only in the commit that creates its document.
 
-Outbox sequences are the issue instant in microseconds times 100 plus the position in the
+Outbox sequences are the issue instant in milliseconds times 1000 plus the position in the
 issue (monotonic per outbox, without a single counter document every close would contend on);
 prerequisites order what must be ordered (customer, invoice, its journal and credit notes).
 """
@@ -231,8 +231,13 @@ def _document_fields(document: Invoice) -> dict:
             "period": document.cycle.label, "record": orjson.dumps(document.to_record()).decode()}
 
 
+SEQUENCE_EPOCH_MS = 1_577_836_800_000  # 2020-01-01T00:00:00Z
+
+
 def _sequence_base() -> int:
-    return time.time_ns() // 1000 * 100
+    """Milliseconds since 2020 times 1000: room for 1000 entries per issue, and below 2**53 (the
+    local emulator stores integers as JavaScript numbers) until the year 2300."""
+    return (time.time_ns() // 1_000_000 - SEQUENCE_EPOCH_MS) * 1000
 
 
 def _outbox_fields(document: OutboxDocument) -> dict:
