@@ -238,7 +238,9 @@ class Container:
         if kind == "gcs":
             from .adapters.gcs_documents import GcsDocumentStore
 
-            return GcsDocumentStore(self._storage_client, self.settings.documents_bucket)
+            return GcsDocumentStore(self._storage_client, self.settings.documents_bucket,
+                                    prefix=self.settings.documents_prefix,
+                                    read_first=bool(self.settings.storage_endpoint))
         raise ConfigurationError(f"unknown document store {kind!r}")
 
     def _build_invoice_publisher(self):

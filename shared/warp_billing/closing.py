@@ -1,7 +1,8 @@
 """The close tasks behind `warp close` and the ``rollup`` function, on the configured adapters.
 
 * ``cycle_close(container)``: every customer of the plan store whose latest cycle has ended
-  (in its own zone, anchor day and the watermark lag) and has no issued invoice; with
+  (in its own zone, anchor day and the watermark lag) and has no issued invoice (or one whose
+  documents were not stored: that close is finished, without a new number); with
   ``period``: that cycle for every customer not issued yet; with ``customer`` and ``period``:
   one customer, an operator re-run (the recorded watermark is reused; a changed plan is
   credited and rebilled).
@@ -14,10 +15,11 @@ A plan that cannot be read fails that customer's close (named in the run), not t
 from __future__ import annotations
 
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping
 
-from .billing.close_service import CloseRun, CloseTarget, due_periods
+from .billing.close_service import CloseRun, CloseTarget, document_stem, due_periods
 from .billing.cycles import parse_period
 from .billing.errors import BillingError, PeriodError
 from .plan import Plan, PlanError, parse_plan
@@ -63,13 +65,24 @@ def cycle_close(container: Any, *, period: str | None = None, customer: str | No
     lag = timedelta(seconds=settings.close_watermark_lag_s)
     plans, failed = load_plans(container.plan_store, [customer] if customer else None)
     register = container.close_register
+    candidates = [CloseTarget(plan, label) for plan in plans.values()
+                  for label in ([period] if period is not None else due_periods(plan, now, lag, back=1))]
+    if customer is None:
+        # The scheduled close leaves a cycle alone once its invoice is issued AND stored: a close that
+        # issued but failed to store or announce is finished by the next run. Lookups run in parallel.
+        documents = container.document_store
+
+        def finished(target: CloseTarget) -> bool:
+            number = register.issued_number(target.plan.customer_id, target.period)
+            return number is not None and documents.exists(
+                document_stem(target.plan.customer_id, target.period, number) + ".json")
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            done = list(pool.map(finished, candidates))
+        candidates = [target for target, finished_already in zip(candidates, done) if not finished_already]
     by_period: dict[str, list[CloseTarget]] = defaultdict(list)
-    for plan in plans.values():
-        periods = [period] if period is not None else due_periods(plan, now, lag, back=1)
-        for label in periods:
-            if customer is None and register.issued_number(plan.customer_id, label) is not None:
-                continue  # issued already: the scheduled close leaves it alone
-            by_period[label].append(CloseTarget(plan, label))
+    for target in candidates:
+        by_period[target.period].append(target)
     closer = container.cycle_closer
     runs = []
     if failed and not by_period:

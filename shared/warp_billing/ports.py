@@ -200,6 +200,10 @@ class DocumentStore(Protocol):
         The same bytes again is a no-op; different bytes under an existing name raise."""
         ...
 
+    def exists(self, name: str) -> bool:
+        """Whether a document is stored under ``name``."""
+        ...
+
 
 class InvoicePublisher(Protocol):
     """Each issued document announced on the ``invoices`` topic (subscribers dedup by number)."""

@@ -48,6 +48,7 @@ Environment variables (all optional; defaults give the embedded, no-cloud config
     WARP_DOCUMENTS_DIR             .warp-data/documents  (for WARP_DOCUMENT_STORE=files)
     WARP_STORAGE_ENDPOINT          unset = the real API; http://127.0.0.1:9023 = local stand-in
     WARP_DOCUMENTS_BUCKET          warp-local-documents  (for WARP_DOCUMENT_STORE=gcs)
+    WARP_DOCUMENTS_PREFIX          ""      (object name prefix inside the bucket)
     WARP_VENDOR_CDR_BUCKET         warp-local-vendor-cdrs (vendor CDR files; the reconciliation reads it)
     WARP_RUN_LOG_STORE             files | bigquery      (cycle_runs rows)
     WARP_INVOICE_SINK              log | pubsub          (issued documents announced)
@@ -119,6 +120,7 @@ class Settings(BaseSettings):
     documents_dir: Path = Path(".warp-data/documents")
     storage_endpoint: str | None = None
     documents_bucket: str = "warp-local-documents"
+    documents_prefix: str = ""
     vendor_cdr_bucket: str = "warp-local-vendor-cdrs"
     run_log_store: Literal["files", "bigquery"] = "files"
     invoice_sink: Literal["log", "pubsub"] = "log"

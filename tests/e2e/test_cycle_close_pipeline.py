@@ -82,7 +82,7 @@ def pipeline(tmp_path_factory):
     env.update(settings)
     env.update({
         "WARP_PLAN_STORE": "files", "WARP_PLANS_DIR": str(plans), "WARP_BIGQUERY_DATASET": f"e2ecc_{RUN}",
-        "WARP_FIRESTORE_COLLECTION_PREFIX": f"e2ecc{RUN}_", "WARP_MAX_EVENT_AGE_S": str(100 * DAY_S),
+        "WARP_FIRESTORE_COLLECTION_PREFIX": f"e2ecc{RUN}_", "WARP_DOCUMENTS_PREFIX": f"e2ecc{RUN}", "WARP_MAX_EVENT_AGE_S": str(100 * DAY_S),
         "WARP_DEDUP_TTL_S": str(100 * DAY_S), "WARP_CLOSE_WATERMARK_LAG_S": "1",
         "WARP_DATA_DIR": str(tmp_path_factory.mktemp("data")), "PYTHONPATH": str(ROOT / "shared"),
     })
@@ -178,7 +178,7 @@ def test_scheduled_close_from_rated_calls_to_register_documents_and_outbox(pipel
     register = FirestoreRegister(lambda: firestore_client(env["WARP_FIRESTORE_PROJECT"], env["WARP_FIRESTORE_EMULATOR_HOST"]),
                                  collection_prefix=env["WARP_FIRESTORE_COLLECTION_PREFIX"])
     documents = GcsDocumentStore(lambda: storage_client(env["WARP_GCP_PROJECT"], env["WARP_STORAGE_ENDPOINT"]),
-                                 env["WARP_DOCUMENTS_BUCKET"])
+                                 env["WARP_DOCUMENTS_BUCKET"], prefix=env["WARP_DOCUMENTS_PREFIX"])
     for customer, row in rows.items():
         [invoice] = register.documents(customer)
         stored = json.loads(documents.get(f"{customer}/{period}/{invoice.number}.json"))

@@ -45,6 +45,9 @@ class DocumentFolder:
             os.unlink(temporary)
         return str(target)
 
+    def exists(self, name: str) -> bool:
+        return self._path(name).is_file()
+
     def _path(self, name: str) -> Path:
         parts = Path(name).parts
         if not parts or Path(name).is_absolute() or any(part in ("..", ".") for part in parts):
