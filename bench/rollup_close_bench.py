@@ -42,6 +42,9 @@ sys.path.insert(0, str(ROOT / "shared"))
 import local_stack  # noqa: E402
 
 PERIOD = "2026-10"
+DECK = "prefix,destination,rate,effective_date\n1,US,0.0100,2020-01-01\n"
+RECURRING = ("recurring: [{sku: DID-LOCAL, description: Local DID, quantity: 5, unit_price: '1.00',"
+             " start: '2020-01-01'}]\n")
 INSERTED_AT = "2026-11-05 00:00:00.000000+00:00"
 KINDS = (("voice", "interstate"), ("voice", "interstate"), ("voice", "intrastate"), ("voice", "international"),
          ("sms", "outbound"), ("api_query", "lrn"))
@@ -80,12 +83,12 @@ def write_rows(path: Path, events: int, people: list[tuple[str, str]], seed: int
 
 
 def write_plans(folder: Path, people: list[tuple[str, str]]) -> None:
-    (folder / "deck.csv").write_text("prefix,destination,rate,effective_date\n1,US,0.0100,2020-01-01\n", encoding="utf-8")
+    (folder / "deck.csv").write_text(DECK, encoding="utf-8")
     for customer, zone in people:
         (folder / f"{customer.lower()}.yaml").write_text(
             f"customer_id: {customer}\ntimezone: {zone}\nvoice: {{deck: deck.csv}}\n"
             "api_queries: {prices: {lrn: '0.001'}, bulk_discount: {threshold: 1000, percent: '10'}}\n"
-            "recurring: [{sku: DID-LOCAL, description: Local DID, quantity: 5, unit_price: '1.00', start: '2020-01-01'}]\n",
+            + RECURRING,
             encoding="utf-8")
 
 
@@ -150,11 +153,12 @@ def measure(events: int, count: int, work: Path) -> dict:
     plans.mkdir()
     write_plans(plans, people)
     env.update({"WARP_PLAN_STORE": "files", "WARP_PLANS_DIR": str(plans), "WARP_BIGQUERY_DATASET": dataset,
-                "WARP_FIRESTORE_COLLECTION_PREFIX": f"bench{tag}_", "WARP_DOCUMENTS_PREFIX": f"bench{tag}", "WARP_CLOSE_WATERMARK_LAG_S": "1",
+                "WARP_FIRESTORE_COLLECTION_PREFIX": f"bench{tag}_", "WARP_DOCUMENTS_PREFIX": f"bench{tag}",
+                "WARP_CLOSE_WATERMARK_LAG_S": "1",
                 "WARP_LOG_LEVEL": "WARNING", "WARP_DATA_DIR": str(work / "data"),
                 "PYTHONPATH": str(ROOT / "shared")})
     port = free_port()
-    log = open(work / f"rollup-{events}.log", "wb")
+    log = open(work / f"rollup-{events}.log", "wb")  # noqa: SIM115 - the child process writes it
     process = subprocess.Popen(
         [str(Path(sys.executable).with_name("functions-framework")), "--target", "rollup",
          "--source", str(ROOT / "functions" / "rollup" / "main.py"), "--signature-type", "http",

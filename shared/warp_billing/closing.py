@@ -15,9 +15,10 @@ A plan that cannot be read fails that customer's close (named in the run), not t
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from .billing.close_service import CloseRun, CloseTarget, document_stem, due_periods
 from .billing.cycles import parse_period
@@ -44,14 +45,16 @@ def load_plans(plan_store: Any, customers: list[str] | None = None) -> tuple[dic
             if version is None:
                 failed[customer] = f"PlanNotFound: no plan for customer {customer!r}"
                 continue
-            plans[customer] = parse_plan(dict(plan_store.plan_document(customer, version)), f"plan {customer}@{version}")
+            document = dict(plan_store.plan_document(customer, version))
+            plans[customer] = parse_plan(document, f"plan {customer}@{version}")
         except (PlanError, LookupError, ValueError, OSError) as error:
             failed[customer] = f"{type(error).__name__}: {error}"
     return plans, failed
 
 
 def cycle_close(container: Any, *, period: str | None = None, customer: str | None = None,
-                now: datetime | None = None, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> list[CloseRun]:
+                now: datetime | None = None,
+                clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> list[CloseRun]:
     """Run the close (see the module docstring); one run per period, oldest first."""
     if customer is not None and period is None:
         raise TaskError("a re-run of one customer names its period too")
@@ -79,7 +82,7 @@ def cycle_close(container: Any, *, period: str | None = None, customer: str | No
 
         with ThreadPoolExecutor(max_workers=8) as pool:
             done = list(pool.map(finished, candidates))
-        candidates = [target for target, finished_already in zip(candidates, done) if not finished_already]
+        candidates = [target for target, finished_already in zip(candidates, done, strict=True) if not finished_already]
     by_period: dict[str, list[CloseTarget]] = defaultdict(list)
     for target in candidates:
         by_period[target.period].append(target)

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -57,7 +57,7 @@ def free_port() -> int:
 
 def the_period() -> str:
     """The cycle two months back: ended in every zone, its calls younger than the test's maximum age."""
-    today = datetime.now(timezone.utc).date()
+    today = datetime.now(UTC).date()
     index = today.year * 12 + today.month - 1 - 2
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
@@ -72,30 +72,35 @@ def pipeline(tmp_path_factory):
                 pytest.fail(f"the stack's {name} is not answering on {port}: run `make stack-up`", pytrace=False)
     plans = tmp_path_factory.mktemp("plans")
     customers = {f"E2EUTC{RUN.upper()}": "UTC", f"E2ECHI{RUN.upper()}": "America/Chicago"}
-    (plans / "deck.csv").write_text("prefix,destination,rate,effective_date\n1,US,0.0100,2020-01-01\n", encoding="utf-8")
+    (plans / "deck.csv").write_text("prefix,destination,rate,effective_date\n1,US,0.0100,2020-01-01\n",
+                                    encoding="utf-8")
     for customer, zone in customers.items():
         (plans / f"{customer.lower()}.yaml").write_text(
-            f"customer_id: {customer}\nbilling: postpaid\ntimezone: {zone}\nvoice: {{deck: deck.csv, increments: '6/6'}}\n"
-            "recurring: [{sku: DID-LOCAL, description: Local DID, quantity: 10, unit_price: '1.00', start: '2020-01-01'}]\n",
+            f"customer_id: {customer}\nbilling: postpaid\ntimezone: {zone}\n"
+            "voice: {deck: deck.csv, increments: '6/6'}\n"
+            "recurring: [{sku: DID-LOCAL, description: Local DID, quantity: 10, unit_price: '1.00',"
+            " start: '2020-01-01'}]\n",
             encoding="utf-8")
     env = {key: value for key, value in os.environ.items() if not key.startswith("WARP_")}
     env.update(settings)
     env.update({
         "WARP_PLAN_STORE": "files", "WARP_PLANS_DIR": str(plans), "WARP_BIGQUERY_DATASET": f"e2ecc_{RUN}",
-        "WARP_FIRESTORE_COLLECTION_PREFIX": f"e2ecc{RUN}_", "WARP_DOCUMENTS_PREFIX": f"e2ecc{RUN}", "WARP_MAX_EVENT_AGE_S": str(100 * DAY_S),
+        "WARP_FIRESTORE_COLLECTION_PREFIX": f"e2ecc{RUN}_", "WARP_DOCUMENTS_PREFIX": f"e2ecc{RUN}",
+        "WARP_MAX_EVENT_AGE_S": str(100 * DAY_S),
         "WARP_DEDUP_TTL_S": str(100 * DAY_S), "WARP_CLOSE_WATERMARK_LAG_S": "1",
         "WARP_DATA_DIR": str(tmp_path_factory.mktemp("data")), "PYTHONPATH": str(ROOT / "shared"),
     })
     from warp_billing.adapters.bigquery_usage import BigQueryUsageStore, bigquery_client
 
     usage = BigQueryUsageStore(lambda: bigquery_client(env["WARP_BIGQUERY_PROJECT"], env["WARP_BIGQUERY_ENDPOINT"]),
-                               project=env["WARP_BIGQUERY_PROJECT"], dataset=env["WARP_BIGQUERY_DATASET"], deadline_s=60)
+                               project=env["WARP_BIGQUERY_PROJECT"], dataset=env["WARP_BIGQUERY_DATASET"],
+                               deadline_s=60)
     usage.ensure_schema()
     processes, urls = [], {}
     logs = tmp_path_factory.mktemp("logs")
     for name, signature in (("rate_voice", "cloudevent"), ("rollup", "http")):
         port = free_port()
-        log = open(logs / f"{name}.log", "wb")
+        log = open(logs / f"{name}.log", "wb")  # noqa: SIM115 - the function process writes it
         processes.append(subprocess.Popen(
             [str(FUNCTIONS_FRAMEWORK), "--target", name, "--source", str(ROOT / "functions" / name / "main.py"),
              "--signature-type", signature, "--host", local_stack.HOST, "--port", str(port)],
@@ -148,7 +153,7 @@ def test_scheduled_close_from_rated_calls_to_register_documents_and_outbox(pipel
     sent = {}
     for customer in customers:
         for index in range(12):
-            start = datetime(year, month, 10 + index, 15, 30, tzinfo=timezone.utc)
+            start = datetime(year, month, 10 + index, 15, 30, tzinfo=UTC)
             payload = call(customer, f"{customer}-c{index}", start, 60 + index)
             for _ in range(2 if index % 4 == 0 else 1):    # some delivered twice, as Pub/Sub may
                 answer = pubsub_relay.deliver(voice_url, "usage-voice", payload)
@@ -168,14 +173,16 @@ def test_scheduled_close_from_rated_calls_to_register_documents_and_outbox(pipel
     for customer, row in rows.items():
         assert row["status"] == "issued" and row["document_number"] == f"{customer}-INV-000001"
         assert row["events"] == row["rated_events"] == 12
-        assert Decimal(row["usage_amount"]) == Decimal(row["rated_amount"]) == sent[customer].quantize(Decimal("0.000001"))
+        expected = sent[customer].quantize(Decimal("0.000001"))
+        assert Decimal(row["usage_amount"]) == Decimal(row["rated_amount"]) == expected
 
     from warp_billing.adapters.firestore_plans import firestore_client
     from warp_billing.adapters.firestore_register import FirestoreRegister
     from warp_billing.adapters.gcs_documents import GcsDocumentStore, storage_client
 
     env = pipeline["env"]
-    register = FirestoreRegister(lambda: firestore_client(env["WARP_FIRESTORE_PROJECT"], env["WARP_FIRESTORE_EMULATOR_HOST"]),
+    firestore_host = env["WARP_FIRESTORE_EMULATOR_HOST"]
+    register = FirestoreRegister(lambda: firestore_client(env["WARP_FIRESTORE_PROJECT"], firestore_host),
                                  collection_prefix=env["WARP_FIRESTORE_COLLECTION_PREFIX"])
     documents = GcsDocumentStore(lambda: storage_client(env["WARP_GCP_PROJECT"], env["WARP_STORAGE_ENDPOINT"]),
                                  env["WARP_DOCUMENTS_BUCKET"], prefix=env["WARP_DOCUMENTS_PREFIX"])

@@ -7,20 +7,19 @@ prefixes of its own, so nothing here sees another test's rows.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import orjson
 import pytest
-
 from tests.integration.conftest import PROJECT, RUN_ID, require_stand_in
+
 from warp_billing.adapters.bigquery_close import BigQueryRatedSource, BigQueryRunLog
 from warp_billing.adapters.bigquery_usage import BigQueryUsageStore, bigquery_client
 from warp_billing.adapters.document_files import DocumentFolder
@@ -29,7 +28,6 @@ from warp_billing.adapters.firestore_plans import FirestorePlanStore, firestore_
 from warp_billing.adapters.firestore_register import FirestoreRegister
 from warp_billing.adapters.gcs_documents import GcsDocumentStore, storage_client
 from warp_billing.adapters.invoice_announcements import LogInvoicePublisher
-from warp_billing.adapters.plan_files import PlanFolder
 from warp_billing.adapters.rated_files import RatedFileSource
 from warp_billing.adapters.run_log_files import JsonlRunLog
 from warp_billing.billing.close_service import CloseTarget, CycleCloser
@@ -44,7 +42,6 @@ import local_stack  # noqa: E402
 
 WARP = Path(sys.executable).with_name("warp")
 SAMPLE_CUSTOMERS = ("ACME", "BETA", "GAMMA")
-UTC = timezone.utc
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +130,7 @@ def test_bigquery_and_jsonl_close_into_identical_documents(stack, sample, tmp_pa
     bigquery = cloud.closer().close(targets)
 
     assert [r["status"] for r in files.rows] == [r["status"] for r in bigquery.rows] == ["issued"] * 3
-    for file_row, cloud_row in zip(files.rows, bigquery.rows):
+    for file_row, cloud_row in zip(files.rows, bigquery.rows, strict=True):
         customer, number = cloud_row["customer_id"], cloud_row["document_number"]
         assert file_row["document_number"] == number
         for suffix in (".json", ".html", ".journal.json"):
@@ -141,7 +138,8 @@ def test_bigquery_and_jsonl_close_into_identical_documents(stack, sample, tmp_pa
             assert ours == (tmp_path / "documents" / customer / "2026-06" / f"{number}{suffix}").read_bytes()
         assert cloud_row["conservation_ok"] is True
         assert cloud_row["events"] == cloud_row["rated_events"] == file_row["events"]
-        assert Decimal(cloud_row["usage_amount"]) == Decimal(cloud_row["rated_amount"]) == Decimal(file_row["usage_amount"])
+        billed = Decimal(cloud_row["usage_amount"])
+        assert billed == Decimal(cloud_row["rated_amount"]) == Decimal(file_row["usage_amount"])
         assert all(ref.startswith(f"gs://{local_stack.DOCUMENTS_BUCKET}/") for ref in cloud_row["documents"])
     # Python got one row per customer and line (plus one conservation row per customer), never events.
     lines = sum(len(cloud.register.documents(c)[0].lines) for c in SAMPLE_CUSTOMERS)
@@ -195,7 +193,8 @@ def test_a_retried_close_is_unchanged_and_keeps_its_watermark(stack):
     assert (first["status"], retry["status"]) == ("issued", "unchanged")
     assert retry["watermark"] == first["watermark"] and retry["document_number"] == first["document_number"]
     assert len(cloud.register.outbox_documents(customer)) == 3
-    assert [d.doc_id for d in cloud.register.pending(limit=1000) if d.customer_id == customer][0] == f"customer:{customer}"
+    pending = [d.doc_id for d in cloud.register.pending(limit=1000) if d.customer_id == customer]
+    assert pending[0] == f"customer:{customer}"
 
 
 # -- late usage ---------------------------------------------------------------------------------------
@@ -247,7 +246,8 @@ def test_the_task_runner_closes_every_due_customer_and_names_a_broken_plan(stack
     tag = uuid.uuid4().hex[:6].upper()
     ok, broken = f"OK{tag}", f"BROKEN{tag}"
     cloud.usage.insert_rated([voice(ok, f"{ok}-1", "2026-07-04T10:00:00Z", "0.100000")])
-    (tmp_path / "deck.csv").write_text("prefix,destination,rate,effective_date\n1,US,0.01,2026-01-01\n", encoding="utf-8")
+    (tmp_path / "deck.csv").write_text("prefix,destination,rate,effective_date\n1,US,0.01,2026-01-01\n",
+                                       encoding="utf-8")
     cloud.plan_store.put_plan(ok, f"customer_id: {ok}\ntimezone: UTC\nvoice: {{deck: deck.csv}}\n",
                               {"deck.csv": (tmp_path / "deck.csv").read_text()})
     version = cloud.plan_store.put_plan(broken, f"customer_id: {broken}\nvoice: {{deck: deck.csv}}\n",

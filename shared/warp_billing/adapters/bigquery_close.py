@@ -19,17 +19,17 @@ and the event_ids written twice with different amounts.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from ..billing.close_usage import CloseUsage, CloseWindow, UnbillableUsageError, UsageBatch, check_group
 from ..billing.usage_lines import CustomerUsage, UsageTotals
 from .bigquery_usage import CYCLE_RUNS, RATED_USAGE, USAGE_HOURLY, _BigQueryDataset
 
 log = logging.getLogger(__name__)
-UTC = timezone.utc
 NO_PREVIOUS = datetime(9999, 12, 31, tzinfo=UTC)  # "no previous close": nothing is later than it
 
 # The service period of a rated row in its customer's zone and anchor day; the sub-kind of its line.
@@ -210,7 +210,8 @@ WHEN NOT MATCHED THEN INSERT (hour, customer_id, kind, sub_kind, events, billed_
                "ON t.hour >= @first_hour AND t.hour = s.hour AND t.customer_id = '' AND t.kind = '' "
                "WHEN MATCHED THEN UPDATE SET through = @until, inserted_at = CURRENT_TIMESTAMP() "
                "WHEN NOT MATCHED THEN INSERT (hour, customer_id, kind, sub_kind, events, billed_units, amount, "
-               "vendor_cost, through, inserted_at) VALUES (s.hour, '', '', '', 0, 0, 0, 0, @until, CURRENT_TIMESTAMP())")
+               "vendor_cost, through, inserted_at) "
+               "VALUES (s.hour, '', '', '', 0, 0, 0, 0, @until, CURRENT_TIMESTAMP())")
         parameters = [bigquery.ScalarQueryParameter("hour", "TIMESTAMP", hour),
                       bigquery.ScalarQueryParameter("first_hour", "TIMESTAMP", earliest - timedelta(days=1)),
                       bigquery.ScalarQueryParameter("until", "TIMESTAMP", until)]
@@ -264,8 +265,8 @@ def _usage_from_lines(windows: Sequence[CloseWindow], rows: list) -> tuple[dict[
             failures.setdefault(customer, UnbillableUsageError(
                 f"{customer} {row['service_period']}: {error} ({row['events']} events)"))
             continue
-        by_period = groups[customer].setdefault(row["service_period"], {})
-        by_period[(row["kind"], row["sub_kind"])] = UsageTotals(row["events"], row["billed_units"] or 0,
+        period_groups = groups[customer].setdefault(row["service_period"], {})
+        period_groups[(row["kind"], row["sub_kind"])] = UsageTotals(row["events"], row["billed_units"] or 0,
                                                                 row["amount"] or Decimal(0))
     usage = {}
     for customer, by_period in groups.items():

@@ -20,10 +20,10 @@ import fcntl
 import os
 import sqlite3
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
-from typing import Iterator
 
 import orjson
 
@@ -105,7 +105,8 @@ class SqliteOutbox:
         return self._select("customer_id = ? ORDER BY sequence", (customer_id,))
 
     def has(self, doc_id: str) -> bool:
-        return self._connection().execute("SELECT 1 FROM outbox WHERE doc_id = ? LIMIT 1", (doc_id,)).fetchone() is not None
+        found = self._connection().execute("SELECT 1 FROM outbox WHERE doc_id = ? LIMIT 1", (doc_id,)).fetchone()
+        return found is not None
 
     def _select(self, where: str, parameters: tuple) -> list[OutboxDocument]:
         rows = self._connection().execute(
@@ -212,7 +213,7 @@ class FileCloseRegister:
         folder = self.register._customer_folder(customer_id)
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            handle = open(folder / ".close.lock", "a+b")
+            handle = open(folder / ".close.lock", "a+b")  # noqa: SIM115 - held for the lock's whole scope below
         except OSError as exc:
             raise InvoiceRegisterError(f"cannot use invoice register {folder}: {exc.strerror}") from None
         with handle:

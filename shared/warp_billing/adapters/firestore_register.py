@@ -25,6 +25,7 @@ prerequisites order what must be ordered (customer, invoice, its journal and cre
 
 from __future__ import annotations
 
+import contextlib
 import time
 from datetime import date, datetime
 from typing import Any
@@ -109,11 +110,9 @@ class FirestoreRegister:
     def add(self, document: OutboxDocument) -> None:
         from google.api_core.exceptions import AlreadyExists, Conflict
 
-        try:
+        with contextlib.suppress(AlreadyExists, Conflict):  # the first add stands
             self._outbox_ref(document.doc_id, document.revision).create(_outbox_fields(document),
                                                                           timeout=self.timeout_s)
-        except (AlreadyExists, Conflict):
-            pass
 
     def pending(self, limit: int = 100) -> list[OutboxDocument]:
         query = (self.client.collection(self.outbox_collection)
@@ -165,7 +164,7 @@ class FirestoreRegister:
             outcome = IssueOutcome(UNCHANGED if live.content_hash == draft.content_hash else ALREADY_ISSUED, live)
         elif live is None:
             issued = _numbered(draft, INVOICE, counts)
-            writes.append(("create", self._document_ref(customer_id, issued.number), _document_fields(issued)))
+            writes.append(("create", self._document_ref(customer_id, str(issued.number)), _document_fields(issued)))
             writes.append(("create", cycle_ref, {"period": label, "watermark": watermark.isoformat(),
                                                  "live_number": issued.number, "issued_at": customer.issued_at}))
             outcome = IssueOutcome(ISSUED_NEW, issued)
@@ -196,8 +195,8 @@ class FirestoreRegister:
         note = live.credit_note(_next_number(draft.customer_id, CREDIT_NOTE, counts), on)
         rebill = replace(draft, number=_next_number(draft.customer_id, INVOICE, counts), status=ISSUED,
                          issue_date=on, due_date=draft.cycle.due_date(draft.net_days, on), replaces=live.number)
-        writes = [("create", self._document_ref(draft.customer_id, note.number), _document_fields(note)),
-                  ("create", self._document_ref(draft.customer_id, rebill.number), _document_fields(rebill))]
+        writes = [("create", self._document_ref(draft.customer_id, str(note.number)), _document_fields(note)),
+                  ("create", self._document_ref(draft.customer_id, str(rebill.number)), _document_fields(rebill))]
         return IssueOutcome(REISSUED, rebill, note), writes
 
     # -- references -----------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from .lazy_client import LazyClient
 
 def storage_client(project: str, endpoint: str | None = None):
     """A Cloud Storage client: the real API, or a stand-in at ``endpoint`` (http://host:port)."""
-    from google.cloud import storage
+    from google.cloud import storage  # type: ignore[attr-defined]
 
     if not endpoint:
         return storage.Client(project=project)

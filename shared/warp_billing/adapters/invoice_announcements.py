@@ -10,7 +10,8 @@ acknowledgement, so a failure is reported on the customer's close.
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .lazy_client import LazyClient
 from .pubsub_alerts import encode_alert

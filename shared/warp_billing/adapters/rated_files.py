@@ -9,7 +9,7 @@ single pass does not give: ``rated_amount`` stays None (reported "not checked").
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..billing.close_usage import CloseUsage, CloseWindow, UsageBatch
 from ..billing.rated_file import scan_rated_file

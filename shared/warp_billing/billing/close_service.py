@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
-from typing import Callable, Mapping, Sequence
 
 import orjson
 
@@ -34,9 +34,9 @@ from ..timeutil import UTC
 from .amounts import cents
 from .close_usage import CloseUsage, CloseWindow, UsageBatch, check_group
 from .cycles import BillingCycle, cycle_for, plan_cycle
-from .errors import BillingError
 from .erp_outbox import customer_document
-from .invoice import USAGE, Invoice, InvoiceLine, build_invoice
+from .errors import BillingError
+from .invoice import USAGE, InvoiceLine, build_invoice
 from .invoice_store import IssueOutcome
 from .render_html import render_invoice_html
 from .revenue_recognition import AccountMap, journal_record
@@ -131,11 +131,12 @@ class CycleCloser:
 
     def __init__(self, source: RatedUsageSource, register: CloseRegister, documents: DocumentStore,
                  publisher: InvoicePublisher, run_log: CloseRunLog, taxes: TaxEngine, *,
-                 accounts: AccountMap = AccountMap(), watermark_lag: timedelta = timedelta(minutes=10),
+                 accounts: AccountMap | None = None, watermark_lag: timedelta = timedelta(minutes=10),
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC), html: bool = True, workers: int = 8):
         self.source, self.register, self.documents = source, register, documents
         self.publisher, self.run_log, self.taxes = publisher, run_log, taxes
-        self.accounts, self.watermark_lag, self.clock, self.html = accounts, watermark_lag, clock, html
+        self.accounts = accounts or AccountMap()
+        self.watermark_lag, self.clock, self.html = watermark_lag, clock, html
         self.workers = workers
 
     def close(self, targets: Sequence[CloseTarget], *, rebill: bool = False, as_of: date | None = None,
@@ -184,9 +185,9 @@ class CycleCloser:
                    as_of: date | None) -> CustomerClose:
         customer, label = window.customer_id, window.cycle.label
         usage = batch.usage.get(customer) or CloseUsage(customer, CustomerUsage(customer))
-        base = dict(events=usage.events, late_events=usage.late_events, usage_amount=usage.billed_amount,
-                    rated_amount=usage.rated_amount, rated_events=usage.rated_events, conserved=usage.conserved,
-                    watermark=window.watermark)
+        base = CustomerClose(customer, label, FAILED, events=usage.events, late_events=usage.late_events,
+                             usage_amount=usage.billed_amount, rated_amount=usage.rated_amount,
+                             rated_events=usage.rated_events, conserved=usage.conserved, watermark=window.watermark)
         try:
             if customer in batch.failures:
                 raise batch.failures[customer]
@@ -201,16 +202,16 @@ class CycleCloser:
         except Exception as error:  # noqa: BLE001 - one customer's failure must not stop the others
             log.error("cycle close failed", extra={"customer_id": customer, "period": label, "error": str(error)},
                       exc_info=not isinstance(error, BillingError))
-            return CustomerClose(customer, label, FAILED, error=f"{type(error).__name__}: {error}", **base)
+            return replace(base, error=f"{type(error).__name__}: {error}")
         invoice = outcome.invoice
         if usage.conserved is False:
             log.error("conservation check failed", extra={
                 "customer_id": customer, "period": label, "billed": str(usage.billed_amount),
                 "rated": str(usage.rated_amount), "events": usage.events, "rated_events": usage.rated_events})
-        return CustomerClose(
-            customer, label, outcome.outcome, invoice.number,
-            outcome.credit_note.number if outcome.credit_note else None, invoice.subtotal, invoice.fees_total,
-            invoice.total, invoice.currency, references=tuple(references), **base)
+        return replace(base, status=outcome.outcome, number=invoice.number,
+                       credit_note=outcome.credit_note.number if outcome.credit_note else None,
+                       subtotal=invoice.subtotal, fees_total=invoice.fees_total, total=invoice.total,
+                       currency=invoice.currency, references=tuple(references))
 
     def _store(self, outcome: IssueOutcome) -> list[str]:
         references = []

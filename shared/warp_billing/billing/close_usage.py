@@ -16,10 +16,10 @@ times (a rated JSONL file) has no late usage: everything in the file is as of it
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Mapping
 
 from ..money import EXACT, ZERO
 from .cycles import BillingCycle

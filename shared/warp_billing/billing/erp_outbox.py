@@ -47,7 +47,11 @@ def customer_document(plan: Plan, issued_at: str) -> OutboxDocument:
                           customer_record(plan))
 
 
-def issue_documents(documents: list[Invoice], issued_at: str, accounts: AccountMap = AccountMap()) -> list[OutboxDocument]:
+DEFAULT_ACCOUNTS = AccountMap()
+
+
+def issue_documents(documents: list[Invoice], issued_at: str,
+                    accounts: AccountMap = DEFAULT_ACCOUNTS) -> list[OutboxDocument]:
     """The outbox entries of issued invoices / credit notes, each followed by its journal."""
     entries = []
     for document in documents:

@@ -24,7 +24,8 @@ from .common import fail
 
 
 @click.command("close")
-@click.option("--period", required=True, metavar="YYYY-MM", help="The cycle starting in this month, in each customer's zone.")
+@click.option("--period", required=True, metavar="YYYY-MM",
+              help="The cycle starting in this month, in each customer's zone.")
 @click.option("--customer", metavar="CUSTOMER", help="Only this customer (an operator re-run).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summaries as JSON.")
 def close(period: str, customer: str | None, as_json: bool) -> None:

@@ -4,13 +4,13 @@ document folder, JSONL run log): issue once, retries, concurrency, late usage, b
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import orjson
 import pytest
-
 from tests.unit.billing.billing_builders import plan_from, rated
+
 from warp_billing.adapters.document_files import DocumentConflict, DocumentFolder
 from warp_billing.adapters.file_register import FileCloseRegister, SqliteOutbox
 from warp_billing.adapters.rated_files import RatedFileSource
@@ -21,7 +21,7 @@ from warp_billing.billing.taxes import OfflineTaxEngine
 from warp_billing.billing.usage_lines import CustomerUsage, UsageTotals
 from warp_billing.ports import OutboxDocument
 
-NOW = datetime(2026, 12, 5, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 
 
 class Recorder:
@@ -120,7 +120,7 @@ def test_concurrent_closes_of_one_customer_issue_one_number(tmp_path, rated_file
 
 def test_one_failing_customer_does_not_stop_the_others(tmp_path, rated_file):
     path = rated_file(rated(event_id="a1", amount="1.000000"), rated(event_id="b1", customer="BETA", amount="2.000000"))
-    service, register = closer(tmp_path, RatedFileSource(path), clock=lambda: datetime(2032, 1, 5, tzinfo=timezone.utc))
+    service, register = closer(tmp_path, RatedFileSource(path), clock=lambda: datetime(2032, 1, 5, tzinfo=UTC))
     # BETA's USF needs a contribution factor the offline table does not have for 2031.
     beta = plan_from(customer_id="BETA", fees={"usf": {"applies": True}})
     run = service.close([CloseTarget(acme(), "2026-11"), CloseTarget(beta, "2031-11")],
@@ -210,11 +210,11 @@ def test_a_conservation_mismatch_is_reported_on_the_row(tmp_path):
 def test_due_periods_follow_the_zone_and_anchor_day():
     lag = timedelta(minutes=10)
     ny = plan_from(customer_id="A", timezone="America/New_York")
-    assert due_periods(ny, datetime(2026, 12, 1, 4, 59, tzinfo=timezone.utc), lag, back=1) == ["2026-10"]
-    assert due_periods(ny, datetime(2026, 12, 1, 5, 11, tzinfo=timezone.utc), lag, back=1) == ["2026-11"]
+    assert due_periods(ny, datetime(2026, 12, 1, 4, 59, tzinfo=UTC), lag, back=1) == ["2026-10"]
+    assert due_periods(ny, datetime(2026, 12, 1, 5, 11, tzinfo=UTC), lag, back=1) == ["2026-11"]
     anchored = plan_from(customer_id="B", timezone="UTC", terms={"anchor_day": 15})
-    assert due_periods(anchored, datetime(2026, 12, 14, 23, 0, tzinfo=timezone.utc), lag, back=1) == ["2026-10"]
-    assert due_periods(anchored, datetime(2026, 12, 15, 0, 11, tzinfo=timezone.utc), lag, back=1) == ["2026-11"]
+    assert due_periods(anchored, datetime(2026, 12, 14, 23, 0, tzinfo=UTC), lag, back=1) == ["2026-10"]
+    assert due_periods(anchored, datetime(2026, 12, 15, 0, 11, tzinfo=UTC), lag, back=1) == ["2026-11"]
 
 
 # -- the ports' embedded adapters -----------------------------------------------------------------
