@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import orjson
-
 from tests.unit.billing.billing_builders import rated
+
 from warp_billing.bootstrap import Container
 from warp_billing.closing import handle_request
 from warp_billing.settings import Settings
@@ -57,8 +58,6 @@ def test_cycle_close_task_closes_every_customer_and_reports_the_broken_plan(tmp_
 
 
 def test_a_cycle_issued_but_not_stored_is_finished_by_the_next_run_without_a_new_number(tmp_path):
-    import shutil
-
     graph = container(tmp_path)
     handle_request({"task": "cycle_close", "period": "2026-11"}, graph)
     shutil.rmtree(tmp_path / "documents" / "BETA")     # as if storing had failed after the issue
