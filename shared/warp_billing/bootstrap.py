@@ -169,13 +169,14 @@ class Container:
 
     @property
     def close_register(self):
-        """Invoice register + ERP outbox (WARP_REGISTER_STORE); also the ``SyncOutbox``."""
+        """Invoice register + ERP outbox (WARP_REGISTER_STORE)."""
         return self._part("close_register", self._build_close_register)
 
     @property
     def sync_outbox(self):
-        """The ERP outbox the NetSuite sync drains: the register's own (same store, same transaction)."""
-        return self.close_register
+        """The ERP outbox (``ports.SyncOutbox``) the NetSuite sync drains: the register's own, written
+        in the same transaction that issues each document."""
+        return self._part("sync_outbox", lambda: self.close_register.outbox)
 
     @property
     def document_store(self):

@@ -291,3 +291,27 @@ def test_hourly_rollup_merges_closed_hours_and_recomputes_hours_with_late_rows(s
     rows = [r for r in cloud.source.hourly_rows(hour.date(), now.date()) if r["customer_id"] == customer]
     assert [(r["events"], r["amount"]) for r in rows] == [(4, Decimal("0.35"))]
     assert first.since < first.until and second.since == first.until and third.since == second.until
+
+
+def test_the_firestore_outbox_is_the_sync_port_idempotent_ordered_markable(stack):
+    from warp_billing.ports import OutboxDocument
+
+    outbox = Cloud(stack).register.outbox
+    customer = f"OUT{uuid.uuid4().hex[:6].upper()}"
+    first = OutboxDocument(f"customer:{customer}", 1, "customer", customer, 10, "2026-12-01T00:00:00+00:00",
+                           {"customer_id": customer})
+    invoice = OutboxDocument(f"{customer}-INV-000001", 1, "invoice", customer, 20, "2026-12-01T00:00:00+00:00",
+                             {"total": "1.00"}, (f"customer:{customer}",))
+    outbox.add(first)
+    outbox.add(invoice)
+    outbox.add(OutboxDocument(f"customer:{customer}", 1, "customer", customer, 30, "later", {"changed": True}))
+    assert [d.doc_id for d in outbox.pending(limit=1000) if d.customer_id == customer] == [
+        f"customer:{customer}", f"{customer}-INV-000001"]
+    assert outbox.get(f"customer:{customer}").payload == {"customer_id": customer}
+    outbox.mark(f"customer:{customer}", 1, "synced", "netsuite:42")
+    assert [d.doc_id for d in outbox.pending(limit=1000) if d.customer_id == customer] == [f"{customer}-INV-000001"]
+    assert outbox.get(f"customer:{customer}").detail == "netsuite:42"
+    assert outbox.get(f"{customer}-INV-000001").prerequisites == (f"customer:{customer}",)
+    with pytest.raises(KeyError):
+        outbox.mark("no-such-document", 1, "synced")
+    assert [d.doc_id for d in outbox.documents(customer)] == [f"customer:{customer}", f"{customer}-INV-000001"]

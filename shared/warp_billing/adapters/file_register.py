@@ -1,4 +1,4 @@
-"""The file register for the cycle close (``CloseRegister`` and ``SyncOutbox`` on one machine).
+"""The file register for the cycle close (``CloseRegister``; ``.outbox`` is the ``SyncOutbox``).
 
 It is `warp invoice`'s register (``billing.invoice_store.InvoiceRegister``: a folder per
 customer, gapless numbers, read-only files) plus what a scheduled close needs:
@@ -117,7 +117,7 @@ class SqliteOutbox:
 
 
 class FileCloseRegister:
-    """``CloseRegister`` + ``SyncOutbox`` on a register folder (see the module docstring)."""
+    """``CloseRegister`` on a register folder, with its ``SyncOutbox`` as ``.outbox`` (module docstring)."""
 
     def __init__(self, root: str | os.PathLike[str]):
         self.root = Path(root)
@@ -163,19 +163,10 @@ class FileCloseRegister:
     def documents(self, customer_id: str) -> list[Invoice]:
         return self.register.documents(customer_id)
 
-    # -- SyncOutbox (delegated) ---------------------------------------------------------------
-
-    def add(self, document: OutboxDocument) -> None:
-        self.outbox.add(document)
+    # -- the ERP outbox (``self.outbox`` is the ``SyncOutbox``; these delegate for convenience) ----
 
     def pending(self, limit: int = 100) -> list[OutboxDocument]:
         return self.outbox.pending(limit)
-
-    def get(self, doc_id: str) -> OutboxDocument | None:
-        return self.outbox.get(doc_id)
-
-    def mark(self, doc_id: str, revision: int, status: str, detail: str = "") -> None:
-        self.outbox.mark(doc_id, revision, status, detail)
 
     def outbox_documents(self, customer_id: str | None = None) -> list[OutboxDocument]:
         return self.outbox.documents(customer_id)

@@ -1,4 +1,4 @@
-"""The invoice register and ERP outbox on Firestore (``CloseRegister`` and ``SyncOutbox``).
+"""The invoice register and ERP outbox on Firestore (``CloseRegister``; ``.outbox`` is the ``SyncOutbox``).
 
 Layout (``collection_prefix`` in front of each top-level name)::
 
@@ -57,13 +57,14 @@ def _key(text: str) -> str:
 
 
 class FirestoreRegister:
-    """``CloseRegister`` + ``SyncOutbox`` on Firestore (see the module docstring)."""
+    """``CloseRegister`` on Firestore, with its ``SyncOutbox`` as ``.outbox`` (module docstring)."""
 
     def __init__(self, client: Any, settings: Any = None, *, collection_prefix: str = "", timeout_s: float = 60.0):
         self._client = LazyClient(client)
         self.registers = f"{collection_prefix}invoice_registers"
         self.outbox_collection = f"{collection_prefix}erp_outbox"
         self.timeout_s = timeout_s
+        self.outbox = FirestoreOutbox(self)
 
     @property
     def client(self):
@@ -105,42 +106,13 @@ class FirestoreRegister:
                  for snapshot in self._register_ref(customer_id).collection("documents").stream(timeout=self.timeout_s)]
         return sorted(found, key=lambda d: (d.document_type != INVOICE, str(d.number)))
 
-    # -- SyncOutbox ---------------------------------------------------------------------------
-
-    def add(self, document: OutboxDocument) -> None:
-        from google.api_core.exceptions import AlreadyExists, Conflict
-
-        with contextlib.suppress(AlreadyExists, Conflict):  # the first add stands
-            self._outbox_ref(document.doc_id, document.revision).create(_outbox_fields(document),
-                                                                          timeout=self.timeout_s)
+    # -- the ERP outbox (``self.outbox`` is the ``SyncOutbox``; these delegate for convenience) ----
 
     def pending(self, limit: int = 100) -> list[OutboxDocument]:
-        query = (self.client.collection(self.outbox_collection)
-                 .where(filter=_field_filter("status", "in", ["pending", "enqueued", "failed"]))
-                 .order_by("sequence").limit(limit))
-        return [_outbox_document(s.to_dict()) for s in query.stream(timeout=self.timeout_s)]
-
-    def get(self, doc_id: str) -> OutboxDocument | None:
-        query = self.client.collection(self.outbox_collection).where(filter=_field_filter("doc_id", "==", doc_id))
-        found = [_outbox_document(s.to_dict()) for s in query.stream(timeout=self.timeout_s)]
-        return max(found, key=lambda d: d.revision) if found else None
-
-    def mark(self, doc_id: str, revision: int, status: str, detail: str = "") -> None:
-        from google.api_core.exceptions import NotFound
-
-        if status not in OUTBOX_STATUSES:
-            raise ValueError(f"outbox status {status!r} is not one of {', '.join(OUTBOX_STATUSES)}")
-        try:
-            self._outbox_ref(doc_id, revision).update({"status": status, "detail": detail}, timeout=self.timeout_s)
-        except NotFound:
-            raise KeyError(f"outbox has no document {doc_id!r} revision {revision}") from None
+        return self.outbox.pending(limit)
 
     def outbox_documents(self, customer_id: str | None = None) -> list[OutboxDocument]:
-        query = self.client.collection(self.outbox_collection)
-        if customer_id is not None:
-            query = query.where(filter=_field_filter("customer_id", "==", customer_id))
-        found = [_outbox_document(s.to_dict()) for s in query.stream(timeout=self.timeout_s)]
-        return sorted(found, key=lambda d: (d.sequence, d.doc_id))
+        return self.outbox.documents(customer_id)
 
     # -- the issue transaction ------------------------------------------------------------------
 
@@ -211,7 +183,61 @@ class FirestoreRegister:
         return self._register_ref(customer_id).collection("documents").document(_key(number))
 
     def _outbox_ref(self, doc_id: str, revision: int):
-        return self.client.collection(self.outbox_collection).document(f"{_key(doc_id)}#{revision}")
+        return self.outbox.ref(doc_id, revision)
+
+
+class FirestoreOutbox:
+    """``ports.SyncOutbox`` on the register's ``erp_outbox`` collection (what the NetSuite sync drains).
+
+    ``pending`` needs the composite index (status, sequence) in real Firestore.
+    """
+
+    def __init__(self, register: FirestoreRegister):
+        self._register = register
+        self.collection = register.outbox_collection
+        self.timeout_s = register.timeout_s
+
+    @property
+    def client(self):
+        return self._register.client
+
+    def ref(self, doc_id: str, revision: int):
+        """The document of ``(doc_id, revision)`` (ids escaped: any business key is safe)."""
+        return self.client.collection(self.collection).document(f"{_key(doc_id)}#{revision}")
+
+    def add(self, document: OutboxDocument) -> None:
+        from google.api_core.exceptions import AlreadyExists, Conflict
+
+        with contextlib.suppress(AlreadyExists, Conflict):  # the first add stands
+            self.ref(document.doc_id, document.revision).create(_outbox_fields(document), timeout=self.timeout_s)
+
+    def pending(self, limit: int = 100) -> list[OutboxDocument]:
+        query = (self.client.collection(self.collection)
+                 .where(filter=_field_filter("status", "in", ["pending", "enqueued", "failed"]))
+                 .order_by("sequence").limit(limit))
+        return [_outbox_document(s.to_dict()) for s in query.stream(timeout=self.timeout_s)]
+
+    def get(self, doc_id: str) -> OutboxDocument | None:
+        query = self.client.collection(self.collection).where(filter=_field_filter("doc_id", "==", doc_id))
+        found = [_outbox_document(s.to_dict()) for s in query.stream(timeout=self.timeout_s)]
+        return max(found, key=lambda d: d.revision) if found else None
+
+    def mark(self, doc_id: str, revision: int, status: str, detail: str = "") -> None:
+        from google.api_core.exceptions import NotFound
+
+        if status not in OUTBOX_STATUSES:
+            raise ValueError(f"outbox status {status!r} is not one of {', '.join(OUTBOX_STATUSES)}")
+        try:
+            self.ref(doc_id, revision).update({"status": status, "detail": detail}, timeout=self.timeout_s)
+        except NotFound:
+            raise KeyError(f"outbox has no document {doc_id!r} revision {revision}") from None
+
+    def documents(self, customer_id: str | None = None) -> list[OutboxDocument]:
+        query = self.client.collection(self.collection)
+        if customer_id is not None:
+            query = query.where(filter=_field_filter("customer_id", "==", customer_id))
+        found = [_outbox_document(s.to_dict()) for s in query.stream(timeout=self.timeout_s)]
+        return sorted(found, key=lambda d: (d.sequence, d.doc_id))
 
 
 def _next_number(customer_id: str, document_type: str, counts: dict) -> str:
@@ -258,4 +284,4 @@ def _field_filter(field: str, op: str, value: object):
     return FieldFilter(field, op, value)
 
 
-__all__ = ["FirestoreRegister", "customer_doc_id"]
+__all__ = ["FirestoreOutbox", "FirestoreRegister", "customer_doc_id"]
