@@ -8,7 +8,8 @@ For each event count asked (``--events``, several allowed) the benchmark:
 2. writes one plan per customer (90% UTC, 10% New York; voice by jurisdiction, SMS, LRN queries,
    a recurring line) into a folder;
 3. starts the rollup function in a fresh process on the local stack (Firestore register with a
-   collection prefix of its own, Cloud Storage documents), POSTs ``{"task": "cycle_close",
+   collection prefix of its own; documents in a folder, or with ``--documents gcs`` in the Cloud
+   Storage stand-in, which slows down as objects accumulate), POSTs ``{"task": "cycle_close",
    "period": "2026-10"}`` and reports: load time, close time, the rows the aggregation query
    returned to Python, the customers issued, the conservation failures, and the function
    process's peak RSS (VmHWM) before and after the close.
@@ -39,7 +40,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(ROOT / "shared"))
 
+import orjson  # noqa: E402
+from google.cloud import bigquery  # noqa: E402
+
 import local_stack  # noqa: E402
+from warp_billing.adapters.bigquery_usage import RATED_USAGE, BigQueryUsageStore, bigquery_client  # noqa: E402
 
 PERIOD = "2026-10"
 DECK = "prefix,destination,rate,effective_date\n1,US,0.0100,2020-01-01\n"
@@ -56,8 +61,6 @@ def customers(count: int) -> list[tuple[str, str]]:
 
 def write_rows(path: Path, events: int, people: list[tuple[str, str]], seed: int = 7) -> None:
     """``events`` rated_usage rows spread over the customers and over 2..30 October (inside every zone)."""
-    import orjson
-
     rng = random.Random(seed)
     with open(path, "wb") as out:
         batch = []
@@ -125,11 +128,7 @@ def descendants(pid: int) -> list[int]:
     return children + [grandchild for child in children for grandchild in descendants(child)]
 
 
-def measure(events: int, count: int, work: Path) -> dict:
-    from google.cloud import bigquery
-
-    from warp_billing.adapters.bigquery_usage import RATED_USAGE, BigQueryUsageStore, bigquery_client
-
+def measure(events: int, count: int, work: Path, documents: str) -> dict:
     env = {key: value for key, value in os.environ.items() if not key.startswith("WARP_")}
     env.update(local_stack.stack_env())
     tag = uuid.uuid4().hex[:6]
@@ -154,7 +153,8 @@ def measure(events: int, count: int, work: Path) -> dict:
     write_plans(plans, people)
     env.update({"WARP_PLAN_STORE": "files", "WARP_PLANS_DIR": str(plans), "WARP_BIGQUERY_DATASET": dataset,
                 "WARP_FIRESTORE_COLLECTION_PREFIX": f"bench{tag}_", "WARP_DOCUMENTS_PREFIX": f"bench{tag}",
-                "WARP_CLOSE_WATERMARK_LAG_S": "1",
+                "WARP_CLOSE_WATERMARK_LAG_S": "1", "WARP_DOCUMENT_STORE": documents,
+                "WARP_DOCUMENTS_DIR": str(work / f"documents-{tag}"),
                 "WARP_LOG_LEVEL": "WARNING", "WARP_DATA_DIR": str(work / "data"),
                 "PYTHONPATH": str(ROOT / "shared")})
     port = free_port()
@@ -182,7 +182,8 @@ def measure(events: int, count: int, work: Path) -> dict:
         client.delete_dataset(f"{local_stack.PROJECT}.{dataset}", delete_contents=True, not_found_ok=True)
     answer.raise_for_status()
     [run] = answer.json()["runs"]
-    return {"events": events, "customers": count, "generate_s": round(generated_s, 1), "load_s": round(load_s, 1),
+    return {"events": events, "customers": count, "documents": documents,
+            "generate_s": round(generated_s, 1), "load_s": round(load_s, 1),
             "close_s": round(close_s, 1), "rows_returned": run["rows_returned"], "by_status": run["by_status"],
             "events_billed": sum(row["events"] for row in run["closes"]),
             "conservation_failures": len(run["conservation_failures"]),
@@ -194,10 +195,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, action="append", help="events to load (repeat for a scaling run)")
     parser.add_argument("--customers", type=int, default=1000)
+    parser.add_argument("--documents", choices=("files", "gcs"), default="files",
+                        help="where the rendered documents go (the Cloud Storage stand-in is slow with many objects)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="rollup-bench-") as work:
         for events in args.events or [1_000_000]:
-            print(json.dumps(measure(events, args.customers, Path(work))), flush=True)
+            print(json.dumps(measure(events, args.customers, Path(work), args.documents)), flush=True)
     return 0
 
 

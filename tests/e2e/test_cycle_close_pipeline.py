@@ -30,6 +30,10 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 import local_stack  # noqa: E402
 import pubsub_relay  # noqa: E402
+from warp_billing.adapters.bigquery_usage import BigQueryUsageStore, bigquery_client  # noqa: E402
+from warp_billing.adapters.firestore_plans import firestore_client  # noqa: E402
+from warp_billing.adapters.firestore_register import FirestoreRegister  # noqa: E402
+from warp_billing.adapters.gcs_documents import GcsDocumentStore, storage_client  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 STACK_ENV = ROOT / ".local-stack" / "stack.env"
@@ -90,8 +94,6 @@ def pipeline(tmp_path_factory):
         "WARP_DEDUP_TTL_S": str(100 * DAY_S), "WARP_CLOSE_WATERMARK_LAG_S": "1",
         "WARP_DATA_DIR": str(tmp_path_factory.mktemp("data")), "PYTHONPATH": str(ROOT / "shared"),
     })
-    from warp_billing.adapters.bigquery_usage import BigQueryUsageStore, bigquery_client
-
     usage = BigQueryUsageStore(lambda: bigquery_client(env["WARP_BIGQUERY_PROJECT"], env["WARP_BIGQUERY_ENDPOINT"]),
                                project=env["WARP_BIGQUERY_PROJECT"], dataset=env["WARP_BIGQUERY_DATASET"],
                                deadline_s=60)
@@ -175,10 +177,6 @@ def test_scheduled_close_from_rated_calls_to_register_documents_and_outbox(pipel
         assert row["events"] == row["rated_events"] == 12
         expected = sent[customer].quantize(Decimal("0.000001"))
         assert Decimal(row["usage_amount"]) == Decimal(row["rated_amount"]) == expected
-
-    from warp_billing.adapters.firestore_plans import firestore_client
-    from warp_billing.adapters.firestore_register import FirestoreRegister
-    from warp_billing.adapters.gcs_documents import GcsDocumentStore, storage_client
 
     env = pipeline["env"]
     firestore_host = env["WARP_FIRESTORE_EMULATOR_HOST"]

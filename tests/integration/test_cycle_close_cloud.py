@@ -35,6 +35,7 @@ from warp_billing.billing.taxes import OfflineTaxEngine
 from warp_billing.bootstrap import Container
 from warp_billing.closing import cycle_close
 from warp_billing.plan import load_plan, parse_plan
+from warp_billing.ports import OutboxDocument
 from warp_billing.settings import Settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
@@ -294,8 +295,6 @@ def test_hourly_rollup_merges_closed_hours_and_recomputes_hours_with_late_rows(s
 
 
 def test_the_firestore_outbox_is_the_sync_port_idempotent_ordered_markable(stack):
-    from warp_billing.ports import OutboxDocument
-
     outbox = Cloud(stack).register.outbox
     customer = f"OUT{uuid.uuid4().hex[:6].upper()}"
     first = OutboxDocument(f"customer:{customer}", 1, "customer", customer, 10, "2026-12-01T00:00:00+00:00",

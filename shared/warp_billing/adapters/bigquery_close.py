@@ -25,6 +25,8 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from google.cloud import bigquery
+
 from ..billing.close_usage import CloseUsage, CloseWindow, UnbillableUsageError, UsageBatch, check_group
 from ..billing.usage_lines import CustomerUsage, UsageTotals
 from .bigquery_usage import CYCLE_RUNS, RATED_USAGE, USAGE_HOURLY, _BigQueryDataset
@@ -113,8 +115,6 @@ GROUP BY customer_id"""
                 for row in self._query(sql, parameters)}
 
     def _window_parameters(self, windows: Sequence[CloseWindow]) -> list:
-        from google.cloud import bigquery
-
         first = min(w.cycle.starts_at for w in windows) - timedelta(days=self.lookback_days + 1)
         last = max(w.cycle.ends_at for w in windows) + timedelta(days=1)
         scalar = bigquery.ScalarQueryParameter
@@ -141,8 +141,6 @@ GROUP BY customer_id"""
         hour, which was still open then) and the hours of rows written in (last until, until];
         each is recomputed whole from the deduplicated rows, so a rerun changes nothing.
         """
-        from google.cloud import bigquery
-
         until = now.astimezone(UTC) - lag
         closed_before = until.replace(minute=0, second=0, microsecond=0)
         earliest = until - lookback
@@ -192,8 +190,6 @@ WHEN NOT MATCHED THEN INSERT (hour, customer_id, kind, sub_kind, events, billed_
         return HourlyRollup(since, until, merged)
 
     def _last_rollup(self, earliest: datetime, until: datetime) -> datetime | None:
-        from google.cloud import bigquery
-
         sql = (f"SELECT MAX(through) AS through FROM `{self.table_ref(USAGE_HOURLY)}` "
                "WHERE hour >= @first_hour AND through <= @until")
         parameters = [bigquery.ScalarQueryParameter("first_hour", "TIMESTAMP", earliest - timedelta(days=1)),
@@ -203,8 +199,6 @@ WHEN NOT MATCHED THEN INSERT (hour, customer_id, kind, sub_kind, events, billed_
 
     def _mark(self, until: datetime, earliest: datetime) -> None:
         """A marker row (customer '', kind '') at the run's own hour carrying ``through``."""
-        from google.cloud import bigquery
-
         hour = until.replace(minute=0, second=0, microsecond=0)
         sql = (f"MERGE `{self.table_ref(USAGE_HOURLY)}` AS t USING (SELECT @hour AS hour) AS s "
                "ON t.hour >= @first_hour AND t.hour = s.hour AND t.customer_id = '' AND t.kind = '' "
@@ -219,8 +213,6 @@ WHEN NOT MATCHED THEN INSERT (hour, customer_id, kind, sub_kind, events, billed_
 
     def hourly_rows(self, first_day: date, last_day: date) -> list[dict]:
         """``usage_hourly`` rows of a range of days (marker rows excluded): for checks and tests."""
-        from google.cloud import bigquery
-
         sql = (f"SELECT * FROM `{self.table_ref(USAGE_HOURLY)}` WHERE hour >= @start AND hour < @end "
                "AND customer_id != '' ORDER BY customer_id, hour, kind, sub_kind")
         start = datetime(first_day.year, first_day.month, first_day.day, tzinfo=UTC)
@@ -240,8 +232,6 @@ class BigQueryRunLog(_BigQueryDataset):
         self._insert(CYCLE_RUNS, prepared, [f"{r['run_id']}:{r['customer_id']}:{r['period']}" for r in prepared])
 
     def rows(self, first_day: date, last_day: date, run_id: str | None = None) -> list[dict]:
-        from google.cloud import bigquery
-
         parameters = [bigquery.ScalarQueryParameter("first_day", "DATE", first_day),
                       bigquery.ScalarQueryParameter("last_day", "DATE", last_day)]
         where = "run_date BETWEEN @first_day AND @last_day"

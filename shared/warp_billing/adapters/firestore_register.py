@@ -27,11 +27,15 @@ from __future__ import annotations
 
 import contextlib
 import time
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import quote
 
 import orjson
+from google.api_core.exceptions import AlreadyExists, Conflict, FailedPrecondition, NotFound
+from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
 
 from ..billing.close_service import ALREADY_ISSUED
 from ..billing.erp_outbox import customer_doc_id, issue_documents
@@ -84,12 +88,8 @@ class FirestoreRegister:
 
     def issue_close(self, draft: Invoice, *, watermark: datetime, customer: OutboxDocument, accounts: AccountMap,
                     as_of: date | None = None, rebill: bool = False) -> IssueOutcome:
-        from google.api_core.exceptions import AlreadyExists, Conflict, FailedPrecondition
-
         if draft.document_type != INVOICE:
             raise InvoiceRegisterError("only invoices are issued from drafts")
-        from google.cloud import firestore
-
         def body(transaction) -> IssueOutcome:
             return self._issue(transaction, draft, watermark, customer, accounts, as_of, rebill)
 
@@ -160,8 +160,6 @@ class FirestoreRegister:
         return outcome
 
     def _credit_and_rebill(self, draft: Invoice, live: Invoice, counts: dict, as_of: date | None):
-        from dataclasses import replace
-
         today = datetime.now(draft.cycle.zone).date()
         on = max(as_of or today, draft.cycle.issue_date)
         note = live.credit_note(_next_number(draft.customer_id, CREDIT_NOTE, counts), on)
@@ -206,8 +204,6 @@ class FirestoreOutbox:
         return self.client.collection(self.collection).document(f"{_key(doc_id)}#{revision}")
 
     def add(self, document: OutboxDocument) -> None:
-        from google.api_core.exceptions import AlreadyExists, Conflict
-
         with contextlib.suppress(AlreadyExists, Conflict):  # the first add stands
             self.ref(document.doc_id, document.revision).create(_outbox_fields(document), timeout=self.timeout_s)
 
@@ -223,8 +219,6 @@ class FirestoreOutbox:
         return max(found, key=lambda d: d.revision) if found else None
 
     def mark(self, doc_id: str, revision: int, status: str, detail: str = "") -> None:
-        from google.api_core.exceptions import NotFound
-
         if status not in OUTBOX_STATUSES:
             raise ValueError(f"outbox status {status!r} is not one of {', '.join(OUTBOX_STATUSES)}")
         try:
@@ -246,8 +240,6 @@ def _next_number(customer_id: str, document_type: str, counts: dict) -> str:
 
 
 def _numbered(draft: Invoice, document_type: str, counts: dict) -> Invoice:
-    from dataclasses import replace
-
     return replace(draft, number=_next_number(draft.customer_id, document_type, counts), status=ISSUED)
 
 
@@ -279,8 +271,6 @@ def _outbox_document(fields: dict) -> OutboxDocument:
 
 
 def _field_filter(field: str, op: str, value: object):
-    from google.cloud.firestore_v1.base_query import FieldFilter
-
     return FieldFilter(field, op, value)
 
 

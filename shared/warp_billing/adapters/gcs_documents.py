@@ -12,18 +12,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from google.api_core.exceptions import NotFound, PreconditionFailed
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import storage  # type: ignore[attr-defined]
+
 from .document_files import DocumentConflict
 from .lazy_client import LazyClient
 
 
 def storage_client(project: str, endpoint: str | None = None):
     """A Cloud Storage client: the real API, or a stand-in at ``endpoint`` (http://host:port)."""
-    from google.cloud import storage  # type: ignore[attr-defined]
-
     if not endpoint:
         return storage.Client(project=project)
-    from google.auth.credentials import AnonymousCredentials
-
     return storage.Client(project=project, credentials=AnonymousCredentials(),
                           client_options={"api_endpoint": endpoint})
 
@@ -48,8 +48,6 @@ class GcsDocumentStore:
         return self._client.get()
 
     def put(self, name: str, data: bytes, content_type: str) -> str:
-        from google.api_core.exceptions import NotFound, PreconditionFailed
-
         object_name = f"{self.prefix}/{name}" if self.prefix else name
         blob = self.client.bucket(self.bucket_name).blob(object_name)
         existing: bytes | None = None

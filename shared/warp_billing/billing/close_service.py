@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
+from urllib.parse import quote
 
 import orjson
 
@@ -231,8 +232,6 @@ class CycleCloser:
 
 def document_stem(customer_id: str, period: str, number: str) -> str:
     """Where a document's files go: <customer>/<period>/<number> (escaped for paths and object names)."""
-    from urllib.parse import quote
-
     return "/".join(quote(part, safe="") for part in (customer_id, period, number))
 
 

@@ -17,6 +17,7 @@ from warp_billing.adapters.rated_files import RatedFileSource
 from warp_billing.adapters.run_log_files import JsonlRunLog
 from warp_billing.billing.close_service import CloseTarget, CycleCloser, due_periods, prior_period_lines
 from warp_billing.billing.close_usage import CloseUsage, UsageBatch
+from warp_billing.billing.cycles import plan_cycle
 from warp_billing.billing.taxes import OfflineTaxEngine
 from warp_billing.billing.usage_lines import CustomerUsage, UsageTotals
 from warp_billing.ports import OutboxDocument
@@ -180,8 +181,6 @@ def test_late_usage_is_billed_on_prior_period_lines_naming_their_service_period(
 
 
 def acme_cycle(label):
-    from warp_billing.billing.cycles import plan_cycle
-
     return plan_cycle(acme(), label)
 
 
