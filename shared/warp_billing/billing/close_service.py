@@ -101,6 +101,7 @@ class CloseRun:
     closes: list[CustomerClose] = field(default_factory=list)
     rows_returned: int = 0
     rows: list[dict] = field(default_factory=list)
+    run_log_error: str | None = None
 
     @property
     def failed(self) -> list[CustomerClose]:
@@ -112,7 +113,7 @@ class CloseRun:
             counts[close.status] = counts.get(close.status, 0) + 1
         return {
             "run_id": self.run_id, "customers": len(self.closes), "by_status": counts,
-            "rows_returned": self.rows_returned,
+            "rows_returned": self.rows_returned, "run_log_error": self.run_log_error,
             "conservation_failures": [c.customer_id for c in self.closes if c.conserved is False],
             "failed": [{"customer_id": c.customer_id, "period": c.period, "error": c.error} for c in self.failed],
             "closes": self.rows,
@@ -166,7 +167,11 @@ class CycleCloser:
         finished = self.clock()
         run.closes = closes
         run.rows = [close.to_row(run.run_id, started, finished) for close in closes]
-        self.run_log.record(run.rows)
+        try:
+            self.run_log.record(run.rows)
+        except Exception as error:  # noqa: BLE001 - the documents are issued; say the log failed, loudly
+            run.run_log_error = f"{type(error).__name__}: {error}"
+            log.error("cycle_runs rows not written", extra={"run_id": run.run_id, "error": run.run_log_error})
         log.info("cycle close run finished", extra={"run_id": run.run_id, "customers": len(closes),
                                                     "failed": len(run.failed), "rows_returned": run.rows_returned})
         return run

@@ -250,3 +250,14 @@ def test_document_folder_writes_once(tmp_path):
     for bad in ("../x.json", "/etc/x", "a/../../x"):
         with pytest.raises(ValueError):
             folder.put(bad, b"", "text/plain")
+
+
+def test_a_run_log_that_cannot_be_written_is_reported_not_fatal(tmp_path, rated_file):
+    class Broken:
+        def record(self, rows):
+            raise OSError("disk full")
+
+    service, _ = closer(tmp_path, RatedFileSource(rated_file(rated(event_id="a1"))))
+    service.run_log = Broken()
+    run = service.close([CloseTarget(acme(), "2026-11")])
+    assert run.rows[0]["status"] == "issued" and run.summary()["run_log_error"] == "OSError: disk full"
