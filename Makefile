@@ -8,7 +8,7 @@ SAMPLE := build/sample
 EVENTS ?= 200000
 PERIOD ?= 2026-06
 
-.PHONY: run test unit bench sample clean venv bundles
+.PHONY: run test unit bench sample clean venv bundles lint
 
 # The rating hot path (setup.py HOT_MODULES) is compiled with mypyc in place; when the compile
 # is not possible the package stays pure Python (same behaviour, slower). A compiled module
@@ -57,6 +57,16 @@ test: venv
 
 unit: venv
 	$(PY) -m pytest -q tests/unit
+
+## The lint and type gate (CI runs it before the tests): ruff (rules in pyproject.toml), the
+## import-linter layer contracts, mypy (pydantic plugin; strict on money, rating, billing,
+## charging). Each step says which one failed; all three run even when an earlier one fails.
+lint: $(VENV)/.installed
+	@status=0; \
+	echo "lint: ruff"; $(VENV)/bin/ruff check --quiet . || { status=1; echo "lint: ruff FAILED (fix, or 'ruff check --fix' for the [*] ones)"; }; \
+	echo "lint: import-linter (layers)"; $(VENV)/bin/lint-imports --no-logo || { status=1; echo "lint: import contracts BROKEN (see above)"; }; \
+	echo "lint: mypy"; $(VENV)/bin/mypy || { status=1; echo "lint: mypy FAILED"; }; \
+	if [ $$status = 0 ]; then echo "lint: all passed"; fi; exit $$status
 
 ## Benchmarks (not tests): figures go to BENCHMARKS.md by hand with the machine.
 bench: venv

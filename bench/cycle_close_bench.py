@@ -107,7 +107,8 @@ def write_rated(path: Path, events: int, customers: list[str], seed: int) -> Non
                 buffer.append(
                     f'{{"event_id":"{customer}-{serial:09d}","status":"rated","kind":"{kind}","customer_id":"{customer}",'
                     f'"jurisdiction":null,"matched_prefix":"1","rate":"0.004","billed_units":{segments},'
-                    f'"amount":"0.{4000 * segments:06d}","vendor_cost":"0.002100","margin_pct":"40.00","low_margin":false,'
+                    f'"amount":"0.{4000 * segments:06d}","vendor_cost":"0.002100","margin_pct":"40.00",'
+                    f'"low_margin":false,'
                     f'"start_time":"{instant}","direction":"{direction}","query_type":null,"duration_s":null,'
                     f'"destination":"US/CANADA","vendor_id":"V1"}}\n')
             else:
@@ -178,7 +179,8 @@ def copy_head(source: Path, target: Path, lines: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=10_000_000)
-    parser.add_argument("--compare", type=int, default=None, help="smaller size for the memory comparison (default events/10)")
+    parser.add_argument("--compare", type=int, default=None,
+                        help="smaller size for the memory comparison (default events/10)")
     parser.add_argument("--customers", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--jobs", type=int, default=None, help="worker processes (default: warp's choice)")
@@ -213,12 +215,14 @@ def main() -> None:
             result = run_size(path, plan_list, work, label, options.jobs)
             results.append(result)
             print(f"{result['events']:>12,} events: {result['seconds']:7.2f} s  "
-                  f"peak RSS main {result['peak_rss_main_mb']} MB, largest worker {result['peak_rss_largest_worker_mb']} MB  "
+                  f"peak RSS main {result['peak_rss_main_mb']} MB, "
+                  f"largest worker {result['peak_rss_largest_worker_mb']} MB  "
                   f"({result['invoices']} invoices)  {result['scan']}")
         small_result, large_result = results
         ratio = large_result["events"] / max(1, small_result["events"])
-        print(f"events x{ratio:.0f}: main RSS {small_result['peak_rss_main_mb']} -> {large_result['peak_rss_main_mb']} MB, "
-              f"worker RSS {small_result['peak_rss_largest_worker_mb']} -> {large_result['peak_rss_largest_worker_mb']} MB; "
+        small, large = small_result, large_result
+        print(f"events x{ratio:.0f}: main RSS {small['peak_rss_main_mb']} -> {large['peak_rss_main_mb']} MB, "
+              f"worker RSS {small['peak_rss_largest_worker_mb']} -> {large['peak_rss_largest_worker_mb']} MB; "
               f"throughput {large_result['events'] / large_result['seconds']:,.0f} events/s")
     finally:
         if not options.workdir:

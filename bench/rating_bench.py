@@ -52,15 +52,18 @@ def prepare(events: int) -> tuple[Path, Path]:
                        international_rows=20_000, scale=Decimal(scale))
     messaging_deck = WORK / "messaging-deck.csv"
     messaging_deck.write_text("prefix,destination,rate,effective_date\n1,US/CANADA,0.0040,2026-01-01\n"
-                              + "".join(f"{d.prefix},{d.name},0.0350,2026-01-01\n" for d in destinations), encoding="utf-8")
+                              + "".join(f"{d.prefix},{d.name},0.0350,2026-01-01\n" for d in destinations),
+                              encoding="utf-8")
     plan = WORK / "bench-plan.yaml"
     plan.write_text(yaml.safe_dump({
         "customer_id": "ACME", "billing": "postpaid", "timezone": "America/New_York",
         "voice": {"deck": deck.name, "vendor_decks": {"V1": vendor.name, "V2": vendor.name}, "increments": "6/6",
                   "indeterminate": {"policy": "piu", "piu": 60},
-                  "time_of_day": [{"days": ["mon", "tue", "wed", "thu", "fri"], "from": "08:00", "to": "18:00", "multiplier": "1.10"}],
+                  "time_of_day": [{"days": ["mon", "tue", "wed", "thu", "fri"], "from": "08:00", "to": "18:00",
+                                   "multiplier": "1.10"}],
                   "quality_tiers": {"premium": "1.20", "standard": "1.00"}},
-        "messaging": {"deck": messaging_deck.name, "mms_surcharge": "0.003", "carrier_surcharges": {"T-MOBILE": "0.0025"},
+        "messaging": {"deck": messaging_deck.name, "mms_surcharge": "0.003",
+                      "carrier_surcharges": {"T-MOBILE": "0.0025"},
                       "campaign_overrides": {"CAMP123": "0.0020"}, "inbound_rate": "0.0010"},
         "api_queries": {"prices": {"lrn": "0.001", "cnam": "0.004"}},
         "margin": {"overhead_per_minute": "0.0001", "alert_below_pct": "15"},
@@ -73,7 +76,8 @@ def prepare(events: int) -> tuple[Path, Path]:
 
 def machine() -> str:
     pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {pages / 2**30:.1f} GiB, Python {platform.python_version()}"
+    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {pages / 2**30:.1f} GiB, "
+            f"Python {platform.python_version()}")
 
 
 def timed_compile(plan_path: Path) -> float:
@@ -117,7 +121,8 @@ def end_to_end(plan_path: Path, usage: Path, events: int) -> tuple[float, float 
     """
     warp = Path(sys.executable).with_name("warp")
     out = WORK / "rated.jsonl"
-    command = ["taskset", "-c", "0", str(warp), "rate", "--plan", str(plan_path), "--in", str(usage), "--out", str(out), "--no-progress"]
+    command = ["taskset", "-c", "0", str(warp), "rate", "--plan", str(plan_path), "--in", str(usage), "--out", str(out),
+               "--no-progress"]
     gnu_time = Path("/usr/bin/time")
     if gnu_time.exists():
         command = [str(gnu_time), "-f", "peak_rss_kib=%M", *command]
@@ -197,7 +202,8 @@ def core_and_e2e(plan_path: Path, usage: Path, args: argparse.Namespace) -> None
     throughput = statistics.median(rate for rate, _ in runs)
     peaks = [rss for _, rss in runs if rss is not None]
     peak = f"{max(peaks):,.0f} MiB" if peaks else "not measured (no /usr/bin/time)"
-    print(f"warp rate file to file: {throughput:,.0f} events/s (runs: {', '.join(f'{rate:,.0f}' for rate, _ in runs)}); "
+    each = ", ".join(f"{rate:,.0f}" for rate, _ in runs)
+    print(f"warp rate file to file: {throughput:,.0f} events/s (runs: {each}); "
           f"peak RSS {peak}", flush=True)
 
 

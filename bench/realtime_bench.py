@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import os
 import platform
 import random
@@ -36,7 +37,7 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -206,9 +207,10 @@ class Bench:
             self.catalog.current(customer)
         self.compile_s = time.perf_counter() - started
         beta = self.catalog.current("BETA").prepaid
-        topup = self.balances.credit("BETA", "topup:bench-funds", BETA_FUNDS, "topup", "bench", self.service.clock.now_ms(), beta)
+        topup = self.balances.credit("BETA", "topup:bench-funds", BETA_FUNDS, "topup", "bench",
+                                     self.service.clock.now_ms(), beta)
         self.ledger.append(list(topup.entries))
-        day = (datetime.now(timezone.utc) - timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+        day = (datetime.now(UTC) - timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
         self.mix = TrafficMix(NumberingPlan.embedded(), random.Random(7), day, ["ACME", "BETA", "GAMMA"])
         self._serial = 0
 
@@ -218,7 +220,9 @@ class Bench:
         out = []
         for _ in range(count):
             self._serial += 1
-            body = self.mix.malformed(self.mix.event()) if rng.random() < malformed_share else orjson.dumps(self.mix.event())
+            malformed = rng.random() < malformed_share  # drawn before the event, as it always was
+            event = self.mix.event()
+            body = self.mix.malformed(event) if malformed else orjson.dumps(event)
             out.append(decode(body, f"msg-{self._serial}"))
         return out
 
@@ -375,7 +379,8 @@ def verify(bench: Bench, fresh: list[Delivery]) -> bool:
         sums = collections.Counter()
         for row in rated.values():
             if row["customer_id"] == customer:
-                sums[cycle_start(plan, parse_instant(row["start_time"])).isoformat()] += to_micros(to_decimal(row["amount"]))
+                cycle = cycle_start(plan, parse_instant(row["start_time"])).isoformat()
+                sums[cycle] += to_micros(to_decimal(row["amount"]))
         for cycle, total in sums.items():
             redis_total, _ = bench.balances.cycle_total(customer, cycle)
             totals_ok &= redis_total == total
@@ -405,11 +410,9 @@ def machine() -> str:
     except OSError:
         pass
     cpu = "?"
-    try:
+    with contextlib.suppress(OSError, StopIteration):
         cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                    if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
     version = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.split()[2]
     load = " ".join(Path("/proc/loadavg").read_text().split()[:3]) if Path("/proc/loadavg").exists() else "?"
     return (f"nproc {os.cpu_count()}, memory {memory}, cpu {cpu}, Python {platform.python_version()}, "

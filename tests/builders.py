@@ -12,7 +12,8 @@ from warp_billing.rating.deck import RateDeck, read_deck_rows
 from warp_billing.rating.numbering import NumberingPlan
 from warp_billing.rating.rater import CustomerRater, Rater
 
-HEADER = "prefix,destination,rate,interstate_rate,intrastate_rate,indeterminate_rate,effective_date,end_date,first_increment,next_increment,connect_fee\n"
+HEADER = ("prefix,destination,rate,interstate_rate,intrastate_rate,indeterminate_rate,effective_date,end_date,"
+          "first_increment,next_increment,connect_fee\n")
 
 
 def deck(text: str, name: str = "test.csv") -> RateDeck:

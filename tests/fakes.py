@@ -11,8 +11,8 @@ integration tests check that it and the Redis adapter agree.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Iterator, Mapping, Sequence
 
 import yaml
 
@@ -286,7 +286,7 @@ class FakeBalances(_Failing):
 
     def restore_results(self, customer_id, results) -> int:
         count = 0
-        for entry_id, result, ttl_s in results:
+        for entry_id, result, _ttl_s in results:
             self.results[(customer_id, entry_id)] = result
             count += 1
         return count
@@ -367,4 +367,5 @@ class FakeBalances(_Failing):
         if terms.soft_limit_micros is not None and cycle["total"] >= terms.soft_limit_micros and not cycle["soft"]:
             cycle["soft"] = True
             alerts.append(AccountAlert(AlertCode.CREDIT_SOFT_LIMIT, cycle["total"]))
-        return ChargeResult(CHARGED, None, amount, cycle["total"], request.at_ms, (), tuple(alerts), request.plan_version)
+        return ChargeResult(CHARGED, None, amount, cycle["total"], request.at_ms, (), tuple(alerts),
+                            request.plan_version)

@@ -41,13 +41,22 @@ def bundle(name: str, out_dir: Path) -> Path:
     return target
 
 
+def usage_functions() -> list[str]:
+    """The usage functions the product table names (warp_billing.products): each must have a bundle."""
+    sys.path.insert(0, str(PACKAGE.parent))
+    from warp_billing.products import functions
+
+    return sorted(functions())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("names", nargs="*", help="functions to bundle (default: every functions/<name>/main.py)")
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "functions")
     args = parser.parse_args(argv)
     names = args.names or sorted(path.parent.name for path in FUNCTIONS.glob("*/main.py"))
-    failures = []
+    failures = [f"the product table names function {name} but functions/{name}/main.py is missing"
+                for name in usage_functions() if not args.names and name not in names]
     for name in names:
         try:
             print(f"bundled {name} -> {bundle(name, args.out)}")

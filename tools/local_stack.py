@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
 import hashlib
 import json
 import os
@@ -46,9 +47,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 STACK_DIR = ROOT / ".local-stack"
@@ -169,7 +170,7 @@ class Component:
 
     name: str
     spec: tuple[str, ...]  # what is installed; a change of spec reinstalls
-    install: Callable[["Component", Path], None]
+    install: Callable[[Component, Path], None]
     ready: Callable[[], bool]  # the installed files are present
 
     @property
@@ -288,7 +289,7 @@ COMPONENTS = (
         "tasks",
         TASKS_PACKAGES,
         _install_tasks,
-        lambda: (STACK_DIR / "tasks" / "bin" / "gcloud-tasks-emulator").exists(),
+        (STACK_DIR / "tasks" / "bin" / "gcloud-tasks-emulator").exists,
     ),
     Component(
         "storage",
@@ -611,10 +612,8 @@ def _stop(to_stop: list[Service], timeout: float = STOP_TIMEOUT_S) -> list[str]:
         pid = _is_ours(service)
         if pid is not None:
             groups[service.name] = pid
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and any(_group_members(pgid) for pgid in groups.values()):
         time.sleep(0.05)
@@ -622,10 +621,8 @@ def _stop(to_stop: list[Service], timeout: float = STOP_TIMEOUT_S) -> list[str]:
     for name, pgid in groups.items():
         if _group_members(pgid):
             killed.append(name)
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(pgid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
     # Our services outlive the `up` that started them, so once they exit their parent is init,
     # which reaps them a moment later; wait for that too, so `ps` shows nothing of the stack.
     end = time.monotonic() + 5

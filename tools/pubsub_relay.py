@@ -37,10 +37,10 @@ import secrets
 import sys
 import threading
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterable, Mapping
 
 import requests
 
@@ -68,7 +68,7 @@ def new_message_id() -> str:
 
 def publish_time_now() -> str:
     """RFC 3339 UTC with milliseconds and a Z, as Pub/Sub writes publishTime."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def default_subscription(project: str, topic: str) -> str:

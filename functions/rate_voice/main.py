@@ -1,4 +1,5 @@
-"""Cloud Function (gen2) `rate_voice`: rates and charges voice calls (termination and origination) from the usage-voice topic.
+"""Cloud Function (gen2) `rate_voice`: rates and charges voice calls (termination and origination)
+from the usage-voice topic.
 
 Eventarc pushes one Pub/Sub message per CloudEvent. The work is in the shared package
 (`warp_billing.charging`): decode the envelope (an undecodable message is recorded as a reject

@@ -1,7 +1,7 @@
 """The composition root: builds the object graph from ``Settings``, once per instance.
 
 Adapters are chosen by configuration (``WARP_USAGE_STORE``, ``WARP_LEDGER_STORE``,
-``WARP_PLAN_STORE``, ``WARP_ALERT_SINK``), so tests, the local stack and production differ only
+``WARP_PLAN_STORE``, ``WARP_ALERT_SINK``, ``WARP_TAX_ENGINE``), so tests, the local stack and production differ only
 in settings. Nothing is built at import: a function instance builds its clients on its first
 event (``charging_service()``) and reuses them for every later event; each client is built at
 most once, and only when something needs it (the CLI's `warp balance show` never touches
@@ -11,13 +11,15 @@ BigQuery). Cloud SDK modules are imported inside the factories for the same reas
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from . import logs
 from .charging.clock import SystemClock
 from .charging.plan_catalog import PlanCatalog
 from .charging.service import ChargingService
+from .ports import TaxEngine
 from .settings import Settings
 
 
@@ -70,6 +72,11 @@ class Container:
     @property
     def alert_publisher(self):
         return self._part("alert_publisher", self._build_alert_publisher)
+
+    @property
+    def tax_engine(self) -> TaxEngine:
+        """The invoice tax engine: the offline USF table or Avalara AFC (credentials from Settings)."""
+        return self._part("tax_engine", self._build_tax_engine)
 
     @property
     def plan_catalog(self) -> PlanCatalog:
@@ -197,10 +204,9 @@ class Container:
             from datetime import timedelta
 
             from .billing.close_service import CycleCloser
-            from .billing.taxes import OfflineTaxEngine
 
             return CycleCloser(self.rated_source, self.close_register, self.document_store, self.invoice_publisher,
-                               self.run_log, OfflineTaxEngine(),
+                               self.run_log, self.tax_engine,
                                watermark_lag=timedelta(seconds=self.settings.close_watermark_lag_s))
 
         return self._part("cycle_closer", build)
@@ -277,6 +283,37 @@ class Container:
 
         return self._part("storage_client", build)
 
+    def _build_tax_engine(self) -> TaxEngine:
+        settings = self.settings
+        if settings.tax_engine == "offline":
+            from .billing.taxes import OfflineTaxEngine
+            from .billing.usf import ContributionFactorTable
+
+            # an unreadable or bad table raises TaxError (a BillingError) naming the file
+            factors = ContributionFactorTable.from_csv(settings.usf_table) if settings.usf_table is not None else None
+            return OfflineTaxEngine(factors)
+        if settings.tax_engine == "avalara":
+            return self._build_avalara()
+        raise ConfigurationError(f"unknown tax engine {settings.tax_engine!r}")
+
+    def _build_avalara(self) -> TaxEngine:
+        from .adapters.avalara import AfcSettings, AvalaraCommunicationsTaxEngine, bill_to_from_mapping
+
+        settings = self.settings
+        password = settings.avalara_password.get_secret_value()
+        if not settings.avalara_username or not password:
+            raise ConfigurationError("WARP_TAX_ENGINE=avalara needs WARP_AVALARA_USERNAME and WARP_AVALARA_PASSWORD")
+        if settings.avalara_bill_to is None:
+            raise ConfigurationError("WARP_TAX_ENGINE=avalara needs WARP_AVALARA_BILL_TO (customer billing locations)")
+        try:
+            bill_to = bill_to_from_mapping(_read_mapping(settings.avalara_bill_to))
+        except (OSError, ValueError) as exc:
+            raise ConfigurationError(f"WARP_AVALARA_BILL_TO {settings.avalara_bill_to}: {exc}") from None
+        afc = AfcSettings(base_url=settings.avalara_base_url, username=settings.avalara_username, password=password,
+                          client_id=settings.avalara_client_id, client_profile_id=settings.avalara_client_profile_id,
+                          timeout_s=settings.avalara_timeout_s, commit=settings.avalara_commit)
+        return AvalaraCommunicationsTaxEngine(afc, bill_to)
+
     # The cloud clients: one per system and instance, built on first use (the stores above
     # receive these methods as factories and call them when they first talk to the service).
 
@@ -308,6 +345,21 @@ class Container:
 
     def _data_file(self, name: str) -> Path:
         return Path(self.settings.data_dir) / name
+
+
+def _read_mapping(path: Path) -> Mapping[str, Any]:
+    """A YAML (or JSON) mapping from a file named by a setting; ValueError when it is not one."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ValueError(f"not valid YAML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ValueError("not UTF-8 text") from None
+    if not isinstance(data, dict):
+        raise ValueError("expected a mapping of customer_id -> {country, state, zip, npa}")
+    return data
 
 
 _container: Container | None = None

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import sys
 import traceback
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import orjson
 
@@ -33,7 +33,7 @@ class CloudLoggingFormatter(logging.Formatter):
         entry = {
             "severity": _SEVERITY.get(record.levelname, "DEFAULT"),
             "message": record.getMessage(),
-            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "logger": record.name,
         }
         for key, value in vars(record).items():

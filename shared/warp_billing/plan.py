@@ -17,12 +17,22 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .money import RATE_MAX_PLACES, MoneyError, to_decimal
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader when libyaml is present
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 class PlanError(ValueError):
@@ -86,7 +96,7 @@ class IndeterminatePolicy(_Section):
 class TimeOfDayWindow(_Section):
     """A multiplier on the per-minute rate for calls starting inside [from, to) local time."""
 
-    days: tuple[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], ...] = WEEKDAYS
+    days: tuple[Weekday, ...] = WEEKDAYS
     start: time = Field(validation_alias=AliasChoices("from", "start"))
     end: time = Field(validation_alias=AliasChoices("to", "end"))
     multiplier: Factor
@@ -132,7 +142,7 @@ class Tiers(_Section):
     bands: tuple[TierBand, ...] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _ordered(self) -> "Tiers":
+    def _ordered(self) -> Tiers:
         limits = [band.up_to for band in self.bands]
         if any(limit is None for limit in limits[:-1]):
             raise ValueError("only the last band may be open-ended (no up_to)")

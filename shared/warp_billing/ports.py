@@ -4,14 +4,26 @@ Adapters (``warp_billing.adapters``) implement these against BigQuery, Firestore
 Pub/Sub and the embedded defaults; unit tests use hand-written fakes. Every write here is
 idempotent by a business key (event_id, entry_id, version), because every delivery may repeat.
 
-Two ports live beside the value types they exchange: ``charging.accounts.BalanceStore``
-(Redis balances: charge requests and results) and ``billing.taxes.TaxEngine`` (tax lines).
+Every port is declared here. The value types two of them exchange stay with their domain:
+``BalanceStore`` takes ``charging.accounts`` requests and results, ``TaxEngine`` takes a
+``billing.taxes.TaxRequest`` and returns ``billing.fees.Fee`` lines (imported for type checking only,
+so this module imports nothing at run time and every layer may import it).
+
+The ports: UsageStore, LedgerStore, PlanStore, AlertPublisher, Clock, BalanceStore, TaxEngine, SyncOutbox;
+for the cycle close: RatedUsageSource, CloseRegister, DocumentStore, InvoicePublisher, CloseRunLog.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable, Iterator, Mapping, Protocol, Sequence
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from .billing.fees import Fee
+    from .billing.taxes import TaxRequest
+    from .charging.accounts import AccountState, ChargeRequest, ChargeResult, PrepaidTerms
+    from .charging.errors import TransientError
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +81,55 @@ class AlertPublisher(Protocol):
     """Billing alerts (low balance, low margin, suspension) to the billing-alerts topic."""
 
     def publish(self, alert: Mapping) -> None: ...
+
+
+# ---------------------------------------------------------------- time (real-time charging)
+
+
+class Clock(Protocol):
+    """Wall-clock time for charging decisions (``charging.clock.SystemClock``; a settable clock in tests)."""
+
+    def now_ms(self) -> int: ...
+
+
+# ---------------------------------------------------------------- balances (real-time charging)
+
+
+class BalanceStore(Protocol):
+    """Hot balances and running totals with per-event dedup (Memorystore in production)."""
+
+    def charge(self, request: ChargeRequest) -> ChargeResult:
+        """Debit (prepaid) or add to the cycle total (postpaid), once per entry_id.
+
+        Raises ``AccountNotLoaded`` for a prepaid account that does not exist (a TransientError).
+        """
+
+    def charge_many(self, requests: Sequence[ChargeRequest]) -> list[ChargeResult | TransientError]:
+        """``charge`` for many requests in one round trip, in order; an item that must be
+        retried (account not loaded) comes back as its error, the others are done."""
+
+    def prior_result(self, customer_id: str, entry_id: str, reference: str) -> ChargeResult | None:
+        """The stored result of an earlier charge of this entry, if still kept."""
+
+    def credit(
+        self, customer_id: str, entry_id: str, amount_micros: int, kind: str, reference: str, at_ms: int,
+        terms: PrepaidTerms,
+    ) -> ChargeResult:
+        """Top-up / adjustment, idempotent by entry_id forever; opens the account if needed."""
+
+    def open_account(self, customer_id: str, at_ms: int) -> None:
+        """Create a prepaid account at zero balance if it does not exist."""
+
+    def account(self, customer_id: str) -> AccountState | None: ...
+
+
+# ---------------------------------------------------------------- taxes (invoices)
+
+
+class TaxEngine(Protocol):
+    """Computes taxes and regulatory fees for an invoice; raises TaxError, never guesses."""
+
+    def taxes(self, request: TaxRequest) -> list[Fee]: ...
 
 
 def chunks(items: Iterable, size: int) -> Iterator[list]:

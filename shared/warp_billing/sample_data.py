@@ -8,17 +8,21 @@ events, all from one seed so every run produces the same files.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Iterator
+from typing import Any
 
 import orjson
 import phonenumbers
 import yaml
 
+from .products import API_QUERY, MMS, SMS, VOICE
 from .rating.numbering import NumberingPlan
+
+NOT_A_KIND = "fax"  # a bad line's kind: not in the product table (products.py), so UNKNOWN_KIND
 
 DECK_HEADER = ("prefix,destination,rate,interstate_rate,intrastate_rate,indeterminate_rate,"
                "effective_date,end_date,first_increment,next_increment,connect_fee\n")
@@ -81,7 +85,8 @@ def write_deck(
     lines = [DECK_HEADER]
     count = 0
 
-    def row(prefix, name, rate="", inter="", intra="", indet="", start=effective, end="", first="", following="", fee=""):
+    def row(prefix, name, rate="", inter="", intra="", indet="", start=effective, end="", first="", following="",
+            fee=""):
         nonlocal count
         count += 1
         lines.append(f"{prefix},{name},{rate},{inter},{intra},{indet},{start},{end},{first},{following},{fee}\n")
@@ -102,7 +107,8 @@ def write_deck(
             prefix = f"1{npa}{nxx}"
             if change_day is not None and rng.random() < 0.02:
                 row(prefix, f"US-{state}", inter=q(inter), intra=q(intra), indet=q(indet), end=change_day)
-                row(prefix, f"US-{state}", inter=q(inter * Decimal("1.05")), intra=q(intra), indet=q(indet), start=change_day)
+                row(prefix, f"US-{state}", inter=q(inter * Decimal("1.05")), intra=q(intra), indet=q(indet),
+                    start=change_day)
             else:
                 row(prefix, f"US-{state}", inter=q(inter), intra=q(intra), indet=q(indet))
             if count >= us_rows + len(npas):
@@ -154,21 +160,25 @@ def _unique(lines: list[str]) -> Iterator[str]:
         yield line
 
 
-SAMPLE_PLANS = {
+SAMPLE_PLANS: dict[str, dict[str, Any]] = {
     "ACME": {
         "billing": "postpaid", "timezone": "America/New_York",
         "voice": {
             "increments": "6/6", "indeterminate": {"policy": "piu", "piu": 60},
-            "time_of_day": [{"days": ["mon", "tue", "wed", "thu", "fri"], "from": "08:00", "to": "18:00", "multiplier": "1.10"}],
+            "time_of_day": [{"days": ["mon", "tue", "wed", "thu", "fri"], "from": "08:00", "to": "18:00",
+                             "multiplier": "1.10"}],
             "tiers": {"mode": "retrospective", "unit": "minute",
-                      "bands": [{"up_to": 500000, "rate": "0.006"}, {"up_to": 5000000, "rate": "0.004"}, {"rate": "0.0025"}]},
+                      "bands": [{"up_to": 500000, "rate": "0.006"}, {"up_to": 5000000, "rate": "0.004"},
+                                {"rate": "0.0025"}]},
             "commitment": {"minutes": 1000000, "shortfall_rate": "0.004", "rebate_above_pct": "10"},
         },
         "messaging": {"mms_surcharge": "0.003", "carrier_surcharges": {"T-MOBILE": "0.0025", "AT&T": "0.002"},
                       "campaign_overrides": {"CAMP123": "0.0020"}, "inbound_rate": "0.0010"},
-        "api_queries": {"prices": {"lrn": "0.001", "cnam": "0.004"}, "bulk_discount": {"threshold": 10000, "percent": "20"}},
+        "api_queries": {"prices": {"lrn": "0.001", "cnam": "0.004"}, "bulk_discount": {"threshold": 10000,
+                                                                                       "percent": "20"}},
         "margin": {"overhead_per_minute": "0.0001", "alert_below_pct": "15"},
-        "recurring": [{"sku": "DID-LOCAL", "description": "Local DID", "quantity": 250, "unit_price": "1.00", "start": "{day+7}"}],
+        "recurring": [{"sku": "DID-LOCAL", "description": "Local DID", "quantity": 250, "unit_price": "1.00",
+                       "start": "{day+7}"}],
         "fees": {"e911_per_did": "0.25", "usf": {"applies": False}},
         "terms": {"cycle": "monthly", "net_days": 15},
     },
@@ -192,7 +202,8 @@ SAMPLE_PLANS = {
         "billing": "postpaid", "timezone": "America/Los_Angeles",
         "voice": {"increments": "30/6", "indeterminate": {"policy": "indeterminate_rate"},
                   "time_of_day": [{"days": ["sat", "sun"], "from": "00:00", "to": "24:00", "multiplier": "0.90"}]},
-        "api_queries": {"prices": {"lrn": "0.0008", "cnam": "0.0035"}, "bulk_discount": {"threshold": 50000, "percent": "25"}},
+        "api_queries": {"prices": {"lrn": "0.0008", "cnam": "0.0035"}, "bulk_discount": {"threshold": 50000,
+                                                                                         "percent": "25"}},
         "margin": {"overhead_per_minute": "0.0001", "alert_below_pct": "12"},
         "recurring": [{"sku": "DID-LOCAL", "description": "Local DID", "quantity": 1200, "unit_price": "0.80",
                        "start": "{month-5}", "end": "{day+17}"}],
@@ -218,7 +229,7 @@ def _sample_dates(day: date) -> dict[str, str]:
             "{month-5}": five_before.isoformat(), "{day+17}": (day + timedelta(days=17)).isoformat()}
 
 
-def _dated(value, dates: dict[str, str]):
+def _dated(value: Any, dates: dict[str, str]) -> Any:
     if isinstance(value, dict):
         return {key: _dated(item, dates) for key, item in value.items()}
     if isinstance(value, list):
@@ -244,17 +255,20 @@ def write_sample_setup(folder: Path, seed: int = 7, us_rows: int = 20_000, inter
     messaging_lines += [f"{d.prefix},{d.name},{_price(rng, '0.0100', '0.0900')},2026-01-01\n" for d in destinations]
     messaging_deck.write_text("".join(messaging_lines), encoding="utf-8")
     vendor_messaging = folder / "vendor-v1-messaging.csv"
-    vendor_messaging.write_text("prefix,destination,rate,effective_date\n1,US/CANADA,0.0021,2026-01-01\n", encoding="utf-8")
+    vendor_messaging.write_text("prefix,destination,rate,effective_date\n1,US/CANADA,0.0021,2026-01-01\n",
+                                encoding="utf-8")
     plans = {}
     for customer, body in SAMPLE_PLANS.items():
         deck_name = f"{customer.lower()}-voice.csv"
         write_deck(folder / deck_name, npas, destinations, random.Random(seed + 1), us_rows=us_rows,
-                   international_rows=international_rows, scale=DECK_SCALE[customer], change_day=f"{sample_day.isoformat()}T12:00:00Z")
+                   international_rows=international_rows, scale=DECK_SCALE[customer],
+                   change_day=f"{sample_day.isoformat()}T12:00:00Z")
         plan = {"customer_id": customer, "currency": "USD", **_dated(body, dates)}
         plan["voice"] = {"deck": deck_name, "vendor_decks": {"V1": "vendor-v1-voice.csv", "V2": "vendor-v2-voice.csv"},
                          **body["voice"]}
         if "messaging" in plan:
-            plan["messaging"] = {"deck": messaging_deck.name, "vendor_decks": {"V1": vendor_messaging.name}, **body["messaging"]}
+            plan["messaging"] = {"deck": messaging_deck.name, "vendor_decks": {"V1": vendor_messaging.name},
+                                 **body["messaging"]}
         path = folder / f"{customer.lower()}-plan.yaml"
         path.write_text(yaml.safe_dump(plan, sort_keys=False), encoding="utf-8")
         plans[customer] = path
@@ -269,7 +283,7 @@ class TrafficMix:
         self._day = day
         self._customers = customers
         self._npas = us_npas(numbering)
-        self._states = {}
+        self._states: dict[str, list[str]] = {}
         for npa, state in self._npas:
             self._states.setdefault(state, []).append(npa)
         self._international = [d for d in international_destinations() if len(d.sample) <= 15]
@@ -292,10 +306,11 @@ class TrafficMix:
                 "start_time": self._instant()}
         draw = rng.random()
         if draw < 0.62 or customer == "GAMMA" and draw < 0.8:
-            return {**base, "kind": "voice", **self._call()}
+            return {**base, "kind": VOICE.kind, **self._call()}
         if customer != "GAMMA" and (draw < 0.9 or customer == "BETA" and draw < 0.995):
             return {**base, **self._message()}
-        query = {"kind": "api_query", "query_type": rng.choice(QUERY_TYPES), "count": rng.choice((1, 1, 1, 5, 25, 100))}
+        query = {"kind": API_QUERY.kind, "query_type": rng.choice(QUERY_TYPES), "count": rng.choice((1, 1, 1, 5, 25,
+                                                                                                     100))}
         if customer == "BETA":  # BETA buys no data APIs: these become NO_RATE rejections
             query["query_type"] = "lrn"
         return {**base, **query}
@@ -304,6 +319,7 @@ class TrafficMix:
         rng = self._rng
         draw = rng.random()
         called_npa, state = rng.choice(self._npas)
+        calling: str | None
         if draw < 0.45:        # interstate
             calling = self._us_number()
         elif draw < 0.75:      # intrastate: same state, possibly another NPA
@@ -330,11 +346,11 @@ class TrafficMix:
 
     def _message(self) -> dict:
         rng = self._rng
-        kind = "mms" if rng.random() < 0.12 else "sms"
+        kind = MMS.kind if rng.random() < 0.12 else SMS.kind
         direction = "inbound" if rng.random() < 0.25 else "outbound"
         to_number = self._us_number() if rng.random() < 0.92 else "+" + rng.choice(self._international).sample
         message = {"kind": kind, "direction": direction, "from_number": self._us_number(), "to_number": to_number,
-                   "segments": 1 if kind == "mms" else rng.choice((1, 1, 1, 2, 3)), "vendor_id": "V1"}
+                   "segments": 1 if kind == MMS.kind else rng.choice((1, 1, 1, 2, 3)), "vendor_id": "V1"}
         if rng.random() < 0.5:
             message["carrier"] = rng.choice(CARRIERS)
         if rng.random() < 0.2:
@@ -351,12 +367,12 @@ class TrafficMix:
         if choice == 1:
             broken.pop("start_time")
         elif choice == 2:
-            broken["kind"] = "fax"
-        elif choice == 3 and good["kind"] == "voice":
+            broken["kind"] = NOT_A_KIND
+        elif choice == 3 and good["kind"] == VOICE.kind:
             broken["duration_s"] = -rng.randint(1, 60)
-        elif choice == 4 and good["kind"] == "voice":
+        elif choice == 4 and good["kind"] == VOICE.kind:
             broken["called_number"] = "12125551234"
-        elif choice == 5 and good["kind"] == "voice":
+        elif choice == 5 and good["kind"] == VOICE.kind:
             broken["duration_s"] = str(good["duration_s"])
         elif choice == 6:
             broken["start_time"] = "yesterday"
@@ -370,7 +386,8 @@ def write_usage(path: Path, events: int, seed: int = 7, day: str = SAMPLE_DAY,
                 duplicate_share: float = 0.002) -> int:
     """Write ``events`` usage lines (malformed and duplicated ones included); return the count."""
     rng = random.Random(seed)
-    mix = TrafficMix(NumberingPlan.embedded(), rng, datetime.fromisoformat(day).replace(tzinfo=timezone.utc), list(customers))
+    mix = TrafficMix(NumberingPlan.embedded(), rng, datetime.fromisoformat(day).replace(tzinfo=UTC),
+                     list(customers))
     written = 0
     recent: list[bytes] = []
     with open(path, "wb") as out:

@@ -13,10 +13,11 @@ Environment variables (all optional; defaults give the embedded, no-cloud config
     WARP_REDIS_URL                 redis://127.0.0.1:6390/0
     WARP_REDIS_CLUSTER             false   (true: Memorystore cluster / Redis Cluster client)
     WARP_REDIS_TIMEOUT_MS          2000    (socket connect and read timeout)
-    WARP_USAGE_STORE               sqlite | bigquery | memory          (rated usage and rejects)
-    WARP_LEDGER_STORE              sqlite | bigquery | firestore | memory   (persisted ledger)
+    WARP_USAGE_STORE               sqlite | bigquery                   (rated usage and rejects)
+    WARP_LEDGER_STORE              sqlite | bigquery | firestore       (persisted ledger)
     WARP_PLAN_STORE                files | firestore                   (plans and decks)
-    WARP_ALERT_SINK                log | pubsub | memory               (billing alerts)
+    WARP_ALERT_SINK                log | pubsub                        (billing alerts)
+    WARP_TAX_ENGINE                offline | avalara                   (invoice taxes; `warp invoice --tax-engine`)
     WARP_DATA_DIR                  .warp-data   (SQLite files of the embedded stores)
     WARP_PLANS_DIR                 plans        (plan YAMLs + decks for WARP_PLAN_STORE=files)
     WARP_GCP_PROJECT               warp-local
@@ -39,7 +40,22 @@ Environment variables (all optional; defaults give the embedded, no-cloud config
     WARP_POSTPAID_CYCLE_TTL_S      8640000 (100 days: running totals kept per billing cycle)
     WARP_LOG_LEVEL                 INFO
 
-  Cycle close (`warp close`, the rollup function; issue 10):
+Tax engine (``WARP_TAX_ENGINE``): ``offline`` applies USF from the dated contribution-factor table
+(``WARP_USF_TABLE`` replaces the embedded one); ``avalara`` calls Avalara Communications (AFC):
+
+    WARP_USF_TABLE                 unset = the embedded table; a CSV year,quarter,factor_pct
+    WARP_AVALARA_BASE_URL          https://communicationsua.avalara.net (the AFC sandbox)
+    WARP_AVALARA_USERNAME          (required for avalara)
+    WARP_AVALARA_PASSWORD          (required for avalara; a secret, never logged)
+    WARP_AVALARA_CLIENT_ID         optional AFC header
+    WARP_AVALARA_CLIENT_PROFILE_ID optional AFC header
+    WARP_AVALARA_TIMEOUT_S         30
+    WARP_AVALARA_COMMIT            false   (true: AFC records the transactions for compliance reports)
+    WARP_AVALARA_BILL_TO           a YAML/JSON file: customer_id -> {country, state, zip, npa?}
+                                   (customer billing locations: data, not credentials)
+
+Cycle close (`warp close`, the rollup function; issue 10):
+
     WARP_RATED_SOURCE              files | bigquery      (rated usage the close reads)
     WARP_RATED_FILE                .warp-data/rated.jsonl (rated JSONL for WARP_RATED_SOURCE=files)
     WARP_REGISTER_STORE            files | firestore     (invoice register + ERP outbox)
@@ -64,7 +80,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DAY_S = 86_400
@@ -81,10 +97,12 @@ class Settings(BaseSettings):
     redis_timeout_ms: int = Field(2000, ge=1)
 
     # Which adapter backs each port.
-    usage_store: Literal["sqlite", "bigquery", "memory"] = "sqlite"
-    ledger_store: Literal["sqlite", "bigquery", "firestore", "memory"] = "sqlite"
+    # Only values bootstrap.py can build are offered (a test checks each one builds).
+    usage_store: Literal["sqlite", "bigquery"] = "sqlite"
+    ledger_store: Literal["sqlite", "bigquery", "firestore"] = "sqlite"
     plan_store: Literal["files", "firestore"] = "files"
-    alert_sink: Literal["log", "pubsub", "memory"] = "log"
+    alert_sink: Literal["log", "pubsub"] = "log"
+    tax_engine: Literal["offline", "avalara"] = "offline"
 
     # Embedded defaults (one machine, no cloud account).
     data_dir: Path = Path(".warp-data")
@@ -111,6 +129,17 @@ class Settings(BaseSettings):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    # Taxes on invoices (see the module docstring).
+    usf_table: Path | None = None
+    avalara_base_url: str = "https://communicationsua.avalara.net"
+    avalara_username: str = ""
+    avalara_password: SecretStr = SecretStr("")
+    avalara_client_id: str | None = None
+    avalara_client_profile_id: str | None = None
+    avalara_timeout_s: int = Field(30, ge=1)
+    avalara_commit: bool = False
+    avalara_bill_to: Path | None = None
+
     # Cycle close (issue 10): which adapter backs each of its ports, and where they point.
     rated_source: Literal["files", "bigquery"] = "files"
     rated_file: Path = Path(".warp-data/rated.jsonl")
@@ -130,7 +159,7 @@ class Settings(BaseSettings):
     firestore_collection_prefix: str = ""
 
     @model_validator(mode="after")
-    def _dedup_covers_max_age(self) -> "Settings":
+    def _dedup_covers_max_age(self) -> Settings:
         # A redelivery of an event younger than the maximum age must still find its charge
         # result, or it would be charged twice.
         if self.dedup_ttl_s < self.max_event_age_s:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 
-UTC = timezone.utc
+__all__ = ["UTC", "InstantError", "parse_boundary", "parse_instant"]  # UTC is re-exported for the core
 
 
 class InstantError(ValueError):

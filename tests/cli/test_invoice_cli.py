@@ -24,7 +24,8 @@ ACME = {
                         "bands": [{"up_to": 1000, "rate": "0.10"}, {"up_to": 10000, "rate": "0.05"}, {"rate": "0.01"}]},
               "commitment": {"minutes": 20000, "shortfall_rate": "0.004", "rebate_above_pct": "10"}},
     "api_queries": {"prices": {"lrn": "0.001"}, "bulk_discount": {"threshold": 10000, "percent": "20"}},
-    "recurring": [{"sku": "DID-LOCAL", "description": "Local DID", "quantity": 250, "unit_price": "1.00", "start": "2026-06-10"}],
+    "recurring": [{"sku": "DID-LOCAL", "description": "Local DID", "quantity": 250, "unit_price": "1.00",
+                   "start": "2026-06-10"}],
     "fees": {"e911_per_did": "0.25", "usf": {"applies": True}},
     "terms": {"cycle": "monthly", "net_days": 15},
 }
@@ -36,12 +37,14 @@ BETA = {
 }
 
 
-def line(kind="voice", *, customer="ACME", units=60, amount="0.006000", start="2026-06-15T12:00:00Z", status="rated", **fields):
+def line(kind="voice", *, customer="ACME", units=60, amount="0.006000", start="2026-06-15T12:00:00Z", status="rated",
+         **fields):
     record = {"event_id": f"{customer}-{units}-{amount}", "status": status, "kind": kind, "customer_id": customer,
               "jurisdiction": "interstate" if kind == "voice" else None, "matched_prefix": "1", "rate": "0.1",
               "billed_units": units, "amount": amount, "vendor_cost": None, "margin_pct": None, "low_margin": False,
               "start_time": start, "direction": "outbound" if kind in ("sms", "mms") else "termination",
-              "query_type": "lrn" if kind == "api_query" else None, "duration_s": None, "destination": None, "vendor_id": None}
+              "query_type": "lrn" if kind == "api_query" else None, "duration_s": None, "destination": None,
+              "vendor_id": None}
     record.update(fields)
     return record
 
@@ -72,15 +75,17 @@ def write(folder: Path, plans=(ACME,), records=JUNE) -> dict:
     return paths
 
 
-def warp(*args: str) -> subprocess.CompletedProcess:
+def warp(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([str(WARP), *args], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
+                          env={**{name: value for name, value in os.environ.items() if not name.startswith("WARP_")},
+                               "PYTHONWARNINGS": "ignore", **(env or {})})
 
 
 def test_invoice_writes_the_contract_json_html_and_journal(tmp_path):
     paths = write(tmp_path)
     out = tmp_path / "INVOICE.json"
-    result = warp("invoice", "--plan", paths["ACME"], "--rated", paths["rated"], "--period", "2026-06", "--out", str(out))
+    result = warp("invoice", "--plan", paths["ACME"], "--rated", paths["rated"], "--period", "2026-06", "--out",
+                  str(out))
     assert result.returncode == 0, result.stderr
     invoice = orjson.loads(out.read_bytes())
     assert [(item["sku"], item["amount"]) for item in invoice["lines"]] == [
@@ -90,7 +95,8 @@ def test_invoice_writes_the_contract_json_html_and_journal(tmp_path):
     assert (invoice["subtotal"], invoice["total"]) == ("803.01", "1442.71")
     assert [(fee["code"], fee["base"], fee["rate"], fee["amount"]) for fee in invoice["fees"]] == [
         ("E911", "250", "0.25", "62.50"), ("USF", "1560.01", "0.37", "577.20")]
-    assert (invoice["customer_id"], invoice["period"], invoice["issue_date"], invoice["due_date"], invoice["currency"]) == (
+    assert (invoice["customer_id"], invoice["period"], invoice["issue_date"], invoice["due_date"],
+            invoice["currency"]) == (
         "ACME", {"start": "2026-06-01", "end": "2026-07-01"}, "2026-07-01", "2026-07-16", "USD")
     assert "1,442.71" in (tmp_path / "INVOICE.html").read_text(encoding="utf-8")
     journal = orjson.loads((tmp_path / "INVOICE.journal.json").read_bytes())
@@ -102,7 +108,8 @@ def test_invoice_writes_the_contract_json_html_and_journal(tmp_path):
 def test_explicit_html_and_journal_paths_and_opting_out(tmp_path):
     paths = write(tmp_path)
     out = tmp_path / "a" / "inv.json"
-    result = warp("invoice", "--plan", paths["ACME"], "--rated", paths["rated"], "--period", "2026-06", "--out", str(out),
+    result = warp("invoice", "--plan", paths["ACME"], "--rated", paths["rated"], "--period", "2026-06", "--out",
+                  str(out),
                   "--html", str(tmp_path / "print.html"), "--no-journal")
     assert result.returncode == 0, result.stderr
     assert out.exists() and (tmp_path / "print.html").exists()
@@ -112,7 +119,8 @@ def test_explicit_html_and_journal_paths_and_opting_out(tmp_path):
 def test_a_quarter_without_a_usf_factor_fails_naming_the_quarter(tmp_path):
     paths = write(tmp_path, records=[line(start="2026-11-03T12:00:00Z")])
     out = tmp_path / "INVOICE.json"
-    result = warp("invoice", "--plan", paths["ACME"], "--rated", paths["rated"], "--period", "2026-11", "--out", str(out))
+    result = warp("invoice", "--plan", paths["ACME"], "--rated", paths["rated"], "--period", "2026-11", "--out",
+                  str(out))
     assert result.returncode == 1
     assert "no FCC USF contribution factor for 2026 Q4" in result.stderr
     assert not out.exists()
@@ -123,7 +131,8 @@ def test_a_newly_published_factor_can_be_supplied_as_a_table(tmp_path):
     table = tmp_path / "factors.csv"
     table.write_text("year,quarter,factor_pct\n2026,4,36.5\n", encoding="utf-8")
     out = tmp_path / "INVOICE.json"
-    result = warp("invoice", "--plan", paths["ACME"], "--rated", paths["rated"], "--period", "2026-11", "--out", str(out),
+    result = warp("invoice", "--plan", paths["ACME"], "--rated", paths["rated"], "--period", "2026-11", "--out",
+                  str(out),
                   "--usf-table", str(table))
     assert result.returncode == 0, result.stderr
     fees = orjson.loads(out.read_bytes())["fees"]
@@ -148,7 +157,8 @@ def test_bad_arguments_fail_with_a_one_line_error(tmp_path, args, message):
 
 def test_a_bad_rated_line_is_named(tmp_path):
     paths = write(tmp_path, records=[*JUNE, line(amount=12.5)])
-    result = warp("invoice", "--plan", paths["ACME"], "--rated", paths["rated"], "--period", "2026-06", "--out", str(tmp_path / "i.json"))
+    result = warp("invoice", "--plan", paths["ACME"], "--rated", paths["rated"], "--period", "2026-06", "--out",
+                  str(tmp_path / "i.json"))
     assert result.returncode == 1
     assert f"line {len(JUNE) + 1}: billed_units must be an integer and amount a decimal string" in result.stderr
 
@@ -218,7 +228,8 @@ class _AfcStandIn(BaseHTTPRequestHandler):
     def do_POST(self):  # noqa: N802 - http.server's naming
         request = json.loads(self.rfile.read(int(self.headers["Content-Length"])), parse_float=Decimal)
         items = [{"ref": item["ref"], "txs": [{"tid": 18, "name": "Federal Universal Service Fund", "lvl": 0,
-                                               "rate": "RATE", "tax": "TAX" + str(item["chg"]), "tm": str(item["chg"])}]}
+                                               "rate": "RATE", "tax": "TAX" + str(item["chg"]),
+                                               "tm": str(item["chg"])}]}
                  for item in request["inv"][0]["itms"]]
         text = json.dumps({"inv": [{"doc": request["inv"][0]["doc"], "itms": items}]})
         for item in request["inv"][0]["itms"]:
@@ -240,16 +251,36 @@ def test_the_avalara_tax_engine_is_used_when_configured(tmp_path):
     try:
         paths = write(tmp_path, plans=({**ACME, "fees": {"usf": {"applies": True}}},),
                       records=[line(amount="100.000000", start="2026-11-03T12:00:00Z")])
-        config = tmp_path / "afc.yaml"
-        config.write_text(yaml.safe_dump({
-            "base_url": f"http://127.0.0.1:{server.server_address[1]}", "username": "u", "password": "p",
-            "bill_to": {"ACME": {"country": "USA", "state": "NY", "zip": "10001"}}}), encoding="utf-8")
+        bill_to = tmp_path / "bill-to.yaml"
+        bill_to.write_text(yaml.safe_dump({"ACME": {"country": "USA", "state": "NY", "zip": "10001"}}),
+                           encoding="utf-8")
         out = tmp_path / "INVOICE.json"
+        settings = {"WARP_AVALARA_BASE_URL": f"http://127.0.0.1:{server.server_address[1]}",
+                    "WARP_AVALARA_USERNAME": "u", "WARP_AVALARA_PASSWORD": "p", "WARP_AVALARA_BILL_TO": str(bill_to)}
         result = warp("invoice", "--plan", paths["ACME"], "--rated", paths["rated"], "--period", "2026-11",
-                      "--out", str(out), "--tax-engine", "avalara", "--avalara-config", str(config))
+                      "--out", str(out), "--tax-engine", "avalara", env=settings)
     finally:
         server.shutdown()
         server.server_close()
     assert result.returncode == 0, result.stderr
     fee, = orjson.loads(out.read_bytes())["fees"]
     assert (fee["code"], fee["base"], fee["rate"], fee["amount"]) == ("USF", "100.00", "0.37", "37.00")
+
+
+def test_an_avalara_config_file_is_refused_with_the_settings_to_use_instead(tmp_path):
+    paths = write(tmp_path, plans=(ACME,), records=[line()])
+    config = tmp_path / "afc.yaml"
+    config.write_text("username: u\npassword: p\n", encoding="utf-8")
+    result = warp("invoice", "--plan", paths["ACME"], "--rated", paths["rated"], "--period", "2026-11",
+                  "--out", str(tmp_path / "INVOICE.json"), "--tax-engine", "avalara", "--avalara-config", str(config))
+    assert result.returncode == 1
+    assert "WARP_AVALARA_USERNAME" in result.stderr and not (tmp_path / "INVOICE.json").exists()
+
+
+def test_avalara_without_credentials_names_the_missing_settings(tmp_path):
+    paths = write(tmp_path, plans=(ACME,), records=[line()])
+    result = warp("invoice", "--plan", paths["ACME"], "--rated", paths["rated"], "--period", "2026-11",
+                  "--out", str(tmp_path / "INVOICE.json"), env={"WARP_TAX_ENGINE": "avalara"})
+    assert result.returncode == 1
+    assert result.stderr.strip() == ("warp: error: WARP_TAX_ENGINE=avalara needs WARP_AVALARA_USERNAME and "
+                                     "WARP_AVALARA_PASSWORD")

@@ -6,11 +6,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.builders import HEADER
 
 WARP = Path(sys.executable).with_name("warp")
 
-DECK = """prefix,destination,rate,interstate_rate,intrastate_rate,indeterminate_rate,effective_date,end_date,first_increment,next_increment,connect_fee
-1212,NY - NEW YORK,,0.0050,0.0040,,2026-01-01,,,,
+DECK = HEADER + """1212,NY - NEW YORK,,0.0050,0.0040,,2026-01-01,,,,
 44,UNITED KINGDOM,0.0200,,,,2026-01-01,,60,60,0.01
 """
 PLAN = """customer_id: ACME
@@ -45,14 +45,18 @@ def workdir(tmp_path):
 
 
 def test_rate_writes_one_line_per_input_line_in_order(workdir):
-    done = warp("rate", "--plan", "plan.yaml", "--in", "usage.jsonl", "--out", "rated.jsonl", "--rejects", "rejects.jsonl", cwd=workdir)
+    done = warp("rate", "--plan", "plan.yaml", "--in", "usage.jsonl", "--out", "rated.jsonl", "--rejects",
+                "rejects.jsonl", cwd=workdir)
     assert done.returncode == 0, done.stderr
     lines = [json.loads(line) for line in (workdir / "rated.jsonl").read_text().splitlines()]
     assert len(lines) == len(EVENTS)
-    assert [line["status"] for line in lines] == ["rated", "rated", "rejected", "rejected", "rejected", "rejected", "rejected"]
-    assert [line.get("reason") for line in lines[2:]] == ["DUPLICATE_EVENT", "BAD_FIELD", "MALFORMED_JSON", "MALFORMED_JSON", "NO_RATE"]
+    assert [line["status"] for line in lines] == ["rated", "rated", "rejected", "rejected", "rejected", "rejected",
+                                                  "rejected"]
+    assert [line.get("reason") for line in lines[2:]] == ["DUPLICATE_EVENT", "BAD_FIELD", "MALFORMED_JSON",
+                                                          "MALFORMED_JSON", "NO_RATE"]
     first = lines[0]
-    assert {key: first[key] for key in ("event_id", "jurisdiction", "matched_prefix", "rate", "billed_units", "amount", "vendor_cost", "margin_pct", "low_margin")} == {
+    assert {key: first[key] for key in ("event_id", "jurisdiction", "matched_prefix", "rate", "billed_units", "amount",
+                                        "vendor_cost", "margin_pct", "low_margin")} == {
         "event_id": "e1", "jurisdiction": "interstate", "matched_prefix": "1212", "rate": "0.005", "billed_units": 12,
         "amount": "0.001000", "vendor_cost": None, "margin_pct": None, "low_margin": False,
     }
@@ -60,14 +64,17 @@ def test_rate_writes_one_line_per_input_line_in_order(workdir):
 
 
 def test_rejects_file_keeps_line_numbers_and_raw_text_for_replay(workdir):
-    warp("rate", "--plan", "plan.yaml", "--in", "usage.jsonl", "--out", "rated.jsonl", "--rejects", "rejects.jsonl", cwd=workdir)
+    warp("rate", "--plan", "plan.yaml", "--in", "usage.jsonl", "--out", "rated.jsonl", "--rejects", "rejects.jsonl",
+         cwd=workdir)
     rejects = [json.loads(line) for line in (workdir / "rejects.jsonl").read_text().splitlines()]
-    assert [(r["line"], r["reason"]) for r in rejects] == [(3, "DUPLICATE_EVENT"), (4, "BAD_FIELD"), (5, "MALFORMED_JSON"), (6, "MALFORMED_JSON"), (7, "NO_RATE")]
+    assert [(r["line"], r["reason"]) for r in rejects] == [
+        (3, "DUPLICATE_EVENT"), (4, "BAD_FIELD"), (5, "MALFORMED_JSON"), (6, "MALFORMED_JSON"), (7, "NO_RATE")]
     assert rejects[2]["raw"] == "{broken"
 
 
 def test_summary_balances_and_totals_by_product(workdir):
-    done = warp("rate", "--plan", "plan.yaml", "--in", "usage.jsonl", "--out", "rated.jsonl", "--summary", "summary.json", cwd=workdir)
+    done = warp("rate", "--plan", "plan.yaml", "--in", "usage.jsonl", "--out", "rated.jsonl", "--summary",
+                "summary.json", cwd=workdir)
     assert "accepted 7 = rated 2 + rejected 5" in done.stdout
     summary = json.loads((workdir / "summary.json").read_text())
     assert summary["balanced"] is True
@@ -111,8 +118,10 @@ def test_missing_input_and_bad_arguments_fail_cleanly(workdir):
 def test_several_plans_route_events_by_customer(workdir):
     (workdir / "beta.yaml").write_text(PLAN.replace("ACME", "BETA"), encoding="utf-8")
     (workdir / "mixed.jsonl").write_text(EVENTS[0] + "\n" + EVENTS[0].replace("ACME", "BETA") + "\n"
-                                         + EVENTS[0].replace("ACME", "ZED").replace("e1", "z1") + "\n", encoding="utf-8")
-    done = warp("rate", "--plan", "plan.yaml", "--plan", "beta.yaml", "--in", "mixed.jsonl", "--out", "rated.jsonl", cwd=workdir)
+                                         + EVENTS[0].replace("ACME", "ZED").replace("e1",
+                                                                                    "z1") + "\n", encoding="utf-8")
+    done = warp("rate", "--plan", "plan.yaml", "--plan", "beta.yaml", "--in", "mixed.jsonl", "--out", "rated.jsonl",
+                cwd=workdir)
     lines = [json.loads(line) for line in (workdir / "rated.jsonl").read_text().splitlines()]
     assert [(line["customer_id"], line["status"], line.get("reason")) for line in lines] == [
         ("ACME", "rated", None), ("BETA", "rejected", "DUPLICATE_EVENT"), ("ZED", "rejected", "UNKNOWN_CUSTOMER")]
@@ -126,7 +135,8 @@ def test_progress_bar_can_be_forced_on(workdir):
 
 def test_lerg_file_option_replaces_the_embedded_states(workdir):
     (workdir / "lerg.csv").write_text("npa_nxx,state\n312555,NY\n", encoding="utf-8")
-    warp("rate", "--plan", "plan.yaml", "--in", "usage.jsonl", "--out", "rated.jsonl", "--npa-nxx", "lerg.csv", cwd=workdir)
+    warp("rate", "--plan", "plan.yaml", "--in", "usage.jsonl", "--out", "rated.jsonl", "--npa-nxx", "lerg.csv",
+         cwd=workdir)
     first = json.loads((workdir / "rated.jsonl").read_text().splitlines()[0])
     assert first["jurisdiction"] == "intrastate"
 
@@ -140,7 +150,8 @@ def test_deck_check_summarizes_a_good_deck(workdir):
 
 
 def test_deck_check_lists_every_problem(workdir):
-    (workdir / "bad.csv").write_text(DECK + "4420,X,abc,,,,2026-01-01,,,,\n44,UK,0.01,,,,2026-06-01,,,,\n", encoding="utf-8")
+    (workdir / "bad.csv").write_text(DECK + "4420,X,abc,,,,2026-01-01,,,,\n44,UK,0.01,,,,2026-06-01,,,,\n",
+                                     encoding="utf-8")
     done = warp("deck", "check", "bad.csv", cwd=workdir)
     assert done.returncode == 1
     assert "bad.csv row 4 column rate" in done.stderr
@@ -157,8 +168,10 @@ def test_a_byte_order_mark_and_windows_line_ends_are_tolerated(workdir):
 
 
 def test_invalid_utf8_is_a_malformed_line_not_a_crash(workdir):
-    (workdir / "latin1.jsonl").write_bytes(EVENTS[0].encode() + b"\n" + '{"event_id":"caf\xe9"}'.encode("latin-1") + b"\n")
-    done = warp("rate", "--plan", "plan.yaml", "--in", "latin1.jsonl", "--out", "rated.jsonl", "--rejects", "rej.jsonl", cwd=workdir)
+    latin1 = '{"event_id":"caf\xe9"}'.encode("latin-1")
+    (workdir / "latin1.jsonl").write_bytes(EVENTS[0].encode() + b"\n" + latin1 + b"\n")
+    done = warp("rate", "--plan", "plan.yaml", "--in", "latin1.jsonl", "--out", "rated.jsonl", "--rejects", "rej.jsonl",
+                cwd=workdir)
     assert done.returncode == 0
     lines = [json.loads(line) for line in (workdir / "rated.jsonl").read_text().splitlines()]
     assert [line["status"] for line in lines] == ["rated", "rejected"]

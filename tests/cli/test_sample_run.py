@@ -24,7 +24,8 @@ def test_sample_day_rates_with_every_jurisdiction_product_and_reject_kind(tmp_pa
     assert summary["accepted"] == 6000 and summary["balanced"]
     groups = {(total["product"], total["group"]) for total in summary["totals"]}
     assert {("voice", j) for j in ("interstate", "intrastate", "indeterminate", "international")} <= groups
-    assert {("sms", "outbound"), ("sms", "inbound"), ("mms", "outbound"), ("api_query", "lrn"), ("api_query", "cnam")} <= groups
+    assert {("sms", "outbound"), ("sms", "inbound"), ("mms", "outbound"), ("api_query", "lrn"), ("api_query",
+                                                                                                 "cnam")} <= groups
     assert {"MALFORMED_JSON", "BAD_FIELD", "DUPLICATE_EVENT", "UNKNOWN_KIND"} <= set(summary["rejected_by_reason"])
     customers = {json.loads(line)["customer_id"] for line in (tmp_path / "rated.jsonl").read_text().splitlines()}
     assert {"ACME", "BETA", "GAMMA"} <= customers

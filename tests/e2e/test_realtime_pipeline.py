@@ -13,7 +13,7 @@ import subprocess
 import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -65,7 +65,8 @@ def customer(env, tmp_path_factory):
     """A prepaid customer of this run's own, with its plan in Firestore and 5.00 on account."""
     customer_id = f"E2E{uuid.uuid4().hex[:10].upper()}"
     folder = tmp_path_factory.mktemp("plan")
-    (folder / "deck.csv").write_text("prefix,destination,rate,effective_date\n1,US,0.0100,2026-01-01\n", encoding="utf-8")
+    (folder / "deck.csv").write_text("prefix,destination,rate,effective_date\n1,US,0.0100,2026-01-01\n",
+                                     encoding="utf-8")
     (folder / "plan.yaml").write_text(
         f"customer_id: {customer_id}\nbilling: prepaid\ntimezone: America/New_York\n"
         "voice: {deck: deck.csv, increments: '6/6'}\n"
@@ -80,7 +81,7 @@ def customer(env, tmp_path_factory):
 def call(customer_id: str, event_id: str, duration_s: int = 60, **fields) -> dict:
     event = {
         "event_id": event_id, "kind": "voice", "customer_id": customer_id,
-        "start_time": (datetime.now(timezone.utc) - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "start_time": (datetime.now(UTC) - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "duration_s": duration_s, "calling_number": "+13125550000", "called_number": "+12125551234",
         "direction": "termination",
     }
@@ -107,7 +108,7 @@ def usage_store(env):
 
 
 def today():
-    now = datetime.now(timezone.utc).date()
+    now = datetime.now(UTC).date()
     return now - timedelta(days=1), now
 
 
@@ -145,7 +146,8 @@ def test_undecodable_and_invalid_messages_are_acknowledged_and_kept_as_rejects(e
     assert reasons.get(f"{customer}-negative") == "BAD_FIELD"
     assert reasons.get(f"{customer}-badjson") == "MALFORMED_JSON"
     assert any(record["reason"] == "MALFORMED_JSON" and "base64" in (record.get("detail") or "") for record in rejects)
-    old = [record for record in usage_store(env).reject_records(datetime(2019, 12, 31).date(), datetime(2020, 1, 1).date())
+    old = [record for record in usage_store(env).reject_records(datetime(2019, 12, 31).date(), datetime(2020, 1,
+                                                                                                        1).date())
            if record.get("event_id") == f"{customer}-old"]
     assert [record["reason"] for record in old] == ["EVENT_TOO_OLD"]
     assert balance(env, customer) == Decimal("4.989000")   # nothing charged for any of them

@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import pytest
 
+from local_stack import PROJECT  # tools/ is put on sys.path by tests/integration/conftest.py
 from warp_billing.adapters.bigquery_usage import (
     BALANCE_LEDGER,
     RATED_USAGE,
@@ -26,8 +27,6 @@ from warp_billing.adapters.bigquery_usage import (
 from warp_billing.ports import LedgerEntry
 from warp_billing.rating.rated_event import RatedEvent, RejectedEvent
 from warp_billing.timeutil import parse_instant
-
-from local_stack import PROJECT  # tools/ is put on sys.path by tests/integration/conftest.py
 
 pytestmark = pytest.mark.integration
 
@@ -46,7 +45,8 @@ def rated(event_id: str, customer_id: str = "acme", start_time: str = "2026-03-0
 
 
 def reject(reject_id: str, **fields) -> dict:
-    record = RejectedEvent(event_id=fields.pop("event_id", None), kind="voice", customer_id=fields.pop("customer_id", "acme"),
+    record = RejectedEvent(event_id=fields.pop("event_id", None), kind="voice", customer_id=fields.pop("customer_id",
+                                                                                                       "acme"),
                            reason=fields.pop("reason", "NO_RATE"), detail="no deck row for 999",
                            start_time=fields.pop("start_time", "2026-03-02T08:00:00Z")).to_record()
     record.update({"reject_id": reject_id, "message_id": "4200000000000001",
@@ -124,7 +124,8 @@ def test_an_existing_table_with_other_partitioning_is_reported_not_altered(bigqu
 
 def test_rated_rows_round_trip_numeric_money_exactly(usage_store):
     records = [
-        rated("rt-1", customer_id="rt", amount="0.000001", rate="0.00000001", vendor_cost="0.000000", margin_pct="100.00"),
+        rated("rt-1", customer_id="rt", amount="0.000001", rate="0.00000001", vendor_cost="0.000000",
+              margin_pct="100.00"),
         rated("rt-2", customer_id="rt", amount="0.100000", rate="0.1", vendor_cost="0.200000", margin_pct="-100.00"),
         rated("rt-3", customer_id="rt", amount="12345678901234567890.123456", rate="0.00671"),
         rated("rt-4", customer_id="rt", kind="sms", amount="0.007000", rate="0.007", vendor_cost=None, margin_pct=None,
@@ -142,7 +143,8 @@ def test_rated_rows_round_trip_numeric_money_exactly(usage_store):
 def test_an_event_late_in_the_evening_west_of_utc_lands_in_the_next_utc_day(usage_store):
     usage_store.insert_rated([rated("tz-1", customer_id="tz", start_time="2026-03-05T22:00:00-05:00")])
     assert list(usage_store.rated_records(date(2026, 3, 5), date(2026, 3, 5), customer_id="tz")) == []
-    assert [r["event_id"] for r in usage_store.rated_records(date(2026, 3, 6), date(2026, 3, 6), customer_id="tz")] == ["tz-1"]
+    assert [r["event_id"] for r in usage_store.rated_records(date(2026, 3, 6), date(2026, 3, 6),
+                                                             customer_id="tz")] == ["tz-1"]
 
 
 def test_floats_and_unstorable_amounts_are_refused_before_anything_is_sent(usage_store):
@@ -181,7 +183,8 @@ def test_rejects_are_stored_once_each_even_without_an_event_id_or_a_valid_start_
     assert sorted(back) == ["message:4200000000000009", "rj-1"]
     # An unparseable start_time is kept as received, and the row lands on the day it was received.
     assert back["message:4200000000000009"]["start_time"] == "not-a-time"
-    assert list(usage_store.reject_records(date(2026, 3, 3), date(2026, 3, 3), customer_id="rj"))[0]["reason"] == "BAD_FIELD"
+    assert list(usage_store.reject_records(date(2026, 3, 3), date(2026, 3, 3),
+                                           customer_id="rj"))[0]["reason"] == "BAD_FIELD"
     assert back["rj-1"]["raw"] == '{"event_id": "x"}'
 
 
@@ -198,14 +201,16 @@ def test_every_read_filters_on_the_partition_column(usage_store, ledger_store, b
     assert len(recording.sql) == 4
     for sql in recording.sql:
         where = sql.split(" WHERE ", 1)[1]
-        assert "event_date BETWEEN @first_day AND @last_day" in where or "`at` >= @since AND `at` < @until" in where, sql
+        partitioned = "event_date BETWEEN @first_day AND @last_day" in where
+        assert partitioned or "`at` >= @since AND `at` < @until" in where, sql
     with pytest.raises(ValueError, match="partition column"):
         deduplicated("p.d.rated_usage", RATED_USAGE, "customer_id = @customer_id")
 
 
 # -- ledger ---------------------------------------------------------------------------------------
 
-def entry(entry_id: str, amount: int, after: int, at: str, customer_id: str = "led", kind: str = "debit") -> LedgerEntry:
+def entry(entry_id: str, amount: int, after: int, at: str, customer_id: str = "led",
+          kind: str = "debit") -> LedgerEntry:
     return LedgerEntry(entry_id, customer_id, kind, amount, after, at, reference=f"ref {entry_id}")
 
 

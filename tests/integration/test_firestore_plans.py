@@ -116,7 +116,8 @@ def test_a_large_deck_is_chunked_and_reassembled_byte_for_byte(plan_store):
     text = big_deck()
     assert len(text.encode("utf-8")) > 14_000_000
     t0 = time.monotonic()
-    version = plan_store.put_plan("BIG1", plan_yaml("BIG1", deck="big.csv"), {"big.csv": text, "vendor1-voice.csv": VENDOR_DECK})
+    version = plan_store.put_plan("BIG1", plan_yaml("BIG1", deck="big.csv"), {"big.csv": text,
+                                                                              "vendor1-voice.csv": VENDOR_DECK})
     wrote = time.monotonic() - t0
     deck_id = parse_plan(dict(plan_store.plan_document("BIG1", version))).voice.deck
     manifest = plan_store.deck_manifest(deck_id)
@@ -143,7 +144,8 @@ def test_a_damaged_chunk_is_detected_not_returned(plan_store, damage):
     deck_id = parse_plan(dict(small_chunks.plan_document("DMG1", version))).voice.deck
     assert small_chunks.deck_manifest(deck_id)["chunk_count"] > 1
     assert small_chunks.deck_text(deck_id) == text
-    chunk = small_chunks.client.collection(small_chunks.decks_collection).document(deck_id).collection("chunks").document("00001")
+    deck = small_chunks.client.collection(small_chunks.decks_collection).document(deck_id)
+    chunk = deck.collection("chunks").document("00001")
     data = bytearray(chunk.get().get("data"))
     if damage == "truncate":
         del data[-1]

@@ -54,7 +54,8 @@ def target(tmp_path_factory):
                 if probe.connect_ex(("127.0.0.1", port)) == 0:
                     break
             if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"functions-framework did not start: {(out.parent / 'functions-framework.log').read_text()}")
+                log = (out.parent / "functions-framework.log").read_text()
+                pytest.fail(f"functions-framework did not start: {log}")
             time.sleep(0.05)
         yield f"http://127.0.0.1:{port}/", out
     finally:
@@ -96,7 +97,7 @@ def test_push_request_is_the_eventarc_binary_cloudevent():
 
 def test_functions_framework_decodes_data_attributes_and_message_id(target):
     url, out = target
-    payload = '{"event_id": "ev-ü-1", "kind": "voice", "duration_s": 61}'.encode("utf-8")
+    payload = '{"event_id": "ev-ü-1", "kind": "voice", "duration_s": 61}'.encode()
     response = deliver(url, "usage-voice", payload, {"kind": "voice", "source": "switch-7"}, "7000000000000001")
     assert response.status_code == 200
     [seen] = deliveries(out, "7000000000000001")

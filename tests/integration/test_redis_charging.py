@@ -24,17 +24,17 @@ import pytest
 import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
+from tests.charging_world import World, make_world, voice_event
 from tests.fakes import FakeBalances
-from tests.unit.charging.charging_world import World, make_world, voice_event
+
 from warp_billing.adapters.redis_balances import (
     AccountNotLoaded,
     BalancesUnavailable,
     RedisBalances,
     account_key,
     cycle_key,
-    dedup_key,
     decode_result,
+    dedup_key,
     encode_result,
     ledger_key,
 )
@@ -80,7 +80,7 @@ class RedisProcess:
         self.folder = tempfile.mkdtemp(prefix="warp-redis-")
         self.process: subprocess.Popen | None = None
 
-    def start(self) -> "RedisProcess":
+    def start(self) -> RedisProcess:
         self.process = subprocess.Popen(
             [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
              "--dir", self.folder, *self.extra],
@@ -254,7 +254,8 @@ def test_concurrent_duplicate_deliveries_from_threads_charge_once(world):
 def test_the_balance_never_goes_below_zero_by_more_than_one_charge(client, amounts, funds):
     client.flushall()
     store = RedisBalances(client, dedup_ttl_s=3600)
-    store.credit("ACME", "topup:t", funds, "topup", "", NOW, PrepaidTerms()) if funds else store.open_account("ACME", NOW)
+    store.credit("ACME", "topup:t", funds, "topup", "", NOW, PrepaidTerms()) if funds else store.open_account("ACME",
+                                                                                                              NOW)
     lowest = funds
     for number, amount in enumerate(amounts):
         result = store.charge(debit(entry=f"e{number}", amount=amount))
@@ -434,10 +435,10 @@ def test_the_fake_balance_store_behaves_like_the_lua_scripts(client, script, rec
     topups: dict[int, int] = {}
     for store in (real, fake):
         store.open_account("ACME", NOW)
-    for operation, key, amount, hours in script:
+    for operation, key, drawn, hours in script:
         at = NOW + hours * 3600_000
+        amount = topups.setdefault(key, drawn) if operation == "topup" else drawn
         if operation == "topup":
-            amount = topups.setdefault(key, amount)
             answers = [s.credit("ACME", f"topup:{key}", amount, "topup", "", at, terms) for s in (real, fake)]
         else:
             request = debit("ACME" if operation != "postpaid" else "BETA", f"e{key}", amount, at,

@@ -64,12 +64,14 @@ terms: {cycle: monthly, net_days: 15}
 @pytest.mark.parametrize(
     "text, fragment",
     [
-        ("customer_id: A\nvoice: {deck: d.csv, tiers: {mode: graduated, bands: [{up_to: 10, rate: 0.1}]}}", "float 0.1 refused"),
+        ("customer_id: A\nvoice: {deck: d.csv, tiers: {mode: graduated, bands: [{up_to: 10, rate: 0.1}]}}",
+         "float 0.1 refused"),
         ("customer_id: A\napi_queries: {prices: {lrn: 0.001}}", "api_queries.prices.lrn"),
         ("customer_id: A\nvoice: {deck: d.csv, indeterminate: {policy: guess}}", "voice.indeterminate.policy"),
         ("customer_id: A\nvoice: {deck: d.csv, indeterminate: {policy: piu, piu: 140}}", "piu is a percentage"),
         ("customer_id: A\nvoice: {deck: d.csv, increments: '6-6'}", "increments"),
-        ("customer_id: A\nvoice: {deck: d.csv, tiers: {mode: graduated, bands: [{rate: '0.1'}, {up_to: 5, rate: '0.2'}]}}", "only the last band"),
+        ("customer_id: A\nvoice: {deck: d.csv, tiers: {mode: graduated, "
+         "bands: [{rate: '0.1'}, {up_to: 5, rate: '0.2'}]}}", "only the last band"),
         ("customer_id: A\nmessaging: {inbound_rate: '-0.001'}", "negative"),
         ("billing: postpaid", "customer_id"),
         ("- just\n- a list", "a YAML mapping"),
@@ -88,6 +90,7 @@ def test_unknown_keys_are_reported_with_their_path(tmp_path):
 
 
 def test_recurring_timing_accepts_advance_and_arrears_spellings():
-    plan = parse("customer_id: A\nrecurring:\n  - {sku: TF, unit_price: '2.50', start: 2026-10-01, billing: in_advance}\n"
+    plan = parse("customer_id: A\nrecurring:\n"
+                 "  - {sku: TF, unit_price: '2.50', start: 2026-10-01, billing: in_advance}\n"
                  "  - {sku: DID, unit_price: '1', start: 2026-10-01}\n")
     assert [charge.timing for charge in plan.recurring] == ["advance", "arrears"]

@@ -13,9 +13,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 RATING_TESTS = [
-    "tests/unit/test_money.py", "tests/unit/test_rate_deck.py", "tests/unit/test_jurisdiction.py",
-    "tests/unit/test_voice_rating.py", "tests/unit/test_time_of_day.py", "tests/unit/test_messaging_and_api_rating.py",
-    "tests/unit/test_rater_input_handling.py", "tests/unit/test_rating_properties.py",
+    "tests/unit/test_money.py", "tests/unit/rating/test_rate_deck.py", "tests/unit/rating/test_jurisdiction.py",
+    "tests/unit/rating/test_voice_rating.py", "tests/unit/rating/test_time_of_day.py",
+    "tests/unit/rating/test_messaging_and_api_rating.py", "tests/unit/rating/test_rater_input_handling.py",
+    "tests/unit/rating/test_rating_properties.py", "tests/unit/rating/test_event_check.py",
 ]
 
 

@@ -19,6 +19,7 @@ import hcl2
 import pytest
 
 from warp_billing.adapters.bigquery_usage import TABLES, load_schema_json
+from warp_billing.products import functions, products
 
 ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM = ROOT / "terraform"
@@ -45,7 +46,7 @@ def _load() -> dict:
 CONFIG = _load()
 RESOURCES = CONFIG["resource"]
 LOCALS = CONFIG["locals"]
-USAGE_TOPICS = {"usage-voice", "usage-messaging", "usage-api"}
+USAGE_TOPICS = {product.topic for product in products()}  # the product table names each kind's topic
 
 
 def _literal(value: str) -> str:
@@ -181,3 +182,8 @@ def test_bundles_hold_main_and_the_package_beside_it(tmp_path):
     assert (target / "warp_billing" / "__init__.py").is_file()
     assert (target / "warp_billing" / "adapters" / "bigquery_schemas" / "rated_usage.json").is_file()
     assert not list(target.rglob("__pycache__"))
+
+
+def test_the_usage_functions_are_the_product_tables_functions_and_topics():
+    declared = {name: (spec["topic"],) for name, spec in LOCALS["usage_functions"].items()}
+    assert declared == functions()

@@ -21,9 +21,10 @@ other failures and ``err`` entries raise ``TaxError``.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any
 
 import requests
 
@@ -75,6 +76,21 @@ class AfcSettings:
     pairs: Mapping[str, tuple[int, int]] = field(default_factory=lambda: dict(DEFAULT_PAIRS))
 
 
+def bill_to_from_mapping(data: Mapping[str, Any]) -> dict[str, BillTo]:
+    """Customer billing locations from ``customer_id -> {country, state, zip, npa?}``; ValueError names the bad one."""
+    locations = {}
+    for customer, place in data.items():
+        try:
+            npa = place.get("npa")
+            locations[str(customer)] = BillTo(str(place["country"]), str(place["state"]), str(place["zip"]),
+                                              int(npa) if npa is not None else None)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            detail = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
+            raise ValueError(f"customer {customer}: {detail} "
+                             "(expected country, state, zip and an optional npa)") from None
+    return locations
+
+
 class AvalaraCommunicationsTaxEngine:
     """``TaxEngine`` backed by AFC CalcTaxes."""
 
@@ -99,7 +115,8 @@ class AvalaraCommunicationsTaxEngine:
             pair = self._settings.pairs.get(line.sku)
             if pair is None or line.amount == 0:
                 continue
-            item: dict[str, Any] = {"ref": line.sku, "chg": line.amount, "sale": RETAIL if request.usf_applies else WHOLESALE,
+            item: dict[str, Any] = {"ref": line.sku, "chg": line.amount,
+                                    "sale": RETAIL if request.usf_applies else WHOLESALE,
                                     "tran": pair[0], "serv": pair[1]}
             if line.unit == "minute":
                 item["min"] = Decimal(quantity_text(line.quantity))
@@ -154,7 +171,8 @@ def fees_from_response(response: Any, charges: Mapping[str, Decimal]) -> list[Fe
     errors = []
     for invoice in response["inv"]:
         for error in invoice.get("err") or []:
-            errors.append(str(error.get("msg") or error.get("message") or error) if isinstance(error, dict) else str(error))
+            text = error.get("msg") or error.get("message") or error if isinstance(error, dict) else error
+            errors.append(str(text))
         sources = [(None, invoice.get("txs") or [])]
         sources += [(item.get("ref"), item.get("txs") or []) for item in invoice.get("itms") or []]
         for reference, taxes in sources:
@@ -163,7 +181,7 @@ def fees_from_response(response: Any, charges: Mapping[str, Decimal]) -> list[Fe
                     tid, level, name = int(tax["tid"]), int(tax.get("lvl", 0)), str(tax.get("name", ""))
                     rate, amount = _decimal(tax.get("rate", 0)), _decimal(tax["tax"])
                     measure = tax.get("tm")
-                    base = _decimal(measure) if measure is not None else charges.get(reference, Decimal(0))
+                    base = _decimal(measure) if measure is not None else charges.get(reference or "", Decimal(0))
                 except (KeyError, TypeError, ValueError) as exc:
                     raise TaxError(f"Avalara CalcTaxes tax entry {tax!r} is malformed: {exc}") from None
                 sums = grouped.setdefault((tid, level, name, rate), [Decimal(0), Decimal(0)])

@@ -29,6 +29,7 @@ from google.cloud import bigquery
 
 from ..billing.close_usage import CloseUsage, CloseWindow, UnbillableUsageError, UsageBatch, check_group
 from ..billing.usage_lines import CustomerUsage, UsageTotals
+from ..products import products
 from .bigquery_usage import CYCLE_RUNS, RATED_USAGE, USAGE_HOURLY, _BigQueryDataset
 
 log = logging.getLogger(__name__)
@@ -36,8 +37,23 @@ NO_PREVIOUS = datetime(9999, 12, 31, tzinfo=UTC)  # "no previous close": nothing
 
 # The service period of a rated row in its customer's zone and anchor day; the sub-kind of its line.
 _PERIOD = ("FORMAT_DATE('%Y-%m', DATE_SUB(DATE(r.start_time, w.zone), INTERVAL w.anchor_day - 1 DAY))")
-_SUB_KIND = ("CASE r.kind WHEN 'voice' THEN r.jurisdiction WHEN 'api_query' THEN r.query_type "
-             "ELSE COALESCE(r.direction, 'outbound') END")
+
+
+def _sub_kind_sql() -> str:
+    """Each product's line group in SQL, from the product table (voice: jurisdiction; messaging:
+    direction, outbound when absent; API: query type). Field names are the table's own constants."""
+    cases = []
+    for item in products():
+        if not (item.kind.isidentifier() and item.group_field.isidentifier()):
+            raise ValueError(f"product {item.kind!r}: {item.group_field!r} is not a column name")
+        column = f"r.{item.group_field}"
+        if item.group_default is not None:
+            column = f"COALESCE({column}, '{item.group_default}')"
+        cases.append(f"WHEN '{item.kind}' THEN {column}")
+    return f"CASE r.kind {' '.join(cases)} END"
+
+
+_SUB_KIND = _sub_kind_sql()
 _WINDOWS = """windows AS (
   SELECT w.customer_id, w.period, w.zone, w.anchor_day, w.mark, w.previous_mark FROM UNNEST(@windows) AS w)"""
 _SELECTED = ("inserted_at <= mark AND (service_period = period "

@@ -23,18 +23,18 @@ passed in), never at import.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from importlib import resources
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 from ..money import MoneyError, format_rate, to_decimal
 from ..ports import LedgerEntry, chunks
 from ..timeutil import InstantError, parse_instant
 from .lazy_client import LazyClient
 
-UTC = timezone.utc
 INSERT_BATCH = 500  # rows per insertAll request (BigQuery's recommended maximum)
 NUMERIC_MAX_PLACES = 9
 NUMERIC_MAX_INTEGER_DIGITS = 29
@@ -282,7 +282,8 @@ class BigQueryUsageStore(_BigQueryDataset):
         where = "event_date BETWEEN @first_day AND @last_day" + _customer_filter(customer_id, parameters)
         sql = deduplicated(self.table_ref(USAGE_REJECTS), USAGE_REJECTS, where) + " ORDER BY inserted_at, reject_id"
         for row in self._query(sql, parameters):
-            record = {key: row[key] for key in row.keys() if key not in ("event_date", "inserted_at")}
+            # a BigQuery Row iterates its values, not its keys
+            record = {key: row[key] for key in row.keys() if key not in ("event_date", "inserted_at")}  # noqa: SIM118
             record["received_at"] = _iso(record.get("received_at"))
             yield record
 
@@ -335,7 +336,7 @@ class BigQueryLedgerStore(_BigQueryDataset):
             yield LedgerEntry(
                 entry_id=row["entry_id"], customer_id=row["customer_id"], kind=row["kind"],
                 amount_micros=row["amount_micros"], balance_after_micros=row["balance_after_micros"],
-                at=_iso(row["at"]), reference=row["reference"] or "")
+                at=_iso(row["at"]) or "", reference=row["reference"] or "")
 
 
 # ------------------------------------------------------------------------------ row mapping
@@ -437,7 +438,7 @@ def _numeric(value: object, table: str, key: str, column: str) -> str | None:
 
 
 def _record_from_rated_row(row: Any) -> dict:
-    record = {key: row[key] for key in row.keys() if key not in ("event_date", "inserted_at")}
+    record = {key: row[key] for key in row.keys() if key not in ("event_date", "inserted_at")}  # noqa: SIM118 (a Row)
     record["status"] = "rated"
     record["start_time"] = _iso(record["start_time"])
     record["rate"] = format_rate(record["rate"]) if record["rate"] is not None else None

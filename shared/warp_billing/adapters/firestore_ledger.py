@@ -13,9 +13,11 @@ committed write at once (no streaming buffer, no best-effort dedup), at a higher
 
 from __future__ import annotations
 
+import contextlib
 import time
-from datetime import datetime, timezone
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import quote
 
 from ..ports import LedgerEntry, chunks
@@ -65,10 +67,8 @@ class FirestoreLedgerStore:
                 # Some entries were written by an earlier delivery: the commit was all-or-nothing,
                 # so create them one by one and keep those that exist.
                 for ref, document in batch_items:
-                    try:
+                    with contextlib.suppress(AlreadyExists, Conflict):
                         ref.create(document, timeout=self.timeout_s)
-                    except (AlreadyExists, Conflict):
-                        pass
 
     def entries(self, customer_id: str | None = None) -> Iterator[LedgerEntry]:
         """Entries in the order they were made (all customers when ``customer_id`` is None)."""
@@ -108,7 +108,7 @@ def _document(entry: LedgerEntry, position: int, written_ns: int) -> dict:
 
 
 def _epoch_microseconds(instant: datetime) -> int:
-    delta = instant - datetime(1970, 1, 1, tzinfo=timezone.utc)
+    delta = instant - datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 

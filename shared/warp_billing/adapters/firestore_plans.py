@@ -24,8 +24,9 @@ from __future__ import annotations
 import hashlib
 import json
 import zlib
-from datetime import datetime, timezone
-from typing import Any, Mapping
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import quote
 
 import yaml
@@ -35,7 +36,6 @@ from ..rating.rater import deck_paths
 from .firestore_ledger import FirestoreLedgerStore  # noqa: F401  (bootstrap looks for it here)
 from .lazy_client import LazyClient
 
-UTC = timezone.utc
 CHUNK_BYTES = 1_000_000  # stored bytes per chunk document: under 1 MiB with the name and fields
 CHUNKS_PER_COMMIT = 3  # ~3 MB per commit: under Firestore's 10 MiB request and the emulator's 4 MiB
 VERSION_DIGITS = 20

@@ -14,8 +14,9 @@ speaks the Publisher gRPC API (the tests run a recording one).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any
 
 from ..money import MoneyError
 from .lazy_client import LazyClient
@@ -29,7 +30,7 @@ class AlertPublishError(RuntimeError):
 
 def publisher_client(endpoint: str | None = None):
     """A PublisherClient: the real API, or a plaintext gRPC endpoint ``host:port`` (local servers)."""
-    from google.cloud import pubsub_v1
+    from google.cloud import pubsub_v1  # type: ignore[attr-defined]  # a namespace package mypy cannot see into
 
     if not endpoint:
         return pubsub_v1.PublisherClient()

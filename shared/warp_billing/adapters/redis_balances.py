@@ -22,8 +22,8 @@ restart, read-only replica after failover, cluster down) become ``BalancesUnavai
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from importlib import resources
-from typing import Iterable, Sequence
 
 import redis
 from redis import exceptions as redis_errors
@@ -127,7 +127,8 @@ def decode_result(
     if kind == POSTPAID_FORMAT:
         pass  # a postpaid running total moves no balance: no ledger entry
     elif credit_kind is not None:
-        entries.append(LedgerEntry(entry_id, customer_id, credit_kind, amount_micros, balance_micros, at_iso, reference))
+        entries.append(LedgerEntry(entry_id, customer_id, credit_kind, amount_micros, balance_micros, at_iso,
+                                   reference))
     else:
         recharge_entry = debit_entry = None
         pre = "P" in flags
@@ -221,7 +222,7 @@ class RedisBalances:
         except TRANSIENT_REDIS_ERRORS as exc:
             raise BalancesUnavailable(f"charging a batch of {len(requests)}: {exc}") from exc
         results: list[ChargeResult | TransientError] = []
-        for request, reply in zip(requests, replies):
+        for request, reply in zip(requests, replies, strict=True):
             try:
                 results.append(self._result(request, reply))
             except AccountNotLoaded as missing:
@@ -272,15 +273,16 @@ class RedisBalances:
         values = self.client.hmget(account_key(customer_id), "balance", "low", "suspend_at", "opened_ms")
         if values[0] is None:
             return None
-        balance, low, suspend_at, opened = (None if value is None else _text(value) for value in values)
+        balance = _text(values[0])
+        low, suspend_at, opened = (None if value is None else _text(value) for value in values[1:])
         return AccountState(customer_id, int(balance), low == "1", int(suspend_at) if suspend_at else None,
                             int(opened) if opened else None)
 
     def recent_ledger(self, customer_id: str, count: int = 20) -> list[LedgerEntry]:
         """The newest ledger entries kept in Redis, newest first."""
         entries = []
-        for _, fields in self.client.xrevrange(ledger_key(customer_id), count=count):
-            item = {_text(key): _text(value) for key, value in fields.items()}
+        for _, fields in self.client.xrevrange(ledger_key(customer_id), count=count) or []:
+            item = {_text(key): _text(value) for key, value in (fields or {}).items()}
             entries.append(LedgerEntry(item["id"], customer_id, item["kind"], int(item["amount"]),
                                        int(item["balance"]), iso_from_ms(int(item["at_ms"])), item.get("ref", "")))
         return entries
@@ -321,7 +323,7 @@ class RedisBalances:
             fields["suspend_at"] = str(suspend_at_ms)
         pipe = self.client.pipeline(transaction=True)
         pipe.delete(account_key(customer_id))
-        pipe.hset(account_key(customer_id), mapping=fields)
+        pipe.hset(account_key(customer_id), mapping=fields)  # type: ignore[arg-type]  # redis' Mapping key is invariant
         pipe.execute()
 
     def restore_results(self, customer_id: str, results: Iterable[tuple[str, ChargeResult, int | None]]) -> int:
@@ -350,6 +352,7 @@ class RedisBalances:
         moved meanwhile (MOVED / ASK during resharding) is charged again through the cluster
         client, which follows redirections; the script makes that repeat harmless."""
         cluster = self.client
+        assert isinstance(cluster, redis.RedisCluster)  # called only for a cluster client (see charge_many)
         by_node: dict[str, tuple[object, list[int]]] = {}
         for index, request in enumerate(requests):
             node = cluster.nodes_manager.get_node_from_slot(cluster.keyslot(account_key(request.customer_id)))
@@ -359,10 +362,9 @@ class RedisBalances:
             pipe = cluster.get_redis_connection(node).pipeline(transaction=False)
             for index in indexes:
                 self._call(requests[index], pipe)
-            for index, reply in zip(indexes, pipe.execute(raise_on_error=False)):
-                if isinstance(reply, (redis_errors.MovedError, redis_errors.AskError, redis_errors.TryAgainError)):
-                    reply = self._call(requests[index], None)
-                replies[index] = reply
+            for index, reply in zip(indexes, pipe.execute(raise_on_error=False), strict=True):
+                moved = isinstance(reply, (redis_errors.MovedError, redis_errors.AskError, redis_errors.TryAgainError))
+                replies[index] = self._call(requests[index], None) if moved else reply
         return replies
 
     def _prepaid_args(self, op: str, entry_id: str, amount: str, at_ms: int, ttl_s: int, terms: PrepaidTerms,
@@ -380,7 +382,7 @@ class RedisBalances:
             raise ValueError(f"a charge cannot be negative ({request.amount_micros})")
         customer, entry_id, terms = request.customer_id, request.entry_id, request.terms
         if isinstance(terms, PrepaidTerms):
-            keys = (account_key(customer), dedup_key(customer, entry_id), ledger_key(customer))
+            keys: tuple[str, ...] = (account_key(customer), dedup_key(customer, entry_id), ledger_key(customer))
             args = self._prepaid_args("debit", entry_id, amount, request.at_ms, self._dedup_ttl_s, terms,
                                       request.replay, request.plan_version, "debit", request.reference)
             return self._prepaid(keys=keys, args=args, client=pipe)

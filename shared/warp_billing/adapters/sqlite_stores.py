@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
 
 import orjson
 
@@ -65,7 +65,8 @@ class SqliteUsageStore:
 
     def insert_rated(self, records: Sequence[Mapping]) -> None:
         self._db.write("INSERT OR IGNORE INTO rated_usage VALUES (?, ?, ?)",
-                       [(record["event_id"], record.get("customer_id"), orjson.dumps(record).decode()) for record in records])
+                       [(record["event_id"], record.get("customer_id"),
+                         orjson.dumps(record).decode()) for record in records])
 
     def insert_rejects(self, records: Sequence[Mapping]) -> None:
         rows = []
@@ -111,6 +112,7 @@ class SqliteLedgerStore:
         if customer_id is None:
             cursor = connection.execute(f"SELECT {columns} FROM ledger ORDER BY rowid")
         else:
-            cursor = connection.execute(f"SELECT {columns} FROM ledger WHERE customer_id = ? ORDER BY rowid", (customer_id,))
+            cursor = connection.execute(f"SELECT {columns} FROM ledger WHERE customer_id = ? ORDER BY rowid",
+                                        (customer_id,))
         for row in cursor:
             yield LedgerEntry(*row)

@@ -30,7 +30,7 @@ from urllib.parse import quote
 import orjson
 
 from ..plan import Plan
-from ..ports import CloseRegister, CloseRunLog, DocumentStore, InvoicePublisher, RatedUsageSource
+from ..ports import CloseRegister, CloseRunLog, DocumentStore, InvoicePublisher, RatedUsageSource, TaxEngine
 from ..timeutil import UTC
 from .amounts import cents
 from .close_usage import CloseUsage, CloseWindow, UsageBatch, check_group
@@ -41,14 +41,12 @@ from .invoice import USAGE, InvoiceLine, build_invoice
 from .invoice_store import IssueOutcome
 from .render_html import render_invoice_html
 from .revenue_recognition import AccountMap, journal_record
-from .taxes import TaxEngine
-from .usage_lines import CustomerUsage, ordered_groups, usage_line
+from .usage_lines import CustomerUsage, kinds, ordered_groups, usage_line
 
 log = logging.getLogger(__name__)
 
 ALREADY_ISSUED = "already_issued"
 FAILED = "failed"
-KIND_ORDER = ("voice", "sms", "mms", "api_query")
 
 
 @dataclass(frozen=True)
@@ -250,7 +248,7 @@ def prior_period_lines(plan: Plan, prior: Mapping[str, CustomerUsage]) -> list[I
     for label in sorted(prior):
         cycle = cycle_for(label, timezone=plan.timezone, anchor_day=plan.terms.anchor_day)
         usage = prior[label]
-        for kind in KIND_ORDER:
+        for kind in kinds():
             for sub, totals in ordered_groups(usage, kind):
                 check_group(kind, sub)
                 priced = usage_line(kind, sub, totals)

@@ -24,7 +24,8 @@ from decimal import Decimal
 from ..money import EXACT, ZERO
 from .cycles import BillingCycle
 from .errors import BillingError
-from .usage_lines import MESSAGE_DIRECTIONS, MESSAGE_KINDS, VOICE_JURISDICTIONS, CustomerUsage, ScanReport
+from ..products import product, products
+from .usage_lines import CustomerUsage, ScanReport
 
 
 class UnbillableUsageError(BillingError):
@@ -110,16 +111,10 @@ class UsageBatch:
 
 
 def check_group(kind: str, sub: str | None) -> None:
-    """Refuse a usage group that no invoice line carries (the file scan refuses the same)."""
-    if kind == "voice":
-        if sub not in VOICE_JURISDICTIONS:
-            raise UnbillableUsageError(f"voice usage with jurisdiction {sub!r}; expected one of "
-                                       f"{', '.join(VOICE_JURISDICTIONS)}")
-    elif kind in MESSAGE_KINDS:
-        if sub not in MESSAGE_DIRECTIONS:
-            raise UnbillableUsageError(f"{kind} usage with direction {sub!r}; expected outbound or inbound")
-    elif kind == "api_query":
-        if not isinstance(sub, str) or not sub.strip():
-            raise UnbillableUsageError("api_query usage without a query_type")
-    else:
-        raise UnbillableUsageError(f"kind {kind!r} is not billable (voice, sms, mms, api_query)")
+    """Refuse a usage group that no invoice line carries (the product table's rule, as the file scan)."""
+    item = product(kind)
+    if item is None:
+        raise UnbillableUsageError(f"kind {kind!r} is not billable ({', '.join(p.kind for p in products())})")
+    problem = item.group_problem(sub)
+    if problem is not None:
+        raise UnbillableUsageError(problem)

@@ -39,20 +39,23 @@ class CommitmentOutcome:
     amount: Decimal
 
 
-def commitment_outcome(commitment: Commitment, minutes: Fraction, voice_after_tiers: Fraction) -> CommitmentOutcome | None:
+def commitment_outcome(commitment: Commitment, minutes: Fraction,
+                       voice_after_tiers: Fraction) -> CommitmentOutcome | None:
     committed = Fraction(commitment.minutes)
     if minutes < committed:
         unmet = committed - minutes
         return CommitmentOutcome(
             SHORTFALL_SKU,
-            f"Commitment shortfall: {commitment.minutes:,} minutes committed, unmet minutes at {commitment.shortfall_rate}",
+            f"Commitment shortfall: {commitment.minutes:,} minutes committed, "
+            f"unmet minutes at {commitment.shortfall_rate}",
             unmet,
             cents(unmet * exact(commitment.shortfall_rate)),
         )
     if minutes > committed and commitment.rebate_above_pct > 0:
         return CommitmentOutcome(
             REBATE_SKU,
-            f"Commitment rebate: {commitment.rebate_above_pct}% of voice usage above a {commitment.minutes:,}-minute commitment",
+            f"Commitment rebate: {commitment.rebate_above_pct}% of voice usage "
+            f"above a {commitment.minutes:,}-minute commitment",
             minutes,
             cents(-percent_of(voice_after_tiers, commitment.rebate_above_pct)),
         )

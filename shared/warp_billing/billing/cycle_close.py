@@ -9,14 +9,15 @@ register (when one is used) and writes the JSON, the HTML and the journal.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Sequence
 
 import orjson
 
 from ..plan import Plan
+from ..ports import TaxEngine
 from .cycles import BillingCycle, plan_cycle
 from .errors import BillingError
 from .invoice import Invoice, build_invoice
@@ -24,7 +25,6 @@ from .invoice_store import ISSUED_NEW, InvoiceRegister, IssueOutcome
 from .rated_file import scan_rated_file
 from .render_html import render_invoice_html
 from .revenue_recognition import AccountMap, journal_record
-from .taxes import TaxEngine
 from .usage_lines import CustomerUsage, ScanReport, UsageWindow
 
 
@@ -70,13 +70,13 @@ class DocumentPaths:
     journal: Path | None
 
     @classmethod
-    def beside(cls, json_path: Path, *, html: bool = True, journal: bool = True) -> "DocumentPaths":
+    def beside(cls, json_path: Path, *, html: bool = True, journal: bool = True) -> DocumentPaths:
         """``X.json`` with ``X.html`` and ``X.journal.json`` next to it."""
         stem = json_path.with_suffix("") if json_path.suffix == ".json" else json_path
         return cls(json_path, stem.with_name(stem.name + ".html") if html else None,
                    stem.with_name(stem.name + ".journal.json") if journal else None)
 
-    def for_credit_note(self) -> "DocumentPaths":
+    def for_credit_note(self) -> DocumentPaths:
         stem = self.json.with_suffix("") if self.json.suffix == ".json" else self.json
         return DocumentPaths.beside(stem.with_name(stem.name + ".credit-note.json"),
                                     html=self.html is not None, journal=self.journal is not None)

@@ -82,7 +82,7 @@ class BillingCycle:
         """(year, quarter) of the cycle's first day: the quarter the period falls in."""
         return self.start.year, (self.start.month - 1) // 3 + 1
 
-    def following(self) -> "BillingCycle":
+    def following(self) -> BillingCycle:
         """The next cycle of the same customer."""
         year, month = _shift(self.start.year, self.start.month, 1)
         return cycle_for(f"{year:04d}-{month:02d}", timezone=self.timezone, anchor_day=self.anchor_day)

@@ -23,7 +23,7 @@ class RatedLineError(BillingError):
         self.line = line
         self.detail = message
 
-    def __reduce__(self):  # survive the trip back from a worker process
+    def __reduce__(self) -> tuple[type[RatedLineError], tuple[int, str]]:  # survive the trip back from a worker process
         return (type(self), (self.line, self.detail))
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from ..plan import Plan
 from .amounts import cents, exact, money_text, quantity_text
@@ -44,7 +45,7 @@ class Fee:
     rate_percent: Decimal | None = None
     account_hint: str = "tax"
 
-    def to_record(self) -> dict:
+    def to_record(self) -> dict[str, Any]:
         record = {
             "code": self.code,
             "description": self.description,
@@ -59,7 +60,7 @@ class Fee:
         return record
 
     @classmethod
-    def from_record(cls, record: dict) -> "Fee":
+    def from_record(cls, record: dict[str, Any]) -> Fee:
         percent = record.get("rate_percent")
         return cls(
             record["code"], record["description"], Decimal(record["base"]), Decimal(record["rate"]),
@@ -67,7 +68,7 @@ class Fee:
             None if percent is None else Decimal(percent), record.get("account_hint", "tax"),
         )
 
-    def negated(self) -> "Fee":
+    def negated(self) -> Fee:
         return Fee(self.code, self.description, self.base, self.rate, cents(-self.amount), self.base_is_money,
                    self.rate_percent, self.account_hint)
 

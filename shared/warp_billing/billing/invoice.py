@@ -17,25 +17,28 @@ content (what makes re-invoicing idempotent).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date
-from functools import cached_property
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, Iterable
+from functools import cached_property
+from typing import Any
 
 import orjson
 
 from ..plan import Plan
+from ..ports import TaxEngine
+from ..products import API_QUERY, VOICE, products
 from .amounts import cents, exact, iso, money_text, quantity_text, rate_text
 from .bulk_discounts import bulk_discount, discount_description, discount_sku
 from .commitments import commitment_outcome
 from .cycles import BillingCycle, cycle_for
 from .fees import Fee, e911_fee
 from .recurring import recurring_lines
-from .taxes import TaxableLine, TaxEngine, TaxRequest
+from .taxes import TaxableLine, TaxRequest
 from .tiers import TIER_ADJUSTMENT_SKU, tier_adjustment, tier_description
-from .usage_lines import CustomerUsage, ordered_groups, usage_line
+from .usage_lines import CustomerUsage, UsageTotals, ordered_groups, usage_line
 
 INVOICE = "invoice"
 CREDIT_NOTE = "credit_note"
@@ -74,7 +77,7 @@ class InvoiceLine:
     service_end: date
     details: tuple[tuple[str, Any], ...] = ()
 
-    def to_record(self) -> dict:
+    def to_record(self) -> dict[str, Any]:
         record = {
             "sku": self.sku,
             "description": self.description,
@@ -89,7 +92,7 @@ class InvoiceLine:
         return record
 
     @classmethod
-    def from_record(cls, record: dict) -> "InvoiceLine":
+    def from_record(cls, record: dict[str, Any]) -> InvoiceLine:
         return cls(
             record["sku"], record["description"], exact(Decimal(record["quantity"])), record["unit"],
             Decimal(record["amount"]), record["category"], date.fromisoformat(record["service_start"]),
@@ -97,7 +100,7 @@ class InvoiceLine:
             tuple((key, value) for key, value in record.items() if key not in LINE_KEYS),
         )
 
-    def negated(self) -> "InvoiceLine":
+    def negated(self) -> InvoiceLine:
         return replace(self, amount=cents(-self.amount))
 
 
@@ -131,7 +134,7 @@ class Invoice:
     def total(self) -> Decimal:
         return self.subtotal + self.fees_total
 
-    def to_record(self) -> dict:
+    def to_record(self) -> dict[str, Any]:
         record = {
             "document_type": self.document_type,
             "invoice_number": self.number,
@@ -155,7 +158,7 @@ class Invoice:
         return record
 
     @classmethod
-    def from_record(cls, record: dict) -> "Invoice":
+    def from_record(cls, record: dict[str, Any]) -> Invoice:
         terms = record.get("terms", {})
         cycle = cycle_for(record["billing_period"], timezone=record["timezone"], anchor_day=terms.get("anchor_day", 1))
         return cls(
@@ -170,9 +173,9 @@ class Invoice:
     @cached_property
     def content_hash(self) -> str:
         """Digest of the billed content (cached: the invoice is immutable)."""
-        return self.to_record()["content_hash"]
+        return str(self.to_record()["content_hash"])
 
-    def credit_note(self, number: str, on: date) -> "Invoice":
+    def credit_note(self, number: str, on: date) -> Invoice:
         """The credit note cancelling this invoice in full, dated ``on``."""
         return replace(
             self, issue_date=on, due_date=on, lines=tuple(line.negated() for line in self.lines),
@@ -181,7 +184,7 @@ class Invoice:
         )
 
 
-def billed_content_hash(record: dict) -> str:
+def billed_content_hash(record: dict[str, Any]) -> str:
     """A digest of what an invoice bills (lines, fees, period, terms), not of its number or dates."""
     content = {key: value for key, value in record.items() if key not in VOLATILE_KEYS}
     return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
@@ -193,8 +196,7 @@ def build_invoice(plan: Plan, cycle: BillingCycle, usage: CustomerUsage, taxes: 
 
     ``extra_lines`` (late usage of earlier cycles) follow the cycle's lines and are taxed with them.
     """
-    lines = [*_voice_lines(plan, cycle, usage), *_messaging_lines(cycle, usage), *_api_lines(plan, cycle, usage),
-             *_recurring(plan, cycle), *extra_lines]
+    lines = [*_usage_lines(plan, cycle, usage), *_recurring(plan, cycle), *extra_lines]
     fees: list[Fee] = []
     e911 = e911_fee(plan, cycle)
     if e911 is not None:
@@ -211,7 +213,7 @@ def build_invoice(plan: Plan, cycle: BillingCycle, usage: CustomerUsage, taxes: 
     )
 
 
-def _usage(cycle: BillingCycle, kind: str, sub: str, totals) -> InvoiceLine:
+def _usage(cycle: BillingCycle, kind: str, sub: str, totals: UsageTotals) -> InvoiceLine:
     priced = usage_line(kind, sub, totals)
     details: list[tuple[str, Any]] = [("events", priced.events)]
     if priced.billed_seconds is not None:
@@ -220,9 +222,19 @@ def _usage(cycle: BillingCycle, kind: str, sub: str, totals) -> InvoiceLine:
                        cycle.start, cycle.end, tuple(details))
 
 
-def _voice_lines(plan: Plan, cycle: BillingCycle, usage: CustomerUsage) -> Iterable[InvoiceLine]:
-    for sub, totals in ordered_groups(usage, "voice"):
-        yield _usage(cycle, "voice", sub, totals)
+def _usage_lines(plan: Plan, cycle: BillingCycle, usage: CustomerUsage) -> Iterable[InvoiceLine]:
+    """Usage lines product by product in table order, each group followed by its adjustments."""
+    for item in products():
+        for sub, totals in ordered_groups(usage, item.kind):
+            yield _usage(cycle, item.kind, sub, totals)
+            if item.kind == API_QUERY.kind:
+                yield from _api_discount(plan, cycle, sub, totals)
+        if item.kind == VOICE.kind:
+            yield from _voice_adjustments(plan, cycle, usage)
+
+
+def _voice_adjustments(plan: Plan, cycle: BillingCycle, usage: CustomerUsage) -> Iterable[InvoiceLine]:
+    """Volume pricing (tiers) and the commitment, on all voice minutes of the cycle."""
     voice_plan = plan.voice
     if voice_plan is None:
         return
@@ -245,25 +257,18 @@ def _voice_lines(plan: Plan, cycle: BillingCycle, usage: CustomerUsage) -> Itera
                               (("committed_minutes", voice_plan.commitment.minutes),))
 
 
-def _messaging_lines(cycle: BillingCycle, usage: CustomerUsage) -> Iterable[InvoiceLine]:
-    for kind in ("sms", "mms"):
-        for sub, totals in ordered_groups(usage, kind):
-            yield _usage(cycle, kind, sub, totals)
-
-
-def _api_lines(plan: Plan, cycle: BillingCycle, usage: CustomerUsage) -> Iterable[InvoiceLine]:
+def _api_discount(plan: Plan, cycle: BillingCycle, query_type: str, totals: UsageTotals) -> Iterable[InvoiceLine]:
+    """The bulk discount of one query type, when the plan has one and the volume reaches it."""
     discount = plan.api_queries.bulk_discount if plan.api_queries is not None else None
-    for query_type, totals in ordered_groups(usage, "api_query"):
-        yield _usage(cycle, "api_query", query_type, totals)
-        if discount is None:
-            continue
-        amount = bulk_discount(discount, totals)
-        if amount is not None:
-            yield InvoiceLine(
-                discount_sku(query_type), discount_description(query_type, discount), Fraction(totals.units),
-                "query", amount, DISCOUNT, cycle.start, cycle.end,
-                (("percent", rate_text(discount.percent)), ("threshold", discount.threshold)),
-            )
+    if discount is None:
+        return
+    amount = bulk_discount(discount, totals)
+    if amount is not None:
+        yield InvoiceLine(
+            discount_sku(query_type), discount_description(query_type, discount), Fraction(totals.units),
+            "query", amount, DISCOUNT, cycle.start, cycle.end,
+            (("percent", rate_text(discount.percent)), ("threshold", discount.threshold)),
+        )
 
 
 def _recurring(plan: Plan, cycle: BillingCycle) -> Iterable[InvoiceLine]:

@@ -30,11 +30,11 @@ import fcntl
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import quote
 
 import orjson
@@ -133,7 +133,7 @@ class InvoiceRegister:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _numbers(self, folder: Path, document_type: str) -> list[tuple[int, Path]]:
-        found = []
+        found: list[tuple[int, Path]] = []
         directory = folder / FOLDERS[document_type]
         if not directory.is_dir():
             return found
@@ -144,7 +144,8 @@ class InvoiceRegister:
         found.sort()
         sequence = [number for number, _ in found]
         if sequence != list(range(1, len(sequence) + 1)):
-            raise InvoiceRegisterError(f"{directory}: document numbers {sequence} are not 1..{len(sequence)} without gaps")
+            raise InvoiceRegisterError(
+                f"{directory}: document numbers {sequence} are not 1..{len(sequence)} without gaps")
         return found
 
     def _next_number(self, folder: Path, document_type: str, customer_id: str) -> str:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Iterator, Mapping
+from typing import BinaryIO
 
 from .errors import RatedFileError, RatedLineError
 from .usage_lines import CustomerUsage, ScanReport, UsageAggregator, UsageWindow
@@ -74,7 +75,8 @@ class _RangeFailure:
     error: RatedLineError
 
 
-def _scan_range(path: str, start: int, end: int, windows: Mapping[str, UsageWindow]):
+def _scan_range(path: str, start: int, end: int,
+                windows: Mapping[str, UsageWindow]) -> tuple[dict[str, CustomerUsage], ScanReport] | _RangeFailure:
     """Aggregate the lines that begin in ``[start, end)``; a bad line comes back as a failure."""
     aggregator = UsageAggregator(windows)
     try:
@@ -92,7 +94,7 @@ def _scan_range(path: str, start: int, end: int, windows: Mapping[str, UsageWind
     return aggregator.result(), aggregator.report
 
 
-def _align(handle, start: int) -> int:
+def _align(handle: BinaryIO, start: int) -> int:
     """Position ``handle`` at the first line that begins at or after ``start``."""
     if start == 0:
         handle.seek(0)
@@ -111,7 +113,7 @@ def _align(handle, start: int) -> int:
         skipped += len(block)
 
 
-def _line_blocks(handle, position: int, end: int) -> Iterator[list[bytes]]:
+def _line_blocks(handle: BinaryIO, position: int, end: int) -> Iterator[list[bytes]]:
     """Lists of complete lines beginning before ``end``, read a block at a time."""
     carry = b""
     while position < end:

@@ -99,4 +99,5 @@ def _append(lines: list[RecurringLine], charge: RecurringCharge, service: Billin
 
 def active_numbers(charges: tuple[RecurringCharge, ...], cycle: BillingCycle) -> int:
     """Numbers in service on at least one day of ``cycle`` (charges marked e911), whatever their timing."""
-    return sum(charge.quantity for charge in charges if charge.e911 and cycle.overlap_days(charge.start, charge.end) > 0)
+    return sum(charge.quantity for charge in charges
+               if charge.e911 and cycle.overlap_days(charge.start, charge.end) > 0)

@@ -17,12 +17,14 @@ it. Account codes come from an ``AccountMap`` with conventional defaults.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, Mapping
+from typing import Any
 
+from ..products import products
 from .amounts import cents, exact, money_text
 from .commitments import SHORTFALL_SKU
 from .errors import BillingError
@@ -49,7 +51,7 @@ class AccountMap:
     taxes_payable: str = "2300"
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> "AccountMap":
+    def from_mapping(cls, values: Mapping[str, Any]) -> AccountMap:
         known = {item.name for item in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -66,12 +68,9 @@ class AccountMap:
             return self.discounts_and_rebates
         if line.category.startswith("recurring"):
             return self.recurring_revenue
-        if line.sku.startswith("VOICE-"):
-            return self.voice_revenue
-        if line.sku.startswith(("SMS-", "MMS-")):
-            return self.messaging_revenue
-        if line.sku.startswith("API-"):
-            return self.api_revenue
+        for item in products():
+            if line.sku.startswith(item.sku_prefix + "-"):
+                return str(getattr(self, item.revenue_account))
         return self.recurring_revenue
 
     def for_fee(self, hint: str) -> str:
@@ -87,7 +86,7 @@ class JournalLine:
     credit: Decimal
     memo: str
 
-    def to_record(self) -> dict:
+    def to_record(self) -> dict[str, Any]:
         side = {"debit": money_text(self.debit)} if self.debit else {"credit": money_text(self.credit)}
         return {"account": self.account, **side, "memo": self.memo}
 
@@ -113,7 +112,7 @@ class JournalEntry:
     def balanced(self) -> bool:
         return self.debits == self.credits
 
-    def to_record(self) -> dict:
+    def to_record(self) -> dict[str, Any]:
         return {"date": self.date.isoformat(), "memo": self.memo, "reference": self.reference,
                 "lines": [line.to_record() for line in self.lines],
                 "debits": money_text(self.debits), "credits": money_text(self.credits)}
@@ -207,7 +206,7 @@ def ratable_slices(amount: Decimal, start: date, end: date) -> list[tuple[date, 
     return slices
 
 
-def journal_record(invoice: Invoice, accounts: AccountMap = AccountMap()) -> dict:
+def journal_record(invoice: Invoice, accounts: AccountMap = AccountMap()) -> dict[str, Any]:
     """The journal of one invoice as JSON-ready data."""
     entries = journal_entries(invoice, accounts)
     return {

@@ -1,7 +1,7 @@
 """The tax-engine port: what an invoice asks of a tax engine, and the offline default.
 
-A ``TaxEngine`` receives the invoice's priced lines and returns the tax and regulatory
-fee lines to add. The default ``OfflineTaxEngine`` needs no network: it applies the FCC
+A ``TaxEngine`` (the port, declared in ``ports.py``) receives the invoice's priced lines and
+returns the tax and regulatory fee lines to add. The default ``OfflineTaxEngine`` needs no network: it applies the FCC
 USF contribution factor of the period's quarter from the dated table (``usf``), when the
 plan says USF applies. ``warp_billing.adapters.avalara`` implements the same port
 against Avalara Communications (AFC CalcTaxes).
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
-from typing import Protocol
 
+from ..ports import TaxEngine  # noqa: F401  (re-exported: the port lives in ports.py)
 from .cycles import BillingCycle
 from .fees import Fee
 from .usf import ContributionFactorTable, usf_fee
@@ -46,12 +46,6 @@ class TaxRequest:
     issue_date: date
     lines: tuple[TaxableLine, ...]
     usf_applies: bool
-
-
-class TaxEngine(Protocol):
-    """Computes taxes and regulatory fees for an invoice; raises TaxError, never guesses."""
-
-    def taxes(self, request: TaxRequest) -> list[Fee]: ...
 
 
 class OfflineTaxEngine:

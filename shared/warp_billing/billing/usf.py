@@ -16,10 +16,10 @@ every jurisdiction and is not allocated to one); carrier's-carrier customers
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Iterable, Mapping
 
 from ..money import MoneyError, to_decimal
 from .amounts import cents, exact, rate_text
@@ -40,12 +40,12 @@ class ContributionFactorTable:
     source: str
 
     @classmethod
-    def embedded(cls) -> "ContributionFactorTable":
+    def embedded(cls) -> ContributionFactorTable:
         table = cls.from_csv(EMBEDDED_TABLE)
         return cls(table.factors, "the embedded table")
 
     @classmethod
-    def from_csv(cls, path: str | Path) -> "ContributionFactorTable":
+    def from_csv(cls, path: str | Path) -> ContributionFactorTable:
         """Read ``year,quarter,factor_pct`` rows (``n/a`` = not published)."""
         try:
             with open(path, newline="", encoding="utf-8") as handle:
@@ -54,7 +54,7 @@ class ContributionFactorTable:
             raise TaxError(f"cannot read USF contribution factors {path}: {exc.strerror}") from None
 
     @classmethod
-    def from_rows(cls, rows: Iterable[Mapping[str, str]], source: str) -> "ContributionFactorTable":
+    def from_rows(cls, rows: Iterable[Mapping[str, str]], source: str) -> ContributionFactorTable:
         factors: dict[tuple[int, int], Decimal] = {}
         for number, row in enumerate(rows, start=2):
             try:

@@ -8,18 +8,16 @@ so re-writing them is idempotent and nothing is charged twice.
 
 All amounts are integer micro-units (1 USD = 1,000,000). ``BalanceStore`` is the port; the
 Redis adapter (``adapters.redis_balances``) implements it with one Lua script per step.
-(It lives here until ``ports.py`` takes it over.)
+The port itself is declared in ``ports.py`` with the others (re-exported here for old imports).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Protocol, Sequence
 
-from ..ports import LedgerEntry
+from ..ports import BalanceStore, LedgerEntry  # noqa: F401  (BalanceStore re-exported: the port lives in ports.py)
 from ..rating.rejections import Reason
-from .errors import TransientError
 
 CHARGED = "charged"
 REFUSED = "refused"
@@ -157,31 +155,3 @@ class AccountState:
     low_balance_alerted: bool
     suspend_at_ms: int | None
     opened_ms: int | None
-
-
-class BalanceStore(Protocol):
-    """Hot balances and running totals with per-event dedup (Memorystore in production)."""
-
-    def charge(self, request: ChargeRequest) -> ChargeResult:
-        """Debit (prepaid) or add to the cycle total (postpaid), once per entry_id.
-
-        Raises ``AccountNotLoaded`` for a prepaid account that does not exist (a TransientError).
-        """
-
-    def charge_many(self, requests: Sequence[ChargeRequest]) -> "list[ChargeResult | TransientError]":
-        """``charge`` for many requests in one round trip, in order; an item that must be
-        retried (account not loaded) comes back as its error, the others are done."""
-
-    def prior_result(self, customer_id: str, entry_id: str, reference: str) -> ChargeResult | None:
-        """The stored result of an earlier charge of this entry, if still kept."""
-
-    def credit(
-        self, customer_id: str, entry_id: str, amount_micros: int, kind: str, reference: str, at_ms: int,
-        terms: PrepaidTerms,
-    ) -> ChargeResult:
-        """Top-up / adjustment, idempotent by entry_id forever; opens the account if needed."""
-
-    def open_account(self, customer_id: str, at_ms: int) -> None:
-        """Create a prepaid account at zero balance if it does not exist."""
-
-    def account(self, customer_id: str) -> AccountState | None: ...

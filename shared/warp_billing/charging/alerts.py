@@ -7,6 +7,9 @@ Money is a decimal string, never a JSON number.
 
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import Any
+
 from ..money import format_amount, from_micros
 from ..rating.rated_event import RatedEvent
 from .accounts import AccountAlert, AlertCode
@@ -17,7 +20,7 @@ PREPAID_ALERTS = frozenset({AlertCode.LOW_BALANCE, AlertCode.SUSPEND_PENDING, Al
 
 
 def account_alert(alert: AccountAlert, customer_id: str, entry_id: str, at_ms: int, currency: str,
-                  threshold_micros: int | None = None) -> dict:
+                  threshold_micros: int | None = None) -> dict[str, Any]:
     """The document of an alert decided by the balance store."""
     prepaid = alert.code in PREPAID_ALERTS
     document = {
@@ -38,7 +41,7 @@ def account_alert(alert: AccountAlert, customer_id: str, entry_id: str, at_ms: i
     return document
 
 
-def low_margin_alert(rated: RatedEvent, at_ms: int, currency: str, alert_below_pct) -> dict:
+def low_margin_alert(rated: RatedEvent, at_ms: int, currency: str, alert_below_pct: Decimal | None) -> dict[str, Any]:
     """An event priced below the plan's margin threshold (``margin.alert_below_pct``)."""
     return {
         "alert_id": f"{AlertCode.LOW_MARGIN.value}:{rated.customer_id}:{rated.event_id}",

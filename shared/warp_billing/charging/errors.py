@@ -14,10 +14,13 @@ class TransientCode(str, Enum):
     """Why a delivery is to be retried (log and metric label; stable once released)."""
 
     BALANCES_UNAVAILABLE = "BALANCES_UNAVAILABLE"      # Redis / Memorystore unreachable, loading, read-only
-    ACCOUNT_NOT_LOADED = "ACCOUNT_NOT_LOADED"          # prepaid account absent in Redis (data loss: run `warp balance rebuild`)
+    # prepaid account absent in Redis (data loss: run `warp balance rebuild`)
+    ACCOUNT_NOT_LOADED = "ACCOUNT_NOT_LOADED"
     PLAN_STORE_UNAVAILABLE = "PLAN_STORE_UNAVAILABLE"  # Firestore / plan files unreachable
-    PLAN_INVALID = "PLAN_INVALID"                      # the current plan version cannot be compiled and no earlier one is cached
-    USAGE_STORE_UNAVAILABLE = "USAGE_STORE_UNAVAILABLE"    # BigQuery (or the embedded store) refused the rated rows / rejects
+    # the current plan version cannot be compiled and no earlier one is cached
+    PLAN_INVALID = "PLAN_INVALID"
+    # BigQuery (or the embedded store) refused the rated rows / rejects
+    USAGE_STORE_UNAVAILABLE = "USAGE_STORE_UNAVAILABLE"
     LEDGER_STORE_UNAVAILABLE = "LEDGER_STORE_UNAVAILABLE"  # the persisted ledger refused the entries
     ALERTS_UNAVAILABLE = "ALERTS_UNAVAILABLE"          # the billing-alerts topic refused an alert
 

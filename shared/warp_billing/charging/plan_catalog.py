@@ -24,8 +24,8 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from ..plan import Plan, PlanError, parse_plan
 from ..ports import PlanStore

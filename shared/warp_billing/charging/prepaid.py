@@ -34,10 +34,12 @@ def prepaid_terms(plan: Plan) -> PrepaidTerms:
     section = plan.prepaid
     below = section.auto_recharge_below
     amount = section.auto_recharge_amount
-    recharge = below is not None and amount is not None and amount > 0
+    recharge_below = recharge_amount = None
+    if below is not None and amount is not None and amount > 0:  # auto-recharge needs both, and a real amount
+        recharge_below, recharge_amount = to_micros(round_micro(below)), to_micros(round_micro(amount))
     return PrepaidTerms(
         low_balance_threshold_micros=to_micros(round_micro(section.low_balance_threshold)),
         suspend_after_s=section.suspend_after_hours * 3600,
-        recharge_below_micros=to_micros(round_micro(below)) if recharge else None,
-        recharge_amount_micros=to_micros(round_micro(amount)) if recharge else None,
+        recharge_below_micros=recharge_below,
+        recharge_amount_micros=recharge_amount,
     )

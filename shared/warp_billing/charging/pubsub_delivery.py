@@ -12,7 +12,8 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-from typing import Any, Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import orjson
 
@@ -37,7 +38,8 @@ def delivery_from_cloud_event(cloud_event: Any) -> Delivery:
         return _undecodable(ce_id, None, Reason.BAD_FIELD, "message: missing (not a Pub/Sub messagePublished event)")
     message_id = message.get("messageId") or message.get("message_id") or ce_id
     message_id = message_id if isinstance(message_id, str) else ce_id
-    attributes = message.get("attributes") if isinstance(message.get("attributes"), dict) else {}
+    given = message.get("attributes")
+    attributes = {str(key): str(value) for key, value in given.items()} if isinstance(given, dict) else {}
     encoded = message.get("data")
     if encoded is None:
         return _undecodable(message_id, None, Reason.BAD_FIELD, "message.data: missing", attributes)
@@ -75,7 +77,8 @@ def handle_pubsub_event(cloud_event: Any, service: Callable[[], ChargingService]
         raise
 
 
-def _undecodable(message_id, raw, reason: Reason, detail: str, attributes=None) -> Delivery:
+def _undecodable(message_id: str | None, raw: str | None, reason: Reason, detail: str,
+                 attributes: Mapping[str, str] | None = None) -> Delivery:
     return Delivery(None, message_id, raw, Rejection(reason, detail), attributes or {})
 
 

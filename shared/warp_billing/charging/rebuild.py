@@ -24,11 +24,12 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable, Iterable, Protocol
+from typing import Protocol
 
-from ..ports import LedgerEntry, LedgerStore
+from ..ports import Clock, LedgerEntry, LedgerStore
 from ..rating.rejections import Reason
 from ..timeutil import parse_instant
 from .accounts import CHARGED, REFUSED, ChargeResult, PrepaidTerms
@@ -68,7 +69,8 @@ class RebuildReport:
     keys_cleared: int = 0
 
 
-def read_ledger(ledger: LedgerStore, customers: Iterable[str] | None = None) -> tuple[dict[str, dict[str, LedgerEntry]], int, list[str]]:
+def read_ledger(ledger: LedgerStore, customers: Iterable[str] | None = None) -> tuple[dict[str, dict[str, LedgerEntry]],
+                                                                                      int, list[str]]:
     """customer -> entry id -> entry, one per entry id; plus duplicates dropped and conflicts."""
     by_customer: dict[str, dict[str, LedgerEntry]] = defaultdict(dict)
     duplicates, conflicts = 0, []
@@ -78,7 +80,8 @@ def read_ledger(ledger: LedgerStore, customers: Iterable[str] | None = None) -> 
             kept = by_customer[entry.customer_id].get(entry.entry_id)
             if kept is None:
                 by_customer[entry.customer_id][entry.entry_id] = entry
-            elif (kept.amount_micros, kept.balance_after_micros, kept.kind) == (entry.amount_micros, entry.balance_after_micros, entry.kind):
+            elif (kept.amount_micros, kept.balance_after_micros, kept.kind) == (entry.amount_micros,
+                                                                                entry.balance_after_micros, entry.kind):
                 duplicates += 1
             else:
                 conflicts.append(f"{entry.customer_id}/{entry.entry_id}")
@@ -93,7 +96,7 @@ def rebuild_balances(
     customers: Iterable[str] | None = None,
     terms_for: Callable[[str], PrepaidTerms | None] = lambda customer_id: None,
     settle_s: int = 0,
-    clock=None,
+    clock: Clock | None = None,
     sleep: Callable[[int], None] = time.sleep,
 ) -> RebuildReport:
     """Rebuild the prepaid state in Redis from the ledger (see the module docstring).
@@ -123,7 +126,7 @@ def rebuild_balances(
         suspend_at = None
         if balance <= 0 and entries:
             suspend_at = max(instants) + terms.suspend_after_s * 1000
-        low = 0 < terms.low_balance_threshold_micros and balance < terms.low_balance_threshold_micros
+        low = terms.low_balance_threshold_micros > 0 and balance < terms.low_balance_threshold_micros
         redis.restore_account(customer, balance, low, suspend_at, min(instants) if instants else now_ms)
         report.dedup_marks += redis.restore_results(customer, _dedup_marks(entries, now_ms, dedup_ttl_s))
         report.balances[customer] = balance
@@ -133,7 +136,8 @@ def rebuild_balances(
     return report
 
 
-def _dedup_marks(entries: list[LedgerEntry], now_ms: int, dedup_ttl_s: int):
+def _dedup_marks(entries: list[LedgerEntry], now_ms: int,
+                 dedup_ttl_s: int) -> Iterator[tuple[str, ChargeResult, int | None]]:
     """(entry id, stored result, ttl) for top-ups (kept for ever) and recent debits."""
     by_event: dict[str, list[LedgerEntry]] = defaultdict(list)
     for entry in entries:
@@ -154,7 +158,7 @@ def _dedup_marks(entries: list[LedgerEntry], now_ms: int, dedup_ttl_s: int):
         recharge = next((entry for entry in group if entry.kind == "auto_recharge"), None)
         if debit is not None and recharge is not None:
             after_debit = recharge.balance_after_micros == debit.balance_after_micros + recharge.amount_micros
-            ordered = (debit, recharge) if after_debit else (recharge, debit)
+            ordered: tuple[LedgerEntry, ...] = (debit, recharge) if after_debit else (recharge, debit)
         else:
             ordered = tuple(entry for entry in (debit, recharge) if entry is not None)
         outcome = CHARGED if debit is not None else REFUSED

@@ -25,18 +25,22 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
-from typing import Mapping, Sequence
+from typing import Any
 
 import orjson
 
 from ..money import MoneyError, format_amount, from_micros, to_micros
-from ..ports import AlertPublisher, LedgerEntry, LedgerStore, UsageStore
+from ..ports import AlertPublisher, BalanceStore, Clock, LedgerEntry, LedgerStore, UsageStore
+from ..rating.event_check import check_event, is_key
 from ..rating.rated_event import RatedEvent, RejectedEvent
+from ..rating.rater import rejected_event
 from ..rating.rejections import Reason, Rejection
-from ..timeutil import InstantError, parse_instant
-from .accounts import BalanceStore, ChargeRequest, ChargeResult, PostpaidTerms
+from ..timeutil import UTC, InstantError, parse_instant
+from .accounts import ChargeRequest, ChargeResult, PostpaidTerms
 from .alerts import account_alert, low_margin_alert
 from .clock import SystemClock, iso_from_ms, ms_from_datetime
 from .errors import TransientCode, TransientError
@@ -44,7 +48,7 @@ from .plan_catalog import CompiledPlan, PlanCatalog
 from .postpaid import postpaid_terms
 
 log = logging.getLogger(__name__)
-KINDS = ("voice", "sms", "mms", "api_query")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 RATED = "rated"
 REJECTED = "rejected"
 
@@ -68,7 +72,7 @@ class Delivery:
     attributes: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def of_event(cls, event: object, message_id: str | None = None) -> "Delivery":
+    def of_event(cls, event: object, message_id: str | None = None) -> Delivery:
         """A delivery of an already decoded event (tests, replays, benchmarks)."""
         raw = orjson.dumps(event).decode() if isinstance(event, dict) else None
         return cls(event, message_id, raw)
@@ -94,6 +98,23 @@ class Handled:
 
 
 @dataclass(slots=True)
+class _Checked:
+    """An event that passed the shared check: its clean common fields and its start instant."""
+
+    event: dict[str, Any]
+    event_id: str
+    kind: str
+    customer_id: str
+    vendor_id: str | None
+    start_text: object
+    start: datetime = EPOCH
+
+    def rejected(self, reason: Reason, detail: str) -> RejectedEvent:
+        start_text = self.start_text if isinstance(self.start_text, str) else None
+        return RejectedEvent(self.event_id, self.kind, self.customer_id, reason.value, detail, start_text)
+
+
+@dataclass(slots=True)
 class _Rated:
     delivery: Delivery
     compiled: CompiledPlan
@@ -106,17 +127,17 @@ class _Rated:
 class _Effects:
     """Everything one or more deliveries write, deduplicated by business key."""
 
-    rows: dict[str, dict] = field(default_factory=dict)
-    rejects: dict[str, dict] = field(default_factory=dict)
+    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rejects: dict[str, dict[str, Any]] = field(default_factory=dict)
     entries: dict[str, LedgerEntry] = field(default_factory=dict)
-    alerts: dict[str, dict] = field(default_factory=dict)
+    alerts: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class ChargingService:
     """Rates, charges and records usage events (see the module docstring)."""
 
     def __init__(self, catalog: PlanCatalog, balances: BalanceStore, usage: UsageStore, ledger: LedgerStore,
-                 alerts: AlertPublisher, *, max_event_age_s: int, clock=None):
+                 alerts: AlertPublisher, *, max_event_age_s: int, clock: Clock | None = None):
         self.catalog = catalog
         self.balances = balances
         self.usage = usage
@@ -167,10 +188,12 @@ class ChargingService:
         charged = {id(step): next(results) for step in charges}
         final: list[Handled | TransientError] = []
         for outcome in outcomes:
-            if isinstance(outcome, _Rated):
-                result = outcome.prior if outcome.prior is not None else charged[id(outcome)]
-                outcome = result if isinstance(result, TransientError) else self._settle(outcome, result, now_ms, effects)
-            final.append(outcome)
+            if not isinstance(outcome, _Rated):
+                final.append(outcome)
+                continue
+            result = outcome.prior if outcome.prior is not None else charged[id(outcome)]
+            settled = result if isinstance(result, TransientError) else self._settle(outcome, result, now_ms, effects)
+            final.append(settled)
         self._write(effects)
         for outcome in final:
             if isinstance(outcome, Handled):
@@ -180,60 +203,74 @@ class ChargingService:
     # -- steps --------------------------------------------------------------------------------
 
     def _prepare(self, delivery: Delivery, now_ms: int, replay: bool) -> _Rated | RejectedEvent:
-        """Decode checks, age, plan and rating: a charge to make, or a reject."""
+        """Decode checks, age, plan and rating: a charge to make, or a reject.
+
+        Each step returns what the next needs or the reject that ends the delivery; a new check
+        (a start_time too far in the future, a durable dedup lookup) is one more step here.
+        """
+        checked = self._check_event(delivery)
+        if isinstance(checked, RejectedEvent):
+            return checked
+        prior = None
+        if not replay and now_ms - ms_from_datetime(checked.start) > self._max_age_ms:
+            prior = self.balances.prior_result(checked.customer_id, checked.event_id, checked.kind)
+            if prior is None:
+                return checked.rejected(Reason.EVENT_TOO_OLD, f"started {checked.start_text}, more than "
+                                                              f"{self._max_age_ms // 1000} s before it was processed")
+        compiled = self._plan_for(checked.customer_id, prior)
+        if compiled is None:
+            return checked.rejected(Reason.UNKNOWN_CUSTOMER, f"no plan for customer {checked.customer_id!r}")
+        return self._rate(delivery, checked, compiled, prior, now_ms, replay)
+
+    def _check_event(self, delivery: Delivery) -> _Checked | RejectedEvent:
+        """The shared event check (``rating.event_check``) plus what charging adds: a start_time."""
         if delivery.problem is not None:
             return RejectedEvent(None, None, None, delivery.problem.reason.value, delivery.problem.detail)
         event = delivery.event
         if type(event) is not dict:
             return RejectedEvent(None, None, None, Reason.MALFORMED_JSON.value, "the message body is not a JSON object")
-        raw_id, kind, customer_id = event.get("event_id"), event.get("kind"), event.get("customer_id")
-        start_text = event.get("start_time")
-        event_id = raw_id if type(raw_id) is str and raw_id else None
-
-        def rejected(reason: Reason, detail: str) -> RejectedEvent:
-            return RejectedEvent(event_id, kind if isinstance(kind, str) else None,
-                                 customer_id if isinstance(customer_id, str) else None, reason.value, detail,
-                                 start_text if isinstance(start_text, str) else None)
-
-        if event_id is None:
-            return rejected(Reason.BAD_FIELD, "event_id: missing" if raw_id is None else "event_id: expected a non-empty string")
-        if kind not in KINDS:
-            return rejected(Reason.UNKNOWN_KIND, f"kind {kind!r} is not voice, sms, mms or api_query")
-        if type(customer_id) is not str or not customer_id:
-            return rejected(Reason.BAD_FIELD, "customer_id: missing" if customer_id is None else "customer_id: expected a non-empty string")
-        if "{" in customer_id or "}" in customer_id:
-            return rejected(Reason.UNKNOWN_CUSTOMER, f"no plan for customer {customer_id!r}")
-        vendor_id = event.get("vendor_id")
-        if vendor_id is not None and type(vendor_id) is not str:
-            return rejected(Reason.BAD_FIELD, "vendor_id: expected a string")
         try:
-            start = parse_instant(start_text)
+            event_id, kind, customer_id, vendor_id = check_event(event)
+        except Rejection as rejection:
+            rejected = rejected_event(event, rejection)
+            if rejection.reason is Reason.BAD_FIELD and rejected.event_id is not None and not is_key(rejected.event_id):
+                rejected.event_id = None  # an invalid event_id must not become the reject's key
+            return rejected
+        start_text = event.get("start_time")
+        checked = _Checked(event, event_id, kind, customer_id, vendor_id, start_text)
+        if "{" in customer_id or "}" in customer_id:
+            # braces are Redis Cluster hash-tag syntax: such an id could address another customer's keys
+            return checked.rejected(Reason.UNKNOWN_CUSTOMER, f"no plan for customer {customer_id!r}")
+        try:
+            checked.start = parse_instant(start_text)
         except InstantError as exc:
-            return rejected(Reason.BAD_FIELD, f"start_time: {'missing' if start_text is None else exc}")
+            return checked.rejected(Reason.BAD_FIELD, f"start_time: {'missing' if start_text is None else exc}")
+        return checked
 
-        prior = None
-        if not replay and now_ms - ms_from_datetime(start) > self._max_age_ms:
-            prior = self.balances.prior_result(customer_id, event_id, kind)
-            if prior is None:
-                return rejected(Reason.EVENT_TOO_OLD, f"started {start_text}, more than {self._max_age_ms // 1000} s "
-                                                      f"before it was processed")
+    def _plan_for(self, customer_id: str, prior: ChargeResult | None) -> CompiledPlan | None:
+        """The plan to rate with: the current version, or the one a late redelivery was charged under."""
         compiled = self.catalog.current(customer_id)
         if prior is not None and (compiled is None or compiled.version != prior.plan_version):
             compiled = self.catalog.at_version(customer_id, prior.plan_version) or compiled
-        if compiled is None:
-            return rejected(Reason.UNKNOWN_CUSTOMER, f"no plan for customer {customer_id!r}")
+        return compiled
+
+    def _rate(self, delivery: Delivery, checked: _Checked, compiled: CompiledPlan, prior: ChargeResult | None,
+              now_ms: int, replay: bool) -> _Rated | RejectedEvent:
+        """Rate under ``compiled`` and build the charge request."""
         try:
-            rated = compiled.rater.rate(event, event_id, kind, vendor_id or None)
+            rated = compiled.rater.rate(checked.event, checked.event_id, checked.kind, checked.vendor_id)
             amount_micros = to_micros(rated.amount)
         except Rejection as rejection:
             if prior is not None and prior.charged:
                 log.error("a charged event can no longer be rated; its ledger entries stand",
-                          extra={"event_id": event_id, "customer_id": customer_id, "reason": rejection.reason.value})
-            return rejected(rejection.reason, rejection.detail)
+                          extra={"event_id": checked.event_id, "customer_id": checked.customer_id,
+                                 "reason": rejection.reason.value})
+            return checked.rejected(rejection.reason, rejection.detail)
         except MoneyError as exc:
-            return rejected(Reason.BAD_FIELD, str(exc))
-        terms = compiled.prepaid if compiled.prepaid is not None else postpaid_terms(compiled.plan, start)
-        request = ChargeRequest(customer_id, event_id, amount_micros, now_ms, kind, compiled.version, terms, replay)
+            return checked.rejected(Reason.BAD_FIELD, str(exc))
+        terms = compiled.prepaid if compiled.prepaid is not None else postpaid_terms(compiled.plan, checked.start)
+        request = ChargeRequest(checked.customer_id, checked.event_id, amount_micros, now_ms, checked.kind,
+                                compiled.version, terms, replay)
         return _Rated(delivery, compiled, rated, request, prior)
 
     def _settle(self, step: _Rated, result: ChargeResult, now_ms: int, effects: _Effects) -> Handled:
@@ -273,8 +310,11 @@ class ChargingService:
         if earlier is None:
             return step.rated, step.compiled
         event = step.delivery.event
+        if not isinstance(event, dict):  # a rated step always came from a decoded object
+            return step.rated, step.compiled
         try:
-            return earlier.rater.rate(event, step.rated.event_id, step.rated.kind, event.get("vendor_id") or None), earlier
+            vendor_id = event.get("vendor_id") or None
+            return earlier.rater.rate(event, step.rated.event_id, step.rated.kind, vendor_id), earlier
         except Rejection:
             return step.rated, step.compiled
 
@@ -309,7 +349,7 @@ def reject_id(event_id: str | None, delivery: Delivery) -> str:
     return "raw:" + hashlib.sha256((delivery.raw or "").encode("utf-8", "replace")).hexdigest()[:32]
 
 
-def _attempt(code: TransientCode, write, argument) -> None:
+def _attempt(code: TransientCode, write: Callable[[Any], None], argument: Any) -> None:
     try:
         write(argument)
     except TransientError:
@@ -339,4 +379,5 @@ def _log_handled(handled: Handled) -> None:
                                                 "reason": handled.reason, "duplicate": handled.duplicate})
     elif log.isEnabledFor(logging.DEBUG):
         log.debug("usage event charged", extra={"event_id": handled.event_id, "customer_id": handled.customer_id,
-                                                "amount": format_amount(handled.amount), "duplicate": handled.duplicate})
+                                                "amount": format_amount(handled.amount),
+                                                "duplicate": handled.duplicate})

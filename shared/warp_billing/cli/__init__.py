@@ -10,6 +10,7 @@ from .deck_commands import deck
 from .invoice_command import invoice
 from .ops_commands import balance, plans, rejects
 from .rate_command import rate
+from .reasons_command import reasons
 from .sample_command import sample
 
 
@@ -19,5 +20,5 @@ def main() -> None:
     """WARP Billing: rate usage, check decks, close billing cycles."""
 
 
-for command in (rate, deck, sample, invoice, plans, balance, rejects, close):
+for command in (rate, deck, sample, invoice, plans, balance, rejects, reasons, close):
     main.add_command(command)

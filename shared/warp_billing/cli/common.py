@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Iterator, Sequence
 
 import click
 from tqdm import tqdm
@@ -16,7 +16,7 @@ from ..rating.numbering import NumberingError, NumberingPlan
 from ..rating.rater import Rater
 
 
-def fail(message: str) -> "click.exceptions.Exit":
+def fail(message: str) -> click.exceptions.Exit:
     """Print a one-line error naming the problem and exit non-zero."""
     click.echo(f"warp: error: {message}", err=True)
     return click.exceptions.Exit(1)
@@ -62,5 +62,6 @@ def byte_progress(path: str, label: str, enabled: bool | None) -> Iterator[tqdm]
     """A progress bar over a file's bytes; shown on a terminal unless forced on or off."""
     total = os.path.getsize(path) if os.path.isfile(path) else None
     disable = (not sys.stderr.isatty()) if enabled is None else not enabled
-    with tqdm(total=total, unit="B", unit_scale=True, desc=label, disable=disable, file=sys.stderr, mininterval=0.5) as bar:
+    with tqdm(total=total, unit="B", unit_scale=True, desc=label, disable=disable, file=sys.stderr,
+              mininterval=0.5) as bar:
         yield bar

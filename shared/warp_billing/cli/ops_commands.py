@@ -17,6 +17,7 @@ import sys
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import click
 import orjson
@@ -25,12 +26,12 @@ from .. import bootstrap, logs
 from ..charging.accounts import PrepaidTerms
 from ..charging.alerts import account_alert
 from ..charging.clock import iso_from_ms
-from ..charging.postpaid import postpaid_terms
 from ..charging.errors import LedgerConflict, TransientError
+from ..charging.postpaid import postpaid_terms
 from ..charging.rebuild import rebuild_balances
 from ..charging.service import Delivery, Handled
 from ..money import MoneyError, format_amount, from_micros, to_decimal, to_micros
-from ..plan import PlanError, load_plan
+from ..plan import Plan, PlanError, load_plan
 from ..rating.deck import DeckError, load_deck
 from ..rating.rater import deck_paths
 from .common import fail, first_line
@@ -207,7 +208,9 @@ def topup(customer_id: str, amount_text: str, topup_id: str, reference: str) -> 
     except Exception as exc:
         raise fail(f"top-up {topup_id} not confirmed ({exc}); run the same command again (it is idempotent)") from None
     terms_threshold = terms.low_balance_threshold_micros or None
-    currency = container.plan_catalog.current(customer_id).currency
+    compiled = container.plan_catalog.current(customer_id)
+    # the plan was there a moment ago (its terms priced the top-up); if it vanished, alerts keep the default currency
+    currency = compiled.currency if compiled is not None else Plan.model_fields["currency"].default
     for alert in result.alerts:  # e.g. a top-up that still leaves the balance low or exhausted
         try:
             container.alert_publisher.publish(
@@ -220,7 +223,8 @@ def topup(customer_id: str, amount_text: str, topup_id: str, reference: str) -> 
 
 
 @balance.command("rebuild")
-@click.option("--customer", "customers", multiple=True, help="Only this customer (repeatable); default: every customer in the ledger.")
+@click.option("--customer", "customers", multiple=True,
+              help="Only this customer (repeatable); default: every customer in the ledger.")
 @click.option("--settle-seconds", default=0, show_default=True,
               help="Wait after pausing charging, then re-read the ledger (use when Redis did not lose its data).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
@@ -235,11 +239,12 @@ def rebuild(customers: tuple[str, ...], settle_seconds: int, as_json: bool) -> N
             return None
 
     try:
-        report = rebuild_balances(container.ledger_store, container.balances, dedup_ttl_s=container.settings.dedup_ttl_s,
+        report = rebuild_balances(container.ledger_store, container.balances,
+                                  dedup_ttl_s=container.settings.dedup_ttl_s,
                                   customers=list(customers) or None, terms_for=terms_for, settle_s=settle_seconds)
     except Exception as exc:
         raise fail(f"rebuild failed ({exc}); it can be run again") from None
-    summary = {
+    summary: dict[str, Any] = {
         "customers": len(report.balances), "entries": report.entries, "duplicate_rows": report.duplicate_rows,
         "conflicts": report.conflicts, "dedup_marks": report.dedup_marks,
         "balances": {customer: format_amount(from_micros(micros)) for customer, micros in report.balances.items()},
@@ -290,7 +295,7 @@ def replay(rejects_path: str, batch_size: int, failed_path: str | None) -> None:
         except TransientError as exc:
             click.echo(f"warp: warning: a batch of {len(batch)} must be retried: {exc}", err=True)
             outcomes = [exc] * len(batch)
-        for (line, _), outcome in zip(batch, outcomes):
+        for (line, _), outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, Handled):
                 counts["rated" if outcome.status == "rated" else f"rejected {outcome.reason}"] += 1
             else:

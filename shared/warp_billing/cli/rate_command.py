@@ -15,10 +15,13 @@ from .common import build_rater, byte_progress, fail, load_plans
 @click.option("--plan", "plans", multiple=True, required=True, metavar="PLAN.yaml",
               help="Customer plan; repeat for several customers (events are routed by customer_id).")
 @click.option("--in", "in_path", required=True, metavar="USAGE.jsonl", help="Usage events, one JSON object a line.")
-@click.option("--out", "out_path", required=True, metavar="RATED.jsonl", help="One rated or rejected line per input line.")
-@click.option("--rejects", "rejects_path", metavar="REJECTS.jsonl", help="Also write rejections here (with line number and raw text).")
+@click.option("--out", "out_path", required=True, metavar="RATED.jsonl",
+              help="One rated or rejected line per input line.")
+@click.option("--rejects", "rejects_path", metavar="REJECTS.jsonl",
+              help="Also write rejections here (with line number and raw text).")
 @click.option("--summary", "summary_path", metavar="SUMMARY.json", help="Write the closing summary as JSON too.")
-@click.option("--npa-nxx", "npa_nxx", metavar="LERG.csv", help="NPA-NXX to state file (npa_nxx,state[,lata,ocn]) replacing the embedded one.")
+@click.option("--npa-nxx", "npa_nxx", metavar="LERG.csv",
+              help="NPA-NXX to state file (npa_nxx,state[,lata,ocn]) replacing the embedded one.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
 def rate(plans, in_path, out_path, rejects_path, summary_path, npa_nxx, progress) -> None:
     """Rate USAGE.jsonl into RATED.jsonl; print a summary (accepted = rated + rejected)."""

@@ -10,7 +10,8 @@ from ..sample_data import SAMPLE_DAY, write_sample_setup, write_usage
 
 
 @click.command()
-@click.option("--out", "folder", required=True, type=click.Path(file_okay=False), help="Folder for decks, plans and usage.")
+@click.option("--out", "folder", required=True, type=click.Path(file_okay=False),
+              help="Folder for decks, plans and usage.")
 @click.option("--events", default=200_000, show_default=True, help="Usage events to generate.")
 @click.option("--seed", default=7, show_default=True, help="Random seed (same seed, same files).")
 @click.option("--day", default=SAMPLE_DAY, show_default=True, help="The day of traffic (UTC).")

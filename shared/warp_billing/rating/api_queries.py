@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from ..money import round_micro
 from ..plan import ApiQueriesPlan
@@ -22,7 +23,7 @@ class ApiQuery:
     count: int
 
     @classmethod
-    def from_event(cls, event: dict) -> "ApiQuery":
+    def from_event(cls, event: dict[str, Any]) -> ApiQuery:
         return cls(
             start=events.start_time(event),
             query_type=events.required_text(event, "query_type"),

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Iterable, Iterator
 
 from ..money import RATE_MAX_PLACES, ZERO, MoneyError, to_decimal
 from ..timeutil import InstantError, parse_boundary
@@ -182,7 +182,8 @@ def read_deck_rows(lines: Iterable[str], source: str) -> Iterator[DeckRow]:
 
 
 _COLUMN_ORDER = (
-    "prefix", "destination", *RATE_COLUMNS, "effective_date", "end_date", "first_increment", "next_increment", "connect_fee",
+    "prefix", "destination", *RATE_COLUMNS, "effective_date", "end_date", "first_increment", "next_increment",
+    "connect_fee",
 )
 
 

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 from ..money import format_rate
 from .deck import RATE_COLUMNS, RateDeck
 
 
-def summarize(deck: RateDeck) -> dict:
+def summarize(deck: RateDeck) -> dict[str, Any]:
     rows = list(deck.rows())
     lengths = Counter(len(row.prefix) for row in rows)
-    report: dict = {
+    report: dict[str, Any] = {
         "rows": len(rows),
         "prefixes": deck.prefixes(),
         "destinations": len({row.destination for row in rows if row.destination}),
@@ -21,7 +22,8 @@ def summarize(deck: RateDeck) -> dict:
         "rows_with_connect_fee": sum(1 for row in rows if row.connect_fee),
         "increments": ", ".join(
             f"{first or 'plan'}/{following or 'plan'} x{count}"
-            for (first, following), count in Counter((row.first_increment, row.next_increment) for row in rows).most_common(5)
+            for (first, following), count in Counter((row.first_increment,
+                                                      row.next_increment) for row in rows).most_common(5)
         ),
     }
     if report["effective_from"] is not None:

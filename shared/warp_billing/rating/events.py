@@ -8,11 +8,11 @@ and absurd values never reach the pricing code.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from ..timeutil import UTC, InstantError, parse_instant
 from .rejections import Reason, Rejection
 
-KINDS = frozenset({"voice", "sms", "mms", "api_query"})
 MAX_CALL_SECONDS = 86_400          # a "call" longer than a day is a switch fault, not traffic
 MAX_SEGMENTS = 255                 # the concatenated-SMS limit
 MAX_QUERIES_PER_EVENT = 10_000_000
@@ -25,7 +25,7 @@ def bad(field: str, problem: str) -> Rejection:
     return Rejection(Reason.BAD_FIELD, f"{field}: {problem}")
 
 
-def required_text(event: dict, field: str) -> str:
+def required_text(event: dict[str, Any], field: str) -> str:
     value = event.get(field)
     if value is None:
         raise bad(field, "missing")
@@ -36,7 +36,7 @@ def required_text(event: dict, field: str) -> str:
     return value
 
 
-def optional_text(event: dict, field: str) -> str | None:
+def optional_text(event: dict[str, Any], field: str) -> str | None:
     value = event.get(field)
     if value is None or value == "":
         return None
@@ -47,7 +47,7 @@ def optional_text(event: dict, field: str) -> str | None:
     return value
 
 
-def start_time(event: dict) -> datetime:
+def start_time(event: dict[str, Any]) -> datetime:
     value = event.get("start_time")
     if type(value) is str:  # the fast path: parse_instant's rules, inlined for the hot loop
         try:
@@ -68,7 +68,7 @@ def start_time(event: dict) -> datetime:
     return instant
 
 
-def whole_number(event: dict, field: str, low: int, high: int, default: int | None = None) -> int:
+def whole_number(event: dict[str, Any], field: str, low: int, high: int, default: int | None = None) -> int:
     value = event.get(field)
     if value is None:
         if default is None:
@@ -83,11 +83,11 @@ def whole_number(event: dict, field: str, low: int, high: int, default: int | No
     return value
 
 
-def choice(event: dict, field: str, allowed: tuple[str, ...], default: str) -> str:
+def choice(event: dict[str, Any], field: str, allowed: tuple[str, ...], default: str) -> str:
     value = event.get(field)
     if value is None:
         return default
-    if value not in allowed:
+    if type(value) is not str or value not in allowed:
         raise bad(field, f"{value!r} is not one of {', '.join(allowed)}")
     return value
 

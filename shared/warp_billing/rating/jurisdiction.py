@@ -67,7 +67,8 @@ class JurisdictionRules:
         region_of = self._region
         region = region_of(called_digits[1:4])
         if region is None:
-            raise Rejection(Reason.INVALID_NUMBER, f"called_number {called!r}: NPA {called_digits[1:4]} is not assigned")
+            raise Rejection(Reason.INVALID_NUMBER,
+                            f"called_number {called!r}: NPA {called_digits[1:4]} is not assigned")
         if region not in self._domestic:
             return INTERNATIONAL, called_digits
         match_digits = called_digits

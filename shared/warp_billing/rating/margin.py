@@ -15,7 +15,8 @@ PCT_PLACES = Decimal("0.01")
 HUNDRED = Decimal(100)
 
 
-def margin(amount: Decimal, vendor_cost: Decimal | None, overhead: Decimal, alert_below_pct: Decimal | None) -> tuple[Decimal | None, bool]:
+def margin(amount: Decimal, vendor_cost: Decimal | None, overhead: Decimal,
+           alert_below_pct: Decimal | None) -> tuple[Decimal | None, bool]:
     """(margin_pct or None, low_margin)."""
     if vendor_cost is None:
         return None, False

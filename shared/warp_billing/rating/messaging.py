@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from ..money import ZERO, round_micro
 from ..plan import MessagingPlan
@@ -36,7 +37,7 @@ class Message:
     campaign_id: str | None
 
     @classmethod
-    def from_event(cls, event: dict, kind: str) -> "Message":
+    def from_event(cls, event: dict[str, Any], kind: str) -> Message:
         message = cls(
             kind=kind,
             start=events.start_time(event),
@@ -83,7 +84,8 @@ class MessagingRater:
         else:
             row = self._deck.find(message.destination_digits, message.start) if self._deck else None
             if row is None or row.rate is None:
-                raise Rejection(Reason.NO_RATE, f"no messaging rate for {message.to_number} at {message.start.isoformat()}")
+                raise Rejection(Reason.NO_RATE,
+                                f"no messaging rate for {message.to_number} at {message.start.isoformat()}")
             rate, prefix, destination = row.rate, row.prefix, row.destination
         surcharge = plan.mms_surcharge if message.kind == "mms" else ZERO
         if message.direction == "outbound" and message.carrier is not None:

@@ -68,7 +68,8 @@ class NumberingPlan:
     ):
         self._npa_region = dict(npa_region)
         self._non_geographic = frozenset(non_geographic_npas)
-        no_state = self._non_geographic | {npa for npa, region in self._npa_region.items() if region not in DOMESTIC_REGIONS}
+        no_state = self._non_geographic | {npa for npa,
+                                           region in self._npa_region.items() if region not in DOMESTIC_REGIONS}
         self._npa_state = {npa: state for npa, state in npa_state.items() if npa not in no_state}
         self._npa_nxx_state = {code: state for code, state in npa_nxx_state.items() if code[:3] not in no_state}
 
@@ -121,7 +122,8 @@ class NumberingPlan:
                 for row, values in _csv_records(lines, path, _LERG_COLUMNS):
                     code = values["npa_nxx"]
                     if not _is_npa_nxx(code):
-                        raise NumberingError(path, row, "npa_nxx", f"{code!r} is not a 6-digit NPA-NXX (NXXNXX, N = 2-9)")
+                        raise NumberingError(path, row, "npa_nxx",
+                                             f"{code!r} is not a 6-digit NPA-NXX (NXXNXX, N = 2-9)")
                     state = _checked_letters(values["state"], path, row, "state")
                     known = npa_nxx_state.get(code)
                     if known is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from ..money import format_amount, format_rate
 
@@ -42,7 +43,7 @@ class RatedEvent:
 
     status = RATED
 
-    def to_record(self) -> dict:
+    def to_record(self) -> dict[str, Any]:
         return {
             "event_id": self.event_id,
             "status": RATED,
@@ -78,7 +79,7 @@ class RejectedEvent:
 
     status = REJECTED
 
-    def to_record(self) -> dict:
+    def to_record(self) -> dict[str, Any]:
         return {
             "event_id": self.event_id,
             "status": REJECTED,

@@ -7,22 +7,17 @@ raises for bad input: every event comes back as a ``RatedEvent`` or a ``Rejected
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from ..plan import LoadedPlan, Plan
-from .api_queries import ApiQuery, ApiQueryRater
+from ..products import kinds_text, products
 from .deck import RateDeck, load_deck
-from .jurisdiction import JurisdictionRules
-from .margin import margin
-from .messaging import Message, MessagingRater
+from .event_check import check_event
 from .numbering import NumberingPlan
 from .rated_event import RatedEvent, RejectedEvent
 from .rejections import Reason, Rejection
-from .time_of_day import TimeOfDay
-from .voice import VoiceCall, VoiceRater
 
-SIXTY = Decimal(60)
 DeckLoader = Callable[[str], RateDeck]
 
 
@@ -41,91 +36,27 @@ class DeckCache:
 
 
 class CustomerRater:
-    """Rates the events of one customer under its plan."""
+    """Rates the events of one customer under its plan: one kind rater per product the plan prices."""
 
     def __init__(self, plan: Plan, decks: Mapping[str, RateDeck], numbering: NumberingPlan):
         """``decks`` maps each deck path named in the plan to its compiled deck."""
         self.plan = plan
-        self._margin = plan.margin
-        self._voice: VoiceRater | None = None
-        self._messaging: MessagingRater | None = None
-        self._api: ApiQueryRater | None = None
-        self._vendor_voice: dict[str, RateDeck] = {}
-        self._vendor_messaging: dict[str, RateDeck] = {}
-        if plan.voice is not None:
-            voice = plan.voice
-            rules = JurisdictionRules(numbering, voice.us_territories == "domestic", voice.foreign_origin)
-            self._voice = VoiceRater(
-                decks[voice.deck],
-                rules,
-                voice.increments,
-                voice.indeterminate,
-                TimeOfDay(voice.time_of_day, plan.zone),
-                voice.quality_tiers,
-                decks[voice.origination_deck] if voice.origination_deck else None,
-            )
-            self._vendor_voice = {vendor: decks[path] for vendor, path in voice.vendor_decks.items()}
-        if plan.messaging is not None:
-            messaging = plan.messaging
-            self._messaging = MessagingRater(messaging, decks[messaging.deck] if messaging.deck else None)
-            self._vendor_messaging = {vendor: decks[path] for vendor, path in messaging.vendor_decks.items()}
-        if plan.api_queries is not None:
-            self._api = ApiQueryRater(plan.api_queries)
+        self._rates: dict[str, Callable[[dict[str, Any], str, str | None], RatedEvent]] = {}
+        self._sections: dict[str, str] = {}
+        for item in products():
+            rater = item.rater(plan, decks, numbering)
+            if rater is not None:
+                self._rates[item.kind] = rater.rate
+            self._sections[item.kind] = item.plan_section
 
-    def rate(self, event: dict, event_id: str, kind: str, vendor_id: str | None) -> RatedEvent:
-        if kind == "voice":
-            return self._rate_voice(event, event_id, vendor_id)
-        if kind == "sms" or kind == "mms":
-            return self._rate_message(event, event_id, kind, vendor_id)
-        return self._rate_api(event, event_id, vendor_id)
-
-    def _rate_voice(self, event: dict, event_id: str, vendor_id: str | None) -> RatedEvent:
-        if self._voice is None:
-            raise Rejection(Reason.NO_RATE, "the plan has no voice section")
-        call = VoiceCall.from_event(event)
-        price = self._voice.rate(call, self._vendor_voice.get(vendor_id) if vendor_id is not None else None)
-        margin_pct, low = None, False
-        if price.vendor_cost is not None:
-            # overhead only feeds the margin ratio (never billed), so the 28-digit context is ample
-            overhead = self._margin.overhead_per_minute * price.billed_seconds / SIXTY
-            margin_pct, low = margin(price.amount, price.vendor_cost, overhead, self._margin.alert_below_pct)
-        row = price.row
-        return RatedEvent(
-            event_id, "voice", self.plan.customer_id, event["start_time"], price.jurisdiction, row.prefix,
-            row.destination, price.rate, price.billed_seconds, price.amount, vendor_id, price.vendor_cost,
-            margin_pct, low, direction=call.direction, duration_s=call.duration_s,
-        )
-
-    def _rate_message(self, event: dict, event_id: str, kind: str, vendor_id: str | None) -> RatedEvent:
-        if self._messaging is None:
-            raise Rejection(Reason.NO_RATE, "the plan has no messaging section")
-        message = Message.from_event(event, kind)
-        price = self._messaging.price(message)
-        vendor_cost = None
-        if vendor_id is not None and message.direction == "outbound":
-            vendor_deck = self._vendor_messaging.get(vendor_id)
-            if vendor_deck is not None:
-                vendor_cost = MessagingRater.vendor_cost(vendor_deck, message)
-        overhead = self._margin.overhead_per_message * message.segments
-        margin_pct, low = margin(price.amount, vendor_cost, overhead, self._margin.alert_below_pct)
-        return RatedEvent(
-            event_id, kind, self.plan.customer_id, event["start_time"], None, price.matched_prefix, price.destination,
-            price.rate, message.segments, price.amount, vendor_id, vendor_cost, margin_pct, low,
-            direction=message.direction,
-        )
-
-    def _rate_api(self, event: dict, event_id: str, vendor_id: str | None) -> RatedEvent:
-        if self._api is None:
-            raise Rejection(Reason.NO_RATE, "the plan has no api_queries section")
-        query = ApiQuery.from_event(event)
-        unit, amount = self._api.price(query)
-        vendor_cost = self._api.vendor_cost(vendor_id, query) if vendor_id is not None else None
-        overhead = self._margin.overhead_per_query * query.count
-        margin_pct, low = margin(amount, vendor_cost, overhead, self._margin.alert_below_pct)
-        return RatedEvent(
-            event_id, "api_query", self.plan.customer_id, event["start_time"], None, None, None,
-            unit, query.count, amount, vendor_id, vendor_cost, margin_pct, low, query_type=query.query_type,
-        )
+    def rate(self, event: dict[str, Any], event_id: str, kind: str, vendor_id: str | None) -> RatedEvent:
+        rate = self._rates.get(kind)
+        if rate is None:
+            section = self._sections.get(kind)
+            if section is None:
+                raise Rejection(Reason.UNKNOWN_KIND, f"kind {kind!r} is not {kinds_text()}")
+            raise Rejection(Reason.NO_RATE, f"the plan has no {section} section")
+        return rate(event, event_id, vendor_id)
 
 
 class Rater:
@@ -141,7 +72,7 @@ class Rater:
         plans: Iterable[LoadedPlan],
         numbering: NumberingPlan | None = None,
         decks: DeckCache | None = None,
-    ) -> "Rater":
+    ) -> Rater:
         decks = decks or DeckCache()
         base_numbering = numbering or NumberingPlan.embedded()
         customers = {}
@@ -163,49 +94,36 @@ class Rater:
         """Rate one decoded event; bad input becomes a RejectedEvent, never an exception."""
         if type(event) is not dict:
             return RejectedEvent(None, None, None, Reason.MALFORMED_JSON.value, "the event is not a JSON object")
-        raw_id = event.get("event_id")
-        event_id = raw_id if type(raw_id) is str and raw_id else None
-        kind = event.get("kind")
-        customer_id = event.get("customer_id")
         try:
-            if event_id is None:
-                raise Rejection(Reason.BAD_FIELD, "event_id: missing" if raw_id is None else "event_id: expected a non-empty string")
-            if kind not in ("voice", "sms", "mms", "api_query"):
-                raise Rejection(Reason.UNKNOWN_KIND, f"kind {kind!r} is not voice, sms, mms or api_query")
-            if type(customer_id) is not str or not customer_id:
-                raise Rejection(Reason.BAD_FIELD, "customer_id: missing" if customer_id is None else "customer_id: expected a non-empty string")
+            event_id, kind, customer_id, vendor_id = check_event(event)
             customer = self._customers.get(customer_id)
             if customer is None:
                 raise Rejection(Reason.UNKNOWN_CUSTOMER, f"no plan for customer {customer_id!r}")
-            vendor_id = event.get("vendor_id")
-            if vendor_id is not None and type(vendor_id) is not str:
-                raise Rejection(Reason.BAD_FIELD, "vendor_id: expected a string")
             if event_id in self._rated_ids:
                 raise Rejection(Reason.DUPLICATE_EVENT, f"event_id {event_id!r} was already rated")
-            rated = customer.rate(event, event_id, kind, vendor_id or None)
+            rated = customer.rate(event, event_id, kind, vendor_id)
         except Rejection as rejection:
-            return RejectedEvent(
-                event_id if event_id is not None else (raw_id if isinstance(raw_id, str) else None),
-                kind if isinstance(kind, str) else None,
-                customer_id if isinstance(customer_id, str) else None,
-                rejection.reason.value,
-                rejection.detail,
-                event.get("start_time") if isinstance(event.get("start_time"), str) else None,
-            )
+            return rejected_event(event, rejection)
         self._rated_ids.add(event_id)
         return rated
 
 
+def rejected_event(event: dict[str, Any], rejection: Rejection) -> RejectedEvent:
+    """The reject of a decoded event, keeping whatever identifying fields it has as text."""
+    event_id, kind, customer_id, start = (event.get(name) for name in ("event_id", "kind", "customer_id", "start_time"))
+    return RejectedEvent(
+        event_id if isinstance(event_id, str) else None,
+        kind if isinstance(kind, str) else None,
+        customer_id if isinstance(customer_id, str) else None,
+        rejection.reason.value,
+        rejection.detail,
+        start if isinstance(start, str) else None,
+    )
+
+
 def deck_paths(plan: Plan) -> list[str]:
-    """Every deck file a plan names (customer and vendor side)."""
-    paths = []
-    if plan.voice is not None:
-        paths.append(plan.voice.deck)
-        if plan.voice.origination_deck:
-            paths.append(plan.voice.origination_deck)
-        paths.extend(plan.voice.vendor_decks.values())
-    if plan.messaging is not None:
-        if plan.messaging.deck:
-            paths.append(plan.messaging.deck)
-        paths.extend(plan.messaging.vendor_decks.values())
-    return paths
+    """Every deck file a plan names (customer and vendor side), each once, in table order."""
+    paths: dict[str, None] = {}
+    for item in products():
+        paths.update(dict.fromkeys(item.decks(plan)))
+    return list(paths)

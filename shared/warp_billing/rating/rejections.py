@@ -27,6 +27,25 @@ class Reason(str, Enum):
         return self.value
 
 
+# What each code means, for operators (`warp reasons` prints this; the README's list is generated from it).
+MEANINGS: dict[Reason, str] = {
+    Reason.MALFORMED_JSON: "not a JSON object (or an empty line)",
+    Reason.UNKNOWN_KIND: "kind is not in the product table (voice, sms, mms, api_query)",
+    Reason.BAD_FIELD: "a field is missing, of the wrong type or out of range (e.g. a negative or day-long "
+                      "duration; an event_id or customer_id that is not 1-128 printable ASCII characters "
+                      "without whitespace)",
+    Reason.INVALID_NUMBER: "called/to number or LRN not E.164",
+    Reason.NO_RATE: "no deck row or price at the event's time",
+    Reason.DUPLICATE_EVENT: "event_id already rated",
+    Reason.UNKNOWN_CUSTOMER: "no plan for the customer_id",
+    Reason.UNKNOWN_ROUTE_CLASS: "the plan prices quality tiers but not this class",
+    Reason.EVENT_TOO_OLD: "real time: older than WARP_MAX_EVENT_AGE_S and never charged",
+    Reason.SUSPENDED: "real time: the prepaid account is suspended",
+    Reason.INSUFFICIENT_BALANCE: "real time: the prepaid balance cannot cover the charge",
+    Reason.CREDIT_LIMIT: "real time: the postpaid hard credit limit is reached",
+}
+
+
 class Rejection(Exception):
     """A permanent reason not to rate an event; never retried, always recorded."""
 

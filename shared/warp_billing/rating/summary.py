@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from ..money import ZERO, format_amount
 from .rated_event import RatedEvent, RejectedEvent
@@ -28,7 +29,7 @@ class RatingSummary:
     rated: int = 0
     rejected: int = 0
     low_margin: int = 0
-    reasons: Counter = field(default_factory=Counter)
+    reasons: Counter[str] = field(default_factory=Counter)
     products: dict[tuple[str, str], ProductTotal] = field(default_factory=dict)
 
     def add(self, result: RatedEvent | RejectedEvent) -> None:
@@ -58,7 +59,7 @@ class RatingSummary:
     def total_amount(self) -> Decimal:
         return sum((total.amount for total in self.products.values()), ZERO)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "accepted": self.accepted,
             "rated": self.rated,
@@ -90,7 +91,8 @@ class RatingSummary:
             lines.extend(f"  {reason:<22} {count:>10,}" for reason, count in sorted(self.reasons.items()))
         if self.products:
             lines.append("totals by product:")
-            lines.append(f"  {'product':<10} {'group':<14} {'events':>10} {'billed units':>14} {'amount':>18} {'vendor cost':>18}")
+            lines.append(f"  {'product':<10} {'group':<14} {'events':>10} {'billed units':>14} {'amount':>18} "
+                         f"{'vendor cost':>18}")
             for (kind, group), total in sorted(self.products.items()):
                 lines.append(
                     f"  {kind:<10} {group:<14} {total.events:>10,} {total.billed_units:>14,} "

@@ -8,9 +8,9 @@ zoneinfo, so DST changes are handled by the zone rules rather than by fixed offs
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
-from typing import Iterable
 from zoneinfo import ZoneInfo
 
 from ..plan import WEEKDAYS, TimeOfDayWindow

@@ -7,7 +7,8 @@ number and the original text, to the rejects file so they can be corrected and r
 
 from __future__ import annotations
 
-from typing import BinaryIO, Callable
+from collections.abc import Callable
+from typing import BinaryIO
 
 import orjson
 

@@ -8,13 +8,14 @@ row's price for the call's jurisdiction (an empty jurisdiction column falls back
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Mapping
+from typing import Any
 
 from ..money import EXACT, ZERO, per_minute_amount
-from ..plan import IndeterminatePolicy, Increments
+from ..plan import Increments, IndeterminatePolicy
 from . import events
 from .deck import DeckRow, RateDeck
 from .jurisdiction import INTERNATIONAL, INTERSTATE, INTRASTATE, JurisdictionRules
@@ -47,7 +48,7 @@ class VoiceCall:
     route_class: str | None
 
     @classmethod
-    def from_event(cls, event: dict) -> "VoiceCall":
+    def from_event(cls, event: dict[str, Any]) -> VoiceCall:
         """Validate a voice event; well-formed fields take an inlined fast path, anything
         else goes through ``events``' checks, which name the problem."""
         get = event.get
@@ -157,11 +158,13 @@ class VoiceRater:
         price_for = self._pricing.price
         rate = price_for(row, jurisdiction)
         if rate is None:
-            raise Rejection(Reason.NO_RATE, f"{deck.name} row {row.row_number} (prefix {row.prefix}) has no {jurisdiction} rate")
+            raise Rejection(Reason.NO_RATE,
+                            f"{deck.name} row {row.row_number} (prefix {row.prefix}) has no {jurisdiction} rate")
         if call.route_class is not None and self._quality:
             multiplier = self._quality.get(call.route_class)
             if multiplier is None:
-                raise Rejection(Reason.UNKNOWN_ROUTE_CLASS, f"route_class {call.route_class!r} is not priced by the plan")
+                raise Rejection(Reason.UNKNOWN_ROUTE_CLASS,
+                                f"route_class {call.route_class!r} is not priced by the plan")
             rate = EXACT.multiply(rate, multiplier)
         if self._time_of_day is not None:
             multiplier = self._time_of_day.multiplier(start)
@@ -178,5 +181,6 @@ class VoiceRater:
                 vendor_billed = billed_seconds(
                     duration, vendor_row.first_increment or self._first, vendor_row.next_increment or self._next
                 )
-                vendor_cost = per_minute_amount(vendor_rate, vendor_billed, vendor_row.connect_fee if vendor_billed else ZERO)
+                vendor_cost = per_minute_amount(vendor_rate, vendor_billed,
+                                                vendor_row.connect_fee if vendor_billed else ZERO)
         return VoicePrice(jurisdiction, row, rate, billed, amount, vendor_cost)

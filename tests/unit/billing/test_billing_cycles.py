@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
-
 from tests.unit.billing.billing_builders import plan_from
+
 from warp_billing.billing.cycles import cycle_for, parse_period, plan_cycle
 from warp_billing.billing.errors import PeriodError
 from warp_billing.billing.usage_lines import UsageWindow
@@ -14,10 +14,11 @@ from warp_billing.billing.usage_lines import UsageWindow
 
 def test_a_period_is_the_calendar_month_in_the_customers_zone():
     cycle = cycle_for("2026-11", timezone="America/New_York")
-    assert (cycle.start, cycle.end, cycle.days, cycle.last_day) == (date(2026, 11, 1), date(2026, 12, 1), 30, date(2026, 11, 30))
+    assert (cycle.start, cycle.end, cycle.days, cycle.last_day) == (
+        date(2026, 11, 1), date(2026, 12, 1), 30, date(2026, 11, 30))
     # 1 Nov 2026 00:00 in New York is still daylight time (UTC-4); 1 Dec is standard time (UTC-5).
-    assert cycle.starts_at == datetime(2026, 11, 1, 4, tzinfo=timezone.utc)
-    assert cycle.ends_at == datetime(2026, 12, 1, 5, tzinfo=timezone.utc)
+    assert cycle.starts_at == datetime(2026, 11, 1, 4, tzinfo=UTC)
+    assert cycle.ends_at == datetime(2026, 12, 1, 5, tzinfo=UTC)
 
 
 def test_issue_date_is_the_first_day_after_the_period_and_due_date_adds_net_days():

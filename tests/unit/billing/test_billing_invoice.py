@@ -6,6 +6,7 @@ from datetime import date
 from decimal import Decimal
 
 from tests.unit.billing.billing_builders import lines_of, plan_from, rated
+
 from warp_billing.billing.cycles import plan_cycle
 from warp_billing.billing.invoice import Invoice, build_invoice
 from warp_billing.billing.taxes import OfflineTaxEngine
@@ -94,14 +95,16 @@ def test_a_june_invoice_computed_by_hand():
 
 def test_the_invoice_carries_the_contract_keys_with_money_as_decimal_strings():
     record = close(june_plan(), JUNE_USAGE).to_record()
-    assert {"customer_id", "period", "issue_date", "due_date", "currency", "lines", "subtotal", "fees", "total"} <= set(record)
+    assert {"customer_id", "period", "issue_date", "due_date", "currency", "lines", "subtotal", "fees",
+            "total"} <= set(record)
     for line in record["lines"]:
         assert {"sku", "description", "quantity", "unit", "amount", "service_start", "service_end"} <= set(line)
         assert isinstance(line["amount"], str) and isinstance(line["quantity"], str)
     for fee in record["fees"]:
         assert {"code", "description", "base", "rate", "amount"} <= set(fee)
     voice = record["lines"][0]
-    assert (voice["quantity"], voice["unit"], voice["billed_seconds"], voice["events"]) == ("10000", "minute", 600_000, 2)
+    assert (voice["quantity"], voice["unit"], voice["billed_seconds"], voice["events"]) == ("10000", "minute", 600_000,
+                                                                                            2)
 
 
 def test_retrospective_tiers_and_a_rebate_above_the_commitment():
@@ -117,7 +120,8 @@ def test_zero_usage_bills_only_the_commitment_and_recurring_charges():
     invoice = close(june_plan(), [])
     assert amounts(invoice) == [("VOICE-COMMIT-SHORTFALL", "80.00"), ("DID-LOCAL", "175.00")]
     record = invoice.to_record()
-    assert [(fee["code"], fee["base"], fee["amount"]) for fee in record["fees"]] == [("E911", "250", "62.50"), ("USF", "0.00", "0.00")]
+    assert [(fee["code"], fee["base"], fee["amount"]) for fee in record["fees"]] == [
+        ("E911", "250", "62.50"), ("USF", "0.00", "0.00")]
     assert (record["subtotal"], record["total"]) == ("255.00", "317.50")
 
 

@@ -9,8 +9,8 @@ from decimal import Decimal
 
 import orjson
 import pytest
-
 from tests.unit.billing.billing_builders import lines_of, plan_from, rated
+
 from warp_billing.billing.cycles import plan_cycle
 from warp_billing.billing.errors import InvoiceRegisterError
 from warp_billing.billing.invoice import build_invoice
@@ -30,7 +30,8 @@ def draft(*records, customer="ACME", period="2026-11"):
 def test_the_first_issue_numbers_the_invoice_and_makes_it_read_only(tmp_path):
     register = InvoiceRegister(tmp_path)
     outcome = register.issue(draft(rated(amount="10.000000")))
-    assert (outcome.outcome, outcome.invoice.number, outcome.invoice.status) == (ISSUED_NEW, "ACME-INV-000001", "issued")
+    assert (outcome.outcome, outcome.invoice.number, outcome.invoice.status) == (ISSUED_NEW, "ACME-INV-000001",
+                                                                                 "issued")
     path = tmp_path / "ACME" / "invoices" / "ACME-INV-000001.json"
     assert orjson.loads(path.read_bytes())["total"] == "10.00"
     assert not os.stat(path).st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
@@ -51,7 +52,8 @@ def test_late_usage_produces_a_credit_note_and_a_rebill_never_a_changed_invoice(
     corrected = register.issue(draft(rated(amount="10.000000"), rated(amount="2.500000")), as_of=date(2026, 12, 9))
     assert corrected.outcome == REISSUED
     note, rebill = corrected.credit_note, corrected.invoice
-    assert (note.number, note.credits, note.total, note.issue_date) == ("ACME-CN-000001", "ACME-INV-000001", Decimal("-10.00"), date(2026, 12, 9))
+    assert (note.number, note.credits, note.total, note.issue_date) == ("ACME-CN-000001", "ACME-INV-000001",
+                                                                        Decimal("-10.00"), date(2026, 12, 9))
     assert (rebill.number, rebill.replaces, rebill.total) == ("ACME-INV-000002", "ACME-INV-000001", Decimal("12.50"))
     assert (rebill.issue_date, rebill.due_date) == (date(2026, 12, 9), date(2026, 12, 24))
     assert (tmp_path / "ACME" / "invoices" / "ACME-INV-000001.json").read_bytes() == before
@@ -59,7 +61,8 @@ def test_late_usage_produces_a_credit_note_and_a_rebill_never_a_changed_invoice(
     # the corrected run repeated is idempotent; going back to the first figures is another correction
     assert register.issue(draft(rated(amount="10.000000"), rated(amount="2.500000"))).outcome == UNCHANGED
     back = register.issue(draft(rated(amount="10.000000")), as_of=date(2026, 12, 10))
-    assert (back.credit_note.number, back.credit_note.credits, back.invoice.number) == ("ACME-CN-000002", "ACME-INV-000002", "ACME-INV-000003")
+    assert (back.credit_note.number, back.credit_note.credits, back.invoice.number) == (
+        "ACME-CN-000002", "ACME-INV-000002", "ACME-INV-000003")
 
 
 def test_a_correction_is_never_dated_before_the_cycle_closed(tmp_path):
@@ -73,7 +76,8 @@ def test_numbers_are_per_customer_and_without_gaps_across_periods(tmp_path):
     register = InvoiceRegister(tmp_path)
     numbers = [register.issue(draft(rated(amount="1.000000"), period="2026-11")).invoice.number,
                register.issue(draft(rated(amount="1.000000", customer="BETA"), customer="BETA")).invoice.number,
-               register.issue(draft(rated(amount="1.000000", start="2026-12-03T12:00:00Z"), period="2026-12")).invoice.number]
+               register.issue(draft(rated(amount="1.000000", start="2026-12-03T12:00:00Z"),
+                                    period="2026-12")).invoice.number]
     assert numbers == ["ACME-INV-000001", "BETA-INV-000001", "ACME-INV-000002"]
 
 

@@ -7,9 +7,10 @@ from decimal import Decimal
 from fractions import Fraction
 
 import orjson
-from hypothesis import HealthCheck, given, settings, strategies as st
-
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from tests.unit.billing.billing_builders import lines_of, plan_from, rated
+
 from warp_billing.billing import rated_file
 from warp_billing.billing.cycles import cycle_for, plan_cycle
 from warp_billing.billing.invoice import build_invoice
@@ -29,7 +30,8 @@ def falling_bands(draw):
     count = draw(st.integers(1, 5))
     limits = sorted(draw(st.sets(st.integers(1, 5_000_000), min_size=count - 1, max_size=count - 1)))
     prices = sorted(draw(st.lists(rates, min_size=count, max_size=count)), reverse=True)
-    bands = [{"up_to": limit, "rate": str(price)} for limit, price in zip(limits, prices)]
+    # one price more than limits: the last one is the open band, appended below
+    bands = [{"up_to": limit, "rate": str(price)} for limit, price in zip(limits, prices, strict=False)]
     bands.append({"rate": str(prices[-1])})
     return Tiers.model_validate({"mode": "graduated", "bands": bands}).bands
 
@@ -71,7 +73,8 @@ def plans(draw):
                                "rebate_above_pct": str(draw(st.integers(0, 30)))}
     sections["voice"] = voice
     sections["api_queries"] = {"prices": {"lrn": "0.001"},
-                               "bulk_discount": {"threshold": draw(st.integers(1, 600)), "percent": str(draw(st.integers(1, 50)))}}
+                               "bulk_discount": {"threshold": draw(st.integers(1, 600)),
+                                                 "percent": str(draw(st.integers(1, 50)))}}
     start = date(2026, 4, 1) + timedelta(days=draw(st.integers(0, 120)))
     charge = {"sku": "DID", "quantity": draw(st.integers(0, 500)), "unit_price": str(draw(rates)),
               "start": start.isoformat(), "timing": draw(st.sampled_from(["advance", "arrears"]))}

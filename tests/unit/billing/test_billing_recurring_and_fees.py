@@ -6,8 +6,8 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-
 from tests.unit.billing.billing_builders import plan_from
+
 from warp_billing.billing.cycles import cycle_for, plan_cycle
 from warp_billing.billing.errors import ContributionFactorMissing, TaxError
 from warp_billing.billing.fees import e911_fee
@@ -32,7 +32,8 @@ def test_a_did_starting_mid_month_is_prorated_by_active_days_in_arrears():
     lines = recurring_lines(charges({**DID, "start": "2026-11-10"}), cycle_for("2026-11"))
     assert summary(lines) == [(CURRENT, date(2026, 11, 10), date(2026, 12, 1), 21, 30, Decimal("175.00"))]
     assert lines[0].description == "Local DID, 2026-11-10 to 2026-11-30 (21/30 days)"
-    assert summary(recurring_lines(charges({**DID, "start": "2026-11-10"}), cycle_for("2026-12")))[0][-1] == Decimal("250.00")
+    assert summary(recurring_lines(charges({**DID, "start": "2026-11-10"}),
+                                   cycle_for("2026-12")))[0][-1] == Decimal("250.00")
     assert recurring_lines(charges({**DID, "start": "2026-11-10"}), cycle_for("2026-10")) == []
 
 
@@ -46,7 +47,8 @@ def test_february_proration_uses_the_days_of_february():
     item = {"sku": "TF", "quantity": 1, "unit_price": "10.00", "start": "2026-02-15"}
     assert summary(recurring_lines(charges(item), cycle_for("2026-02")))[0][3:] == (14, 28, Decimal("5.00"))
     leap = {**item, "start": "2028-02-15"}
-    assert summary(recurring_lines(charges(leap), cycle_for("2028-02")))[0][3:] == (15, 29, Decimal("5.17"))  # 5.1724...
+    assert summary(recurring_lines(charges(leap), cycle_for("2028-02")))[0][3:] == (15, 29,
+                                                                                    Decimal("5.17"))  # 5.1724...
 
 
 def test_in_advance_bills_the_next_cycle_and_the_first_invoice_also_bills_its_own_cycle():
@@ -71,7 +73,8 @@ def test_in_advance_starting_mid_month_bills_the_partial_month_then_the_next_one
 
 
 def test_in_advance_with_a_known_end_bills_the_next_cycle_up_to_the_end():
-    item = {"sku": "TF", "quantity": 40, "unit_price": "2.50", "start": "2026-10-01", "end": "2026-12-16", "timing": "advance"}
+    item = {"sku": "TF", "quantity": 40, "unit_price": "2.50", "start": "2026-10-01", "end": "2026-12-16",
+            "timing": "advance"}
     assert summary(recurring_lines(charges(item), cycle_for("2026-11"))) == [
         (ADVANCE, date(2026, 12, 1), date(2026, 12, 16), 15, 31, Decimal("48.39"))]   # 100 x 15/31
     assert recurring_lines(charges(item), cycle_for("2026-12")) == []
@@ -82,8 +85,10 @@ def test_every_active_day_is_billed_exactly_once_across_consecutive_invoices():
     billed = []
     for period in ("2026-09", "2026-10", "2026-11", "2026-12", "2027-01", "2027-02", "2027-03"):
         for line in recurring_lines(charges(item), cycle_for(period)):
-            billed.extend(date.fromordinal(day) for day in range(line.service_start.toordinal(), line.service_end.toordinal()))
-    assert sorted(billed) == [date.fromordinal(day) for day in range(date(2026, 10, 17).toordinal(), date(2027, 2, 3).toordinal())]
+            billed.extend(date.fromordinal(day) for day in range(line.service_start.toordinal(),
+                                                                 line.service_end.toordinal()))
+    assert sorted(billed) == [date.fromordinal(day) for day in range(date(2026, 10, 17).toordinal(), date(2027, 2,
+                                                                                                          3).toordinal())]
 
 
 def test_an_anchored_cycle_prorates_over_its_own_days():
@@ -138,7 +143,8 @@ USAGE = {"VOICE-INTERSTATE": "1000.00", "VOICE-INTERNATIONAL": "500.00", "VOICE-
 def test_usf_applies_the_factor_of_the_quarter_to_interstate_and_international_lines():
     march, = OfflineTaxEngine().taxes(request("2026-03", USAGE))
     april, = OfflineTaxEngine().taxes(request("2026-04", USAGE))
-    assert (march.code, march.base, march.rate, march.amount) == ("USF", Decimal("1500.00"), Decimal("0.376"), Decimal("564.00"))
+    assert (march.code, march.base, march.rate, march.amount) == ("USF", Decimal("1500.00"), Decimal("0.376"),
+                                                                  Decimal("564.00"))
     assert (april.base, april.rate, april.amount) == (Decimal("1500.00"), Decimal("0.370"), Decimal("555.00"))
     assert april.to_record()["rate"] == "0.37" and april.to_record()["rate_percent"] == "37.0"
 

@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import date
 
 from tests.unit.billing.billing_builders import lines_of, plan_from, rated
+
 from warp_billing.billing.cycles import plan_cycle
 from warp_billing.billing.invoice import build_invoice
 from warp_billing.billing.render_html import render_invoice_html

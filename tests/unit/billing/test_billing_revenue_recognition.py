@@ -6,8 +6,8 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-
 from tests.unit.billing.billing_builders import lines_of, plan_from, rated
+
 from warp_billing.billing.cycles import plan_cycle
 from warp_billing.billing.errors import BillingError
 from warp_billing.billing.invoice import build_invoice
@@ -30,7 +30,8 @@ def sides(entry):
 PLAN = plan_from(
     api_queries={"prices": {"lrn": "0.001"}, "bulk_discount": {"threshold": 10, "percent": "50"}},
     recurring=[{"sku": "DID", "quantity": 100, "unit_price": "1.00", "start": "2026-01-01"},
-               {"sku": "TF", "quantity": 31, "unit_price": "2.00", "start": "2026-01-01", "timing": "advance", "e911": False}],
+               {"sku": "TF", "quantity": 31, "unit_price": "2.00", "start": "2026-01-01", "timing": "advance",
+                "e911": False}],
     fees={"e911_per_did": "0.10"},
 )
 
@@ -51,12 +52,14 @@ def test_the_invoice_entry_debits_receivables_and_credits_revenue_deferred_and_f
     assert entry.balanced and entry.lines[0].debit == invoice.total
     assert entry.debits == invoice.total + Decimal("0.01")
     assert recognition.date == date(2026, 12, 31)
-    assert sides(recognition) == [("2400", Decimal("62.00"), Decimal("0.00")), ("4100", Decimal("0.00"), Decimal("62.00"))]
+    assert sides(recognition) == [("2400", Decimal("62.00"), Decimal("0.00")), ("4100", Decimal("0.00"),
+                                                                                Decimal("62.00"))]
 
 
 def test_advance_billing_over_two_months_is_recognized_by_day_in_each():
     plan = plan_from(terms={"anchor_day": 15},
-                     recurring=[{"sku": "TF", "quantity": 1, "unit_price": "100.00", "start": "2026-01-15", "timing": "advance"}])
+                     recurring=[{"sku": "TF", "quantity": 1, "unit_price": "100.00", "start": "2026-01-15",
+                                 "timing": "advance"}])
     invoice = invoice_for(plan, "2026-11")    # bills 15 Dec to 14 Jan in advance
     entries = journal_entries(invoice)
     assert entries[0].date == date(2026, 12, 14)
@@ -74,9 +77,11 @@ def test_ratable_slices_always_add_up_to_the_amount():
 
 
 def test_a_commitment_shortfall_is_commitment_revenue_and_a_rebate_a_debit():
-    plan = plan_from(voice={"deck": "x.csv", "commitment": {"minutes": 10, "shortfall_rate": "1.00", "rebate_above_pct": "10"}})
+    plan = plan_from(voice={"deck": "x.csv", "commitment": {"minutes": 10, "shortfall_rate": "1.00",
+                                                            "rebate_above_pct": "10"}})
     shortfall, = journal_entries(invoice_for(plan, "2026-11"))
-    assert sides(shortfall) == [("1200", Decimal("10.00"), Decimal("0.00")), ("4030", Decimal("0.00"), Decimal("10.00"))]
+    assert sides(shortfall) == [("1200", Decimal("10.00"), Decimal("0.00")), ("4030", Decimal("0.00"),
+                                                                              Decimal("10.00"))]
     rebate, = journal_entries(invoice_for(plan, "2026-11", rated(units=1200, amount="50.000000")))
     assert sides(rebate) == [("1200", Decimal("45.00"), Decimal("0.00")), ("4000", Decimal("0.00"), Decimal("50.00")),
                              ("4900", Decimal("5.00"), Decimal("0.00"))]

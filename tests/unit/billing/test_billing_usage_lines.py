@@ -7,8 +7,8 @@ from fractions import Fraction
 
 import orjson
 import pytest
-
 from tests.unit.billing.billing_builders import lines_of, rated
+
 from warp_billing.billing.cycles import cycle_for
 from warp_billing.billing.errors import RatedFileError, RatedLineError
 from warp_billing.billing.rated_file import scan_rated_file
@@ -43,7 +43,8 @@ def test_groups_by_product_and_jurisdiction_with_the_contract_skus():
         rated(jurisdiction="intrastate"), rated(jurisdiction="indeterminate"), rated(jurisdiction="international"),
         rated("sms", units=3, amount="0.012000"), rated("sms", units=1, amount="0.001000", direction="inbound"),
         rated("mms", units=1, amount="0.007000"), rated("mms", units=1, amount="0.001000", direction="inbound"),
-        rated("api_query", units=25, amount="0.025000"), rated("api_query", units=1, amount="0.004000", query_type="cnam"),
+        rated("api_query", units=25, amount="0.025000"), rated("api_query", units=1, amount="0.004000",
+                                                               query_type="cnam"),
     )
     skus = {key: usage_line(*key, totals).sku for key, totals in usage["ACME"].groups.items()}
     assert sorted(skus.values()) == sorted([
@@ -117,7 +118,8 @@ def test_a_file_scanned_by_several_workers_gives_the_same_sums(rated_file):
     assert split.usage == single.usage
     assert split.report.to_dict() == single.report.to_dict()
     assert single.report.lines == 3000 and single.report.other_customers == 1000
-    expected = sum(Decimal(r["amount"]) for r in records if r["customer_id"] == "ACME" and r["jurisdiction"] == "interstate")
+    expected = sum(Decimal(r["amount"]) for r in records
+                   if r["customer_id"] == "ACME" and r["jurisdiction"] == "interstate")
     assert single.usage["ACME"].groups[("voice", "interstate")].amount == expected
 
 

@@ -108,4 +108,5 @@ def test_one_query_below_the_threshold_has_no_discount():
 
 def test_a_bulk_discount_is_exact_then_rounded_once():
     # 25% of 0.030 = 0.0075 -> -0.01 (half up, away from zero)
-    assert bulk_discount(BulkDiscount(threshold=1, percent=Decimal("25")), UsageTotals(30, 30, Decimal("0.030000"))) == Decimal("-0.01")
+    discount = BulkDiscount(threshold=1, percent=Decimal("25"))
+    assert bulk_discount(discount, UsageTotals(30, 30, Decimal("0.030000"))) == Decimal("-0.01")

@@ -8,11 +8,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import orjson
-import pytest
 from tests.unit.billing.billing_builders import plan_from, rated
 
-from warp_billing.adapters.document_files import DocumentConflict, DocumentFolder
-from warp_billing.adapters.file_register import FileCloseRegister, SqliteOutbox
+from warp_billing.adapters.document_files import DocumentFolder
+from warp_billing.adapters.file_register import FileCloseRegister
 from warp_billing.adapters.rated_files import RatedFileSource
 from warp_billing.adapters.run_log_files import JsonlRunLog
 from warp_billing.billing.close_service import CloseTarget, CycleCloser, due_periods, prior_period_lines
@@ -20,7 +19,6 @@ from warp_billing.billing.close_usage import CloseUsage, UsageBatch
 from warp_billing.billing.cycles import plan_cycle
 from warp_billing.billing.taxes import OfflineTaxEngine
 from warp_billing.billing.usage_lines import CustomerUsage, UsageTotals
-from warp_billing.ports import OutboxDocument
 
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 
@@ -214,42 +212,6 @@ def test_due_periods_follow_the_zone_and_anchor_day():
     anchored = plan_from(customer_id="B", timezone="UTC", terms={"anchor_day": 15})
     assert due_periods(anchored, datetime(2026, 12, 14, 23, 0, tzinfo=UTC), lag, back=1) == ["2026-10"]
     assert due_periods(anchored, datetime(2026, 12, 15, 0, 11, tzinfo=UTC), lag, back=1) == ["2026-11"]
-
-
-# -- the ports' embedded adapters -----------------------------------------------------------------
-
-
-def test_sqlite_outbox_is_idempotent_ordered_and_markable(tmp_path):
-    outbox = SqliteOutbox(tmp_path / "outbox.sqlite")
-    first = OutboxDocument("customer:A", 1, "customer", "A", 0, "2026-12-01T00:00:00+00:00", {"customer_id": "A"})
-    invoice = OutboxDocument("A-INV-000001", 1, "invoice", "A", 0, "2026-12-01T00:00:00+00:00", {"total": "1.00"},
-                             ("customer:A",))
-    outbox.add(first)
-    outbox.add(invoice)
-    outbox.add(OutboxDocument("customer:A", 1, "customer", "A", 0, "later", {"changed": True}))
-    assert [d.doc_id for d in outbox.pending()] == ["customer:A", "A-INV-000001"]
-    assert outbox.get("customer:A").payload == {"customer_id": "A"}
-    outbox.mark("customer:A", 1, "synced", "netsuite:42")
-    assert [d.doc_id for d in outbox.pending()] == ["A-INV-000001"]
-    assert outbox.get("customer:A").detail == "netsuite:42"
-    outbox.add(OutboxDocument("customer:A", 2, "customer", "A", 0, "later", {"customer_id": "A", "v": 2}))
-    assert outbox.get("customer:A").revision == 2
-    assert [d.doc_id for d in outbox.documents("A")] == ["customer:A", "A-INV-000001", "customer:A"]
-    with pytest.raises(KeyError):
-        outbox.mark("nope", 1, "synced")
-    with pytest.raises(ValueError):
-        outbox.mark("customer:A", 1, "done")
-
-
-def test_document_folder_writes_once(tmp_path):
-    folder = DocumentFolder(tmp_path)
-    reference = folder.put("A/2026-11/A-INV-000001.json", b"{}", "application/json")
-    assert folder.put("A/2026-11/A-INV-000001.json", b"{}", "application/json") == reference
-    with pytest.raises(DocumentConflict):
-        folder.put("A/2026-11/A-INV-000001.json", b"{ }", "application/json")
-    for bad in ("../x.json", "/etc/x", "a/../../x"):
-        with pytest.raises(ValueError):
-            folder.put(bad, b"", "text/plain")
 
 
 def test_a_run_log_that_cannot_be_written_is_reported_not_fatal(tmp_path, rated_file):

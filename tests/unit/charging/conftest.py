@@ -1,8 +1,7 @@
 """Fixtures of the charging unit tests."""
 
 import pytest
-
-from tests.unit.charging.charging_world import World, make_world
+from tests.charging_world import World, make_world
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.charging_world import make_world, voice_event
 
-from tests.unit.charging.charging_world import make_world, voice_event
 from warp_billing.charging.errors import TransientError
 
 operations = st.lists(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import yaml
-
+from tests.charging_world import DECKS, PREPAID_PLAN, voice_event
 from tests.fakes import StoreDown
-from tests.unit.charging.charging_world import DECKS, PREPAID_PLAN, voice_event
+
 from warp_billing.charging.errors import TransientCode, TransientError
 from warp_billing.charging.service import Delivery
 from warp_billing.rating.rejections import Reason, Rejection
@@ -297,7 +297,7 @@ def test_auto_recharge_books_a_ledger_entry_and_alerts_payments(world):
 
 
 def test_batch_handling_writes_the_same_as_one_by_one(world):
-    from tests.unit.charging.charging_world import make_world
+    from tests.charging_world import make_world
 
     single = make_world()
     events = [voice_event(f"e{n}") for n in range(30)] + [voice_event("e3"), {"kind": "voice"},

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -16,7 +16,7 @@ def plan(**fields):
 
 
 def at(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 @pytest.mark.parametrize("instant, zone, anchor, cycle", [
@@ -53,7 +53,8 @@ def test_prepaid_terms_in_micro_units_with_auto_recharge():
 
     assert terms.low_balance_threshold_micros == 5_000_001
     assert terms.suspend_after_s == 48 * 3600
-    assert (terms.recharge_below_micros, terms.recharge_amount_micros, terms.auto_recharge) == (10_000_000, 100_000_000, True)
+    assert (terms.recharge_below_micros, terms.recharge_amount_micros, terms.auto_recharge) == (10_000_000, 100_000_000,
+                                                                                                True)
 
 
 def test_auto_recharge_needs_both_the_trigger_and_the_amount():

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from tests.charging_world import make_world, voice_event
 from tests.fakes import FakeBalances, FakeClock, FakeLedgerStore
-from tests.unit.charging.charging_world import make_world, voice_event
+
 from warp_billing.charging.accounts import PrepaidTerms
 from warp_billing.charging.rebuild import rebuild_balances
 from warp_billing.ports import LedgerEntry

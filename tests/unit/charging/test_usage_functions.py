@@ -10,8 +10,8 @@ import orjson
 import pytest
 from cloudevents.http import CloudEvent
 from functions_framework import create_app
+from tests.charging_world import make_world, voice_event
 
-from tests.unit.charging.charging_world import make_world, voice_event
 from warp_billing import bootstrap
 from warp_billing.charging.errors import TransientCode, TransientError
 from warp_billing.charging.pubsub_delivery import delivery_from_cloud_event

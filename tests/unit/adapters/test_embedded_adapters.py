@@ -8,8 +8,8 @@ import time
 
 import pytest
 import yaml
+from tests.charging_world import DECKS, PREPAID_PLAN
 
-from tests.unit.charging.charging_world import DECKS, PREPAID_PLAN
 from warp_billing.adapters.plan_files import PlanFolder
 from warp_billing.adapters.sqlite_stores import SqliteLedgerStore, SqliteUsageStore
 from warp_billing.charging.plan_catalog import PlanCatalog

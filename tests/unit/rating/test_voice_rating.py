@@ -3,12 +3,11 @@
 from decimal import Decimal
 
 import pytest
+from tests.builders import HEADER, rater, voice
 
-from tests.builders import rater, voice
 from warp_billing.rating.voice import billed_seconds
 
-DECK = """prefix,destination,rate,interstate_rate,intrastate_rate,indeterminate_rate,effective_date,end_date,first_increment,next_increment,connect_fee
-1212,NY - NEW YORK,,0.0050,0.0040,0.0070,2026-01-01,,,,
+DECK = HEADER + """1212,NY - NEW YORK,,0.0050,0.0040,0.0070,2026-01-01,,,,
 1312,IL - CHICAGO,0.0030,,,,2026-01-01,,,,
 1518,NY - ALBANY,,0.0050,,,2026-01-01,,,,
 44,UNITED KINGDOM,0.0200,,,,2026-01-01,,60,60,0.01
@@ -101,7 +100,8 @@ def test_piu_is_the_default_policy_at_60():
 
 
 def test_indeterminate_rate_policy_falls_back_to_rate_when_the_column_is_empty():
-    result = rate_one(voice(calling_number=..., called_number="+13125559999"), plan(policy="{policy: indeterminate_rate}"))
+    result = rate_one(voice(calling_number=..., called_number="+13125559999"),
+                      plan(policy="{policy: indeterminate_rate}"))
     assert result.rate == Decimal("0.0030")
 
 
@@ -138,7 +138,8 @@ def test_time_of_day_multiplier_applies_to_rate_not_connect_fee():
     # Tuesday 2026-11-03 10:00 New York (15:00Z)
     peak = rate_one(voice(called_number="+447700900123", duration_s=60, start_time="2026-11-03T15:00:00Z"), plan(extra))
     assert peak.rate == Decimal("0.022") and peak.amount == Decimal("0.032000")
-    off_peak = rate_one(voice(called_number="+447700900123", duration_s=60, start_time="2026-11-03T23:00:00Z"), plan(extra))
+    off_peak = rate_one(voice(called_number="+447700900123", duration_s=60, start_time="2026-11-03T23:00:00Z"),
+                        plan(extra))
     assert off_peak.rate == Decimal("0.0200") and off_peak.amount == Decimal("0.030000")
 
 

@@ -1,15 +1,13 @@
 """Rate decks: validation that names file/row/column, windows, longest valid prefix."""
 
 import io
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-
 from tests.builders import HEADER, deck
-from warp_billing.rating.deck import DeckError, load_deck, read_deck_rows
 
-UTC = timezone.utc
+from warp_billing.rating.deck import DeckError, load_deck, read_deck_rows
 
 
 def at(text: str) -> datetime:
@@ -57,7 +55,8 @@ def test_rates_keep_eight_decimals_exactly():
 
 def test_overlapping_windows_for_one_prefix_name_both_rows():
     with pytest.raises(DeckError) as error:
-        deck("44,UK,0.02,,,,2026-01-01,2026-12-01,,,\n45,DK,0.02,,,,2026-01-01,,,,\n44,UK,0.018,,,,2026-11-01,,,,\n", "uk.csv")
+        deck("44,UK,0.02,,,,2026-01-01,2026-12-01,,,\n45,DK,0.02,,,,2026-01-01,,,,\n44,UK,0.018,,,,2026-11-01,,,,\n",
+             "uk.csv")
     message = str(error.value)
     assert "uk.csv row 4 column effective_date" in message
     assert "rows 2 and 4" in message

@@ -5,15 +5,16 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
-
 from tests.builders import plan_from
+
 from warp_billing.rating.time_of_day import TimeOfDay
 
 NEW_YORK = ZoneInfo("America/New_York")
 
 
 def windows(yaml_windows: str) -> TimeOfDay:
-    plan = plan_from(f"customer_id: X\ntimezone: America/New_York\nvoice:\n  deck: d.csv\n  time_of_day:\n{yaml_windows}")
+    plan = plan_from(f"customer_id: X\ntimezone: America/New_York\nvoice:\n  deck: d.csv\n"
+                     f"  time_of_day:\n{yaml_windows}")
     return TimeOfDay(plan.voice.time_of_day, plan.zone)
 
 

@@ -58,7 +58,8 @@ def test_toll_free_destination_without_lrn_is_indeterminate_and_matched_on_its_o
     assert RULES.classify(NY_2, "+18005551212", None) == (INDETERMINATE, "18005551212")
 
 
-@pytest.mark.parametrize("called", ["12125551234", "+1212555123", "+1012555123", "+12121551234", "+0441234567", "+44 20 7123", "", "+１２１２５５５１２３４"])
+@pytest.mark.parametrize("called", ["12125551234", "+1212555123", "+1012555123", "+12121551234", "+0441234567",
+                                    "+44 20 7123", "", "+１２１２５５５１２３４"])
 def test_a_bad_called_number_is_rejected_as_invalid_number(called):
     with pytest.raises(Rejection) as rejection:
         RULES.classify(NY_2, called, None)

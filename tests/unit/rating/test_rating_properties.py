@@ -2,9 +2,10 @@
 
 from decimal import Decimal
 
-from hypothesis import given, settings, strategies as st
-
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tests.builders import rater, voice
+
 from warp_billing.money import per_minute_amount
 from warp_billing.rating.rated_event import RejectedEvent
 from warp_billing.rating.summary import RatingSummary
@@ -52,7 +53,8 @@ voice:
   vendor_decks: {V1: d.csv}
   time_of_day: [{from: "08:00", to: "18:00", multiplier: "1.10"}]
 """
-DECK = {"d.csv": "prefix,rate,interstate_rate,intrastate_rate,effective_date\n1,0.005,0.006,0.004,2026-01-01\n44,0.02,,,2026-01-01\n"}
+DECK = {"d.csv": "prefix,rate,interstate_rate,intrastate_rate,effective_date\n"
+                 "1,0.005,0.006,0.004,2026-01-01\n44,0.02,,,2026-01-01\n"}
 ENGINE = rater(PLAN, DECK)
 
 json_values = st.recursive(
@@ -60,13 +62,15 @@ json_values = st.recursive(
     lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
     max_leaves=6,
 )
-numbers = st.sampled_from(["+12125551234", "+13125550000", "+447700900123", "+1800555", "", "x", "+14165550000"]) | st.text(max_size=16)
+numbers = st.sampled_from(["+12125551234", "+13125550000", "+447700900123", "+1800555", "", "x",
+                           "+14165550000"]) | st.text(max_size=16)
 
 
 @settings(max_examples=400)
 @given(
     st.fixed_dictionaries(
-        {"event_id": st.text(min_size=1, max_size=8) | json_values, "kind": st.sampled_from(["voice", "sms", "api_query", "fax"]) | json_values},
+        {"event_id": st.text(min_size=1, max_size=8) | json_values,
+         "kind": st.sampled_from(["voice", "sms", "api_query", "fax"]) | json_values},
         optional={
             "customer_id": st.just("ACME") | json_values,
             "start_time": st.sampled_from(["2026-11-03T10:00:00Z", "2026-11-03T10:00:00", "bad"]) | json_values,
@@ -89,7 +93,8 @@ def test_any_event_is_either_rated_or_rejected_never_an_exception(event):
         assert result.billed_units >= 0
 
 
-@given(st.lists(st.sampled_from([voice("a"), voice("b", duration_s=-1), voice("a"), {"nope": 1}, voice("c", kind="sms")]), max_size=30))
+@given(st.lists(st.sampled_from([voice("a"), voice("b", duration_s=-1), voice("a"), {"nope": 1},
+                                 voice("c", kind="sms")]), max_size=30))
 def test_accepted_always_equals_rated_plus_rejected(events):
     engine = rater(PLAN, DECK)
     summary = RatingSummary()

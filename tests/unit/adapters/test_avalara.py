@@ -40,7 +40,8 @@ class AfcStandIn(BaseHTTPRequestHandler):
                 charge = item["chg"]
                 taxes = [{"bill": True, "cmpl": True, "tm": charge, "calc": 1, "cat": "REGULATORY", "cid": 1,
                           "name": "Federal Universal Service Fund", "exm": 0, "lns": 0, "min": item.get("min", 0),
-                          "pcd": 0, "rate": Decimal("0.37"), "sur": False, "tax": charge * Decimal("0.37"), "lvl": 0, "tid": 18}]
+                          "pcd": 0, "rate": Decimal("0.37"), "sur": False, "tax": charge * Decimal("0.37"),
+                          "lvl": 0, "tid": 18}]
                 if item["serv"] == 50:
                     taxes.append({"tid": 5, "name": "State Sales Tax", "lvl": 1, "rate": Decimal("0.025"),
                                   "tax": charge * Decimal("0.025"), "tm": charge})
@@ -161,7 +162,8 @@ def test_a_customer_without_a_billing_location_is_an_error():
 
 def test_no_taxable_lines_means_no_call():
     cycle = cycle_for("2026-11")
-    request = TaxRequest("ACME", "d", cycle, cycle.issue_date, (TaxableLine("SMS-OUTBOUND", Decimal("1.00"), Decimal(1), "message"),), True)
+    request = TaxRequest("ACME", "d", cycle, cycle.issue_date, (TaxableLine("SMS-OUTBOUND", Decimal("1.00"), Decimal(1),
+                                                                            "message"),), True)
     assert engine("http://127.0.0.1:9").taxes(request) == []
 
 

@@ -8,9 +8,9 @@ import orjson
 import pytest
 import yaml
 from click.testing import CliRunner
-
+from tests.charging_world import DECKS, PREPAID_PLAN, voice_event
 from tests.fakes import FakeBalances, FakeClock
-from tests.unit.charging.charging_world import DECKS, PREPAID_PLAN, voice_event
+
 from warp_billing import bootstrap
 from warp_billing.cli.ops_commands import balance, plans, rejects
 from warp_billing.settings import Settings

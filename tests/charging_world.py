@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import yaml
-
 from tests.fakes import (
     FakeAlertPublisher,
     FakeBalances,
@@ -15,6 +14,7 @@ from tests.fakes import (
     FakePlanStore,
     FakeUsageStore,
 )
+
 from warp_billing.charging.plan_catalog import PlanCatalog
 from warp_billing.charging.service import ChargingService, Delivery
 
@@ -78,7 +78,8 @@ class World:
 
     def topup(self, customer: str, micros: int, topup_id: str = "t1"):
         terms = self.catalog.current(customer).prepaid
-        result = self.balances.credit(customer, f"topup:{topup_id}", micros, "topup", topup_id, self.clock.now_ms(), terms)
+        result = self.balances.credit(customer, f"topup:{topup_id}", micros, "topup", topup_id, self.clock.now_ms(),
+                                      terms)
         self.ledger.append(list(result.entries))
         return result
 

@@ -12,7 +12,7 @@ from phonenumbers import PhoneNumberType, geocoder
 
 from warp_billing.rating.numbering import DOMESTIC_REGIONS, NumberingError, NumberingPlan
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DATA_FILE = ROOT / "shared" / "warp_billing" / "rating" / "data" / "nanp.csv"
 GEOGRAPHIC_TYPES = {PhoneNumberType.FIXED_LINE, PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
 
@@ -49,14 +49,16 @@ def test_us_npa_nxx_gives_its_state(plan, npa_nxx, state):
     assert plan.state_of(npa_nxx) == state
 
 
-@pytest.mark.parametrize(("npa", "region"), [("787", "PR"), ("939", "PR"), ("340", "VI"), ("671", "GU"), ("670", "MP"), ("684", "AS")])
+@pytest.mark.parametrize(("npa", "region"), [("787", "PR"), ("939", "PR"), ("340", "VI"), ("671", "GU"), ("670", "MP"),
+                                             ("684", "AS")])
 def test_territory_npa_gives_the_territory_as_state(plan, npa, region):
     assert region in DOMESTIC_REGIONS
     assert plan.region_of_npa(npa) == region
     assert plan.state_of(npa + "555") == region
 
 
-@pytest.mark.parametrize(("npa", "region"), [("416", "CA"), ("604", "CA"), ("876", "JM"), ("658", "JM"), ("242", "BS"), ("809", "DO")])
+@pytest.mark.parametrize(("npa", "region"), [("416", "CA"), ("604", "CA"), ("876", "JM"), ("658", "JM"), ("242", "BS"),
+                                             ("809", "DO")])
 def test_other_nanp_countries_have_a_region_but_no_state(plan, npa, region):
     assert plan.region_of_npa(npa) == region
     assert plan.is_geographic_npa(npa)
