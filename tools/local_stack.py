@@ -295,7 +295,7 @@ COMPONENTS = (
         "storage",
         STORAGE_PACKAGES,
         _install_storage,
-        lambda: (STACK_DIR / "storage" / "bin" / "gcp-storage-emulator").exists(),
+        (STACK_DIR / "storage" / "bin" / "gcp-storage-emulator").exists,
     ),
 )
 

@@ -224,7 +224,7 @@ if TYPE_CHECKING:
 class RatedUsageSource(Protocol):
     """Rated usage summed per customer, cycle and product line (a rated JSONL file, or BigQuery)."""
 
-    def close_usage(self, windows: Sequence["CloseWindow"]) -> "UsageBatch":
+    def close_usage(self, windows: Sequence[CloseWindow]) -> UsageBatch:
         """Usage of each window's customer (its cycle's, and late usage of earlier cycles)."""
         ...
 
@@ -233,7 +233,7 @@ class CloseRegister(Protocol):
     """The invoice register as the cycle close uses it: gapless numbers, immutable documents,
     one live invoice per customer and cycle, and the ERP outbox written with each issue."""
 
-    def cycle_watermark(self, customer_id: str, period: str) -> "datetime | None":
+    def cycle_watermark(self, customer_id: str, period: str) -> datetime | None:
         """The watermark the cycle was (or is being) closed with, or None if never."""
         ...
 
@@ -241,14 +241,14 @@ class CloseRegister(Protocol):
         """The live invoice number of the cycle, or None when nothing is issued for it."""
         ...
 
-    def issue_close(self, draft: "Invoice", *, watermark: "datetime", customer: OutboxDocument,
-                    accounts: "AccountMap", as_of: "date | None" = None, rebill: bool = False) -> "IssueOutcome":
+    def issue_close(self, draft: Invoice, *, watermark: datetime, customer: OutboxDocument,
+                    accounts: AccountMap, as_of: date | None = None, rebill: bool = False) -> IssueOutcome:
         """Issue ``draft`` for its cycle, once. A live invoice for the cycle is returned as
         "already_issued" (``rebill=False``) or, when its content differs, credited and rebilled
         (``rebill=True``). Records the outbox documents of the live documents in the same step."""
         ...
 
-    def documents(self, customer_id: str) -> list["Invoice"]:
+    def documents(self, customer_id: str) -> list[Invoice]:
         """Every issued document of a customer."""
         ...
 

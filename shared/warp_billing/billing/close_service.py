@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
+from typing import Any
 from urllib.parse import quote
 
 import orjson
@@ -72,7 +73,7 @@ class CustomerClose:
     references: tuple[str, ...] = ()
     error: str | None = None
 
-    def to_row(self, run_id: str, started_at: datetime, finished_at: datetime) -> dict:
+    def to_row(self, run_id: str, started_at: datetime, finished_at: datetime) -> dict[str, Any]:
         """The ``cycle_runs`` row (money as decimal strings, instants ISO 8601 UTC)."""
         def money(value: Decimal | None) -> str | None:
             return None if value is None else format(value, "f")
@@ -98,14 +99,14 @@ class CloseRun:
     run_id: str
     closes: list[CustomerClose] = field(default_factory=list)
     rows_returned: int = 0
-    rows: list[dict] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
     run_log_error: str | None = None
 
     @property
     def failed(self) -> list[CustomerClose]:
         return [close for close in self.closes if close.status == FAILED]
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         counts: dict[str, int] = {}
         for close in self.closes:
             counts[close.status] = counts.get(close.status, 0) + 1
@@ -268,7 +269,7 @@ def _previous_label(cycle: BillingCycle) -> str:
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
-def _announcement(outcome: IssueOutcome) -> dict:
+def _announcement(outcome: IssueOutcome) -> dict[str, Any]:
     invoice = outcome.invoice
     return {
         "invoice_number": invoice.number, "customer_id": invoice.customer_id, "billing_period": invoice.cycle.label,

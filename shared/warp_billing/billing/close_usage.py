@@ -22,9 +22,9 @@ from datetime import datetime
 from decimal import Decimal
 
 from ..money import EXACT, ZERO
+from ..products import product, products
 from .cycles import BillingCycle
 from .errors import BillingError
-from ..products import product, products
 from .usage_lines import CustomerUsage, ScanReport
 
 

@@ -14,6 +14,8 @@ the live invoice on every call, which repairs an outbox a crash left behind.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..plan import Plan
 from ..ports import OutboxDocument
 from .invoice import CREDIT_NOTE, Invoice
@@ -27,7 +29,7 @@ def customer_doc_id(customer_id: str) -> str:
     return CUSTOMER_PREFIX + customer_id
 
 
-def customer_record(plan: Plan) -> dict:
+def customer_record(plan: Plan) -> dict[str, Any]:
     """The customer as the ERP needs it before its first invoice."""
     record = {
         "customer_id": plan.customer_id,
@@ -58,6 +60,7 @@ def issue_documents(documents: list[Invoice], issued_at: str,
         if document.number is None:
             raise ValueError("only numbered (issued) documents go to the ERP")
         customer = customer_doc_id(document.customer_id)
+        prerequisites: tuple[str, ...]
         if document.document_type == CREDIT_NOTE:
             doc_type, prerequisites = "credit_memo", (customer, str(document.credits))
         else:
