@@ -9,12 +9,15 @@ service        stand-in                               port(s)
 redis          Debian ``redis-server`` (no disk)      6390
 bigquery       PyPI ``bqemulator`` (DuckDB)           REST 9052, gRPC 9062, project warp-local
 firestore      npm ``@firestore-emulator/server``     8086 (bound to 127.0.0.1 by our script)
-tasks          PyPI ``gcloud-tasks-emulator``         8123, queue ``netsuite`` created at start
-storage        PyPI ``gcp-storage-emulator``          9023 (in memory), buckets created at start
+tasks          PyPI ``gcloud-tasks-emulator``         8123, queue ``netsuite`` created at start (started by
+                                                      tools/tasks_emulator.py: concurrent dispatch, backoff)
 rate_voice     functions-framework (cloudevent)       8081 (only once functions/rate_voice/main.py exists)
 rate_sms       functions-framework (cloudevent)       8082
 rate_api       functions-framework (cloudevent)       8083
-rollup         functions-framework (http)             8091 (cycle close and hourly rollup)
+netsuite       tools/netsuite_standin.py (NetSuite)   8090 (test certificate in .local-stack/netsuite/)
+netsuite_sync  functions-framework (http)             8091 (the netsuite queue's target)
+storage        PyPI ``gcp-storage-emulator``          9023 (in memory), buckets created at start
+rollup         functions-framework (http)             8092 (cycle close and hourly rollup)
 =============  =====================================  ===================================
 
 Each emulator lives in its own environment under ``.local-stack/`` (their protobuf pins clash
@@ -49,6 +52,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,11 +74,18 @@ BIGQUERY_REST_PORT = 9052 + PORT_OFFSET
 BIGQUERY_GRPC_PORT = 9062 + PORT_OFFSET
 FIRESTORE_PORT = 8086 + PORT_OFFSET
 TASKS_PORT = 8123 + PORT_OFFSET
+NETSUITE_PORT = 8090 + PORT_OFFSET
+NETSUITE_SYNC_PORT = 8091 + PORT_OFFSET
+NETSUITE_DIR = STACK_DIR / "netsuite"
+NETSUITE_KID = "warp-local-cert"
+NETSUITE_CLIENT_ID = "warp-local-client"
+NETSUITE_MAPPING = ROOT / "config" / "netsuite-mapping.yaml"
 STORAGE_PORT = 9023 + PORT_OFFSET
 DOCUMENTS_BUCKET = f"{PROJECT}-documents"
 VENDOR_CDR_BUCKET = f"{PROJECT}-vendor-cdrs"
 USAGE_DATASET = "warp_billing"
 NETSUITE_QUEUE = "netsuite"
+NETSUITE_CONCURRENCY = 5  # terraform var.netsuite_concurrency's default: the NetSuite account's limit
 
 FUNCTIONS = (  # (name, target, port): the Pub/Sub-triggered rating functions
     ("rate_voice", "rate_voice", 8081 + PORT_OFFSET),
@@ -82,7 +93,7 @@ FUNCTIONS = (  # (name, target, port): the Pub/Sub-triggered rating functions
     ("rate_api", "rate_api", 8083 + PORT_OFFSET),
 )
 HTTP_FUNCTIONS = (  # (name, target, port): the HTTP functions Cloud Scheduler calls
-    ("rollup", "rollup", 8091 + PORT_OFFSET),
+    ("rollup", "rollup", 8092 + PORT_OFFSET),
 )
 
 DUCKDB_VERSION = "1.5.5"
@@ -158,7 +169,47 @@ def stack_env() -> dict[str, str]:
     }
     for name, _target, port in FUNCTIONS + HTTP_FUNCTIONS:
         env[f"WARP_{name.upper()}_URL"] = f"http://{HOST}:{port}/"
+    env.update(netsuite_env())
     return env
+
+
+def netsuite_env() -> dict[str, str]:
+    """Settings of the NetSuite sync on the stand-in (its test certificate's key, the local mapping)."""
+    return {
+        "WARP_NETSUITE_ACCOUNT": "LOCAL",
+        "WARP_NETSUITE_BASE_URL": f"http://{HOST}:{NETSUITE_PORT}",
+        "WARP_NETSUITE_CLIENT_ID": NETSUITE_CLIENT_ID,
+        "WARP_NETSUITE_CERTIFICATE_ID": NETSUITE_KID,
+        "WARP_NETSUITE_PRIVATE_KEY_FILE": str(NETSUITE_DIR / "private_key.pem"),
+        "WARP_NETSUITE_MAPPING": str(NETSUITE_MAPPING),
+        "WARP_NETSUITE_SYNC_URL": f"http://{HOST}:{NETSUITE_SYNC_PORT}/",
+    }
+
+
+def netsuite_test_credentials(directory: Path = NETSUITE_DIR) -> tuple[Path, Path]:
+    """A private key and self-signed certificate for the stand-in's token endpoint (made once)."""
+    key_path, cert_path = directory / "private_key.pem", directory / "certificate.pem"
+    if key_path.exists() and cert_path.exists():
+        return key_path, cert_path
+    from datetime import datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    directory.mkdir(parents=True, exist_ok=True)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "warp local netsuite stand-in")])
+    now = datetime.now(UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
+            .not_valid_after(now + timedelta(days=730)).sign(key, hashes.SHA256()))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    key_path.chmod(0o600)
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return key_path, cert_path
 
 
 # ---------------------------------------------------------------------------- install
@@ -398,7 +449,10 @@ def services() -> list[Service]:
         ),
         Service(
             "tasks",
-            [str(STACK_DIR / "tasks" / "bin" / "gcloud-tasks-emulator"), "start", "-p", str(TASKS_PORT),
+            # Through tools/tasks_emulator.py: concurrent dispatch up to the queue's limit and retry
+            # backoff with Retry-After, as Cloud Tasks does (the emulator alone does neither).
+            [str(STACK_DIR / "tasks" / "bin" / "python"), str(ROOT / "tools" / "tasks_emulator.py"), "start",
+             "--queue-concurrency", f"{NETSUITE_QUEUE}={NETSUITE_CONCURRENCY}", "-p", str(TASKS_PORT),
              "-d", f"projects/{PROJECT}/locations/{LOCATION}/queues/{NETSUITE_QUEUE}"],
             (TASKS_PORT,),
         ),
@@ -410,19 +464,52 @@ def services() -> list[Service]:
             http_probe="/storage/v1/b?project=" + PROJECT,
         ),
     ]
-    for signature, functions in (("cloudevent", FUNCTIONS), ("http", HTTP_FUNCTIONS)):
-        for name, target, port in functions:
-            source = ROOT / "functions" / name / "main.py"
-            if source.exists():
-                result.append(
-                    Service(
-                        name,
-                        [str(functions_framework), "--target", target, "--source", str(source),
-                         "--signature-type", signature, "--host", HOST, "--port", str(port)],
-                        (port,),
-                        env={"PYTHONPATH": str(ROOT / "shared")},
-                    )
+    _key, certificate = NETSUITE_DIR / "private_key.pem", NETSUITE_DIR / "certificate.pem"
+    result.append(
+        Service(
+            "netsuite",
+            [str(PROJECT_VENV_BIN / "python"), str(ROOT / "tools" / "netsuite_standin.py"), "--host", HOST,
+             "--port", str(NETSUITE_PORT), "--certificate", str(certificate), "--kid", NETSUITE_KID,
+             "--client-id", NETSUITE_CLIENT_ID],
+            (NETSUITE_PORT,),
+            http_probe="/_control",
+        )
+    )
+    if (ROOT / "functions" / "netsuite_sync" / "main.py").exists():
+        result.append(
+            Service(
+                "netsuite_sync",
+                [str(functions_framework), "--target", "netsuite_sync",
+                 "--source", str(ROOT / "functions" / "netsuite_sync" / "main.py"),
+                 "--signature-type", "http", "--host", HOST, "--port", str(NETSUITE_SYNC_PORT)],
+                (NETSUITE_SYNC_PORT,),
+                env={"PYTHONPATH": str(ROOT / "shared")},
+            )
+        )
+    for name, target, port in FUNCTIONS:
+        source = ROOT / "functions" / name / "main.py"
+        if source.exists():
+            result.append(
+                Service(
+                    name,
+                    [str(functions_framework), "--target", target, "--source", str(source),
+                     "--signature-type", "cloudevent", "--host", HOST, "--port", str(port)],
+                    (port,),
+                    env={"PYTHONPATH": str(ROOT / "shared")},
                 )
+            )
+    for name, target, port in HTTP_FUNCTIONS:
+        source = ROOT / "functions" / name / "main.py"
+        if source.exists():
+            result.append(
+                Service(
+                    name,
+                    [str(functions_framework), "--target", target, "--source", str(source),
+                     "--signature-type", "http", "--host", HOST, "--port", str(port)],
+                    (port,),
+                    env={"PYTHONPATH": str(ROOT / "shared")},
+                )
+            )
     return result
 
 
@@ -577,6 +664,7 @@ def up(args: argparse.Namespace) -> int:
     for directory in (PID_DIR, LOG_DIR):
         directory.mkdir(parents=True, exist_ok=True)
     env = stack_env()
+    netsuite_test_credentials()
     ENV_FILE.write_text("".join(f"export {key}={value}\n" for key, value in env.items()))
 
     started: list[tuple[Service, int, float]] = []

@@ -94,6 +94,112 @@ class Container:
             self.plan_catalog, self.balances, self.usage_store, self.ledger_store, self.alert_publisher,
             max_event_age_s=self.settings.max_event_age_s, clock=self.clock))
 
+    # -- NetSuite sync (issue 11) -------------------------------------------------------------
+
+    @property
+    def sync_outbox(self):
+        """The ERP outbox the cycle close fills and the NetSuite sync drains."""
+        return self._part("sync_outbox", self._build_sync_outbox)
+
+    @property
+    def sync_errors(self):
+        """The ``sync_errors`` records (documents NetSuite or the mapping refused)."""
+        return self._part("sync_errors", self._build_sync_errors)
+
+    @property
+    def secrets(self):
+        """Named secrets (NetSuite client id, certificate id, private key)."""
+        return self._part("secrets", self._build_secrets)
+
+    @property
+    def erp(self):
+        """NetSuite SuiteTalk REST (the ``Erp`` port)."""
+        return self._part("erp", self._build_erp)
+
+    @property
+    def netsuite_queue(self):
+        """The Cloud Tasks queue in front of NetSuite (the ``TaskQueue`` port)."""
+        return self._part("netsuite_queue", self._build_netsuite_queue)
+
+    @property
+    def erp_mapping(self):
+        """The NetSuite mapping file (re-read when it changes, so a fix applies to the next task)."""
+        def build():
+            from .erp.mapping import MappingFile
+
+            return MappingFile(self.settings.netsuite_mapping)
+
+        return self._part("erp_mapping", build)
+
+    @property
+    def document_sync(self):
+        """The service behind one ``netsuite_sync`` task."""
+        def build():
+            from .erp.sync import DocumentSync
+
+            return DocumentSync(self.sync_outbox, self.erp, self.sync_errors, self.erp_mapping.current)
+
+        return self._part("document_sync", build)
+
+    def _build_sync_outbox(self):
+        kind = self.settings.sync_outbox
+        if kind == "register":
+            # The register's own outbox, written in the transaction that issues each document
+            # (file register: SQLite beside it; Firestore register: its erp_outbox collection).
+            return self.close_register.outbox
+        if kind == "sqlite":
+            from .adapters.sqlite_outbox import SqliteSyncOutbox
+
+            return SqliteSyncOutbox(self._data_file("erp_outbox.sqlite"))
+        raise ConfigurationError(f"unknown sync outbox {kind!r}")
+
+    def _build_sync_errors(self):
+        kind = self.settings.sync_errors
+        if kind == "sqlite":
+            from .adapters.sqlite_outbox import SqliteSyncErrors
+
+            return SqliteSyncErrors(self._data_file("erp_outbox.sqlite"))
+        if kind == "firestore":
+            from .adapters.firestore_sync_errors import FirestoreSyncErrors
+
+            return FirestoreSyncErrors(self._firestore_client)
+        raise ConfigurationError(f"unknown sync errors store {kind!r}")
+
+    def _build_secrets(self):
+        from .adapters.settings_secrets import SettingsSecrets
+
+        settings = self.settings
+        key = settings.netsuite_private_key
+        return SettingsSecrets(
+            {"netsuite_client_id": settings.netsuite_client_id,
+             "netsuite_certificate_id": settings.netsuite_certificate_id,
+             "netsuite_private_key": key.get_secret_value() if key is not None else None},
+            {"netsuite_private_key": settings.netsuite_private_key_file})
+
+    def _build_erp(self):
+        from .adapters.netsuite import OAuthTokens, SuiteTalkClient
+
+        settings = self.settings
+        base = settings.netsuite_url
+        timeout_s = settings.netsuite_timeout_ms / 1000
+        secrets = self.secrets
+
+        def tokens(session):
+            return OAuthTokens(session, base + "/services/rest/auth/oauth2/v1/token",
+                               client_id=lambda: secrets.secret("netsuite_client_id"),
+                               certificate_id=lambda: secrets.secret("netsuite_certificate_id"),
+                               private_key=lambda: secrets.secret("netsuite_private_key"),
+                               timeout_s=timeout_s, margin_s=settings.netsuite_token_margin_s)
+
+        return SuiteTalkClient(base, tokens, timeout_s=timeout_s)
+
+    def _build_netsuite_queue(self):
+        from .adapters.cloud_tasks import CloudTasksQueue, tasks_client
+
+        settings = self.settings
+        return CloudTasksQueue(lambda: tasks_client(settings.tasks_endpoint), settings.netsuite_queue,
+                               settings.netsuite_sync_url, invoker_account=settings.tasks_invoker_account)
+
     # -- factories ------------------------------------------------------------------------------
 
     def _build_redis(self):
@@ -178,12 +284,6 @@ class Container:
     def close_register(self):
         """Invoice register + ERP outbox (WARP_REGISTER_STORE)."""
         return self._part("close_register", self._build_close_register)
-
-    @property
-    def sync_outbox(self):
-        """The ERP outbox (``ports.SyncOutbox``) the NetSuite sync drains: the register's own, written
-        in the same transaction that issues each document."""
-        return self._part("sync_outbox", lambda: self.close_register.outbox)
 
     @property
     def document_store(self):
@@ -388,3 +488,16 @@ def reset(replacement: Container | None = None) -> None:
     global _container
     with _container_lock:
         _container = replacement
+
+
+def document_sync():
+    """The instance's NetSuite document sync (built once, on the first task)."""
+    return container().document_sync
+
+
+def netsuite_sweep():
+    """Enqueue the outbox's pending documents (the function's ``{"task": "sweep"}``)."""
+    from .erp.enqueue import enqueue_pending
+
+    parts = container()
+    return enqueue_pending(parts.sync_outbox, parts.netsuite_queue)

@@ -208,6 +208,83 @@ class SyncOutbox(Protocol):
         ...
 
 
+# ---------------------------------------------------------------- NetSuite sync (issue 11)
+
+
+@dataclass(frozen=True, slots=True)
+class ErpRecordRef:
+    """A record in the ERP: its type, our externalId and the ERP's internal id."""
+
+    record_type: str
+    external_id: str
+    internal_id: str
+
+
+class Erp(Protocol):
+    """The ERP's record API (NetSuite SuiteTalk REST in production; a stand-in locally).
+
+    Writes are upserts by externalId, so a repeated call never creates a second record.
+    Adapters raise ``warp_billing.erp.errors.ErpTransient`` (retry later) or ``ErpRejected``
+    (the ERP refused the record: permanent until the data or mapping changes).
+    """
+
+    def upsert(self, record_type: str, external_id: str, body: Mapping) -> ErpRecordRef: ...
+
+    def find(self, record_type: str, external_id: str) -> ErpRecordRef | None: ...
+
+
+class TaskQueue(Protocol):
+    """A push queue of HTTP tasks (Cloud Tasks); a task name is used at most once per queue."""
+
+    def enqueue(self, name: str, body: Mapping, *, delay_s: int = 0) -> bool:
+        """Create the task; False when a task of that name already exists (nothing created)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class SyncError:
+    """A document the ERP (or our mapping) refused: permanent until someone fixes the cause.
+
+    Attributes:
+        doc_id, revision: the outbox document.
+        attempt: the retry generation of the task that failed (0 first, +1 per `warp netsuite retry`);
+            (doc_id, revision, attempt) is the key, so a redelivered task records one row.
+        code: the NetSuite ``o:errorCode`` or our own (UNMAPPED_SKU, UNMAPPED_ACCOUNT, ...).
+        detail: the human-readable reason (names the SKU, the mapping file and version, ...).
+        path: the NetSuite ``o:errorPath`` (or the payload path) when known.
+    """
+
+    doc_id: str
+    revision: int
+    attempt: int
+    doc_type: str
+    customer_id: str
+    code: str
+    detail: str
+    path: str
+    at: str
+
+
+class SyncErrorLog(Protocol):
+    """The ``sync_errors`` records of the NetSuite sync."""
+
+    def record(self, error: SyncError) -> None:
+        """Keep ``error``; a second record of the same (doc_id, revision, attempt) changes nothing."""
+        ...
+
+    def errors(self, doc_id: str | None = None, customer_id: str | None = None) -> list[SyncError]:
+        """Recorded errors, oldest first."""
+        ...
+
+
+class SecretSource(Protocol):
+    """Named secrets (Secret Manager in the cloud; settings or files in the embedded default)."""
+
+    def secret(self, name: str) -> str:
+        """The secret's value; raises KeyError naming the secret when it is not configured."""
+        ...
+
+
 # ---------------------------------------------------------------- cycle close (issue 10)
 # Value types live in billing (close_usage, invoice, invoice_store, erp_outbox); the ports only
 # name them, so this module stays free of the billing package at import.

@@ -40,6 +40,26 @@ Environment variables (all optional; defaults give the embedded, no-cloud config
     WARP_POSTPAID_CYCLE_TTL_S      8640000 (100 days: running totals kept per billing cycle)
     WARP_LOG_LEVEL                 INFO
 
+NetSuite sync (issue 11; the secrets come from Secret Manager in the cloud, as env vars):
+
+    WARP_NETSUITE_ACCOUNT          NetSuite account id (e.g. 123456_SB1)
+    WARP_NETSUITE_BASE_URL         unset = https://<account>.suitetalk.api.netsuite.com; the stand-in's URL locally
+    WARP_NETSUITE_CLIENT_ID        secret: the integration record's client id
+    WARP_NETSUITE_CERTIFICATE_ID   secret: the M2M certificate id (the JWT's kid)
+    WARP_NETSUITE_PRIVATE_KEY      secret: the certificate's private key (PEM)
+    WARP_NETSUITE_PRIVATE_KEY_FILE or a file holding it (the local stack writes a test key)
+    WARP_NETSUITE_MAPPING          netsuite-mapping.yaml (SKU/fee/account/currency ids, versioned)
+    WARP_NETSUITE_TIMEOUT_MS       30000   (per NetSuite call; a timeout looks the record up first)
+    WARP_NETSUITE_TOKEN_MARGIN_S   300     (refresh a token this long before it expires)
+    WARP_SYNC_OUTBOX               register | sqlite  (the ERP outbox the close fills and the sync drains:
+                                   register = the close register's own, WARP_REGISTER_STORE;
+                                   sqlite = a standalone file in WARP_DATA_DIR)
+    WARP_SYNC_ERRORS               sqlite | firestore  (the sync_errors records)
+    WARP_TASKS_ENDPOINT            unset = the real Cloud Tasks API; host:port = the local emulator
+    WARP_NETSUITE_QUEUE            projects/warp-local/locations/us-central1/queues/netsuite
+    WARP_NETSUITE_SYNC_URL         the netsuite_sync function's URL (the tasks' target)
+    WARP_TASKS_INVOKER_ACCOUNT     service account whose OIDC token the tasks carry (unset: none)
+
 Tax engine (``WARP_TAX_ENGINE``): ``offline`` applies USF from the dated contribution-factor table
 (``WARP_USF_TABLE`` replaces the embedded one); ``avalara`` calls Avalara Communications (AFC):
 
@@ -129,6 +149,23 @@ class Settings(BaseSettings):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    # NetSuite sync (issue 11).
+    netsuite_account: str = ""
+    netsuite_base_url: str | None = None
+    netsuite_client_id: str | None = None
+    netsuite_certificate_id: str | None = None
+    netsuite_private_key: SecretStr | None = None
+    netsuite_private_key_file: Path | None = None
+    netsuite_mapping: Path = Path("netsuite-mapping.yaml")
+    netsuite_timeout_ms: int = Field(30_000, ge=1)
+    netsuite_token_margin_s: int = Field(300, ge=0, le=3000)
+    sync_outbox: Literal["register", "sqlite"] = "register"
+    sync_errors: Literal["sqlite", "firestore"] = "sqlite"
+    tasks_endpoint: str | None = None
+    netsuite_queue: str = "projects/warp-local/locations/us-central1/queues/netsuite"
+    netsuite_sync_url: str = "http://127.0.0.1:8091/"
+    tasks_invoker_account: str | None = None
+
     # Taxes on invoices (see the module docstring).
     usf_table: Path | None = None
     avalara_base_url: str = "https://communicationsua.avalara.net"
@@ -179,3 +216,10 @@ class Settings(BaseSettings):
     @property
     def pubsub_project_id(self) -> str:
         return self.pubsub_project or self.gcp_project
+
+    @property
+    def netsuite_url(self) -> str:
+        """The SuiteTalk base URL: the configured one, or the account's own host."""
+        if self.netsuite_base_url:
+            return self.netsuite_base_url.rstrip("/")
+        return f"https://{self.netsuite_account.lower().replace('_', '-')}.suitetalk.api.netsuite.com"

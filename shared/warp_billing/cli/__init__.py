@@ -8,6 +8,7 @@ from .. import __version__
 from .close_command import close
 from .deck_commands import deck
 from .invoice_command import invoice
+from .netsuite_commands import netsuite
 from .ops_commands import balance, plans, rejects
 from .rate_command import rate
 from .reasons_command import reasons
@@ -20,5 +21,5 @@ def main() -> None:
     """WARP Billing: rate usage, check decks, close billing cycles."""
 
 
-for command in (rate, deck, sample, invoice, plans, balance, rejects, reasons, close):
+for command in (rate, deck, sample, invoice, plans, balance, rejects, reasons, netsuite, close):
     main.add_command(command)
