@@ -54,12 +54,15 @@ def test_warp_close_writes_the_same_documents_as_warp_invoice(sample):
     env = embedded_env(sample, "same")
     done = run("close", "--period", "2026-06", env=env, cwd=sample)
     assert done.returncode == 0, done.stderr
-    assert [line.split()[:4] for line in done.stdout.splitlines()] == [
-        [c, "2026-06", f"{c}-INV-000001", "(issued):"] for c in CUSTOMERS]
+    lines = [line.split()[:4] for line in done.stdout.splitlines()]
+    # A prepaid customer's document is a statement (-ST-), the others invoices (-INV-).
+    assert [(c, period, status) for c, period, _, status in lines] == [(c, "2026-06", "(issued):") for c in CUSTOMERS]
+    numbers = {c: number for c, _, number, _ in lines}
+    assert all(numbers[c] in (f"{c}-INV-000001", f"{c}-ST-000001") for c in CUSTOMERS)
     for customer in CUSTOMERS:
         ours = sample / "same" / "documents" / customer / "2026-06"
         for suffix in (".json", ".html", ".journal.json"):
-            assert (ours / f"{customer}-INV-000001{suffix}").read_bytes() == \
+            assert (ours / f"{numbers[customer]}{suffix}").read_bytes() == \
                 (sample / "invoices" / f"{customer}-2026-06{suffix}").read_bytes()
 
 

@@ -197,7 +197,7 @@ class CycleCloser:
             if customer in batch.failures:
                 raise batch.failures[customer]
             draft = build_invoice(target.plan, window.cycle, usage.current, self.taxes,
-                                  prior_period_lines(target.plan, usage.prior))
+                                  extra_lines=prior_period_lines(target.plan, usage.prior))
             issued_at = self.clock().isoformat()
             outcome = self.register.issue_close(
                 draft, watermark=window.watermark, customer=customer_document(target.plan, issued_at),
