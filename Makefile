@@ -8,7 +8,7 @@ SAMPLE := build/sample
 EVENTS ?= 200000
 PERIOD ?= 2026-06
 
-.PHONY: run test unit bench sample clean venv bundles lint
+.PHONY: run test unit bench sample clean venv bundles lint deploy-check system-deps system-deps-test
 
 # The rating hot path (setup.py HOT_MODULES) is compiled with mypyc in place; when the compile
 # is not possible the package stays pure Python (same behaviour, slower). A compiled module
@@ -35,9 +35,29 @@ $(VENV)/.compiled: $(VENV)/.installed $(HOT_SOURCES)
 	         find shared -name '*.so' -delete; $(PY) -m pip install --quiet --no-deps -e .; }
 	touch $@
 
-## The main job on embedded defaults: a day of sample traffic for three customers, rated,
-## then the month closed into invoices (JSON, HTML, journal) under build/sample/invoices.
-run: venv
+## Debian packages: Pango for WeasyPrint (the invoice PDF), and for the tests poppler-utils (the
+## PDF page as PNG) and chromium (the invoice HTML checked in a real headless browser). Idempotent:
+## only missing packages are installed, and only where apt-get can (root).
+PDF_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 fonts-liberation fonts-dejavu-core
+TEST_PACKAGES := $(PDF_PACKAGES) poppler-utils chromium
+
+system-deps:
+	@$(call apt_install,$(PDF_PACKAGES))
+
+system-deps-test:
+	@$(call apt_install,$(TEST_PACKAGES))
+
+define apt_install
+missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+if [ -n "$$missing" ]; then echo "installing Debian packages:" $$missing; \
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; } \
+  || echo "warning: could not install" $$missing "(invoice PDF / browser checks need them)"; fi
+endef
+
+## The main job on embedded defaults: a month of sample traffic for three customers, rated,
+## then the month closed into invoices (JSON, HTML, PDF, journal) under build/sample/invoices.
+run: venv system-deps
+	mkdir -p $(dir $(SAMPLE))
 	$(WARP) sample --out $(SAMPLE) --events $(EVENTS)
 	$(WARP) rate $(foreach c,acme beta gamma,--plan $(SAMPLE)/$(c)-plan.yaml) \
 	    --in $(SAMPLE)/usage.jsonl --out $(SAMPLE)/rated.jsonl \
@@ -45,12 +65,16 @@ run: venv
 	rm -rf $(SAMPLE)/invoices
 	$(WARP) invoice $(foreach c,acme beta gamma,--plan $(SAMPLE)/$(c)-plan.yaml) \
 	    --rated $(SAMPLE)/rated.jsonl --period $(PERIOD) \
-	    --out-dir $(SAMPLE)/invoices --register $(SAMPLE)/invoices/register
+	    --out-dir $(SAMPLE)/invoices --register $(SAMPLE)/invoices/register \
+	    --seller $(SAMPLE)/seller.yaml
+	@echo "The sample invoices are in $(SAMPLE)/invoices/ (JSON, HTML and PDF, journal beside):"
+	@ls -1 $(SAMPLE)/invoices/*.json $(SAMPLE)/invoices/*.html $(SAMPLE)/invoices/*.pdf 2>/dev/null \
+	    | grep -v '\.journal\.json$$' | sed 's/^/  /' || true
 
 ## Every test: unit, property, CLI, and the integration and end-to-end tests against the local
 ## stack (real redis-server, BigQuery/Firestore/Cloud Tasks stand-ins, functions under
 ## functions-framework), which this target installs, starts and always stops again.
-test: venv
+test: venv system-deps-test
 	$(MAKE) --no-print-directory stack-install
 	@$(MAKE) --no-print-directory stack-up || { $(MAKE) --no-print-directory stack-down; exit 1; }
 	@status=0; $(PY) -m pytest -q || status=$$?; $(MAKE) --no-print-directory stack-down; exit $$status
@@ -77,6 +101,12 @@ bench: venv
 ## Deployable function folders (main.py + requirements.txt + warp_billing) for Terraform.
 bundles: venv
 	$(PY) tools/function_bundles.py
+
+## What a `terraform plan` and the first deploy would find, offline (tools/deploy_check.py): every
+## declared function's bundle builds and imports with its own requirements in a clean venv (cached
+## under build/deploy-check/), terraform fmt, every file parses, the cross-references resolve.
+deploy-check: venv
+	$(PY) tools/deploy_check.py
 
 clean:
 	rm -rf build .pytest_cache

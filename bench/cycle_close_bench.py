@@ -7,6 +7,9 @@ for some), then runs ``warp invoice --plan ... --rated ... --period 2026-05 --ou
 --register ...`` in a fresh process per file size and reports elapsed seconds and peak
 RSS: of the main process and of the largest worker. Running it at two sizes (by default
 1/10 of the events, then all of them) shows whether memory grows with the event count.
+The rated file repeats a share of its lines (``--duplicate-share``, default 1%) as a file
+given twice would: the close checks every event_id and counts each event once, and the
+report line shows how many copies it took out.
 
     .venv/bin/python bench/cycle_close_bench.py                       # 1M then 10M events
     .venv/bin/python bench/cycle_close_bench.py --events 2000000 --compare 200000
@@ -56,7 +59,7 @@ def write_plans(folder: Path, customers: list[str], seed: int) -> list[Path]:
                                                 {"rate": "0.0025"}]}
         if index % 3 == 0:
             plan["voice"]["commitment"] = {"minutes": rng.choice((10000, 40000)), "shortfall_rate": "0.004",
-                                           "rebate_above_pct": "5"}
+                                           "rebate_above_pct": "5", "start": "2026-01-01"}
         plan["api_queries"] = {"prices": {"lrn": "0.001", "cnam": "0.004"},
                                "bulk_discount": {"threshold": rng.choice((500, 5000)), "percent": "20"}}
         plan["recurring"] = [{"sku": "DID-LOCAL", "description": "Local DID", "quantity": rng.randint(10, 500),
@@ -71,8 +74,11 @@ def write_plans(folder: Path, customers: list[str], seed: int) -> list[Path]:
     return paths
 
 
-def write_rated(path: Path, events: int, customers: list[str], seed: int) -> None:
-    """Rated lines in `warp rate`'s format: ~0.4% rejected, a few outside May, voice, messaging and API."""
+def write_rated(path: Path, events: int, customers: list[str], seed: int, duplicate_share: float = 0.0) -> None:
+    """Rated lines in `warp rate`'s format: ~0.4% rejected, a few outside May, voice, messaging and API.
+
+    ``duplicate_share`` of the events are written a second time (a copy of a line among the last 20,000).
+    """
     rng = random.Random(seed)
     randrange, random_ = rng.randrange, rng.random
     count = len(customers)
@@ -121,6 +127,8 @@ def write_rated(path: Path, events: int, customers: list[str], seed: int) -> Non
                     f'"amount":"0.{price * queries:06d}","vendor_cost":null,"margin_pct":null,"low_margin":false,'
                     f'"start_time":"{instant}","direction":null,"query_type":"{query}","duration_s":null,'
                     f'"destination":null,"vendor_id":null}}\n')
+            if duplicate_share and random_() < duplicate_share:
+                buffer.append(buffer[randrange(len(buffer))])
             if len(buffer) >= 20_000:
                 out.write("".join(buffer))
                 buffer.clear()
@@ -133,7 +141,8 @@ def measure(rated: str, plans_file: str, out_dir: str, register: str, jobs: int 
 
     plans = Path(plans_file).read_text(encoding="utf-8").split()
     args = [arg for path in plans for arg in ("--plan", path)]
-    args += ["--rated", rated, "--period", PERIOD, "--out-dir", out_dir, "--register", register]
+    # the close is measured, not the PDF layout (WeasyPrint takes a large fraction of a second per document)
+    args += ["--rated", rated, "--period", PERIOD, "--out-dir", out_dir, "--register", register, "--no-pdf"]
     if jobs:
         args += ["--jobs", str(jobs)]
     started = time.perf_counter()
@@ -152,7 +161,7 @@ def measure(rated: str, plans_file: str, out_dir: str, register: str, jobs: int 
         "peak_rss_main_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
         "peak_rss_largest_worker_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024,
         "invoices": sum(1 for line in lines if " 2026-05 " in line and "total" in line),
-        "scan": lines[-1] if lines else "",
+        "scan": next((line for line in lines if line.startswith("rated file:")), lines[-1] if lines else ""),
     }
 
 
@@ -184,6 +193,8 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--jobs", type=int, default=None, help="worker processes (default: warp's choice)")
+    parser.add_argument("--duplicate-share", type=float, default=0.01,
+                        help="share of events whose line is written twice (the close counts them once)")
     parser.add_argument("--workdir", help="keep generated files here (default: a temporary folder, removed)")
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     parser.add_argument("--plan-list", help=argparse.SUPPRESS)
@@ -203,7 +214,7 @@ def main() -> None:
         plan_list.write_text("\n".join(str(path) for path in plans), encoding="utf-8")
         big = work / f"rated-{options.events}.jsonl"
         started = time.perf_counter()
-        write_rated(big, options.events, customers, options.seed)
+        write_rated(big, options.events, customers, options.seed, options.duplicate_share)
         generated = time.perf_counter() - started
         small_count = options.compare or max(1, options.events // 10)
         small = work / f"rated-{small_count}.jsonl"

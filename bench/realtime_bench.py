@@ -15,7 +15,12 @@ Figures printed:
      (before the Lua call, after it with the reply lost, before the ledger write, before the
      usage write, before the alerts, ack lost after success) and redelivered later; then
      checks: zero lost events, zero double charges, Redis balances and cycle totals equal to
-     the ledger / rated rows to the micro-unit, and again after FLUSHALL + rebuild from the ledger.
+     the ledger / rated rows to the micro-unit, and again after FLUSHALL + rebuild from the ledger;
+  5. chaos, restore: the same traffic; SAVE at a third of it, kill -9 at two thirds, restart from
+     the dump (Redis goes back in time), keep sending, then redeliver every event of the phase
+     (acknowledged ones included); same checks;
+  6. chaos, rebuild: the same traffic from a second thread while `warp balance rebuild` (the
+     fenced reconcile) runs in the middle of it; same checks.
 
     .venv/bin/python bench/realtime_bench.py                     # sqlite stores, all phases
     .venv/bin/python bench/realtime_bench.py --stores memory --chaos-events 20000
@@ -49,7 +54,7 @@ from warp_billing.adapters.redis_balances import BalancesUnavailable, RedisBalan
 from warp_billing.adapters.sqlite_stores import SqliteLedgerStore, SqliteUsageStore
 from warp_billing.charging.errors import TransientError
 from warp_billing.charging.plan_catalog import PlanCatalog
-from warp_billing.charging.rebuild import rebuild_balances
+from warp_billing.charging.rebuild import PostpaidWindow, customer_reconciler, customer_terms, rebuild_balances
 from warp_billing.charging.service import ChargingService, Delivery
 from warp_billing.money import to_decimal, to_micros
 from warp_billing.rating.numbering import NumberingPlan
@@ -74,16 +79,25 @@ class RedisServer:
     def __init__(self):
         self.port = free_port()
         self.folder = tempfile.mkdtemp(prefix="warp-bench-redis-")
+        self._start()
+
+    def _start(self) -> None:
         self.process = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
              "--dir", self.folder], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(500):
+        for _ in range(1000):
             try:
                 redis.Redis(port=self.port).ping()
                 return
-            except redis.ConnectionError:
+            except (redis.ConnectionError, redis.exceptions.BusyLoadingError):
                 time.sleep(0.01)
-        raise RuntimeError("redis-server did not start")
+        raise RuntimeError("redis-server did not restart")
+
+    def restart_from_dump(self) -> None:
+        """kill -9, then start again on the same port and folder: the server loads the last SAVE."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+        self._start()
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)
@@ -115,6 +129,14 @@ class MemoryUsage:
     def rejects(self):
         return iter(list(self.reject_rows.values()))
 
+    def rated_event_ids(self, keys):
+        return {event_id for event_id, _ in keys if event_id in self.rated_rows}
+
+    def rated_amounts(self, customer_id, first_day, last_day):
+        for row in list(self.rated_rows.values()):
+            if row["customer_id"] == customer_id:
+                yield row["event_id"], row["start_time"], row["amount"]
+
 
 class MemoryLedger:
     """LedgerStore in memory (one entry per customer and entry id)."""
@@ -132,6 +154,8 @@ class MemoryLedger:
         for entry in list(self.by_id.values()):
             if customer_id is None or entry.customer_id == customer_id:
                 yield entry
+
+    raw_entries = entries   # one row per key: nothing else to show
 
 
 class CountingAlerts:
@@ -200,12 +224,14 @@ class Bench:
             self.usage, self.ledger = MemoryUsage(), MemoryLedger()
         self.alerts = CountingAlerts()
         self.catalog = PlanCatalog(PlanFolder(work / "plans"), refresh_s=30)
-        self.service = ChargingService(self.catalog, self.balances, self.usage, self.ledger, self.alerts,
-                                       max_event_age_s=3 * 86_400)
+        self.reconcile = customer_reconciler(self.ledger, self.balances, self.usage, self.catalog,
+                                             dedup_ttl_s=3 * 86_400, window=PostpaidWindow(3 * 86_400, 300))
+        self.service = self.charging(self.balances, self.usage, self.ledger, self.alerts)
         started = time.perf_counter()
         for customer in ("ACME", "BETA", "GAMMA"):
             self.catalog.current(customer)
         self.compile_s = time.perf_counter() - started
+        self.rebuild()                  # what `warp plans load` does: Redis verified against the ledger
         beta = self.catalog.current("BETA").prepaid
         topup = self.balances.credit("BETA", "topup:bench-funds", BETA_FUNDS, "topup", "bench",
                                      self.service.clock.now_ms(), beta)
@@ -213,6 +239,17 @@ class Bench:
         day = (datetime.now(UTC) - timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
         self.mix = TrafficMix(NumberingPlan.embedded(), random.Random(7), day, ["ACME", "BETA", "GAMMA"])
         self._serial = 0
+
+    def charging(self, balances, usage, ledger, alerts) -> ChargingService:
+        """The service as bootstrap wires it: stale / missing customers reconciled on demand."""
+        return ChargingService(self.catalog, balances, usage, ledger, alerts, max_event_age_s=3 * 86_400,
+                               dedup_ttl_s=3 * 86_400, reconcile=self.reconcile)
+
+    def rebuild(self, customers=None):
+        terms_for, postpaid_plan_for = customer_terms(self.catalog)
+        return rebuild_balances(self.ledger, self.balances, dedup_ttl_s=3 * 86_400, customers=customers,
+                                terms_for=terms_for, postpaid_plan_for=postpaid_plan_for, usage=self.usage,
+                                window=PostpaidWindow(3 * 86_400, 300))
 
     def deliveries(self, count: int, malformed_share: float = 0.004) -> list[Delivery]:
         """Fresh deliveries as the entry point decodes them (a few malformed bodies included)."""
@@ -297,14 +334,16 @@ def batched(bench: Bench, events: int, size: int) -> None:
           f"(per batch p50 {ms(percentile(batch_ns, 500))}, p99 {ms(percentile(batch_ns, 990))})")
 
 
-def chaos(bench: Bench, events: int, duplicate_share: float, crash_share: float, seed: int = 11) -> bool:
+def chaos(bench: Bench, events: int, duplicate_share: float, crash_share: float, seed: int = 11,
+          fault=None, name: str = "chaos") -> bool:
+    """Chaotic traffic; ``fault(progress)`` is called once at each third of the schedule (restore, rebuild)."""
     rng = random.Random(seed)
     balances = Injector(bench.balances, {"charge": ("redis-before", "redis-reply-lost"),
                                          "prior_result": ("redis-before",)})
     ledger = Injector(bench.ledger, {"append": ("ledger-before",)})
     usage = Injector(bench.usage, {"insert_rated": ("usage-before",), "insert_rejects": ("usage-before",)})
     alerts = Injector(bench.alerts, {"publish": ("alerts-before",)})
-    chaotic = ChargingService(bench.catalog, balances, usage, ledger, alerts, max_event_age_s=3 * 86_400)
+    chaotic = bench.charging(balances, usage, ledger, alerts)
     fresh = bench.deliveries(events)
     schedule: list[Delivery] = list(fresh)
     for delivery in rng.sample(fresh, int(events * duplicate_share)):   # publisher / Pub/Sub duplicates
@@ -315,7 +354,10 @@ def chaos(bench: Bench, events: int, duplicate_share: float, crash_share: float,
     deliveries_made = 0
     started = time.perf_counter()
     position = 0
+    thirds = {len(schedule) // 3: 1, 2 * len(schedule) // 3: 2}
     while position < len(schedule) or redeliveries:
+        if fault is not None and position in thirds:
+            fault(thirds.pop(position))
         if redeliveries and (position >= len(schedule) or rng.random() < 0.05):
             delivery = redeliveries.popleft()
         else:
@@ -331,18 +373,26 @@ def chaos(bench: Bench, events: int, duplicate_share: float, crash_share: float,
                 injected[point] += 1
                 redeliveries.append(delivery)
         except (Crash, TransientError) as exc:   # the stores' Crash arrives wrapped in a TransientError
-            if point is None or not isinstance(exc, Crash) and not isinstance(exc.__cause__, Crash) and not (
-                    isinstance(exc, BalancesUnavailable) and point.startswith("redis")):
-                raise
-            injected[point] += 1
+            injected[_failure_kind(exc, point)] += 1
             redeliveries.append(delivery)
     elapsed = time.perf_counter() - started
     for port in (balances, ledger, usage, alerts):
         port.armed = None
-    print(f"  chaos: {events} events, {len(schedule) - events} duplicated deliveries, "
+    if fault is not None:
+        fault(3)
+        for delivery in fresh:   # Pub/Sub redelivers the whole phase, acknowledged events included
+            bench.service.handle(delivery)
+    print(f"  {name}: {events} events, {len(schedule) - events} duplicated deliveries, "
           f"{sum(injected.values())} injected crashes ({dict(sorted(injected.items()))}); "
           f"{deliveries_made} deliveries in {elapsed:.1f} s")
     return verify(bench, fresh)
+
+
+def _failure_kind(exc: Exception, point: str | None) -> str:
+    """The injection point a failure came from, or "transient" for a real one (Redis restarting, a fence)."""
+    injected = point is not None and (isinstance(exc, Crash) or isinstance(exc.__cause__, Crash) or (
+        isinstance(exc, BalancesUnavailable) and point.startswith("redis")))
+    return point if injected and point is not None else "transient"
 
 
 def verify(bench: Bench, fresh: list[Delivery]) -> bool:
@@ -387,18 +437,48 @@ def verify(bench: Bench, fresh: list[Delivery]) -> bool:
         print(f"  {customer} postpaid cycle totals equal rated rows: {totals_ok} {dict(sums)}")
     # Redis loses everything: rebuild from the ledger, then a redelivery storm charges nothing.
     bench.client.flushall()
-    report = rebuild_balances(bench.ledger, bench.balances, dedup_ttl_s=3 * 86_400,
-                              terms_for=lambda c: bench.catalog.current(c).prepaid)
+    report = bench.rebuild(["ACME", "BETA", "GAMMA"])
     rebuilt = bench.balances.account("BETA").balance_micros
     storm = [d for d in fresh if isinstance(d.event, dict) and d.event.get("customer_id") == "BETA"][:2000]
     before = rebuilt
     for delivery in storm:
         bench.service.handle(delivery)
     after = bench.balances.account("BETA").balance_micros
-    rebuild_ok = rebuilt == ledger_sum and after == before
+    rebuild_ok = rebuilt == ledger_sum and after == before and not report.conflicts
     print(f"  after FLUSHALL + rebuild: BETA {rebuilt} = ledger {ledger_sum}: {rebuilt == ledger_sum}; "
-          f"{len(storm)} redeliveries moved {after - before} micro-units; dedup marks restored {report.dedup_marks}")
+          f"{len(storm)} redeliveries moved {after - before} micro-units; dedup marks restored {report.dedup_marks}; "
+          f"conflicts {len(report.conflicts)}")
     return ok and money_ok and totals_ok and rebuild_ok
+
+
+def chaos_restore(bench: Bench, server: RedisServer, events: int) -> bool:
+    """Chaos with Redis going back in time: SAVE at 1/3, kill -9 and restart from the dump at 2/3."""
+    def fault(third: int) -> None:
+        if third == 1:
+            bench.client.save()
+        elif third == 2:
+            server.restart_from_dump()
+            print(f"    restored from the snapshot: BETA balance in Redis went back to "
+                  f"{bench.balances.account('BETA').balance_micros} micro-units")
+    return chaos(bench, events, 0.20, 0.02, seed=12, fault=fault, name="chaos, restore from a snapshot mid run")
+
+
+def chaos_rebuild(bench: Bench, events: int) -> bool:
+    """Chaos while a fenced reconcile of every customer runs from another thread at 1/3."""
+    worker: list[threading.Thread] = []
+    reports = []
+
+    def fault(third: int) -> None:
+        if third == 1:
+            worker.append(threading.Thread(target=lambda: reports.append(bench.rebuild())))
+            worker[0].start()
+        elif third == 3 and worker:
+            worker[0].join()
+            report = reports[0] if reports else None
+            print(f"    rebuild mid run: conflicts {len(report.conflicts) if report else '?'}, "
+                  f"outbox entries drained {report.drained if report else '?'}, "
+                  f"busy {report.busy if report else '?'}, lost {report.lost if report else '?'}")
+    return chaos(bench, events, 0.20, 0.02, seed=13, fault=fault, name="chaos, rebuild mid run")
 
 
 def machine() -> str:
@@ -426,7 +506,8 @@ def main() -> int:
     parser.add_argument("--rate", type=int, default=1000, help="offered load, events/s")
     parser.add_argument("--seconds", type=int, default=30, help="duration of the offered-load run")
     parser.add_argument("--chaos-events", type=int, default=100_000)
-    parser.add_argument("--skip", nargs="*", default=(), choices=("sustained", "load", "batched", "chaos"))
+    parser.add_argument("--skip", nargs="*", default=(),
+                        choices=("sustained", "load", "batched", "chaos", "restore", "rebuild"))
     args = parser.parse_args()
     print(f"machine: {machine()}")
     print(f"stores: {args.stores}; command: {' '.join(sys.argv)}")
@@ -450,6 +531,14 @@ def main() -> int:
         if "chaos" not in args.skip:
             ok = chaos(bench, args.chaos_events, 0.20, 0.02)
             print(f"chaos checks: {'PASS' if ok else 'FAIL'}")
+        if "restore" not in args.skip:
+            restored = chaos_restore(bench, server, args.chaos_events // 2)
+            print(f"chaos restore checks: {'PASS' if restored else 'FAIL'}")
+            ok = ok and restored
+        if "rebuild" not in args.skip:
+            rebuilt = chaos_rebuild(bench, args.chaos_events // 2)
+            print(f"chaos rebuild checks: {'PASS' if rebuilt else 'FAIL'}")
+            ok = ok and rebuilt
         print(f"alerts published: {dict(bench.alerts.counts)}")
         return 0 if ok else 1
     finally:

@@ -1,11 +1,370 @@
-# Function sources: build/functions/<name>/ (main.py + requirements.txt + warp_billing/, made by
-# tools/function_bundles.py), zipped and uploaded under a name that contains the zip's md5.
+# The functions: one map entry per function (`local.function_catalog`) holds everything about it:
+# sizing, trigger, settings, and exactly what its own service account may touch (iam.tf turns the
+# access lists into grants, scheduler.tf / tasks.tf / bigquery.tf / storage.tf / pubsub.tf read
+# the jobs, queues, tables, buckets and topics it owns). `local.declared_functions` is the one list
+# of what is deployed: a function whose source has not landed is dropped by removing its name, and
+# everything it owns and every grant it holds goes with it.
+#
+# Sources: build/functions/<name>/ (main.py + requirements.txt + warp_billing/, `make bundles`),
+# zipped and uploaded under a name that contains the zip's md5, so any code change is a new object
+# and a new revision, and the same sources always give the same object (bundles have fixed mtimes).
+
+locals {
+  # THE list of deployed functions. Each name needs functions/<name>/main.py with its entry point
+  # and an entry in function_catalog; `make deploy-check` (CI) fails, naming the function, otherwise.
+  declared_functions = ["rate_voice", "rate_sms", "rate_api", "netsuite_sync", "balance_sweep"]
+
+  # Every entry has the same keys (deploy-check enforces it):
+  #   trigger       "pubsub" (usage topic -> push subscription) or "http" (Scheduler / Cloud Tasks)
+  #   topic         the usage topic of a pubsub function (null for http)
+  #   concurrency   requests per instance; THREADS is set to it (functions-framework's gunicorn threads)
+  #   redis         true: VPC connector, WARP_REDIS_URL (rediss://, secret) and the server CA file
+  #   env           settings (warp_billing.settings, WARP_*) besides the common ones
+  #   secrets       env var -> Secret Manager secret id (managed here, or external: var.secret_versions)
+  #   bq_append     tables it may only append to (custom role: bigquery.tables.updateData, no read)
+  #   bq_read       tables it may read (roles/bigquery.dataViewer on the table)
+  #   bq_write      tables it MERGEs into (custom role: get + getData + updateData, never delete)
+  #   bq_jobs       runs query jobs (roles/bigquery.jobUser on the project)
+  #   firestore     "none", "viewer" (roles/datastore.viewer) or "user" (roles/datastore.user)
+  #   publish       topics (keys of local.topics) it publishes to
+  #   enqueue       Cloud Tasks queues (keys of local.queues) it creates tasks on
+  #   bucket_read / bucket_write   buckets (keys of local.buckets) it reads / writes objects in
+  #   schedules     Cloud Scheduler jobs that POST to it (OIDC as warp-scheduler)
+  #   queues        Cloud Tasks queues whose tasks it serves (OIDC as warp-tasks)
+  #   tables / topics / buckets    what it owns: created only while it is declared
+  function_catalog = {
+    rate_voice = {
+      description  = "Rates and charges voice calls from usage-voice."
+      entry_point  = "rate_voice"
+      trigger      = "pubsub"
+      topic        = "usage-voice"
+      ingress      = "ALLOW_INTERNAL_ONLY"
+      memory       = "512Mi"
+      cpu          = "1"
+      timeout      = 60
+      concurrency  = 8
+      redis        = true
+      env          = local.rating_env
+      secrets      = {}
+      bq_append    = ["rated_usage", "usage_rejects", "balance_ledger"]
+      bq_read      = ["rated_usage", "balance_ledger"]
+      bq_write     = []
+      bq_jobs      = true
+      firestore    = "viewer"
+      publish      = ["billing_alerts"]
+      enqueue      = []
+      bucket_read  = []
+      bucket_write = []
+      schedules    = {}
+      queues       = {}
+      tables       = {}
+      topics       = []
+      buckets      = []
+    }
+    rate_sms = {
+      description  = "Rates and charges SMS and MMS from usage-messaging."
+      entry_point  = "rate_sms"
+      trigger      = "pubsub"
+      topic        = "usage-messaging"
+      ingress      = "ALLOW_INTERNAL_ONLY"
+      memory       = "512Mi"
+      cpu          = "1"
+      timeout      = 60
+      concurrency  = 8
+      redis        = true
+      env          = local.rating_env
+      secrets      = {}
+      bq_append    = ["rated_usage", "usage_rejects", "balance_ledger"]
+      bq_read      = ["rated_usage", "balance_ledger"]
+      bq_write     = []
+      bq_jobs      = true
+      firestore    = "viewer"
+      publish      = ["billing_alerts"]
+      enqueue      = []
+      bucket_read  = []
+      bucket_write = []
+      schedules    = {}
+      queues       = {}
+      tables       = {}
+      topics       = []
+      buckets      = []
+    }
+    rate_api = {
+      description  = "Rates and charges API queries from usage-api."
+      entry_point  = "rate_api"
+      trigger      = "pubsub"
+      topic        = "usage-api"
+      ingress      = "ALLOW_INTERNAL_ONLY"
+      memory       = "256Mi"
+      cpu          = "1"
+      timeout      = 60
+      concurrency  = 8
+      redis        = true
+      env          = local.rating_env
+      secrets      = {}
+      bq_append    = ["rated_usage", "usage_rejects", "balance_ledger"]
+      bq_read      = ["rated_usage", "balance_ledger"]
+      bq_write     = []
+      bq_jobs      = true
+      firestore    = "viewer"
+      publish      = ["billing_alerts"]
+      enqueue      = []
+      bucket_read  = []
+      bucket_write = []
+      schedules    = {}
+      queues       = {}
+      tables       = {}
+      topics       = []
+      buckets      = []
+    }
+
+    # The ledger sweep: drains the Redis outboxes into balance_ledger and reconciles stale customers.
+    balance_sweep = {
+      description = "Drains Redis ledger outboxes into balance_ledger; reconciles stale customers (Cloud Scheduler)."
+      entry_point = "balance_sweep"
+      trigger     = "http"
+      topic       = null
+      ingress     = "ALLOW_INTERNAL_ONLY"
+      memory      = "512Mi"
+      cpu         = "1"
+      timeout     = 120
+      concurrency = 1
+      redis       = true
+      env = {
+        WARP_USAGE_STORE  = "bigquery"
+        WARP_LEDGER_STORE = "bigquery"
+        WARP_PLAN_STORE   = "firestore"
+      }
+      secrets      = {}
+      bq_append    = ["balance_ledger"]
+      bq_read      = ["balance_ledger", "rated_usage"]
+      bq_write     = []
+      bq_jobs      = true
+      firestore    = "viewer"
+      publish      = []
+      enqueue      = []
+      bucket_read  = []
+      bucket_write = []
+      schedules = {
+        "balance-sweep" = {
+          description = "Drain ledger outboxes and reconcile stale customers."
+          schedule    = "* * * * *"
+          body        = { task = "sweep" }
+        }
+      }
+      queues  = {}
+      tables  = {}
+      topics  = []
+      buckets = []
+    }
+
+    # Hourly rollups and the cycle close: invoices, documents (create-only), the ERP outbox in Firestore.
+    rollup = {
+      description = "Hourly usage rollups and the billing cycle close (Cloud Scheduler)."
+      entry_point = "rollup"
+      trigger     = "http"
+      topic       = null
+      ingress     = "ALLOW_INTERNAL_ONLY"
+      memory      = "1Gi"
+      cpu         = "1"
+      timeout     = 540
+      concurrency = 1
+      redis       = false
+      env = {
+        WARP_RATED_SOURCE     = "bigquery"
+        WARP_RUN_LOG_STORE    = "bigquery"
+        WARP_REGISTER_STORE   = "firestore"
+        WARP_PLAN_STORE       = "firestore"
+        WARP_DOCUMENT_STORE   = "gcs"
+        WARP_DOCUMENTS_BUCKET = local.bucket_names.documents
+        WARP_INVOICE_SINK     = "pubsub"
+        WARP_INVOICE_TOPIC    = "invoices"
+      }
+      secrets      = {}
+      bq_append    = ["cycle_runs"]
+      bq_read      = ["rated_usage"]
+      bq_write     = ["usage_hourly"]
+      bq_jobs      = true
+      firestore    = "user"
+      publish      = ["invoices"]
+      enqueue      = [] # the close writes the ERP outbox (Firestore); netsuite_sync's sweep enqueues it
+      bucket_read  = ["documents"]
+      bucket_write = ["documents"]
+      schedules = {
+        "rollup-hourly" = {
+          description = "Hourly running totals per customer from rated_usage."
+          schedule    = "5 * * * *"
+          body        = { task = "hourly_rollup" }
+        }
+        # Daily at 12:00 UTC: every customer time zone (UTC-12..UTC+14) has entered the new
+        # day by then; the task closes every cycle that ended (monthly or otherwise).
+        "cycle-close-daily" = {
+          description = "Billing cycle close: invoices for every customer whose cycle ended."
+          schedule    = "0 12 * * *"
+          body        = { task = "cycle_close" }
+        }
+      }
+      queues = {}
+      tables = {
+        usage_hourly = { partition_field = "hour", clustering = ["customer_id"] }
+        cycle_runs   = { partition_field = "run_date", clustering = ["customer_id"] }
+      }
+      topics  = ["invoices"]
+      buckets = ["documents"]
+    }
+
+    # NetSuite sync: serves the netsuite queue (one invoice per task), and a scheduled sweep of the outbox.
+    netsuite_sync = {
+      description = "Pushes invoices and journals to NetSuite (Cloud Tasks queue netsuite, outbox sweep)."
+      entry_point = "netsuite_sync"
+      trigger     = "http"
+      topic       = null
+      ingress     = "ALLOW_INTERNAL_ONLY"
+      memory      = "512Mi"
+      cpu         = "1"
+      timeout     = 300
+      concurrency = 1
+      redis       = false
+      env = {
+        WARP_NETSUITE_QUEUE        = "projects/${var.project}/locations/${var.region}/queues/netsuite"
+        WARP_NETSUITE_SYNC_URL     = "https://netsuite-sync-${local.run_app_suffix}"
+        WARP_TASKS_INVOKER_ACCOUNT = google_service_account.tasks.email
+        WARP_NETSUITE_ACCOUNT      = var.netsuite_account_id
+        # sync_errors on Firestore. The ERP outbox setting (WARP_SYNC_OUTBOX) offers only sqlite so
+        # far: the cloud outbox is the cycle close's Firestore register, set here when it lands.
+        WARP_SYNC_ERRORS = "firestore"
+      }
+      secrets = {
+        WARP_NETSUITE_PRIVATE_KEY    = "warp-netsuite-private-key"
+        WARP_NETSUITE_CLIENT_ID      = "warp-netsuite-client-id"
+        WARP_NETSUITE_CERTIFICATE_ID = "warp-netsuite-certificate-id"
+      }
+      bq_append    = []
+      bq_read      = []
+      bq_write     = []
+      bq_jobs      = false
+      firestore    = "user"
+      publish      = []
+      enqueue      = ["netsuite"]
+      bucket_read  = []
+      bucket_write = []
+      schedules = {
+        "netsuite-sweep" = {
+          description = "Re-enqueue outbox entries that have no live task (lost enqueues, expired retries)."
+          schedule    = "*/15 * * * *"
+          body        = { task = "sweep" }
+        }
+      }
+      queues = {
+        netsuite = {
+          max_concurrent_dispatches = var.netsuite_concurrency
+          max_dispatches_per_second = var.netsuite_dispatches_per_second
+        }
+      }
+      tables  = {}
+      topics  = []
+      buckets = []
+    }
+
+    # Daily vendor CDR reconciliation against rated usage. Its tables are re-written per run id
+    # (DELETE + INSERT, MERGE of disputes), so it holds the merge role on them, never on the ledger.
+    reconcile = {
+      description = "Daily vendor CDR reconciliation against rated usage (Cloud Scheduler)."
+      entry_point = "reconcile"
+      trigger     = "http"
+      topic       = null
+      ingress     = "ALLOW_INTERNAL_ONLY"
+      memory      = "2Gi"
+      cpu         = "1"
+      timeout     = 540
+      concurrency = 1
+      redis       = false
+      env = {
+        WARP_RECON_SOURCE      = "storage"
+        WARP_USAGE_STORE       = "bigquery"
+        WARP_ALERT_SINK        = "pubsub"
+        WARP_ALERT_TOPIC       = "billing-alerts"
+        WARP_VENDOR_CDR_BUCKET = local.bucket_names.vendor_cdrs
+      }
+      secrets      = {}
+      bq_append    = []
+      bq_read      = ["rated_usage"]
+      bq_write     = ["vendor_cdrs", "recon_runs", "recon_items", "disputes"]
+      bq_jobs      = true
+      firestore    = "none"
+      publish      = ["billing_alerts"]
+      enqueue      = []
+      bucket_read  = ["vendor_cdrs"]
+      bucket_write = ["vendor_cdrs"] # outputs go to recon/<vendor>/<period>/ in the same bucket
+      schedules = {
+        "reconcile-daily" = {
+          description = "Daily vendor CDR reconciliation against rated usage (every vendor, yesterday's month)."
+          schedule    = "0 6 * * *"
+          body        = {}
+        }
+      }
+      queues = {}
+      tables = {
+        vendor_cdrs = { partition_field = "event_date", clustering = ["vendor_id"] }
+        recon_runs  = { partition_field = "period_start", clustering = ["vendor_id"] }
+        recon_items = { partition_field = "period_start", clustering = ["vendor_id", "class"] }
+        disputes    = { partition_field = "period_start", clustering = ["vendor_id"] }
+      }
+      topics  = []
+      buckets = ["vendor_cdrs"]
+    }
+  }
+
+  functions = { for name, spec in local.function_catalog : name => spec if contains(local.declared_functions, name) }
+
+  # Settings of the rating functions (warp_billing.settings); the Redis URL comes from Secret Manager.
+  rating_env = {
+    WARP_USAGE_STORE  = "bigquery"
+    WARP_LEDGER_STORE = "bigquery"
+    WARP_PLAN_STORE   = "firestore"
+    WARP_ALERT_SINK   = "pubsub"
+    WARP_ALERT_TOPIC  = "billing-alerts"
+  }
+
+  # Settings every function gets.
+  common_env = {
+    WARP_GCP_PROJECT      = var.project
+    WARP_BIGQUERY_DATASET = var.bigquery_dataset
+    WARP_LOG_LEVEL        = var.log_level
+  }
+
+  # The server CA is a file (a secret volume), the URL a secret env var (redis.tf, secrets.tf).
+  redis_ca_dir  = "/etc/warp-redis-ca"
+  redis_ca_file = "server-ca.pem"
+  redis_env = {
+    WARP_REDIS_CA_CERT = "${local.redis_ca_dir}/${local.redis_ca_file}"
+    # Memorystore's CA is unique to the instance, so a certificate it signed is this instance's;
+    # the instance is reached by a private IP that its certificate is not guaranteed to name.
+    WARP_REDIS_TLS_CHECK_HOSTNAME = "false"
+  }
+
+  # Cloud Run's deterministic run.app URL (https://SERVICE-PROJECT_NUMBER.REGION.run.app): known
+  # before the function exists, so one function's settings can name another without a cycle, and
+  # a run.app URL is what internal ingress accepts from Cloud Tasks and Scheduler.
+  run_app_suffix = "${data.google_project.this.number}.${var.region}.run.app"
+  function_urls  = { for name in keys(local.functions) : name => "https://${replace(name, "_", "-")}-${local.run_app_suffix}" }
+
+  sizing = {
+    for name, spec in local.functions : name => (
+      contains(keys(var.function_sizing), name) ? var.function_sizing[name] :
+      { memory = spec.memory, cpu = spec.cpu, min_instances = 0, max_instances = 10 }
+    )
+  }
+}
 
 resource "google_storage_bucket" "function_sources" {
   name                        = "${var.project}-warp-function-sources"
   location                    = var.region
   uniform_bucket_level_access = true
   public_access_prevention    = "enforced"
+  force_destroy               = false
+
+  # Old bundles stay long enough to roll back to (README, "Rolling back").
   lifecycle_rule {
     condition {
       age = 90
@@ -14,10 +373,20 @@ resource "google_storage_bucket" "function_sources" {
       type = "Delete"
     }
   }
+
+  depends_on = [time_sleep.apis_ready]
+}
+
+resource "google_artifact_registry_repository" "functions" {
+  repository_id = "warp-functions"
+  location      = var.region
+  format        = "DOCKER"
+  description   = "Images built from the function bundles (Cloud Functions gen2 builds)."
+  depends_on    = [time_sleep.apis_ready]
 }
 
 data "archive_file" "function_bundle" {
-  for_each    = local.all_functions
+  for_each    = local.functions
   type        = "zip"
   source_dir  = "${path.module}/../build/functions/${each.key}"
   output_path = "${path.module}/../build/bundles/${each.key}.zip"
@@ -25,21 +394,23 @@ data "archive_file" "function_bundle" {
 }
 
 resource "google_storage_bucket_object" "function_bundle" {
-  for_each = local.all_functions
+  for_each = local.functions
   name     = "${each.key}/bundle-${data.archive_file.function_bundle[each.key].output_md5}.zip"
   bucket   = google_storage_bucket.function_sources.name
   source   = data.archive_file.function_bundle[each.key].output_path
 }
 
-# Usage functions: one CloudEvent per Pub/Sub message; raising makes Pub/Sub redeliver.
-resource "google_cloudfunctions2_function" "usage" {
-  for_each = local.usage_functions
-  name     = replace(each.key, "_", "-")
-  location = var.region
+resource "google_cloudfunctions2_function" "fn" {
+  for_each    = local.functions
+  name        = replace(each.key, "_", "-")
+  location    = var.region
+  description = each.value.description
 
   build_config {
-    runtime     = "python311"
-    entry_point = each.key
+    runtime           = "python311"
+    entry_point       = each.value.entry_point
+    service_account   = google_service_account.build.id
+    docker_repository = google_artifact_registry_repository.functions.id
     source {
       storage_source {
         bucket = google_storage_bucket.function_sources.name
@@ -49,71 +420,55 @@ resource "google_cloudfunctions2_function" "usage" {
   }
 
   service_config {
-    available_memory                 = each.value.memory
-    timeout_seconds                  = 60
-    max_instance_count               = each.value.max_instances
-    max_instance_request_concurrency = 8
-    available_cpu                    = "1"
-    ingress_settings                 = "ALLOW_INTERNAL_ONLY"
-    service_account_email            = google_service_account.functions.email
-    vpc_connector                    = google_vpc_access_connector.functions.id
-    vpc_connector_egress_settings    = "PRIVATE_RANGES_ONLY"
-    environment_variables            = local.function_environment
-    secret_environment_variables {
-      key        = "WARP_REDIS_URL"
-      project_id = var.project
-      secret     = google_secret_manager_secret.redis_url.secret_id
-      version    = "latest"
+    available_memory                 = local.sizing[each.key].memory
+    available_cpu                    = local.sizing[each.key].cpu
+    min_instance_count               = local.sizing[each.key].min_instances
+    max_instance_count               = local.sizing[each.key].max_instances
+    max_instance_request_concurrency = each.value.concurrency
+    timeout_seconds                  = each.value.timeout
+    ingress_settings                 = each.value.ingress
+    all_traffic_on_latest_revision   = true
+    service_account_email            = google_service_account.fn[each.key].email
+    vpc_connector                    = each.value.redis ? google_vpc_access_connector.functions.id : null
+    vpc_connector_egress_settings    = each.value.redis ? "PRIVATE_RANGES_ONLY" : null
+
+    # functions-framework serves one request per gunicorn thread: THREADS = the concurrency.
+    environment_variables = merge(
+      local.common_env,
+      each.value.redis ? local.redis_env : {},
+      each.value.env,
+      { THREADS = tostring(each.value.concurrency) },
+    )
+
+    # Pinned versions, never `latest`: a new secret version reaches a function only through an
+    # apply (a new revision), and the function waits for the version it reads.
+    dynamic "secret_environment_variables" {
+      for_each = merge(each.value.secrets, each.value.redis ? { WARP_REDIS_URL = local.redis_url_secret } : {})
+      content {
+        key        = secret_environment_variables.key
+        project_id = var.project
+        secret     = secret_environment_variables.value
+        version    = local.secret_versions[secret_environment_variables.value]
+      }
     }
-  }
 
-  event_trigger {
-    trigger_region        = var.region
-    event_type            = "google.cloud.pubsub.topic.v1.messagePublished"
-    pubsub_topic          = google_pubsub_topic.usage[each.key].id
-    retry_policy          = "RETRY_POLICY_RETRY"
-    service_account_email = google_service_account.invoker.email
-  }
-
-  depends_on = [google_secret_manager_secret_iam_member.functions_redis_url]
-}
-
-# HTTP functions: called by Cloud Scheduler, Cloud Tasks (OIDC) or, for webhooks, the vendors.
-resource "google_cloudfunctions2_function" "http" {
-  for_each = local.http_functions
-  name     = replace(each.key, "_", "-")
-  location = var.region
-
-  build_config {
-    runtime     = "python311"
-    entry_point = each.key
-    source {
-      storage_source {
-        bucket = google_storage_bucket.function_sources.name
-        object = google_storage_bucket_object.function_bundle[each.key].name
+    dynamic "secret_volumes" {
+      for_each = each.value.redis ? [local.redis_ca_secret] : []
+      content {
+        mount_path = local.redis_ca_dir
+        project_id = var.project
+        secret     = secret_volumes.value
+        versions {
+          version = local.secret_versions[secret_volumes.value]
+          path    = local.redis_ca_file
+        }
       }
     }
   }
 
-  service_config {
-    available_memory              = each.value.memory
-    timeout_seconds               = each.value.timeout
-    max_instance_count            = each.value.max_instances
-    ingress_settings              = each.value.ingress
-    service_account_email         = google_service_account.functions.email
-    vpc_connector                 = google_vpc_access_connector.functions.id
-    vpc_connector_egress_settings = "PRIVATE_RANGES_ONLY"
-    environment_variables = merge(local.function_environment, {
-      WARP_NETSUITE_SYNC_URL     = "https://${var.region}-${var.project}.cloudfunctions.net/netsuite-sync"
-      WARP_TASKS_INVOKER_ACCOUNT = google_service_account.invoker.email
-    })
-    secret_environment_variables {
-      key        = "WARP_REDIS_URL"
-      project_id = var.project
-      secret     = google_secret_manager_secret.redis_url.secret_id
-      version    = "latest"
-    }
-  }
-
-  depends_on = [google_secret_manager_secret_iam_member.functions_redis_url]
+  depends_on = [
+    time_sleep.iam_ready,
+    google_secret_manager_secret_version.redis_url,
+    google_secret_manager_secret_version.redis_ca,
+  ]
 }

@@ -1,22 +1,79 @@
-# Usage topics (one per traffic kind), their dead-letter topics, and the alerts topic.
+# Usage topics (one per rating function), their dead-letter topics, one push subscription per
+# usage topic, the alerts topic and the topics the functions own.
+#
+# The push subscription is this module's own (not Eventarc's), so its dead-letter policy, retry
+# backoff, ack deadline and expiration are plain Terraform: no gcloud step after apply. It pushes
+# the standard Pub/Sub JSON envelope ({"message": {...}, "subscription": ...}) with an OIDC token of
+# warp-pubsub-push to the function's run.app URL (internal ingress accepts Pub/Sub push there);
+# functions-framework turns that envelope into the same messagePublished CloudEvent the rating
+# functions decode (tests/unit/charging/test_pubsub_push_envelope.py).
+
+locals {
+  pubsub_functions = { for name, spec in local.functions : name => spec if spec.trigger == "pubsub" }
+
+  owned_topics = merge([for name, spec in local.functions : { for topic in spec.topics : topic => name }]...)
+
+  topic_names = merge(
+    { billing_alerts = google_pubsub_topic.billing_alerts.name },
+    { for key, topic in google_pubsub_topic.owned : key => topic.name },
+  )
+}
 
 resource "google_pubsub_topic" "usage" {
-  for_each                   = local.usage_functions
+  for_each                   = local.pubsub_functions
   name                       = each.value.topic
   message_retention_duration = var.usage_message_retention
-  depends_on                 = [google_project_service.required]
+  depends_on                 = [time_sleep.apis_ready]
 }
 
 resource "google_pubsub_topic" "usage_dead_letter" {
-  for_each                   = local.usage_functions
+  for_each                   = local.pubsub_functions
   name                       = "${each.value.topic}-dead-letter"
   message_retention_duration = var.usage_message_retention
-  depends_on                 = [google_project_service.required]
+  depends_on                 = [time_sleep.apis_ready]
 }
 
-# Dead letters are kept on a pull subscription for inspection and replay (warp ops replay).
+resource "google_pubsub_subscription" "usage_push" {
+  for_each                   = local.pubsub_functions
+  name                       = "${each.value.topic}-${replace(each.key, "_", "-")}"
+  topic                      = google_pubsub_topic.usage[each.key].id
+  ack_deadline_seconds       = each.value.timeout
+  message_retention_duration = var.usage_message_retention
+
+  expiration_policy {
+    ttl = ""
+  }
+
+  # A function that raises (transient failure) gets the message again after a backoff; after
+  # max_delivery_attempts the message goes to the dead-letter topic (README, "Dead letters").
+  retry_policy {
+    minimum_backoff = "10s"
+    maximum_backoff = "600s"
+  }
+
+  dead_letter_policy {
+    dead_letter_topic     = google_pubsub_topic.usage_dead_letter[each.key].id
+    max_delivery_attempts = var.max_delivery_attempts
+  }
+
+  push_config {
+    push_endpoint = google_cloudfunctions2_function.fn[each.key].service_config[0].uri
+    oidc_token {
+      service_account_email = google_service_account.pubsub_push.email
+      audience              = google_cloudfunctions2_function.fn[each.key].service_config[0].uri
+    }
+  }
+
+  depends_on = [
+    google_cloud_run_service_iam_member.pubsub_push_invoker,
+    google_pubsub_topic_iam_member.dead_letter_publisher,
+    time_sleep.iam_ready,
+  ]
+}
+
+# Dead letters are kept on a pull subscription for inspection and replay (`warp rejects replay`).
 resource "google_pubsub_subscription" "usage_dead_letter" {
-  for_each                   = local.usage_functions
+  for_each                   = local.pubsub_functions
   name                       = "${each.value.topic}-dead-letter-hold"
   topic                      = google_pubsub_topic.usage_dead_letter[each.key].id
   message_retention_duration = var.usage_message_retention
@@ -27,62 +84,29 @@ resource "google_pubsub_subscription" "usage_dead_letter" {
   }
 }
 
-resource "google_pubsub_topic" "billing_alerts" {
-  name       = "billing-alerts"
-  depends_on = [google_project_service.required]
-}
-
-locals {
-  pubsub_service_agent = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
-}
-
-# Pub/Sub forwards undeliverable messages as its own service agent.
+# Pub/Sub forwards undeliverable messages as its service agent: it publishes to the dead-letter
+# topic and must be a subscriber of the source subscription.
 resource "google_pubsub_topic_iam_member" "dead_letter_publisher" {
-  for_each = local.usage_functions
+  for_each = local.pubsub_functions
   topic    = google_pubsub_topic.usage_dead_letter[each.key].name
   role     = "roles/pubsub.publisher"
   member   = local.pubsub_service_agent
 }
 
-# The dead-letter policy and the push retry backoff of each usage trigger's subscription.
-# Eventarc owns that subscription (see main.tf), so it is set after every deploy of the
-# function: a redeploy may recreate the subscription without the policy.
-resource "terraform_data" "usage_dead_letter_policy" {
-  for_each = local.usage_functions
+resource "google_pubsub_subscription_iam_member" "dead_letter_subscriber" {
+  for_each     = local.pubsub_functions
+  subscription = google_pubsub_subscription.usage_push[each.key].name
+  role         = "roles/pubsub.subscriber"
+  member       = local.pubsub_service_agent
+}
 
-  triggers_replace = [
-    google_cloudfunctions2_function.usage[each.key].event_trigger[0].trigger,
-    google_cloudfunctions2_function.usage[each.key].update_time,
-    google_pubsub_topic.usage_dead_letter[each.key].id,
-    var.max_delivery_attempts,
-  ]
+resource "google_pubsub_topic" "billing_alerts" {
+  name       = "billing-alerts"
+  depends_on = [time_sleep.apis_ready]
+}
 
-  input = {
-    trigger              = google_cloudfunctions2_function.usage[each.key].event_trigger[0].trigger
-    pubsub_service_agent = local.pubsub_service_agent
-    dead_letter_policy = {
-      dead_letter_topic     = google_pubsub_topic.usage_dead_letter[each.key].id
-      max_delivery_attempts = var.max_delivery_attempts
-    }
-    retry_policy = {
-      minimum_backoff = "10s"
-      maximum_backoff = "600s"
-    }
-  }
-
-  provisioner "local-exec" {
-    interpreter = ["/bin/bash", "-c"]
-    command     = <<-EOT
-      set -euo pipefail
-      subscription=$(gcloud eventarc triggers describe "${self.input.trigger}" \
-        --format='value(transport.pubsub.subscription)')
-      gcloud pubsub subscriptions update "$subscription" \
-        --dead-letter-topic="${self.input.dead_letter_policy.dead_letter_topic}" \
-        --max-delivery-attempts=${self.input.dead_letter_policy.max_delivery_attempts} \
-        --min-retry-delay=${self.input.retry_policy.minimum_backoff} \
-        --max-retry-delay=${self.input.retry_policy.maximum_backoff}
-      gcloud pubsub subscriptions add-iam-policy-binding "$subscription" \
-        --member="${self.input.pubsub_service_agent}" --role=roles/pubsub.subscriber >/dev/null
-    EOT
-  }
+resource "google_pubsub_topic" "owned" {
+  for_each   = local.owned_topics
+  name       = each.key
+  depends_on = [time_sleep.apis_ready]
 }

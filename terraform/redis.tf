@@ -1,11 +1,13 @@
-# Memorystore for Redis (hot prepaid balances, postpaid running totals, dedup marks), private
-# to the VPC; the functions reach it through a Serverless VPC Access connector. AUTH is on and
-# the connection URL (with the AUTH string) is a Secret Manager secret, never a plain variable.
+# Memorystore for Redis (hot prepaid balances, postpaid running totals, dedup marks, ledger
+# outboxes), private to the VPC; the functions reach it through a Serverless VPC Access connector.
+# AUTH is on and transit encryption is SERVER_AUTHENTICATION: clients speak TLS to port 6378 and
+# verify the server against the instance's own CA. The rediss:// URL (with the AUTH string) and the
+# CA are Secret Manager secrets (secrets.tf), never plain variables or environment values.
 
 resource "google_compute_network" "warp" {
   name                    = "warp-billing"
   auto_create_subnetworks = false
-  depends_on              = [google_project_service.required]
+  depends_on              = [time_sleep.apis_ready]
 }
 
 resource "google_vpc_access_connector" "functions" {
@@ -13,9 +15,9 @@ resource "google_vpc_access_connector" "functions" {
   region        = var.region
   network       = google_compute_network.warp.name
   ip_cidr_range = var.vpc_connector_cidr
-  min_instances = 2
-  max_instances = 4
-  machine_type  = "e2-micro"
+  min_instances = var.vpc_connector_min_instances
+  max_instances = var.vpc_connector_max_instances
+  machine_type  = var.vpc_connector_machine_type
 }
 
 resource "google_redis_instance" "balances" {
@@ -26,7 +28,10 @@ resource "google_redis_instance" "balances" {
   redis_version      = "REDIS_7_0"
   authorized_network = google_compute_network.warp.id
   connect_mode       = "DIRECT_PEERING"
-  auth_enabled       = true
+  # Rotating the AUTH string: Memorystore generates it; false then true (two applies) makes a
+  # new one, which reaches the functions as a new secret version (README, "Rotating secrets").
+  auth_enabled            = var.redis_auth_enabled
+  transit_encryption_mode = "SERVER_AUTHENTICATION"
 
   # Keep the data across restarts (the ledger in BigQuery still allows an exact rebuild).
   persistence_config {
@@ -48,18 +53,5 @@ resource "google_redis_instance" "balances" {
     }
   }
 
-  depends_on = [google_project_service.required]
-}
-
-resource "google_secret_manager_secret" "redis_url" {
-  secret_id = "warp-redis-url"
-  replication {
-    auto {}
-  }
-  depends_on = [google_project_service.required]
-}
-
-resource "google_secret_manager_secret_version" "redis_url" {
-  secret      = google_secret_manager_secret.redis_url.id
-  secret_data = "redis://:${google_redis_instance.balances.auth_string}@${google_redis_instance.balances.host}:${google_redis_instance.balances.port}/0"
+  depends_on = [time_sleep.apis_ready]
 }

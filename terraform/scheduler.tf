@@ -1,28 +1,8 @@
-# Cloud Scheduler: rollups, cycle close and reconciliation, each an authenticated (OIDC) POST.
+# Cloud Scheduler: each declared function's `schedules` (functions.tf), an authenticated (OIDC as
+# warp-scheduler) POST of a JSON body to the function's run.app URL.
 
 locals {
-  scheduled_jobs = {
-    "rollup-hourly" = {
-      description = "Hourly running totals per customer from rated_usage."
-      schedule    = "5 * * * *"
-      function    = "rollup"
-      body        = { task = "hourly_rollup" }
-    }
-    # 12:00 UTC on the 1st: every customer time zone (UTC-12..UTC+14) has entered the new
-    # month by then, so each cycle closes on complete usage in the customer's own zone.
-    "cycle-close-monthly" = {
-      description = "Monthly billing cycle close: invoices for every customer whose cycle ended."
-      schedule    = "0 12 1 * *"
-      function    = "rollup"
-      body        = { task = "cycle_close" }
-    }
-    "reconcile-daily" = {
-      description = "Daily vendor CDR reconciliation against rated usage."
-      schedule    = "0 6 * * *"
-      function    = "reconcile"
-      body        = { task = "daily_reconcile" }
-    }
-  }
+  scheduled_jobs = merge([for name, spec in local.functions : { for job, s in spec.schedules : job => merge(s, { function = name }) }]...)
 }
 
 resource "google_cloud_scheduler_job" "jobs" {
@@ -32,7 +12,7 @@ resource "google_cloud_scheduler_job" "jobs" {
   schedule         = each.value.schedule
   time_zone        = var.scheduler_time_zone
   region           = var.region
-  attempt_deadline = "540s"
+  attempt_deadline = "${min(local.functions[each.value.function].timeout, 1800)}s"
 
   retry_config {
     retry_count          = 3
@@ -43,16 +23,16 @@ resource "google_cloud_scheduler_job" "jobs" {
 
   http_target {
     http_method = "POST"
-    uri         = google_cloudfunctions2_function.http[each.value.function].service_config[0].uri
+    uri         = google_cloudfunctions2_function.fn[each.value.function].service_config[0].uri
     body        = base64encode(jsonencode(each.value.body))
     headers = {
       "Content-Type" = "application/json"
     }
     oidc_token {
-      service_account_email = google_service_account.invoker.email
-      audience              = google_cloudfunctions2_function.http[each.value.function].service_config[0].uri
+      service_account_email = google_service_account.scheduler.email
+      audience              = google_cloudfunctions2_function.fn[each.value.function].service_config[0].uri
     }
   }
 
-  depends_on = [google_project_service.required]
+  depends_on = [google_cloud_run_service_iam_member.scheduler_invoker, time_sleep.iam_ready]
 }

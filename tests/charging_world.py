@@ -33,6 +33,7 @@ MESSAGING_DECK = """prefix,destination,rate,effective_date
 PREPAID_PLAN = {
     "customer_id": "ACME",
     "billing": "prepaid",
+    "timezone": "UTC",
     "voice": {"deck": "voice.csv", "vendor_decks": {"V1": "vendor-v1.csv"}},
     "messaging": {"deck": "messaging.csv"},
     "api_queries": {"prices": {"lrn": "0.001"}},

@@ -18,6 +18,7 @@ import yaml
 
 from warp_billing.charging.accounts import (
     CHARGED,
+    MAX_MICROS,
     REFUSED,
     AccountAlert,
     AccountState,
@@ -28,9 +29,11 @@ from warp_billing.charging.accounts import (
     PrepaidTerms,
 )
 from warp_billing.charging.clock import iso_from_ms
-from warp_billing.charging.errors import LedgerConflict, TransientCode, TransientError
+from warp_billing.charging.errors import BalanceOutOfRange, LedgerConflict, TransientCode, TransientError
 from warp_billing.ports import LedgerEntry
 from warp_billing.rating.rejections import Reason
+
+CREDIT_NAMESPACE = "\x00credit:"
 
 
 class StoreDown(ConnectionError):
@@ -73,6 +76,15 @@ class FakeUsageStore(_Failing):
             assert key, f"a reject without a key: {record}"
             self.rejects.setdefault(key, dict(record))
 
+    def rated_event_ids(self, keys) -> set[str]:
+        self._maybe_fail()
+        return {event_id for event_id, _ in keys if event_id in self.rated}
+
+    def rated_amounts(self, customer_id, first_day, last_day):
+        for record in list(self.rated.values()):
+            if record.get("customer_id") == customer_id:
+                yield record["event_id"], record["start_time"], record["amount"]
+
 
 class FakeLedgerStore(_Failing):
     """LedgerStore: one entry per (customer, entry_id); ``rows`` keeps every append (duplicates too)."""
@@ -90,6 +102,13 @@ class FakeLedgerStore(_Failing):
 
     def entries(self, customer_id: str | None = None) -> Iterator[LedgerEntry]:
         for entry in list(self.by_id.values()):
+            if customer_id is None or entry.customer_id == customer_id:
+                yield entry
+
+    def raw_entries(self, customer_id: str | None = None) -> Iterator[LedgerEntry]:
+        """Every appended row, plus rows a test planted in ``by_id`` directly."""
+        planted = [entry for key, entry in self.by_id.items() if key != (entry.customer_id, entry.entry_id)]
+        for entry in self.rows + planted:
             if customer_id is None or entry.customer_id == customer_id:
                 yield entry
 
@@ -191,6 +210,7 @@ class _Account:
     suspend_at: int | None = None
     suspended_alerted: bool = False
     opened_ms: int = 0
+    seq: int = 0
     ledger: list[LedgerEntry] = field(default_factory=list)
 
 
@@ -202,6 +222,8 @@ class FakeBalances(_Failing):
         self.accounts: dict[str, _Account] = {}
         self.results: dict[tuple[str, str], ChargeResult] = {}
         self.cycles: dict[tuple[str, str], dict] = {}
+        self.outbox: dict[tuple[str, str], LedgerEntry] = {}
+        self.fences: dict[str, str] = {}
         self.charge_calls = 0
 
     # -- BalanceStore -----------------------------------------------------------------------
@@ -212,6 +234,8 @@ class FakeBalances(_Failing):
         prior = self.results.get((request.customer_id, request.entry_id))
         if prior is not None and not (request.replay and prior.outcome == REFUSED):
             return replace(prior, duplicate=True)
+        if request.customer_id in self.fences:
+            raise TransientError(TransientCode.BALANCES_FENCED, f"{request.customer_id} is being reconciled")
         if isinstance(request.terms, PostpaidTerms):
             result = self._postpaid(request, request.terms)
         else:
@@ -239,17 +263,20 @@ class FakeBalances(_Failing):
 
     def credit(self, customer_id, entry_id, amount_micros, kind, reference, at_ms, terms) -> ChargeResult:
         self._maybe_fail()
-        prior = self.results.get((customer_id, entry_id))
+        key = (customer_id, CREDIT_NAMESPACE + entry_id)   # credits have a namespace of their own, as in Redis
+        prior = self.results.get(key)
         if prior is not None:
             if prior.amount_micros != amount_micros:
                 raise LedgerConflict(f"{entry_id} already booked {prior.amount_micros}")
             return replace(prior, duplicate=True)
         account = self.accounts.setdefault(customer_id, _Account(opened_ms=at_ms))
+        if abs(account.balance + amount_micros) > MAX_MICROS or abs(amount_micros) > MAX_MICROS:
+            raise BalanceOutOfRange(f"{entry_id}: the balance would pass {MAX_MICROS} micro-units")
         entries = [self._book(account, customer_id, entry_id, kind, amount_micros, at_ms, reference)]
         alerts = self._after(account, customer_id, terms, at_ms, [])
         result = ChargeResult(CHARGED, None, amount_micros, account.balance, at_ms, tuple(entries), tuple(alerts),
                               deadline_ms=account.suspend_at)
-        self.results[(customer_id, entry_id)] = result
+        self.results[key] = result
         return result
 
     def open_account(self, customer_id: str, at_ms: int) -> None:
@@ -270,24 +297,61 @@ class FakeBalances(_Failing):
         account = self.accounts.get(customer_id)
         return list(reversed(account.ledger))[:count] if account else []
 
+    def is_verified(self, customer_id: str) -> bool:
+        return customer_id not in self.fences
+
+    def pending_charges(self, customers=None) -> list:
+        return []
+
+    def persisted(self, entries, rated=(), *, deferred: bool = False) -> None:
+        for entry in entries:
+            self.outbox.pop((entry.customer_id, entry.entry_id), None)
+
     # -- RebuildTarget ------------------------------------------------------------------------
 
-    def clear_prepaid_state(self, customer_ids) -> int:
-        cleared = 0
-        for customer in set(customer_ids):
-            cleared += self.accounts.pop(customer, None) is not None
-            for key in [key for key in self.results if key[0] == customer]:
-                del self.results[key]
-                cleared += 1
-        return cleared
+    def fence(self, customers, lease_s: int):
+        token = f"t{len(self.fences) + 1}"
+        for customer in customers:
+            self.fences[customer] = token
+        return token, []
 
-    def restore_account(self, customer_id, balance_micros, low_balance_alerted, suspend_at_ms, opened_ms) -> None:
-        self.accounts[customer_id] = _Account(balance_micros, low_balance_alerted, suspend_at_ms, False, opened_ms)
+    def pending_entries(self, customers=None) -> list[LedgerEntry]:
+        wanted = None if customers is None else set(customers)
+        return [entry for (customer, _), entry in self.outbox.items() if wanted is None or customer in wanted]
+
+    def customers_with(self, suffix: str) -> list[str]:
+        if suffix == "account":
+            return sorted(self.accounts)
+        if suffix == "outbox":
+            return sorted({customer for customer, _ in self.outbox})
+        return sorted(self.fences)
+
+    def release(self, image, token: str) -> bool:
+        if self.fences.get(image.customer_id) != token:
+            return False
+        del self.fences[image.customer_id]
+        if image.prepaid is not None:
+            balance, seq, low, suspend_at, opened = image.prepaid
+            kept = self.accounts.get(image.customer_id)
+            self.accounts[image.customer_id] = _Account(balance, low, suspend_at, False,
+                                                        kept.opened_ms if kept else opened, seq,
+                                                        kept.ledger if kept else [])
+        for cycle, (total, events) in image.cycles.items():
+            state = self.cycles.setdefault((image.customer_id, cycle), {"total": 0, "events": 0, "soft": False,
+                                                                        "hard": False})
+            state.update(total=total, events=events)
+        return True
+
+    def restore_postpaid_results(self, customer_id, marks) -> int:
+        for event_id, amount, start_ms, _ttl_s in marks:
+            self.results.setdefault((customer_id, event_id), ChargeResult(CHARGED, None, amount, 0, start_ms))
+        return len(marks)
 
     def restore_results(self, customer_id, results) -> int:
         count = 0
-        for entry_id, result, _ttl_s in results:
-            self.results[(customer_id, entry_id)] = result
+        for entry_id, result, ttl_s in results:  # ttl None: a credit (kept for ever)
+            self.results.setdefault((customer_id, entry_id if ttl_s is not None else CREDIT_NAMESPACE + entry_id),
+                                    result)
             count += 1
         return count
 
@@ -295,8 +359,11 @@ class FakeBalances(_Failing):
 
     def _book(self, account: _Account, customer_id, entry_id, kind, change, at_ms, reference) -> LedgerEntry:
         account.balance += change
-        entry = LedgerEntry(entry_id, customer_id, kind, change, account.balance, iso_from_ms(at_ms), reference)
+        account.seq += 1
+        entry = LedgerEntry(entry_id, customer_id, kind, change, account.balance, iso_from_ms(at_ms), reference,
+                            account.seq)
         account.ledger.append(entry)
+        self.outbox[(customer_id, entry_id)] = entry
         return entry
 
     def _prepaid(self, request: ChargeRequest, terms: PrepaidTerms, account: _Account) -> ChargeResult:

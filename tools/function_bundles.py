@@ -12,6 +12,7 @@ Usage: ``python tools/function_bundles.py [--out build/functions] [NAME ...]``
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -21,6 +22,10 @@ FUNCTIONS = ROOT / "functions"
 PACKAGE = ROOT / "shared" / "warp_billing"
 # Compiled (mypyc) modules are built for this machine's Python and libc; functions deploy the pure source.
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", ".pytest_cache", "*.so")
+# Every file and folder of a bundle gets this modification time (1980-01-01, the zip epoch), so
+# the same sources always zip to the same bytes: Terraform names the upload by the zip's md5, and
+# a rebuild that changed nothing must not redeploy every function (nor break a rollback).
+FIXED_MTIME = 315532800
 
 
 class BundleError(RuntimeError):
@@ -38,6 +43,10 @@ def bundle(name: str, out_dir: Path) -> Path:
         shutil.rmtree(target)
     shutil.copytree(source, target, ignore=IGNORED)
     shutil.copytree(PACKAGE, target / "warp_billing", ignore=IGNORED)
+    for folder, _, files in os.walk(target):
+        for entry in files:
+            os.utime(Path(folder) / entry, (FIXED_MTIME, FIXED_MTIME))
+        os.utime(folder, (FIXED_MTIME, FIXED_MTIME))
     return target
 
 

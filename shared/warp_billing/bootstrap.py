@@ -27,6 +27,23 @@ class ConfigurationError(RuntimeError):
     """The settings ask for an adapter that cannot be built (missing module, bad combination)."""
 
 
+def redis_tls_options(settings: Settings) -> dict[str, Any]:
+    """The redis-py TLS options for a ``rediss://`` URL: verify the server against WARP_REDIS_CA_CERT.
+
+    Without a CA file a rediss:// URL verifies against the system trust store (redis-py's default),
+    which does not hold Memorystore's per-instance CA, so the connection would fail at the handshake.
+    """
+    if not settings.redis_url.startswith("rediss://"):
+        return {}
+    options: dict[str, Any] = {"ssl_cert_reqs": "required",
+                               "ssl_check_hostname": settings.redis_tls_check_hostname}
+    if settings.redis_ca_cert is not None:
+        if not Path(settings.redis_ca_cert).is_file():
+            raise ConfigurationError(f"WARP_REDIS_CA_CERT {settings.redis_ca_cert} is not a readable file")
+        options["ssl_ca_certs"] = str(settings.redis_ca_cert)
+    return options
+
+
 class Container:
     """The object graph for one set of settings; every part built lazily, at most once."""
 
@@ -90,9 +107,26 @@ class Container:
     @property
     def charging(self) -> ChargingService:
         """The real-time charging service (what the usage functions call)."""
+        settings = self.settings
         return self._part("charging", lambda: ChargingService(
             self.plan_catalog, self.balances, self.usage_store, self.ledger_store, self.alert_publisher,
-            max_event_age_s=self.settings.max_event_age_s, clock=self.clock))
+            max_event_age_s=settings.max_event_age_s, clock=self.clock, dedup_ttl_s=settings.dedup_ttl_s,
+            max_future_skew_s=settings.max_future_skew_s,
+            reconcile=self.reconcile_customer if settings.reconcile_on_stale else None))
+
+    def reconcile_customer(self, customer_id: str) -> bool:
+        """Bring one customer's Redis state up to the ledger (fenced, safe under traffic); True when done."""
+        return self._part("reconciler", self._build_reconciler)(customer_id)
+
+    def rebuild_options(self) -> dict:
+        """Keyword arguments of ``rebuild_balances`` for these settings (CLI rebuild and sweep)."""
+        from .charging.rebuild import PostpaidWindow, customer_terms
+
+        terms_for, postpaid_plan_for = customer_terms(self.plan_catalog)
+        settings = self.settings
+        return dict(dedup_ttl_s=settings.dedup_ttl_s, terms_for=terms_for, postpaid_plan_for=postpaid_plan_for,
+                    usage=self.usage_store, window=PostpaidWindow(settings.max_event_age_s, settings.max_future_skew_s),
+                    lease_s=settings.reconcile_lease_s, clock=self.clock)
 
     # -- NetSuite sync (issue 11) -------------------------------------------------------------
 
@@ -202,13 +236,23 @@ class Container:
 
     # -- factories ------------------------------------------------------------------------------
 
+    def _build_reconciler(self):
+        from .charging.rebuild import PostpaidWindow, customer_reconciler
+
+        settings = self.settings
+        return customer_reconciler(self.ledger_store, self.balances, self.usage_store, self.plan_catalog,
+                                   dedup_ttl_s=settings.dedup_ttl_s,
+                                   window=PostpaidWindow(settings.max_event_age_s, settings.max_future_skew_s),
+                                   clock=self.clock)
+
     def _build_redis(self):
         import redis
 
         settings = self.settings
         timeout = settings.redis_timeout_ms / 1000
-        options = dict(socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True,
-                       health_check_interval=30)
+        options: dict[str, Any] = dict(socket_timeout=timeout, socket_connect_timeout=timeout,
+                                       decode_responses=True, health_check_interval=30)
+        options.update(redis_tls_options(settings))
         if settings.redis_cluster:
             return redis.RedisCluster.from_url(settings.redis_url, **options)
         return redis.Redis.from_url(settings.redis_url, **options)
@@ -481,6 +525,17 @@ def container() -> Container:
 def charging_service() -> ChargingService:
     """The instance's charging service (built once, on the first event)."""
     return container().charging
+
+
+def balance_sweep() -> dict:
+    """One balance sweep with this instance's stores: drain the Redis outboxes into the ledger and
+    reconcile stale customers (the ``balance_sweep`` function; `warp balance sweep` does the same)."""
+    from .charging.sweep import sweep
+
+    graph = container()
+    report = sweep(graph.ledger_store, graph.balances, **graph.rebuild_options())
+    conflicts = report.rebuild.conflicts if report.rebuild is not None else []
+    return {"drained": report.drained, "reconciled": report.reconciled, "conflicts": conflicts}
 
 
 def reset(replacement: Container | None = None) -> None:

@@ -2,12 +2,17 @@
 
 Money fields must be quoted decimal strings (or integers): a YAML float such as
 ``rate: 0.006`` is refused at load time, because it has already lost exactness.
-Unknown keys do not stop a load (contracts are extended over time) but are
-reported, so that a misspelt key is seen rather than silently ignored.
+Plans are strict: an unknown key is an error naming the key with its path and the
+closest valid key (``voice.incremnts: unknown key; did you mean 'increments'?``), because
+a misspelt key silently ignored bills a contract wrongly. Strictness is the model setting
+``extra="forbid"`` of every section, so a key added to a section model is simply valid.
+``timezone`` is required (cycles and time-of-day windows depend on it) and ``currency``
+is an ISO 4217 code.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 from dataclasses import dataclass
 from datetime import date, time
@@ -35,6 +40,19 @@ Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
+# ISO 4217 active alphabetic codes (2026): three capital letters a plan's currency must be.
+_ISO_4217_CODES = """
+AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV BRL BSD BTN BWP BYN BZD CAD
+CDF CHE CHF CHW CLF CLP CNY COP COU CRC CUC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS
+GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT
+LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD
+OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SLL SOS SRD SSP STN SVC
+SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD USN UYI UYU UYW UZS VED VES VND VUV WST XAF XAG XAU
+XBA XBB XBC XBD XCD XCG XDR XOF XPD XPF XPT XSU XTS XUA XXX YER ZAR ZMW ZWG ZWL
+"""
+ISO_4217 = frozenset(_ISO_4217_CODES.split())
+
+
 class PlanError(ValueError):
     """A plan that cannot be used; the message names the file and the field."""
 
@@ -59,7 +77,7 @@ Factor = Annotated[Decimal, BeforeValidator(_factor)]
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class Increments(_Section):
@@ -136,10 +154,32 @@ class TierBand(_Section):
     rate: Money
 
 
+VoiceSku = Literal["VOICE-INTERSTATE", "VOICE-INTRASTATE", "VOICE-INDETERMINATE", "VOICE-INTERNATIONAL"]
+DOMESTIC_VOICE_SKUS: tuple[VoiceSku, ...] = ("VOICE-INTERSTATE", "VOICE-INTRASTATE", "VOICE-INDETERMINATE")
+
+
 class Tiers(_Section):
+    """Monthly volume pricing of the billed minutes on the invoice lines in ``applies_to``.
+
+    ``applies_to`` defaults to the domestic voice lines: international minutes are priced by
+    their deck and neither count toward a band nor get repriced (contracts.md section 3).
+    """
+
     mode: Literal["retrospective", "graduated"]
     unit: Literal["minute"] = "minute"
     bands: tuple[TierBand, ...] = Field(min_length=1)
+    applies_to: tuple[VoiceSku, ...] = Field(DOMESTIC_VOICE_SKUS, min_length=1)
+
+    @field_validator("applies_to", mode="before")
+    @classmethod
+    def _skus(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, (list, tuple)):
+            value = tuple(str(item).strip().upper() for item in value)
+            if len(set(value)) != len(value):
+                raise ValueError("applies_to names a line twice")
+        return value
 
     @model_validator(mode="after")
     def _ordered(self) -> Tiers:
@@ -153,9 +193,32 @@ class Tiers(_Section):
 
 
 class Commitment(_Section):
+    """A monthly take-or-pay voice commitment over ``[start, end)``.
+
+    ``start`` (required) is the first day the commitment applies and ``end`` (optional) the
+    first day it no longer does, the convention of recurring charges and deck ``end_date``.
+    A cycle partly inside the window commits ``minutes`` x days inside / days of the cycle.
+    """
+
     minutes: int = Field(ge=0)
     shortfall_rate: Money
     rebate_above_pct: Factor = Decimal(0)
+    start: date
+    end: date | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _start_named(cls, value: Any) -> Any:
+        if isinstance(value, dict) and value.get("start") is None:
+            raise ValueError("commitment.start is required: the first day the commitment applies "
+                             "(no shortfall is billed before it)")
+        return value
+
+    @model_validator(mode="after")
+    def _window(self) -> Commitment:
+        if self.end is not None and self.end <= self.start:
+            raise ValueError(f"commitment end {self.end} must be after its start {self.start}")
+        return self
 
 
 class VoicePlan(_Section):
@@ -259,13 +322,30 @@ class Postpaid(_Section):
     soft_limit_pct: Factor = Decimal(80)
 
 
+class BillTo(_Section):
+    """The customer's side of the billing profile: who the invoice is addressed to."""
+
+    name: str = Field(min_length=1)
+    address: tuple[str, ...] = Field(min_length=1)
+    account_number: str = Field(min_length=1)
+    po_number: str | None = None
+    contract_reference: str | None = None
+    email: str | None = None
+    attention: str | None = None
+
+    @field_validator("address", mode="before")
+    @classmethod
+    def _lines(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
 class Plan(_Section):
     """A customer's contract as the rating and billing engines read it."""
 
     customer_id: str = Field(min_length=1)
     billing: Literal["postpaid", "prepaid"] = "postpaid"
     currency: str = "USD"
-    timezone: str = "UTC"
+    timezone: str
     voice: VoicePlan | None = None
     messaging: MessagingPlan | None = None
     api_queries: ApiQueriesPlan | None = None
@@ -275,6 +355,16 @@ class Plan(_Section):
     terms: Terms = Terms()
     prepaid: Prepaid = Prepaid()
     postpaid: Postpaid = Postpaid()
+    billing_profile: BillTo | None = None
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        if value not in ISO_4217:
+            close = difflib.get_close_matches(value.upper(), sorted(ISO_4217), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"currency {value!r} is not an ISO 4217 code (USD, EUR, CAD, ...){hint}")
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -323,15 +413,55 @@ def parse_plan(raw: Any, source: str = "plan") -> Plan:
     try:
         return Plan.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc']) or '(plan)'}: {error['msg']}"
-            for error in exc.errors()
-        )
+        problems = "; ".join(_problem(error) for error in exc.errors())
         raise PlanError(f"{source}: {problems}") from None
 
 
+def _problem(error: Any) -> str:
+    """One validation error as a line: the key's path, and for an unknown key the closest valid one."""
+    loc = error["loc"]
+    where = _dotted(loc) or "(plan)"
+    if error["type"] != "extra_forbidden":
+        return f"{where}: {error['msg']}"
+    valid = _keys_at(loc[:-1])
+    close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else (f"; valid keys here: {', '.join(valid)}" if valid else "")
+    return f"{where}: unknown key{hint}"
+
+
+def _dotted(loc: tuple) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _field_names(model: type[BaseModel]) -> dict[str, Any]:
+    """The keys a model reads (field names and their aliases) with each one's annotation."""
+    names: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        alias = info.validation_alias
+        choices = [str(choice) for choice in alias.choices] if isinstance(alias, AliasChoices) else []
+        for key in choices or [name]:
+            names[key] = info.annotation
+    return names
+
+
+def _keys_at(path: tuple) -> list[str]:
+    """The valid keys of the section at ``path`` (pydantic's error location) in a plan."""
+    model: type[BaseModel] | None = Plan
+    for part in path:
+        if model is None:
+            return []
+        if isinstance(part, int):
+            continue
+        annotation = _field_names(model).get(str(part))
+        model = _model_of(annotation) if annotation is not None else None
+    return sorted(_field_names(model)) if model is not None else []
+
+
 def unknown_keys(raw: Any, model: type[BaseModel], prefix: str = "") -> list[str]:
-    """Keys in ``raw`` that ``model`` does not read (reported as warnings)."""
+    """Keys in ``raw`` that ``model`` does not read (a valid plan has none: plans are strict)."""
     if not isinstance(raw, dict):
         return []
     names: dict[str, Any] = {}
@@ -362,3 +492,60 @@ def _model_of(annotation: Any) -> type[BaseModel] | None:
         if isinstance(candidate, type) and issubclass(candidate, BaseModel):
             return candidate
     return None
+
+
+# --- the seller's billing profile (one per carrier, `warp invoice --seller SELLER.yaml`) ---------
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BankInstructions(_Strict):
+    """How to pay by bank transfer (ACH / wire)."""
+
+    bank_name: str
+    account_name: str
+    account_number: str
+    routing_number: str | None = None      # ABA routing number (ACH)
+    swift: str | None = None               # for international wires
+    reference: str = "Invoice number"      # what the payer should quote
+
+
+class SellerContact(_Strict):
+    name: str
+    email: str
+    phone: str | None = None
+
+
+class SellerProfile(_Strict):
+    """The carrier issuing the invoices: legal name, address, tax id, where and how to pay."""
+
+    legal_name: str = Field(min_length=1)
+    address: tuple[str, ...] = Field(min_length=1)
+    tax_id: str = Field(min_length=1)
+    remit_to: tuple[str, ...] = Field(min_length=1)
+    bank: BankInstructions
+    contact: SellerContact
+    website: str | None = None
+
+    def to_record(self) -> dict:
+        return self.model_dump(mode="json")
+
+
+def load_seller(path: str | os.PathLike[str]) -> SellerProfile:
+    """Read and validate a seller profile YAML; PlanError names the file and each bad field."""
+    seller_path = Path(path)
+    try:
+        raw = yaml.load(seller_path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
+    except OSError as exc:
+        raise PlanError(f"{seller_path}: cannot read seller profile: {exc.strerror}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise PlanError(f"{seller_path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise PlanError(f"{seller_path}: a seller profile is a YAML mapping")
+    try:
+        return SellerProfile.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(part) for part in error['loc']) or '(seller)'}: {error['msg']}"
+                             for error in exc.errors())
+        raise PlanError(f"{seller_path}: {problems}") from None

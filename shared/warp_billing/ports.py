@@ -38,6 +38,8 @@ class LedgerEntry:
         balance_after_micros: the balance right after this entry.
         at: ISO 8601 instant the entry was made.
         reference: free text (event kind, payment id, operator note).
+        sequence: the customer's position after this entry (1, 2, 3... per customer, counted by
+            the balance store); None on entries written before positions existed.
     """
 
     entry_id: str
@@ -47,6 +49,16 @@ class LedgerEntry:
     balance_after_micros: int
     at: str
     reference: str = ""
+    sequence: int | None = None
+
+
+class PermanentStoreError(ValueError):
+    """A store refused a record for its CONTENT (too large, malformed): retrying can never help.
+
+    Adapters raise this or a ``TransientError`` (never anything else for a failed write), so
+    the charging service decides at the port: a permanent refusal becomes an acknowledged
+    reject, a transient one a redelivery.
+    """
 
 
 class UsageStore(Protocol):
@@ -56,6 +68,16 @@ class UsageStore(Protocol):
 
     def insert_rejects(self, records: Sequence[Mapping]) -> None: ...
 
+    def rated_event_ids(self, keys: Sequence[tuple[str, str]]) -> set[str]:
+        """Which of these (event_id, UTC start day YYYY-MM-DD) have a rated row (raw rows, any copy):
+        the durable dedup for events older than the Redis dedup window and for replays."""
+        ...
+
+    def rated_amounts(self, customer_id: str, first_day: str, last_day: str) -> Iterator[tuple[str, str, str]]:
+        """(event_id, start_time, amount) of the customer's rated rows on UTC start days
+        first_day..last_day, one per event_id: postpaid running totals are rebuilt from them."""
+        ...
+
 
 class LedgerStore(Protocol):
     """The persisted ledger of balance movements: the source of truth to rebuild Redis from."""
@@ -63,6 +85,11 @@ class LedgerStore(Protocol):
     def append(self, entries: Sequence[LedgerEntry]) -> None: ...
 
     def entries(self, customer_id: str | None = None) -> Iterator[LedgerEntry]: ...
+
+    def raw_entries(self, customer_id: str | None = None) -> Iterator[LedgerEntry]:
+        """Every stored row, duplicates and conflicting rows included (never a deduplicated view):
+        what a reconcile reads to find two different movements under one entry id."""
+        ...
 
 
 class PlanStore(Protocol):
@@ -121,6 +148,12 @@ class BalanceStore(Protocol):
         """Create a prepaid account at zero balance if it does not exist."""
 
     def account(self, customer_id: str) -> AccountState | None: ...
+
+    def persisted(self, entries: Sequence[LedgerEntry], rated: Sequence[tuple[str, str]] = (), *,
+                  deferred: bool = False) -> None:
+        """The ledger store holds these entries and the usage store these (customer, event_id) rated
+        rows: drop them from the Redis outbox (idempotent; the sweep drains what is left).
+        ``deferred``: with the next charge's round trip rather than one of its own."""
 
 
 # ---------------------------------------------------------------- taxes (invoices)

@@ -1,23 +1,25 @@
 """Realistic sample traffic for `make run` and the benchmarks (not used by rating itself).
 
 Builds decks (a US LRN deck by NPA-NXX plus international prefixes), three customer plans
-on different terms, vendor decks, and a day of mixed usage with a share of malformed
+on different terms, vendor decks, and a month of mixed usage with a share of malformed
 events, all from one seed so every run produces the same files.
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 import phonenumbers
 import yaml
+from phonenumbers import geocoder
 
 from .products import API_QUERY, MMS, SMS, VOICE
 from .rating.numbering import NumberingPlan
@@ -53,7 +55,8 @@ def international_destinations() -> list[Destination]:
                 or phonenumbers.example_number(region)
             if example is None:
                 continue
-            found.append(Destination(str(code), region, f"{example.country_code}{example.national_number}"))
+            name = geocoder.country_name_for_number(example, "en").upper().replace(",", "") or region   # "BAHRAIN"
+            found.append(Destination(str(code), name, f"{example.country_code}{example.national_number}"))
             break
     return found
 
@@ -74,6 +77,7 @@ def write_deck(
     us_rows: int,
     international_rows: int,
     scale: Decimal = Decimal(1),
+    writer: Writer | None = None,
     effective: str = "2026-01-01",
     change_day: str | None = None,
 ) -> int:
@@ -142,10 +146,17 @@ def write_deck(
         if len(prefix) > 15:
             continue
         rate = _price(rng, "0.0080", "0.4500")
-        row(prefix, f"{destination.name} {prefix}", rate=q(rate))
+        row(prefix, f"{destination.name} - {prefix}", rate=q(rate))
         produced += 1
-    path.write_text("".join(_unique(lines)), encoding="utf-8")
+    (writer or _write_bytes)(path, "".join(_unique(lines)).encode("utf-8"))
     return count
+
+
+Writer = Callable[[Path, bytes], None]
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    path.write_bytes(data)
 
 
 def _unique(lines: list[str]) -> Iterator[str]:
@@ -170,7 +181,8 @@ SAMPLE_PLANS: dict[str, dict[str, Any]] = {
             "tiers": {"mode": "retrospective", "unit": "minute",
                       "bands": [{"up_to": 500000, "rate": "0.006"}, {"up_to": 5000000, "rate": "0.004"},
                                 {"rate": "0.0025"}]},
-            "commitment": {"minutes": 1000000, "shortfall_rate": "0.004", "rebate_above_pct": "10"},
+            "commitment": {"minutes": 1000000, "shortfall_rate": "0.004", "rebate_above_pct": "10",
+                           "start": "{month}"},
         },
         "messaging": {"mms_surcharge": "0.003", "carrier_surcharges": {"T-MOBILE": "0.0025", "AT&T": "0.002"},
                       "campaign_overrides": {"CAMP123": "0.0020"}, "inbound_rate": "0.0010"},
@@ -181,6 +193,11 @@ SAMPLE_PLANS: dict[str, dict[str, Any]] = {
                        "start": "{day+7}"}],
         "fees": {"e911_per_did": "0.25", "usf": {"applies": False}},
         "terms": {"cycle": "monthly", "net_days": 15},
+        "billing_profile": {"name": "Acme Voice Networks, LLC", "attention": "Accounts Payable",
+                            "address": ["1200 Avenue of the Americas, Suite 1810", "New York, NY 10036",
+                                        "United States"],
+                            "account_number": "WB-100231", "po_number": "PO-2026-0457",
+                            "contract_reference": "MSA-ACME-2025-01", "email": "ap@acmevoice.example"},
     },
     "BETA": {
         "billing": "prepaid", "timezone": "America/Chicago",
@@ -197,6 +214,10 @@ SAMPLE_PLANS: dict[str, dict[str, Any]] = {
         "fees": {"e911_per_did": "0", "usf": {"applies": False}},
         "prepaid": {"low_balance_threshold": "500.00", "suspend_after_hours": 24},
         "terms": {"cycle": "monthly", "net_days": 0},
+        "billing_profile": {"name": "Beta Telecom Corp.", "attention": "Finance",
+                            "address": ["233 South Wacker Drive, Floor 42", "Chicago, IL 60606", "United States"],
+                            "account_number": "WB-100487", "contract_reference": "PREPAID-BETA-2026",
+                            "email": "billing@betatelecom.example"},
     },
     "GAMMA": {
         "billing": "postpaid", "timezone": "America/Los_Angeles",
@@ -209,6 +230,10 @@ SAMPLE_PLANS: dict[str, dict[str, Any]] = {
                        "start": "{month-5}", "end": "{day+17}"}],
         "fees": {"e911_per_did": "0.30", "usf": {"applies": True}},
         "terms": {"cycle": "monthly", "net_days": 30},
+        "billing_profile": {"name": "Gamma Communications Inc.", "attention": "Carrier Relations / AP",
+                            "address": ["600 West 7th Street, Suite 900", "Los Angeles, CA 90017", "United States"],
+                            "account_number": "WB-100912", "po_number": "4500081234",
+                            "contract_reference": "ICA-GAMMA-2024-07", "email": "carrier-ap@gammacomm.example"},
     },
 }
 DECK_SCALE = {"ACME": Decimal("1.00"), "BETA": Decimal("1.15"), "GAMMA": Decimal("0.95")}
@@ -225,7 +250,8 @@ def _sample_dates(day: date) -> dict[str, str]:
     five_before = first
     for _ in range(5):
         five_before = (five_before - timedelta(days=1)).replace(day=1)
-    return {"{day+7}": (day + timedelta(days=7)).isoformat(), "{month-1}": month_before.isoformat(),
+    return {"{month}": first.isoformat(), "{day+7}": (day + timedelta(days=7)).isoformat(),
+            "{month-1}": month_before.isoformat(),
             "{month-5}": five_before.isoformat(), "{day+17}": (day + timedelta(days=17)).isoformat()}
 
 
@@ -237,9 +263,26 @@ def _dated(value: Any, dates: dict[str, str]) -> Any:
     return dates.get(value, value) if isinstance(value, str) else value
 
 
+SAMPLE_SELLER = {
+    "legal_name": "WARP Wholesale Communications, LLC",
+    "address": ["1001 Carrier Exchange Blvd, Suite 400", "Dallas, TX 75201", "United States"],
+    "tax_id": "EIN 84-3920157",
+    "remit_to": ["WARP Wholesale Communications, LLC", "Lockbox 772019", "PO Box 650123", "Dallas, TX 75265-0123"],
+    "bank": {"bank_name": "First Carrier Bank, N.A.", "account_name": "WARP Wholesale Communications, LLC",
+             "account_number": "4471 0092 3318", "routing_number": "110000000", "swift": "FCBKUS44",
+             "reference": "Account and invoice number"},
+    "contact": {"name": "Carrier Billing", "email": "billing@warp-wholesale.example", "phone": "+1 214 555 0142"},
+    "website": "warp-wholesale.example",
+}
+
+
 def write_sample_setup(folder: Path, seed: int = 7, us_rows: int = 20_000, international_rows: int = 1_500,
-                       day: str = SAMPLE_DAY) -> dict[str, Path]:
-    """Decks, vendor decks and plans for the sample customers; returns plan paths by customer."""
+                       day: str = SAMPLE_DAY, writer: Writer | None = None) -> dict[str, Path]:
+    """Decks, vendor decks and plans for the sample customers; returns plan paths by customer.
+
+    ``writer(path, data)`` writes each file (the CLI passes an atomic one).
+    """
+    write = writer or _write_bytes
     sample_day = date.fromisoformat(day)
     dates = _sample_dates(sample_day)
     folder.mkdir(parents=True, exist_ok=True)
@@ -249,36 +292,43 @@ def write_sample_setup(folder: Path, seed: int = 7, us_rows: int = 20_000, inter
     destinations = international_destinations()
     for vendor, scale in (("V1", Decimal("0.78")), ("V2", Decimal("0.93"))):
         write_deck(folder / f"vendor-{vendor.lower()}-voice.csv", npas, destinations, random.Random(seed + 1),
-                   us_rows=us_rows, international_rows=international_rows, scale=scale)
+                   us_rows=us_rows, international_rows=international_rows, scale=scale, writer=write)
     messaging_deck = folder / "messaging.csv"
     messaging_lines = ["prefix,destination,rate,effective_date\n", "1,US/CANADA,0.0040,2026-01-01\n"]
     messaging_lines += [f"{d.prefix},{d.name},{_price(rng, '0.0100', '0.0900')},2026-01-01\n" for d in destinations]
-    messaging_deck.write_text("".join(messaging_lines), encoding="utf-8")
+    write(messaging_deck, "".join(messaging_lines).encode("utf-8"))
     vendor_messaging = folder / "vendor-v1-messaging.csv"
-    vendor_messaging.write_text("prefix,destination,rate,effective_date\n1,US/CANADA,0.0021,2026-01-01\n",
-                                encoding="utf-8")
+    write(vendor_messaging, b"prefix,destination,rate,effective_date\n1,US/CANADA,0.0021,2026-01-01\n")
+    write(folder / "seller.yaml", yaml.safe_dump(SAMPLE_SELLER, sort_keys=False).encode("utf-8"))
     plans = {}
     for customer, body in SAMPLE_PLANS.items():
         deck_name = f"{customer.lower()}-voice.csv"
         write_deck(folder / deck_name, npas, destinations, random.Random(seed + 1), us_rows=us_rows,
                    international_rows=international_rows, scale=DECK_SCALE[customer],
-                   change_day=f"{sample_day.isoformat()}T12:00:00Z")
+                   change_day=f"{sample_day.isoformat()}T12:00:00Z", writer=write)
         plan = {"customer_id": customer, "currency": "USD", **_dated(body, dates)}
         plan["voice"] = {"deck": deck_name, "vendor_decks": {"V1": "vendor-v1-voice.csv", "V2": "vendor-v2-voice.csv"},
-                         **body["voice"]}
+                         **plan["voice"]}
         if "messaging" in plan:
             plan["messaging"] = {"deck": messaging_deck.name, "vendor_decks": {"V1": vendor_messaging.name},
                                  **body["messaging"]}
         path = folder / f"{customer.lower()}-plan.yaml"
-        path.write_text(yaml.safe_dump(plan, sort_keys=False), encoding="utf-8")
+        write(path, yaml.safe_dump(plan, sort_keys=False).encode("utf-8"))
         plans[customer] = path
     return plans
 
 
 class TrafficMix:
-    """Draws usage events for the sample customers over one day."""
+    """Draws usage events for the sample customers over one day, or over the month of that day.
 
-    def __init__(self, numbering: NumberingPlan, rng: random.Random, day: datetime, customers: list[str]):
+    With ``whole_month`` (what ``warp sample`` uses) start times are spread evenly from the 1st
+    at 12:00 UTC to the last day at 12:00 UTC, so every event falls inside the month's billing
+    cycle in any zone from UTC-12 to UTC+12 and a sample invoice shows a real month. Without
+    it (the real-time benchmark, whose events must be recent) they fall within ``day``.
+    """
+
+    def __init__(self, numbering: NumberingPlan, rng: random.Random, day: datetime, customers: list[str],
+                 whole_month: bool = False):
         self._rng = rng
         self._day = day
         self._customers = customers
@@ -288,6 +338,12 @@ class TrafficMix:
             self._states.setdefault(state, []).append(npa)
         self._international = [d for d in international_destinations() if len(d.sample) <= 15]
         self._serial = 0
+        if whole_month:
+            first = day.replace(day=1, hour=12, minute=0, second=0, microsecond=0)
+            following = (first + timedelta(days=32)).replace(day=1)
+            self._span_start, self._span_seconds = first, int((following - timedelta(days=1) - first).total_seconds())
+        else:
+            self._span_start, self._span_seconds = day, 86_400
 
     def _us_number(self, npa: str | None = None) -> str:
         rng = self._rng
@@ -295,7 +351,7 @@ class TrafficMix:
         return f"+1{npa}{rng.randint(200, 999)}{rng.randint(0, 9999):04d}"
 
     def _instant(self) -> str:
-        moment = self._day + timedelta(seconds=self._rng.randint(0, 86399))
+        moment = self._span_start + timedelta(seconds=self._rng.randrange(self._span_seconds))
         return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def event(self) -> dict:
@@ -383,14 +439,17 @@ class TrafficMix:
 
 def write_usage(path: Path, events: int, seed: int = 7, day: str = SAMPLE_DAY,
                 customers: tuple[str, ...] = ("ACME", "BETA", "GAMMA"), bad_share: float = 0.004,
-                duplicate_share: float = 0.002) -> int:
-    """Write ``events`` usage lines (malformed and duplicated ones included); return the count."""
+                duplicate_share: float = 0.002, out: BinaryIO | None = None) -> int:
+    """Write ``events`` usage lines (malformed and duplicated ones included); return the count.
+
+    ``out``: an open binary file to write to instead of opening ``path``.
+    """
     rng = random.Random(seed)
     mix = TrafficMix(NumberingPlan.embedded(), rng, datetime.fromisoformat(day).replace(tzinfo=UTC),
-                     list(customers))
+                     list(customers), whole_month=True)
     written = 0
     recent: list[bytes] = []
-    with open(path, "wb") as out:
+    with (contextlib.nullcontext(out) if out is not None else open(path, "wb")) as out:
         batch = []
         while written < events:
             draw = rng.random()

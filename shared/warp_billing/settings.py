@@ -13,6 +13,11 @@ Environment variables (all optional; defaults give the embedded, no-cloud config
     WARP_REDIS_URL                 redis://127.0.0.1:6390/0
     WARP_REDIS_CLUSTER             false   (true: Memorystore cluster / Redis Cluster client)
     WARP_REDIS_TIMEOUT_MS          2000    (socket connect and read timeout)
+    WARP_REDIS_CA_CERT             unset   (path of a PEM file with the CA that signs the server's
+                                            certificate, e.g. the Memorystore server CA; needs a
+                                            rediss:// URL, and the certificate is then verified)
+    WARP_REDIS_TLS_CHECK_HOSTNAME  true    (false: trust the CA alone, for a server reached by an IP
+                                            address that its certificate does not name)
     WARP_USAGE_STORE               sqlite | bigquery                   (rated usage and rejects)
     WARP_LEDGER_STORE              sqlite | bigquery | firestore       (persisted ledger)
     WARP_PLAN_STORE                files | firestore                   (plans and decks)
@@ -38,6 +43,10 @@ Environment variables (all optional; defaults give the embedded, no-cloud config
                                             most this often)
     WARP_LEDGER_STREAM_MAXLEN      10000   (recent ledger entries kept per customer in Redis)
     WARP_POSTPAID_CYCLE_TTL_S      8640000 (100 days: running totals kept per billing cycle)
+    WARP_MAX_FUTURE_SKEW_S         300     (events starting further ahead are rejected EVENT_IN_FUTURE)
+    WARP_RECONCILE_ON_STALE        true    (a charge that finds its customer's Redis state stale or
+                                            missing reconciles that customer from the ledger first)
+    WARP_RECONCILE_LEASE_S         120     (how long a reconcile may fence a customer at most)
     WARP_LOG_LEVEL                 INFO
 
 NetSuite sync (issue 11; the secrets come from Secret Manager in the cloud, as env vars):
@@ -115,6 +124,8 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6390/0"
     redis_cluster: bool = False
     redis_timeout_ms: int = Field(2000, ge=1)
+    redis_ca_cert: Path | None = None
+    redis_tls_check_hostname: bool = True
 
     # Which adapter backs each port.
     # Only values bootstrap.py can build are offered (a test checks each one builds).
@@ -146,6 +157,11 @@ class Settings(BaseSettings):
     plan_refresh_s: int = Field(30, ge=0)
     ledger_stream_maxlen: int = Field(10_000, ge=100)
     postpaid_cycle_ttl_s: int = Field(100 * DAY_S, ge=DAY_S)
+
+    # Redis as a fenced copy of the ledger (issue 8).
+    max_future_skew_s: int = Field(300, ge=0)
+    reconcile_on_stale: bool = True
+    reconcile_lease_s: int = Field(120, ge=5)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -203,6 +219,14 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"dedup_ttl_s ({self.dedup_ttl_s}) must be >= max_event_age_s ({self.max_event_age_s})"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _ca_needs_tls(self) -> Settings:
+        # A CA file with a plain redis:// URL would be silently unused: the AUTH string would
+        # then cross the network in clear text while the operator believes it is encrypted.
+        if self.redis_ca_cert is not None and not self.redis_url.startswith("rediss://"):
+            raise ValueError("redis_ca_cert is set but redis_url is not rediss:// (TLS)")
         return self
 
     @property

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -22,7 +23,8 @@ ACME = {
     "voice": {"deck": "acme-voice.csv",
               "tiers": {"mode": "graduated", "unit": "minute",
                         "bands": [{"up_to": 1000, "rate": "0.10"}, {"up_to": 10000, "rate": "0.05"}, {"rate": "0.01"}]},
-              "commitment": {"minutes": 20000, "shortfall_rate": "0.004", "rebate_above_pct": "10"}},
+              "commitment": {"minutes": 20000, "shortfall_rate": "0.004", "rebate_above_pct": "10",
+                             "start": "2026-01-01"}},
     "api_queries": {"prices": {"lrn": "0.001"}, "bulk_discount": {"threshold": 10000, "percent": "20"}},
     "recurring": [{"sku": "DID-LOCAL", "description": "Local DID", "quantity": 250, "unit_price": "1.00",
                    "start": "2026-06-10"}],
@@ -37,9 +39,14 @@ BETA = {
 }
 
 
+_SERIAL = itertools.count(1)
+
+
 def line(kind="voice", *, customer="ACME", units=60, amount="0.006000", start="2026-06-15T12:00:00Z", status="rated",
          **fields):
-    record = {"event_id": f"{customer}-{units}-{amount}", "status": status, "kind": kind, "customer_id": customer,
+    # every line is its own event: a close counts an event_id once
+    record = {"event_id": f"{customer}-{units}-{amount}-{next(_SERIAL)}", "status": status, "kind": kind,
+              "customer_id": customer,
               "jurisdiction": "interstate" if kind == "voice" else None, "matched_prefix": "1", "rate": "0.1",
               "billed_units": units, "amount": amount, "vendor_cost": None, "margin_pct": None, "low_margin": False,
               "start_time": start, "direction": "outbound" if kind in ("sms", "mms") else "termination",
@@ -89,25 +96,26 @@ def test_invoice_writes_the_contract_json_html_and_journal(tmp_path):
     assert result.returncode == 0, result.stderr
     invoice = orjson.loads(out.read_bytes())
     assert [(item["sku"], item["amount"]) for item in invoice["lines"]] == [
-        ("VOICE-INTERSTATE", "60.00"), ("VOICE-INTERNATIONAL", "1500.01"), ("VOICE-TIER-ADJ", "-960.01"),
+        ("VOICE-INTERSTATE", "60.00"), ("VOICE-INTERNATIONAL", "1500.01"), ("VOICE-TIER-ADJ", "490.00"),
         ("VOICE-COMMIT-SHORTFALL", "20.00"), ("SMS-OUTBOUND", "0.01"), ("API-LRN", "10.00"),
         ("API-LRN-DISCOUNT", "-2.00"), ("DID-LOCAL", "175.00")]
-    assert (invoice["subtotal"], invoice["total"]) == ("803.01", "1442.71")
+    assert (invoice["subtotal"], invoice["total"]) == ("2253.02", "2892.72")
     assert [(fee["code"], fee["base"], fee["rate"], fee["amount"]) for fee in invoice["fees"]] == [
         ("E911", "250", "0.25", "62.50"), ("USF", "1560.01", "0.37", "577.20")]
     assert (invoice["customer_id"], invoice["period"], invoice["issue_date"], invoice["due_date"],
             invoice["currency"]) == (
         "ACME", {"start": "2026-06-01", "end": "2026-07-01"}, "2026-07-01", "2026-07-16", "USD")
-    assert "1,442.71" in (tmp_path / "INVOICE.html").read_text(encoding="utf-8")
+    assert "2,892.72" in (tmp_path / "INVOICE.html").read_text(encoding="utf-8")
     journal = orjson.loads((tmp_path / "INVOICE.journal.json").read_bytes())
     assert journal["balanced"] is True and journal["entries"][0]["debits"] == journal["entries"][0]["credits"]
-    assert "ACME 2026-06 draft: subtotal 803.01 fees 639.70 total 1442.71 USD" in result.stdout
+    assert "ACME 2026-06 draft: subtotal 2253.02 fees 639.70 total 2892.72 USD" in result.stdout
     assert "rejected 1 (ignored)" in result.stdout
 
 
 def test_explicit_html_and_journal_paths_and_opting_out(tmp_path):
     paths = write(tmp_path)
     out = tmp_path / "a" / "inv.json"
+    out.parent.mkdir()
     result = warp("invoice", "--plan", paths["ACME"], "--rated", paths["rated"], "--period", "2026-06", "--out",
                   str(out),
                   "--html", str(tmp_path / "print.html"), "--no-journal")
@@ -181,10 +189,10 @@ def test_the_register_makes_reruns_idempotent_and_corrections_a_credit_and_rebil
     rebill = orjson.loads(out.read_bytes())
     assert (rebill["invoice_number"], rebill["replaces"], rebill["issue_date"], rebill["due_date"]) == (
         "ACME-INV-000002", "ACME-INV-000001", "2026-07-09", "2026-07-24")
-    assert rebill["subtotal"] == "804.01"
+    assert rebill["subtotal"] == "2254.02"
     note = orjson.loads((tmp_path / "INVOICE.credit-note.json").read_bytes())
     assert (note["document_type"], note["invoice_number"], note["credits"], note["total"]) == (
-        "credit_note", "ACME-CN-000001", "ACME-INV-000001", "-1442.71")
+        "credit_note", "ACME-CN-000001", "ACME-INV-000001", "-2892.72")
     issued = sorted(path.name for path in register.rglob("*.json"))
     assert issued == ["ACME-CN-000001.json", "ACME-INV-000001.json", "ACME-INV-000002.json"]
 
@@ -200,7 +208,7 @@ def test_out_dir_closes_every_customer_in_one_pass(tmp_path):
     assert [(item["sku"], item["amount"], item["category"]) for item in beta["lines"]] == [
         ("VOICE-INTERSTATE", "3.00", "usage"), ("TF-NUMBER", "100.00", "recurring_advance")]
     assert (beta["period"], beta["due_date"]) == ({"start": "2026-06-01", "end": "2026-07-01"}, "2026-07-01")
-    assert orjson.loads((folder / "ACME-2026-06.json").read_bytes())["total"] == "1442.71"
+    assert orjson.loads((folder / "ACME-2026-06.json").read_bytes())["total"] == "2892.72"
     assert (folder / "BETA-2026-06.html").exists() and (folder / "BETA-2026-06.journal.json").exists()
     assert "BETA 2026-06 draft: subtotal 103.00 fees 0.00 total 103.00 USD" in result.stdout
 

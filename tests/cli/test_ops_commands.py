@@ -104,7 +104,7 @@ def test_show_prints_the_balance_and_recent_entries(ops):
 
 def test_show_gives_a_postpaid_customer_its_cycle_total(ops, tmp_path):
     container, source = ops
-    beta = {"customer_id": "BETA", "billing": "postpaid", "voice": {"deck": "voice.csv"},
+    beta = {"customer_id": "BETA", "billing": "postpaid", "timezone": "UTC", "voice": {"deck": "voice.csv"},
             "postpaid": {"credit_limit": "100.00"}}
     (source / "beta-plan.yaml").write_text(yaml.safe_dump(beta))
     run(plans, "load", source / "beta-plan.yaml")

@@ -87,9 +87,9 @@ def test_summary_balances_and_totals_by_product(workdir):
 @pytest.mark.parametrize(
     "plan_text, message",
     [
-        ("customer_id: ACME\nvoice: {deck: missing.csv}\n", "missing.csv"),
-        ("customer_id: ACME\nvoice: {deck: deck.csv, increments: 'six'}\n", "increments"),
-        ("customer_id: ACME\nmessaging: {mms_surcharge: 0.003}\n", "float 0.003 refused"),
+        ("customer_id: ACME\ntimezone: UTC\nvoice: {deck: missing.csv}\n", "missing.csv"),
+        ("customer_id: ACME\ntimezone: UTC\nvoice: {deck: deck.csv, increments: 'six'}\n", "increments"),
+        ("customer_id: ACME\ntimezone: UTC\nmessaging: {mms_surcharge: 0.003}\n", "float 0.003 refused"),
         ("customer_id: ACME\ntimezone: Mars/Olympus\n", "unknown time zone"),
         (": : :\n", "not valid YAML"),
     ],

@@ -41,12 +41,14 @@ def rated(event_id: str, customer_id: str = "acme", start_time: str = "2026-03-0
         vendor_cost=None if vendor_cost is None else Decimal(vendor_cost),
         margin_pct=None if margin_pct is None else Decimal(margin_pct), low_margin=False,
         direction="termination", duration_s=8,
+        identity=("+13125550000", "+12125551234", None, "call-1@switch", None) if kind == "voice"
+        else ("+13125550000", "+12125551234"),
     ).to_record()
 
 
 def reject(reject_id: str, **fields) -> dict:
-    record = RejectedEvent(event_id=fields.pop("event_id", None), kind="voice", customer_id=fields.pop("customer_id",
-                                                                                                       "acme"),
+    record = RejectedEvent(event_id=fields.pop("event_id", None), kind="voice",
+                           customer_id=fields.pop("customer_id", "acme"),
                            reason=fields.pop("reason", "NO_RATE"), detail="no deck row for 999",
                            start_time=fields.pop("start_time", "2026-03-02T08:00:00Z")).to_record()
     record.update({"reject_id": reject_id, "message_id": "4200000000000001",

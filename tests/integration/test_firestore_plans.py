@@ -39,6 +39,7 @@ VENDOR_DECK = """prefix,destination,rate,interstate_rate,intrastate_rate,effecti
 def plan_yaml(customer_id: str, deck: str = "acme-voice.csv", note: str = "") -> str:
     return f"""# {note}
 customer_id: {customer_id}
+timezone: UTC
 billing: prepaid
 currency: USD
 voice:

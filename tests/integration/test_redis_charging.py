@@ -32,15 +32,16 @@ from warp_billing.adapters.redis_balances import (
     BalancesUnavailable,
     RedisBalances,
     account_key,
+    credit_key,
     cycle_key,
     decode_result,
-    dedup_key,
     encode_result,
+    event_key,
     ledger_key,
 )
-from warp_billing.charging.accounts import AlertCode, ChargeRequest, PostpaidTerms, PrepaidTerms
+from warp_billing.charging.accounts import AccountImage, AlertCode, ChargeRequest, PostpaidTerms, PrepaidTerms
 from warp_billing.charging.errors import LedgerConflict, TransientCode, TransientError
-from warp_billing.charging.rebuild import rebuild_balances
+from warp_billing.charging.rebuild import PostpaidWindow, customer_reconciler, rebuild_balances
 from warp_billing.charging.service import ChargingService, Delivery
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
@@ -130,12 +131,22 @@ def world(store) -> World:
     return on_redis(make_world(), store)
 
 
-def on_redis(world: World, store: RedisBalances) -> World:
+def on_redis(world: World, store: RedisBalances, *, heal: bool = True) -> World:
+    """The world's service on Redis; ``heal``: a stale / missing customer is reconciled from the ledger on demand."""
     world.balances = store
+    reconcile = customer_reconciler(world.ledger, store, world.usage, world.catalog, dedup_ttl_s=3 * 86_400,
+                                    window=PostpaidWindow(3 * 86_400, 300), clock=world.clock) if heal else None
     world.service = ChargingService(world.catalog, store, world.usage, world.ledger, world.alerts,
-                                    max_event_age_s=3 * 86_400, clock=world.clock)
+                                    max_event_age_s=3 * 86_400, clock=world.clock, reconcile=reconcile)
     store.open_account("ACME", world.clock.now_ms())
     return world
+
+
+def verified(store: RedisBalances, *customers: str) -> RedisBalances:
+    """Mark customers with no history as reconciled on this server (what a reconcile of nothing does)."""
+    token, busy = store.fence(customers, 60)
+    assert not busy and all(store.release(AccountImage(customer), token) for customer in customers)
+    return store
 
 
 def debit(customer="ACME", entry="e1", amount=CALL, at=NOW, terms=PrepaidTerms(), replay=False) -> ChargeRequest:
@@ -183,7 +194,7 @@ def test_every_key_a_customer_uses_is_in_one_cluster_slot(world, client):
         by_customer.setdefault(key.split("}")[0][6:], set()).add(key_slot(key))
     assert set(by_customer) == {"ACME", "BETA"}
     assert all(len(slots) == 1 for slots in by_customer.values())
-    assert {key_slot(k("ACME")) for k in (account_key, ledger_key, lambda c: dedup_key(c, "any:id#x"),
+    assert {key_slot(k("ACME")) for k in (account_key, ledger_key, lambda c: event_key(c, "any:id#x"),
                                           lambda c: cycle_key(c, "2026-11-01"))} == by_customer["ACME"]
 
 
@@ -254,8 +265,10 @@ def test_concurrent_duplicate_deliveries_from_threads_charge_once(world):
 def test_the_balance_never_goes_below_zero_by_more_than_one_charge(client, amounts, funds):
     client.flushall()
     store = RedisBalances(client, dedup_ttl_s=3600)
-    store.credit("ACME", "topup:t", funds, "topup", "", NOW, PrepaidTerms()) if funds else store.open_account("ACME",
-                                                                                                              NOW)
+    if funds:
+        store.credit("ACME", "topup:t", funds, "topup", "", NOW, PrepaidTerms())
+    else:
+        store.open_account("ACME", NOW)
     lowest = funds
     for number, amount in enumerate(amounts):
         result = store.charge(debit(entry=f"e{number}", amount=amount))
@@ -304,7 +317,7 @@ def test_a_topup_is_idempotent_by_its_id_and_a_reused_id_with_another_amount_is_
 
     assert (first.duplicate, again.duplicate) == (False, True) and again.entries == first.entries
     assert store.account("ACME").balance_micros == 7 * DOLLAR
-    assert client.ttl(dedup_key("ACME", "topup:pay-1")) == -1          # kept for ever
+    assert client.ttl(credit_key("ACME", "topup:pay-1")) == -1          # kept for ever
     with pytest.raises(LedgerConflict):
         store.credit("ACME", "topup:pay-1", 8 * DOLLAR, "topup", "card", NOW, PrepaidTerms())
 
@@ -334,6 +347,7 @@ def test_auto_recharge_before_the_debit_saves_an_exhausted_account(store):
 
 def test_postpaid_totals_per_cycle_with_soft_alert_and_hard_refusal(store, client):
     terms = PostpaidTerms("2026-11-01", credit_limit_micros=10 * CALL, soft_limit_micros=8 * CALL)
+    verified(store, "BETA")
     results = [store.charge(debit("BETA", f"p{n}", terms=terms)) for n in range(12)]
     again = store.charge(debit("BETA", "p3", terms=terms))
 
@@ -377,7 +391,7 @@ def test_the_dedup_mark_expires_after_the_dedup_window(store, client):
     store.credit("ACME", "topup:t1", DOLLAR, "topup", "", NOW, PrepaidTerms())
     store.charge(debit())
 
-    assert 3 * 86_400 - 5 < client.ttl(dedup_key("ACME", "e1")) <= 3 * 86_400
+    assert 3 * 86_400 - 5 < client.ttl(event_key("ACME", "e1")) <= 3 * 86_400
 
 
 def test_the_recent_ledger_stream_holds_the_entries(store):
@@ -435,6 +449,7 @@ def test_the_fake_balance_store_behaves_like_the_lua_scripts(client, script, rec
     topups: dict[int, int] = {}
     for store in (real, fake):
         store.open_account("ACME", NOW)
+    verified(real, "BETA")
     for operation, key, drawn, hours in script:
         at = NOW + hours * 3600_000
         amount = topups.setdefault(key, drawn) if operation == "topup" else drawn
@@ -454,7 +469,7 @@ def test_redis_restarted_mid_stream_then_rebuilt_from_the_ledger_charges_nothing
     node = RedisProcess().start()
     try:
         client = redis.Redis(port=node.port, decode_responses=True, socket_timeout=1, socket_connect_timeout=1)
-        world = on_redis(make_world(), RedisBalances(client, dedup_ttl_s=3 * 86_400))
+        world = on_redis(make_world(), RedisBalances(client, dedup_ttl_s=3 * 86_400), heal=False)
         world.topup("ACME", 10 * DOLLAR)
         events = [voice_event(f"e{n}", seconds=6 * (1 + n % 20)) for n in range(60)]
         for event in events[:40]:

@@ -29,7 +29,7 @@ voice:
     mode: retrospective
     unit: minute
     bands: [{up_to: 500000, rate: "0.006"}, {up_to: 5000000, rate: "0.004"}, {rate: "0.0025"}]
-  commitment: {minutes: 1000000, shortfall_rate: "0.004", rebate_above_pct: "10"}
+  commitment: {minutes: 1000000, shortfall_rate: "0.004", rebate_above_pct: "10", start: 2026-06-01}
 messaging:
   deck: acme-messaging.csv
   mms_surcharge: "0.003"
@@ -64,15 +64,18 @@ terms: {cycle: monthly, net_days: 15}
 @pytest.mark.parametrize(
     "text, fragment",
     [
-        ("customer_id: A\nvoice: {deck: d.csv, tiers: {mode: graduated, bands: [{up_to: 10, rate: 0.1}]}}",
+        ("customer_id: A\ntimezone: UTC\n"
+         "voice: {deck: d.csv, tiers: {mode: graduated, bands: [{up_to: 10, rate: 0.1}]}}",
          "float 0.1 refused"),
-        ("customer_id: A\napi_queries: {prices: {lrn: 0.001}}", "api_queries.prices.lrn"),
-        ("customer_id: A\nvoice: {deck: d.csv, indeterminate: {policy: guess}}", "voice.indeterminate.policy"),
-        ("customer_id: A\nvoice: {deck: d.csv, indeterminate: {policy: piu, piu: 140}}", "piu is a percentage"),
-        ("customer_id: A\nvoice: {deck: d.csv, increments: '6-6'}", "increments"),
-        ("customer_id: A\nvoice: {deck: d.csv, tiers: {mode: graduated, "
+        ("customer_id: A\ntimezone: UTC\napi_queries: {prices: {lrn: 0.001}}", "api_queries.prices.lrn"),
+        ("customer_id: A\ntimezone: UTC\nvoice: {deck: d.csv, indeterminate: {policy: guess}}",
+         "voice.indeterminate.policy"),
+        ("customer_id: A\ntimezone: UTC\nvoice: {deck: d.csv, indeterminate: {policy: piu, piu: 140}}",
+         "piu is a percentage"),
+        ("customer_id: A\ntimezone: UTC\nvoice: {deck: d.csv, increments: '6-6'}", "increments"),
+        ("customer_id: A\ntimezone: UTC\nvoice: {deck: d.csv, tiers: {mode: graduated, "
          "bands: [{rate: '0.1'}, {up_to: 5, rate: '0.2'}]}}", "only the last band"),
-        ("customer_id: A\nmessaging: {inbound_rate: '-0.001'}", "negative"),
+        ("customer_id: A\ntimezone: UTC\nmessaging: {inbound_rate: '-0.001'}", "negative"),
         ("billing: postpaid", "customer_id"),
         ("- just\n- a list", "a YAML mapping"),
     ],
@@ -83,14 +86,18 @@ def test_bad_plans_name_the_field(text, fragment):
     assert fragment in str(error.value)
 
 
-def test_unknown_keys_are_reported_with_their_path(tmp_path):
+def test_unknown_keys_are_errors_naming_their_path(tmp_path):
     path = tmp_path / "plan.yaml"
-    path.write_text("customer_id: A\nvoice: {deck: d.csv, incremnts: '6/6'}\nsurprise: 1\n", encoding="utf-8")
-    assert load_plan(path).unknown_keys == ("voice.incremnts", "surprise")
+    path.write_text("customer_id: A\ntimezone: UTC\nvoice: {deck: d.csv, incremnts: '6/6'}\nsurprise: 1\n",
+                    encoding="utf-8")
+    with pytest.raises(PlanError) as error:
+        load_plan(path)
+    assert "voice.incremnts: unknown key; did you mean 'increments'?" in str(error.value)
+    assert "surprise: unknown key" in str(error.value)
 
 
 def test_recurring_timing_accepts_advance_and_arrears_spellings():
-    plan = parse("customer_id: A\nrecurring:\n"
+    plan = parse("customer_id: A\ntimezone: UTC\nrecurring:\n"
                  "  - {sku: TF, unit_price: '2.50', start: 2026-10-01, billing: in_advance}\n"
                  "  - {sku: DID, unit_price: '1', start: 2026-10-01}\n")
     assert [charge.timing for charge in plan.recurring] == ["advance", "arrears"]

@@ -47,6 +47,7 @@ TELEX = Product(
 )
 PLAN = """
 customer_id: ACME
+timezone: UTC
 api_queries: {prices: {lrn: "0.001"}}
 """
 
@@ -76,7 +77,7 @@ def test_a_toy_kind_is_rated_charged_invoiced_and_booked_from_its_table_entry_al
         # billing: the rated line becomes an invoice line of the table's SKU family and unit
         rated_file = tmp_path / "rated.jsonl"
         rated_file.write_text(json.dumps({"status": "rated", **rated.to_record()}) + "\n", encoding="utf-8")
-        closed, report = close_cycles([Plan(customer_id="ACME")], str(rated_file), "2026-11",
+        closed, report = close_cycles([Plan(customer_id="ACME", timezone="UTC")], str(rated_file), "2026-11",
                                       taxes=OfflineTaxEngine(), jobs=1)
         invoice = closed[0].draft
         assert report.billed == 1

@@ -30,8 +30,9 @@ from decimal import Decimal
 from importlib import resources
 from typing import Any
 
+from ..charging.errors import TransientCode, TransientError
 from ..money import MoneyError, format_rate, to_decimal
-from ..ports import LedgerEntry, chunks
+from ..ports import LedgerEntry, PermanentStoreError, chunks
 from ..timeutil import InstantError, parse_instant
 from .lazy_client import LazyClient
 
@@ -41,8 +42,8 @@ NUMERIC_MAX_INTEGER_DIGITS = 29
 LEDGER_EPOCH = date(2000, 1, 1)
 
 
-class UsageRecordError(ValueError):
-    """A record that cannot become a row (a float or malformed amount, a missing key).
+class UsageRecordError(PermanentStoreError):
+    """A record that cannot become a row (a float or malformed amount, a missing key): permanent.
 
     Attributes:
         table: the table the record was meant for.
@@ -54,8 +55,8 @@ class UsageRecordError(ValueError):
         self.table, self.key = table, key
 
 
-class BigQueryInsertError(RuntimeError):
-    """BigQuery refused some rows of an insert; nothing about the batch is known to be written.
+class BigQueryInsertError(TransientError):
+    """BigQuery failed some rows of an insert for a reason a retry can cure (backend error, timeout).
 
     The writes are idempotent by insertId and deduplicated on read, so the caller retries the
     whole batch (the charging service turns this into a redelivery).
@@ -67,8 +68,34 @@ class BigQueryInsertError(RuntimeError):
 
     def __init__(self, table: str, row_errors: list[dict]):
         first = row_errors[0] if row_errors else {}
-        super().__init__(f"{table}: {len(row_errors)} row(s) refused; first: {first}")
+        super().__init__(_unavailable(table), f"{table}: {len(row_errors)} row(s) failed; first: {first}")
         self.table, self.row_errors = table, row_errors
+
+
+class BigQueryRowsRefused(PermanentStoreError):
+    """BigQuery refused rows for their content (reason ``invalid``: too large, bad value): never retried."""
+
+    def __init__(self, table: str, detail: str):
+        super().__init__(f"{table}: {detail}")
+        self.table = table
+
+
+# insertAll row-error reasons that describe the row itself (the others, e.g. backendError, are transient).
+_PERMANENT_ROW_REASONS = {"invalid", "stopped"}
+
+
+def classify_insert_failure(table: str, error: Exception) -> Exception:
+    """The port's verdict on an insertAll call that raised: permanent (4xx but 408/429) or transient."""
+    status = getattr(error, "code", None)
+    if isinstance(status, int) and 400 <= status < 500 and status not in (408, 429):
+        return BigQueryRowsRefused(table, f"HTTP {status}: {error}")
+    return TransientError(_unavailable(table), f"{table}: {type(error).__name__}: {error}")
+
+
+def _unavailable(table: str) -> TransientCode:
+    if table == "balance_ledger":
+        return TransientCode.LEDGER_STORE_UNAVAILABLE
+    return TransientCode.USAGE_STORE_UNAVAILABLE
 
 
 class SchemaMismatch(RuntimeError):
@@ -203,12 +230,19 @@ class _BigQueryDataset:
                 f"expected {spec.partition_field!r} and {list(spec.clustering)!r}")
 
     def _insert(self, spec: TableSpec, rows: list[dict], row_ids: list[str]) -> None:
+        """insertAll in batches; raises ``BigQueryRowsRefused`` (permanent) or a ``TransientError``."""
         table = self.table_ref(spec)
         for batch in chunks(range(len(rows)), INSERT_BATCH):
-            errors = self.client.insert_rows_json(
-                table, [rows[i] for i in batch], row_ids=[row_ids[i] for i in batch],
-                retry=self._retry(), timeout=self.deadline_s)
+            try:
+                errors = self.client.insert_rows_json(
+                    table, [rows[i] for i in batch], row_ids=[row_ids[i] for i in batch],
+                    retry=self._retry(), timeout=self.deadline_s)
+            except Exception as exc:  # HTTP / transport failure: classified here, at the port
+                raise classify_insert_failure(spec.name, exc) from exc
             if errors:
+                reasons = {error.get("reason") for row in errors for error in row.get("errors", [])}
+                if reasons and reasons <= _PERMANENT_ROW_REASONS and "invalid" in reasons:
+                    raise BigQueryRowsRefused(spec.name, f"{len(errors)} row(s) invalid; first: {errors[0]}")
                 raise BigQueryInsertError(spec.name, list(errors))
 
     def _query(self, sql: str, parameters: list) -> Iterator[Any]:
@@ -267,6 +301,29 @@ class BigQueryUsageStore(_BigQueryDataset):
         received = datetime.now(UTC)
         rows = [_reject_row(record, received) for record in records]
         self._insert(USAGE_REJECTS, rows, [row["reject_id"] for row in rows])
+
+    def rated_event_ids(self, keys: Sequence[tuple[str, str]]) -> set[str]:
+        """Event ids among (event_id, UTC start day) that have a rated row: RAW rows (any copy counts)."""
+        from google.cloud import bigquery
+
+        if not keys:
+            return set()
+        found: set[str] = set()
+        for batch in chunks(sorted(set(keys)), 1000):
+            parameters = [bigquery.ArrayQueryParameter("days", "DATE", sorted({day for _, day in batch})),
+                          bigquery.ArrayQueryParameter("ids", "STRING", sorted({event_id for event_id, _ in batch}))]
+            sql = (f"SELECT DISTINCT event_id FROM `{self.table_ref(RATED_USAGE)}` "
+                   "WHERE event_date IN UNNEST(@days) AND event_id IN UNNEST(@ids)")
+            found |= {row["event_id"] for row in self._query(sql, parameters)}
+        return found
+
+    def rated_amounts(self, customer_id: str, first_day: str, last_day: str) -> Iterator[tuple[str, str, str]]:
+        """(event_id, start_time, amount) of the customer's rated rows, first write of each event_id."""
+        parameters = _day_parameters(date.fromisoformat(first_day), date.fromisoformat(last_day))
+        where = "event_date BETWEEN @first_day AND @last_day" + _customer_filter(customer_id, parameters)
+        sql = deduplicated(self.table_ref(RATED_USAGE), RATED_USAGE, where)
+        for row in self._query(sql, parameters):
+            yield row["event_id"], _iso(row["start_time"]) or "", format(row["amount"], "f")
 
     def rated_records(self, first_day: date, last_day: date, customer_id: str | None = None) -> Iterator[dict]:
         """Rated records of event days ``first_day``..``last_day`` (UTC), one per event_id, as written."""
@@ -333,13 +390,36 @@ class BigQueryLedgerStore(_BigQueryDataset):
         sql = (deduplicated(self.table_ref(BALANCE_LEDGER), BALANCE_LEDGER, where)
                + " ORDER BY `at`, inserted_at, batch_position, entry_id")
         for row in self._query(sql, parameters):
-            yield LedgerEntry(
-                entry_id=row["entry_id"], customer_id=row["customer_id"], kind=row["kind"],
-                amount_micros=row["amount_micros"], balance_after_micros=row["balance_after_micros"],
-                at=_iso(row["at"]) or "", reference=row["reference"] or "")
+            yield _ledger_entry(row)
+
+    def raw_entries(self, customer_id: str | None = None) -> Iterator[LedgerEntry]:
+        """EVERY row (no QUALIFY): duplicates and conflicting movements under one entry id included."""
+        from google.cloud import bigquery
+
+        until = datetime.now(UTC).date() + timedelta(days=2)
+        parameters = [bigquery.ScalarQueryParameter("since", "TIMESTAMP", _midnight(LEDGER_EPOCH)),
+                      bigquery.ScalarQueryParameter("until", "TIMESTAMP", _midnight(until))]
+        where = "`at` >= @since AND `at` < @until" + _customer_filter(customer_id, parameters)
+        sql = (f"SELECT * FROM `{self.table_ref(BALANCE_LEDGER)}` WHERE {where} "
+               "ORDER BY `at`, inserted_at, batch_position, entry_id")
+        for row in self._query(sql, parameters):
+            yield _ledger_entry(row)
+
+
+def _ledger_entry(row: Any) -> LedgerEntry:
+    sequence = row.get("sequence") if hasattr(row, "get") else None
+    return LedgerEntry(
+        entry_id=row["entry_id"], customer_id=row["customer_id"], kind=row["kind"],
+        amount_micros=row["amount_micros"], balance_after_micros=row["balance_after_micros"],
+        at=_iso(row["at"]) or "", reference=row["reference"] or "", sequence=sequence)
 
 
 # ------------------------------------------------------------------------------ row mapping
+
+
+# contracts.md section 5: the call's identity (voice) and the message's numbers (messaging).
+IDENTITY_COLUMNS = ("calling_number", "called_number", "lrn", "call_id", "trunk_id", "from_number", "to_number")
+_IDENTITY_OF_KIND = {"voice": IDENTITY_COLUMNS[:5], "sms": IDENTITY_COLUMNS[5:], "mms": IDENTITY_COLUMNS[5:]}
 
 
 def _rated_row(record: Mapping, inserted_at: str) -> dict:
@@ -361,7 +441,8 @@ def _rated_row(record: Mapping, inserted_at: str) -> dict:
         "start_time": _timestamp(start),
         "inserted_at": inserted_at,
     }
-    for column in ("jurisdiction", "matched_prefix", "destination", "direction", "query_type", "vendor_id"):
+    for column in ("jurisdiction", "matched_prefix", "destination", "direction", "query_type", "vendor_id",
+                   *IDENTITY_COLUMNS):
         row[column] = record.get(column)
     for column in ("duration_s", "billed_units"):
         value = record.get(column)
@@ -419,6 +500,7 @@ def _ledger_row(entry: LedgerEntry, position: int, inserted_at: str) -> dict:
         "balance_after_micros": entry.balance_after_micros,
         "at": _timestamp(at),
         "reference": entry.reference,
+        "sequence": entry.sequence,
         "batch_position": position,
         "inserted_at": inserted_at,
     }
@@ -444,6 +526,10 @@ def _record_from_rated_row(row: Any) -> dict:
     record["rate"] = format_rate(record["rate"]) if record["rate"] is not None else None
     for column, places in _RECORD_PLACES.items():
         record[column] = _trimmed(record[column], places)
+    kept = _IDENTITY_OF_KIND.get(str(record.get("kind")), ())   # the identity fields warp rate writes for the kind
+    for column in IDENTITY_COLUMNS:
+        if column not in kept:
+            record.pop(column, None)
     return record
 
 

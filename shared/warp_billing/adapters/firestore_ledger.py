@@ -79,7 +79,12 @@ class FirestoreLedgerStore:
             data = snapshot.to_dict()
             yield LedgerEntry(entry_id=data["entry_id"], customer_id=data["customer_id"], kind=data["kind"],
                               amount_micros=data["amount_micros"], balance_after_micros=data["balance_after_micros"],
-                              at=data["at"], reference=data.get("reference") or "")
+                              at=data["at"], reference=data.get("reference") or "", sequence=data.get("sequence"))
+
+    def raw_entries(self, customer_id: str | None = None) -> Iterator[LedgerEntry]:
+        """Every stored document. One document per (customer, entry id): a second, different movement
+        under an existing id is never stored here (create() refuses it), so this equals ``entries``."""
+        yield from self.entries(customer_id)
 
     def _ref(self, entry: LedgerEntry):
         return self.client.collection(self.collection).document(entry_document_id(entry.customer_id, entry.entry_id))
@@ -103,6 +108,7 @@ def _document(entry: LedgerEntry, position: int, written_ns: int) -> dict:
         "balance_after_micros": entry.balance_after_micros,
         "at": entry.at,
         "reference": entry.reference,
+        "sequence": entry.sequence,
         "order_key": f"{epoch_us + _EPOCH_US:018d}.{written_ns:020d}.{position:06d}",
     }
 

@@ -4,9 +4,12 @@ prepaid_debit.lua: one atomic prepaid step for one customer (policy: charging/pr
 Every key carries the customer's hash tag, so a Redis Cluster / Memorystore cluster keeps
 them in one slot:
 
-  KEYS[1]  warp:{C}:account          hash  balance, low, suspend_at, suspended_alerted, opened_ms
-  KEYS[2]  warp:{C}:dedup:<entry_id> string  the stored result of this entry (format below)
+  KEYS[1]  warp:{C}:account          hash  balance, seq, low, suspend_at, suspended_alerted, opened_ms
+  KEYS[2]  warp:{C}:event:<event_id> | warp:{C}:credit:<entry_id>   the stored result (format below)
   KEYS[3]  warp:{C}:ledger           stream  recent ledger entries (capped at ARGV[6], approximate)
+  KEYS[4]  warp:{C}:fence            hash  gen (server run_id the state was verified on), lock, lock_until
+  KEYS[5]  warp:{C}:outbox           hash  entry_id -> ledger entry not yet persisted (drained by
+                                           the function after its ledger write, and by the sweep)
 
   ARGV[1]  op: debit | credit | open
   ARGV[2]  entry_id (the event_id; "topup:<id>" for top-ups)
@@ -22,16 +25,25 @@ them in one slot:
   ARGV[12] plan version (stored with the result)
   ARGV[13] ledger kind for credit: topup | adjustment
   ARGV[14] ledger reference (event kind, payment id, note)
+  ARGV[15] bound: |balance| and every amount stay at or below it (exact in a Lua double)
 
-Returns {status, result}: status 'new' (decided now), 'dup' (the stored original result) or
-'no_account' (the account does not exist: Redis lost its data or the plan was never loaded).
+Returns {status, result}: status 'new' (decided now), 'dup' (the stored original result),
+'no_account' (the account does not exist: Redis lost its data or the plan was never loaded),
+'fenced' (a rebuild holds this customer), 'stale' (the account was not verified against the
+ledger on this server: restored snapshot, promoted replica, restart; reconcile first) or
+'out_of_range' (a credit would take the balance past the bound; nothing moved).
+
+The fence: every reconcile stamps fence.gen with the server's run_id (INFO server). A server
+that restarted, was restored from a snapshot or was promoted from a replica has another run_id,
+so nothing is charged on its copy until a reconcile has brought it up to the ledger.
 
 Result (also the dedup value), '|'-separated, integers in micro-units / epoch ms:
-  1|outcome C/R|reason|amount|balance|at_ms|recharge|balance after first entry|flags|deadline|version
-(the first field is the format: 1 = prepaid step, 2 = postpaid step, see postpaid_charge.lua)
+  1|outcome C/R|reason|amount|balance|at_ms|recharge|balance after first entry|flags|deadline|version|seq
+(the first field is the format: 1 = prepaid step, 2 = postpaid step, see postpaid_charge.lua;
+seq = the account's position after the step: the last entry's sequence number)
 flags: P/R auto-recharge before/after the debit, L low balance, S suspend pending, X suspended.
 
-Lua numbers are doubles: integers are exact below 2^53; callers keep amounts below 2^50.
+Lua numbers are doubles: integers are exact below 2^53; the bound (2^50) keeps every sum exact.
 ]]
 
 local op = ARGV[1]
@@ -48,14 +60,21 @@ local replay = ARGV[11] == '1'
 local version = ARGV[12]
 local credit_kind = ARGV[13]
 local reference = ARGV[14]
+local bound = tonumber(ARGV[15])
 
 local function int(n)
   return string.format('%d', n)
 end
 
+local function run_id()
+  return string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')
+end
+
 if op == 'open' then
-  redis.call('HSETNX', KEYS[1], 'balance', '0')
-  redis.call('HSETNX', KEYS[1], 'opened_ms', ARGV[4])
+  if redis.call('EXISTS', KEYS[1]) == 0 then
+    redis.call('HSET', KEYS[1], 'balance', '0', 'seq', '0', 'opened_ms', ARGV[4])
+    redis.call('HSET', KEYS[4], 'gen', run_id())
+  end
   return {'new', ''}
 end
 
@@ -64,34 +83,55 @@ if prior and not (replay and string.sub(prior, 2, 4) == '|R|') then
   return {'dup', prior}
 end
 
-local account = redis.call('HMGET', KEYS[1], 'balance', 'low', 'suspend_at', 'suspended_alerted')
+local account = redis.call('HMGET', KEYS[1], 'balance', 'low', 'suspend_at', 'suspended_alerted', 'seq')
+local fence = redis.call('HMGET', KEYS[4], 'gen', 'lock', 'lock_until')
+if fence[2] then
+  local clock = redis.call('TIME')
+  if tonumber(clock[1]) * 1000 < tonumber(fence[3]) then
+    return {'fenced', ''}
+  end
+end
 if not account[1] then
   if op ~= 'credit' then
     return {'no_account', ''}
   end
-  account = {'0', false, false, false}
+  -- A credit opens a missing account (callers that may face a lost Redis reconcile first).
+  account = {'0', false, false, false, '0'}
   redis.call('HSET', KEYS[1], 'opened_ms', ARGV[4])
+  fence[1] = run_id()
+  redis.call('HSET', KEYS[4], 'gen', fence[1])
+elseif fence[1] ~= run_id() then
+  return {'stale', ''}
 end
 
 local balance = tonumber(account[1])
 local low = account[2] == '1'
 local suspend_at = tonumber(account[3])
 local suspended_alerted = account[4] == '1'
+local seq = tonumber(account[5]) or 0
 local flags = ''
 local first_balance = ''
 local recharged = ''
 
+if op == 'credit' and (math.abs(amount) > bound or math.abs(balance + amount) > bound) then
+  return {'out_of_range', int(balance)}
+end
+
 local function book(id, kind, change)
   balance = balance + change
+  seq = seq + 1
   redis.call('XADD', KEYS[3], 'MAXLEN', '~', maxlen, '*',
     'id', id, 'kind', kind, 'amount', int(change), 'balance', int(balance), 'at_ms', ARGV[4], 'ref', reference)
+  redis.call('HSET', KEYS[5], id,
+    table.concat({kind, int(change), int(balance), ARGV[4], int(seq), reference}, '|'))
   if first_balance == '' then
     first_balance = int(balance)
   end
 end
 
 local function auto_recharge(mark)
-  if recharged == '' and recharge_below and recharge_amount > 0 and balance < recharge_below then
+  if recharged == '' and recharge_below and recharge_amount > 0 and balance < recharge_below
+      and balance + recharge_amount <= bound then
     book(entry_id .. '#recharge', 'auto_recharge', recharge_amount)
     recharged = mark
   end
@@ -142,7 +182,7 @@ else
   suspended_alerted = false
 end
 
-redis.call('HSET', KEYS[1], 'balance', int(balance), 'low', low and '1' or '0',
+redis.call('HSET', KEYS[1], 'balance', int(balance), 'seq', int(seq), 'low', low and '1' or '0',
   'suspended_alerted', suspended_alerted and '1' or '0')
 if suspend_at then
   redis.call('HSET', KEYS[1], 'suspend_at', int(suspend_at))
@@ -152,7 +192,7 @@ end
 
 local result = table.concat({'1', outcome, reason, int(amount), int(balance), ARGV[4],
   recharged ~= '' and int(recharge_amount) or '0', first_balance, flags,
-  suspend_at and int(suspend_at) or '', version}, '|')
+  suspend_at and int(suspend_at) or '', version, int(seq)}, '|')
 if ttl > 0 then
   redis.call('SET', KEYS[2], result, 'EX', ttl)
 else

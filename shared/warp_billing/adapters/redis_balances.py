@@ -9,12 +9,20 @@ under the credit limits (``postpaid_charge.lua``). Policies: ``charging/prepaid.
 
 Key layout (every key of one customer shares the hash tag ``{CUSTOMER}``, so one script call
 touches a single cluster slot and the store runs unchanged on Redis Cluster / Memorystore
-cluster mode):
+cluster mode). Each caller-chosen id lives in its own namespace, so no event id can reach a
+top-up's key whatever its text:
 
-    warp:{C}:account             hash    balance, low, suspend_at, suspended_alerted, opened_ms
-    warp:{C}:dedup:<entry_id>    string  stored charge result (TTL = dedup window; top-ups: none)
-    warp:{C}:ledger              stream  recent ledger entries (capped), persisted via LedgerStore
+    warp:{C}:account             hash    balance, seq, low, suspend_at, suspended_alerted, opened_ms
+    warp:{C}:event:<event_id>    string  stored charge result of a usage event (TTL = dedup window)
+    warp:{C}:credit:<entry_id>   string  stored result of a top-up / adjustment (kept for ever)
+    warp:{C}:ledger              stream  recent ledger entries (capped), for `warp balance show`
+    warp:{C}:outbox              hash    entry_id -> ledger entry the ledger store may not have yet
+    warp:{C}:fence               hash    gen (run_id of the server the state was verified on),
+                                         lock + lock_until while a reconcile holds the customer
     warp:{C}:cycle:<YYYY-MM-DD>  hash    postpaid total, events, soft_alerted, hard_alerted
+
+(Auto-recharges have no key of their own: they are part of their event's stored result, and
+their ledger entry id is ``<event_id>#recharge``; alerts are deduplicated by their alert_id.)
 
 Redis errors that a retry can cure (connection refused or reset, timeouts, loading after a
 restart, read-only replica after failover, cluster down) become ``BalancesUnavailable``.
@@ -22,7 +30,10 @@ restart, read-only replica after failover, cluster down) become ``BalancesUnavai
 
 from __future__ import annotations
 
+import threading
+import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from importlib import resources
 
 import redis
@@ -33,6 +44,7 @@ from ..charging.accounts import (
     MAX_MICROS,
     REFUSED,
     AccountAlert,
+    AccountImage,
     AccountState,
     AlertCode,
     ChargeRequest,
@@ -41,7 +53,7 @@ from ..charging.accounts import (
     PrepaidTerms,
 )
 from ..charging.clock import iso_from_ms
-from ..charging.errors import LedgerConflict, TransientCode, TransientError
+from ..charging.errors import BalanceOutOfRange, LedgerConflict, TransientCode, TransientError
 from ..ports import LedgerEntry
 from ..rating.rejections import Reason
 
@@ -49,6 +61,8 @@ PREPAID_FORMAT = "1"
 POSTPAID_FORMAT = "2"
 TOPUP_PREFIX = "topup:"
 RECHARGE_SUFFIX = "#recharge"
+PENDING_PREFIX = "p:"   # outbox field of a postpaid charge awaiting its rated row
+MAX_DEFERRED_CLEARS = 5000
 TRANSIENT_REDIS_ERRORS = (
     redis_errors.ConnectionError,   # includes BusyLoadingError (a restarted server loading its data)
     redis_errors.TimeoutError,
@@ -66,6 +80,28 @@ class BalancesUnavailable(TransientError):
 
     def __init__(self, detail: str):
         super().__init__(TransientCode.BALANCES_UNAVAILABLE, detail)
+
+
+class BalancesFenced(TransientError):
+    """A reconcile holds this customer (seconds): the charge is retried by redelivery."""
+
+    def __init__(self, customer_id: str):
+        super().__init__(TransientCode.BALANCES_FENCED, f"{customer_id!r} is being reconciled with the ledger; retry")
+        self.customer_id = customer_id
+
+
+class BalancesStale(TransientError):
+    """Redis holds a copy of this customer's state that was not verified against the durable
+    ledger / usage store on this server (restart, restored snapshot, promoted replica, flush):
+    it may be behind, so nothing is charged until a reconcile brings it up to the ledger."""
+
+    def __init__(self, customer_id: str):
+        super().__init__(
+            TransientCode.BALANCES_STALE,
+            f"Redis state of {customer_id!r} is not verified against the ledger on this server (restart, restore "
+            "or failover); `warp balance sweep` / `warp balance rebuild` brings it up to the ledger",
+        )
+        self.customer_id = customer_id
 
 
 class AccountNotLoaded(TransientError):
@@ -96,8 +132,22 @@ def account_key(customer_id: str) -> str:
     return f"warp:{customer_tag(customer_id)}:account"
 
 
-def dedup_key(customer_id: str, entry_id: str) -> str:
-    return f"warp:{customer_tag(customer_id)}:dedup:{entry_id}"
+def event_key(customer_id: str, event_id: str) -> str:
+    """The dedup mark (stored result) of a usage event."""
+    return f"warp:{customer_tag(customer_id)}:event:{event_id}"
+
+
+def credit_key(customer_id: str, entry_id: str) -> str:
+    """The dedup mark of a top-up or adjustment (entry id ``topup:<id>`` / ``adjustment:<id>``)."""
+    return f"warp:{customer_tag(customer_id)}:credit:{entry_id}"
+
+
+def fence_key(customer_id: str) -> str:
+    return f"warp:{customer_tag(customer_id)}:fence"
+
+
+def outbox_key(customer_id: str) -> str:
+    return f"warp:{customer_tag(customer_id)}:outbox"
 
 
 def ledger_key(customer_id: str) -> str:
@@ -116,19 +166,22 @@ def decode_result(
     stored: str, customer_id: str, entry_id: str, reference: str, *, duplicate: bool, credit_kind: str | None = None
 ) -> ChargeResult:
     """A stored result (see prepaid_debit.lua) as a ChargeResult with its ledger entries and alerts."""
-    fields = stored.split("|", 10)
-    if len(fields) != 11 or fields[0] not in (PREPAID_FORMAT, POSTPAID_FORMAT):
+    fields = stored.split("|", 11)
+    if len(fields) == 11:
+        fields.append("")  # stored before positions existed
+    if len(fields) != 12 or fields[0] not in (PREPAID_FORMAT, POSTPAID_FORMAT):
         raise ValueError(f"unreadable stored charge result for {customer_id}/{entry_id}: {stored!r}")
-    kind, outcome, reason, amount, balance, at_ms, recharge, first, flags, deadline, version = fields
+    kind, outcome, reason, amount, balance, at_ms, recharge, first, flags, deadline, version, seq_text = fields
     amount_micros, balance_micros, at, recharge_micros = int(amount), int(balance), int(at_ms), int(recharge)
+    seq = int(seq_text) if seq_text else None
     at_iso = iso_from_ms(at)
     charged = outcome == "C"
     entries: list[LedgerEntry] = []
     if kind == POSTPAID_FORMAT:
         pass  # a postpaid running total moves no balance: no ledger entry
     elif credit_kind is not None:
-        entries.append(LedgerEntry(entry_id, customer_id, credit_kind, amount_micros, balance_micros, at_iso,
-                                   reference))
+        entries.append(LedgerEntry(entry_id, customer_id, credit_kind, amount_micros, balance_micros, at_iso, reference,
+                                   seq))
     else:
         recharge_entry = debit_entry = None
         pre = "P" in flags
@@ -142,8 +195,11 @@ def decode_result(
                 entry_id, customer_id, "debit", -amount_micros,
                 int(first) if recharge_entry is not None and not pre else balance_micros, at_iso, reference,
             )
-        ordered = (recharge_entry, debit_entry) if pre else (debit_entry, recharge_entry)
-        entries.extend(entry for entry in ordered if entry is not None)
+        ordered = [entry for entry in ((recharge_entry, debit_entry) if pre else (debit_entry, recharge_entry))
+                   if entry is not None]
+        if seq is not None:  # the step's entries took the positions up to seq, in order
+            ordered = [replace(entry, sequence=seq - len(ordered) + 1 + index) for index, entry in enumerate(ordered)]
+        entries.extend(ordered)
     deadline_ms = int(deadline) if deadline else None
     alerts = [AccountAlert(_FLAG_ALERTS[flag], balance_micros, deadline_ms if flag in "SX" else None)
               for flag in flags if flag in _FLAG_ALERTS]
@@ -163,24 +219,39 @@ def encode_result(result: ChargeResult) -> str:
         flags += "P" if result.entries[0].kind == "auto_recharge" else "R"
     flags += "".join(_ALERT_FLAGS[alert.code] for alert in result.alerts if alert.code in _ALERT_FLAGS)
     first = str(result.entries[0].balance_after_micros) if result.entries else ""
+    last_seq = result.entries[-1].sequence if result.entries else None
     return "|".join((
         PREPAID_FORMAT, "C" if result.charged else "R", result.reason.value if result.reason else "",
         str(result.amount_micros), str(result.balance_micros), str(result.at_ms),
         str(recharges[0].amount_micros) if recharges else "0", first, flags,
         "" if result.deadline_ms is None else str(result.deadline_ms), result.plan_version,
+        "" if last_seq is None else str(last_seq),
     ))
+
+
+def encode_outbox_entry(entry: LedgerEntry, at_ms: int) -> str:
+    """An outbox value as prepaid_debit.lua writes it: kind|amount|balance|at_ms|seq|reference."""
+    return "|".join((entry.kind, str(entry.amount_micros), str(entry.balance_after_micros), str(at_ms),
+                     "" if entry.sequence is None else str(entry.sequence), entry.reference))
+
+
+def decode_outbox_entry(customer_id: str, entry_id: str, value: str) -> LedgerEntry:
+    kind, amount, balance, at_ms, seq, reference = value.split("|", 5)
+    return LedgerEntry(entry_id, customer_id, kind, int(amount), int(balance), iso_from_ms(int(at_ms)), reference,
+                       int(seq) if seq else None)
 
 
 def _checked_amount(amount_micros: int) -> str:
     if type(amount_micros) is not int or abs(amount_micros) > MAX_MICROS:
-        raise ValueError(f"amount {amount_micros!r} micro-units is not an integer below 2**50")
+        raise BalanceOutOfRange(f"amount {amount_micros!r} micro-units is not an integer of at most 2**50 "
+                                f"({MAX_MICROS}) in magnitude, the bound that keeps Redis arithmetic exact")
     return str(amount_micros)
 
 
 class RedisBalances:
     """``BalanceStore`` on Redis: prepaid accounts and postpaid cycle totals.
 
-    ``client`` is a ``redis.Redis`` (or ``redis.RedisCluster``); the store registers its two
+    ``client`` is a ``redis.Redis`` (or ``redis.RedisCluster``); the store registers its
     scripts and calls them by SHA (EVALSHA), reloading them after a server restart.
     """
 
@@ -190,14 +261,28 @@ class RedisBalances:
         self._dedup_ttl_s = dedup_ttl_s
         self._maxlen = str(ledger_stream_maxlen)
         self._cycle_ttl_s = str(postpaid_cycle_ttl_s)
+        self._bound = str(MAX_MICROS)
+        self._clears: list[tuple[str, str]] = []      # outbox fields to delete with the next charge
+        self._clear_lock = threading.Lock()
         self._prepaid = client.register_script(_script("prepaid_debit.lua"))
         self._postpaid = client.register_script(_script("postpaid_charge.lua"))
+        self._fence = client.register_script(_script("reconcile_fence.lua"))
+        self._release = client.register_script(_script("reconcile_release.lua"))
 
     # -- charging ---------------------------------------------------------------------------
 
     def charge(self, request: ChargeRequest) -> ChargeResult:
         try:
-            reply = self._call(request, None)
+            clears = self._take_clears()
+            if clears and not isinstance(self.client, redis.RedisCluster):
+                # The outbox clears of earlier events ride in this call's round trip (no extra one).
+                pipe = self.client.pipeline(transaction=False)
+                self._queue_clears(pipe, clears)
+                self._call(request, pipe)
+                reply = pipe.execute()[-1]
+            else:
+                self._flush_clears(clears)
+                reply = self._call(request, None)
         except TRANSIENT_REDIS_ERRORS as exc:
             raise BalancesUnavailable(f"charging {request.customer_id}/{request.entry_id}: {exc}") from exc
         return self._result(request, reply)
@@ -205,9 +290,9 @@ class RedisBalances:
     def charge_many(self, requests: Sequence[ChargeRequest]) -> list[ChargeResult | TransientError]:
         """Many charges in one round trip (pipelined EVALSHA, executed in order).
 
-        A request whose account is not loaded comes back as its ``AccountNotLoaded`` error;
-        a lost connection fails the whole batch with ``BalancesUnavailable`` (some steps may
-        have run: retrying the batch is idempotent).
+        A request whose customer cannot be charged now (account not loaded, fenced, stale)
+        comes back as its ``TransientError``; a lost connection fails the whole batch with
+        ``BalancesUnavailable`` (some steps may have run: retrying the batch is idempotent).
         """
         if not requests:
             return []
@@ -216,22 +301,23 @@ class RedisBalances:
                 replies = self._execute_per_node(requests)
             else:
                 pipe = self.client.pipeline(transaction=False)
+                clears = self._queue_clears(pipe, self._take_clears())
                 for request in requests:
                     self._call(request, pipe)
-                replies = pipe.execute()
+                replies = pipe.execute()[clears:]
         except TRANSIENT_REDIS_ERRORS as exc:
             raise BalancesUnavailable(f"charging a batch of {len(requests)}: {exc}") from exc
         results: list[ChargeResult | TransientError] = []
         for request, reply in zip(requests, replies, strict=True):
             try:
                 results.append(self._result(request, reply))
-            except AccountNotLoaded as missing:
-                results.append(missing)
+            except TransientError as refused:
+                results.append(refused)
         return results
 
     def prior_result(self, customer_id: str, entry_id: str, reference: str) -> ChargeResult | None:
         try:
-            stored = self.client.get(dedup_key(customer_id, entry_id))
+            stored = self.client.get(event_key(customer_id, entry_id))
         except TRANSIENT_REDIS_ERRORS as exc:
             raise BalancesUnavailable(f"reading the result of {customer_id}/{entry_id}: {exc}") from exc
         if stored is None:
@@ -242,16 +328,24 @@ class RedisBalances:
                terms: PrepaidTerms) -> ChargeResult:
         """Top-up or adjustment (signed), idempotent by ``entry_id`` for ever (no TTL).
 
-        Reusing an entry id with a different amount raises ``LedgerConflict``.
+        Reusing an entry id with a different amount raises ``LedgerConflict``; a credit past the
+        exact-integer bound raises ``BalanceOutOfRange`` (nothing moves).
         """
         args = self._prepaid_args("credit", entry_id, _checked_amount(amount_micros), at_ms, 0, terms, False, "",
                                   kind, reference)
-        keys = (account_key(customer_id), dedup_key(customer_id, entry_id), ledger_key(customer_id))
         try:
-            status, stored = self._prepaid(keys=keys, args=args)
+            status, stored = self._prepaid(keys=self._prepaid_keys(customer_id, credit_key(customer_id, entry_id)),
+                                           args=args)
         except TRANSIENT_REDIS_ERRORS as exc:
             raise BalancesUnavailable(f"crediting {customer_id}/{entry_id}: {exc}") from exc
-        result = decode_result(_text(stored), customer_id, entry_id, reference, duplicate=_text(status) == "dup",
+        status = _text(status)
+        if status == "out_of_range":
+            raise BalanceOutOfRange(
+                f"{kind} {entry_id!r} of {amount_micros} micro-units would take the balance of {customer_id} "
+                f"({_text(stored)}) past {MAX_MICROS} micro-units (2**50), the bound that keeps Redis arithmetic "
+                "exact; refused, nothing booked")
+        _raise_refusal(status, customer_id)
+        result = decode_result(_text(stored), customer_id, entry_id, reference, duplicate=status == "dup",
                                credit_kind=kind)
         if result.amount_micros != amount_micros:
             raise LedgerConflict(
@@ -261,11 +355,60 @@ class RedisBalances:
         return result
 
     def open_account(self, customer_id: str, at_ms: int) -> None:
-        keys = (account_key(customer_id), dedup_key(customer_id, "-"), ledger_key(customer_id))
+        """Create a prepaid account at zero, verified on this server, if it does not exist.
+
+        Only for a customer with no ledger history (a lost account is rebuilt by a reconcile,
+        which is what the `warp` commands use)."""
         try:
-            self._prepaid(keys=keys, args=("open", "-", "0", str(at_ms)))
+            self._prepaid(keys=self._prepaid_keys(customer_id, credit_key(customer_id, "-")),
+                          args=("open", "-", "0", str(at_ms)))
         except TRANSIENT_REDIS_ERRORS as exc:
             raise BalancesUnavailable(f"opening the account of {customer_id}: {exc}") from exc
+
+    def persisted(self, entries: Iterable[LedgerEntry], rated: Iterable[tuple[str, str]] = (), *,
+                  deferred: bool = False) -> None:
+        """Drop from the outboxes the ledger entries the ledger store now holds and the postpaid charges
+        whose rated rows (customer, event_id) the usage store now holds (idempotent).
+
+        ``deferred``: send the deletions with this store's next charge, in the same round trip (the
+        charging path: one Redis round trip per event). Until then, or if the instance stops first,
+        the entries stay in the outbox, where a sweep or rebuild finds them already in the ledger:
+        appending them again changes nothing.
+        """
+        fields: list[tuple[str, str]] = [(entry.customer_id, entry.entry_id) for entry in entries]
+        fields += [(customer, PENDING_PREFIX + event_id) for customer, event_id in rated]
+        if not fields:
+            return
+        with self._clear_lock:
+            self._clears.extend(fields)
+            if deferred and len(self._clears) < MAX_DEFERRED_CLEARS:
+                return
+        self._flush_clears(self._take_clears())
+
+    def _take_clears(self) -> list[tuple[str, str]]:
+        with self._clear_lock:
+            clears, self._clears = self._clears, []
+        return clears
+
+    @staticmethod
+    def _queue_clears(pipe, clears: list[tuple[str, str]]) -> int:
+        """Queue HDELs for these (customer, outbox field) pairs; return how many commands were queued."""
+        by_customer: dict[str, list[str]] = {}
+        for customer, name in clears:
+            by_customer.setdefault(customer, []).append(name)
+        for customer, names in by_customer.items():
+            pipe.hdel(outbox_key(customer), *names)
+        return len(by_customer)
+
+    def _flush_clears(self, clears: list[tuple[str, str]]) -> None:
+        if not clears:
+            return
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            self._queue_clears(pipe, clears)
+            pipe.execute()
+        except TRANSIENT_REDIS_ERRORS as exc:  # the sweep drains what is left; nothing is lost
+            raise BalancesUnavailable(f"clearing the outbox: {exc}") from exc
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -277,6 +420,11 @@ class RedisBalances:
         low, suspend_at, opened = (None if value is None else _text(value) for value in values[1:])
         return AccountState(customer_id, int(balance), low == "1", int(suspend_at) if suspend_at else None,
                             int(opened) if opened else None)
+
+    def position(self, customer_id: str) -> int:
+        """The account's sequence: the position of its last ledger entry (0 when none)."""
+        seq = self.client.hget(account_key(customer_id), "seq")
+        return int(_text(seq)) if seq is not None else 0
 
     def recent_ledger(self, customer_id: str, count: int = 20) -> list[LedgerEntry]:
         """The newest ledger entries kept in Redis, newest first."""
@@ -292,50 +440,93 @@ class RedisBalances:
         total, events = self.client.hmget(cycle_key(customer_id, cycle), "total", "events")
         return int(_text(total)) if total is not None else 0, int(_text(events)) if events is not None else 0
 
-    # -- rebuilding from the ledger -----------------------------------------------------------
-
-    def clear_prepaid_state(self, customer_ids: Iterable[str]) -> int:
-        """Delete the account, dedup marks and ledger stream of these customers; return keys deleted.
-
-        Postpaid cycle totals are kept. One SCAN over ``warp:*`` (every node of a cluster).
-        """
-        tags = {customer_tag(customer) for customer in customer_ids}
-        deleted = 0
+    def pending_entries(self, customers: Iterable[str] | None = None) -> list[LedgerEntry]:
+        """Outbox entries (debits made in Redis the ledger store may not hold yet)."""
+        names = list(customers) if customers is not None else self.customers_with("outbox")
         pipe = self.client.pipeline(transaction=False)
-        for raw_key in self.client.scan_iter(match="warp:*", count=1000):
-            key = _text(raw_key)
-            tag_end = key.find("}")
-            if tag_end < 0 or key[5:tag_end + 1] not in tags or ":cycle:" in key[tag_end:]:
-                continue
-            pipe.delete(key)
-            deleted += 1
-            if len(pipe) >= 500:
-                pipe.execute()
-        pipe.execute()
-        return deleted
+        for customer in names:
+            pipe.hgetall(outbox_key(customer))
+        entries = []
+        for customer, values in zip(names, pipe.execute() if names else [], strict=True):
+            for entry_id, value in values.items():
+                if not _text(entry_id).startswith(PENDING_PREFIX):
+                    entries.append(decode_outbox_entry(customer, _text(entry_id), _text(value)))
+        return entries
 
-    def restore_account(self, customer_id: str, balance_micros: int, low_balance_alerted: bool,
-                        suspend_at_ms: int | None, opened_ms: int) -> None:
-        """Write a prepaid account exactly (after ``clear_prepaid_state``)."""
-        fields = {"balance": str(balance_micros), "low": "1" if low_balance_alerted else "0",
-                  "suspended_alerted": "0", "opened_ms": str(opened_ms)}
-        if suspend_at_ms is not None:
-            fields["suspend_at"] = str(suspend_at_ms)
-        pipe = self.client.pipeline(transaction=True)
-        pipe.delete(account_key(customer_id))
-        pipe.hset(account_key(customer_id), mapping=fields)  # type: ignore[arg-type]  # redis' Mapping key is invariant
-        pipe.execute()
+    def pending_charges(self, customers: Iterable[str] | None = None) -> list[tuple[str, str, str, int]]:
+        """(customer, event_id, cycle, amount) of postpaid charges whose rated row may not be written yet."""
+        names = list(customers) if customers is not None else self.customers_with("outbox")
+        pipe = self.client.pipeline(transaction=False)
+        for customer in names:
+            pipe.hgetall(outbox_key(customer))
+        pending = []
+        for customer, values in zip(names, pipe.execute() if names else [], strict=True):
+            for raw_field, value in values.items():
+                name = _text(raw_field)
+                if name.startswith(PENDING_PREFIX):
+                    cycle, amount = _text(value).split("|")
+                    pending.append((customer, name[len(PENDING_PREFIX):], cycle, int(amount)))
+        return pending
+
+    def customers_with(self, suffix: str) -> list[str]:
+        """Customers that have a ``warp:{C}:<suffix>`` key (one SCAN; every node of a cluster)."""
+        names = set()
+        for raw_key in self.client.scan_iter(match=f"warp:{{*}}:{suffix}", count=1000):
+            key = _text(raw_key)
+            names.add(key[6:key.index("}")])
+        return sorted(names)
+
+    def unverified_customers(self) -> list[str]:
+        """Customers whose Redis state was not verified on this server (restart, restore, failover)."""
+        run_id = self.run_id()
+        names = set(self.customers_with("account")) | set(self.customers_with("fence"))
+        names |= {key[6:key.index("}")] for key in map(_text, self.client.scan_iter(match="warp:{*}:cycle:*",
+                                                                                        count=1000))}
+        ordered = sorted(names)
+        pipe = self.client.pipeline(transaction=False)
+        for customer in ordered:
+            pipe.hget(fence_key(customer), "gen")
+        generations = pipe.execute() if ordered else []
+        return [customer for customer, gen in zip(ordered, generations, strict=True) if gen != run_id]
+
+    def is_verified(self, customer_id: str) -> bool:
+        """True when the customer's Redis state was reconciled on this server (or opened here)."""
+        gen = self.client.hget(fence_key(customer_id), "gen")
+        return gen is not None and _text(gen) == self.run_id()
+
+    def run_id(self) -> str:
+        return _text(self.client.info("server")["run_id"])
+
+    # -- reconciling with the ledger ---------------------------------------------------------------
+
+    def fence(self, customers: Iterable[str], lease_s: int) -> tuple[str, list[str]]:
+        """Stop charging for these customers (a lease of ``lease_s``); return (token, busy customers).
+
+        A customer held by another live reconcile is 'busy' and left to it.
+        """
+        token = uuid.uuid4().hex
+        names = list(customers)
+        args = (token, str(lease_s * 1000))
+        if isinstance(self.client, redis.RedisCluster):  # its pipeline refuses EVALSHA: one call each
+            answers = [self._fence(keys=(fence_key(customer),), args=args) for customer in names]
+        else:
+            pipe = self.client.pipeline(transaction=False)
+            for customer in names:
+                self._fence(keys=(fence_key(customer),), args=args, client=pipe)
+            answers = pipe.execute() if names else []
+        return token, [customer for customer, answer in zip(names, answers, strict=True) if _text(answer) != "ok"]
 
     def restore_results(self, customer_id: str, results: Iterable[tuple[str, ChargeResult, int | None]]) -> int:
-        """Store (entry_id, result, ttl seconds or None = keep) dedup marks; return how many."""
+        """Add (entry_id, result, ttl seconds or None = keep) dedup marks that are missing; return how many
+        were sent. A mark already present is a stored decision and is kept (SET NX)."""
         pipe = self.client.pipeline(transaction=False)
         count = 0
         for entry_id, result, ttl_s in results:
             stored = encode_result(result)
             if ttl_s is None:
-                pipe.set(dedup_key(customer_id, entry_id), stored)
+                pipe.set(credit_key(customer_id, entry_id), stored, nx=True)
             elif ttl_s > 0:
-                pipe.set(dedup_key(customer_id, entry_id), stored, ex=ttl_s)
+                pipe.set(event_key(customer_id, entry_id), stored, ex=ttl_s, nx=True)
             else:
                 continue
             count += 1
@@ -343,6 +534,41 @@ class RedisBalances:
                 pipe.execute()
         pipe.execute()
         return count
+
+    def restore_postpaid_results(self, customer_id: str, marks: Iterable[tuple[str, int, int, int]]) -> int:
+        """Add missing dedup marks of rated postpaid events: (event_id, amount, start ms, ttl seconds).
+
+        The stored result is the charge (format 2, outcome C); a mark already present is kept."""
+        pipe = self.client.pipeline(transaction=False)
+        count = 0
+        for event_id, amount, start_ms, ttl_s in marks:
+            if ttl_s <= 0:
+                continue            # beyond the window: the durable usage store answers for it
+            stored = "|".join((POSTPAID_FORMAT, "C", "", str(amount), "0", str(start_ms), "0", "", "", "", "", ""))
+            pipe.set(event_key(customer_id, event_id), stored, ex=ttl_s, nx=True)
+            count += 1
+            if len(pipe) >= 500:
+                pipe.execute()
+        pipe.execute()
+        return count
+
+    def release(self, image: AccountImage, token: str) -> bool:
+        """Write the reconciled state and lift the fence, atomically; False when the lease was lost
+        (expired or taken over): nothing is written and the customer must be reconciled again."""
+        prepaid = image.prepaid
+        args = [token, "1" if prepaid else "0"]
+        if prepaid:
+            balance, seq, low, suspend_at, opened = prepaid
+            args += [str(balance), str(seq), "1" if low else "0", "" if suspend_at is None else str(suspend_at),
+                     str(opened)]
+        else:
+            args += ["", "", "", "", ""]
+        args.append(self._cycle_ttl_s)
+        keys = [fence_key(image.customer_id), account_key(image.customer_id)]
+        for cycle, (total, events) in sorted(image.cycles.items()):
+            keys.append(cycle_key(image.customer_id, cycle))
+            args += [str(total), str(events)]
+        return _text(self._release(keys=keys, args=args)) == "ok"
 
     # -- internals ----------------------------------------------------------------------------
 
@@ -367,13 +593,18 @@ class RedisBalances:
                 replies[index] = self._call(requests[index], None) if moved else reply
         return replies
 
+    @staticmethod
+    def _prepaid_keys(customer_id: str, dedup: str) -> tuple[str, ...]:
+        return (account_key(customer_id), dedup, ledger_key(customer_id), fence_key(customer_id),
+                outbox_key(customer_id))
+
     def _prepaid_args(self, op: str, entry_id: str, amount: str, at_ms: int, ttl_s: int, terms: PrepaidTerms,
                       replay: bool, version: str, kind: str, reference: str) -> tuple[str, ...]:
         return (
             op, entry_id, amount, str(at_ms), str(ttl_s), self._maxlen,
             str(terms.low_balance_threshold_micros), str(terms.suspend_after_s * 1000),
             "" if not terms.auto_recharge else str(terms.recharge_below_micros),
-            str(terms.recharge_amount_micros or 0), "1" if replay else "0", version, kind, reference,
+            str(terms.recharge_amount_micros or 0), "1" if replay else "0", version, kind, reference, self._bound,
         )
 
     def _call(self, request: ChargeRequest, pipe):
@@ -382,17 +613,18 @@ class RedisBalances:
             raise ValueError(f"a charge cannot be negative ({request.amount_micros})")
         customer, entry_id, terms = request.customer_id, request.entry_id, request.terms
         if isinstance(terms, PrepaidTerms):
-            keys: tuple[str, ...] = (account_key(customer), dedup_key(customer, entry_id), ledger_key(customer))
             args = self._prepaid_args("debit", entry_id, amount, request.at_ms, self._dedup_ttl_s, terms,
                                       request.replay, request.plan_version, "debit", request.reference)
-            return self._prepaid(keys=keys, args=args, client=pipe)
+            return self._prepaid(keys=self._prepaid_keys(customer, event_key(customer, entry_id)), args=args,
+                                 client=pipe)
         if isinstance(terms, PostpaidTerms):
-            keys = (cycle_key(customer, terms.cycle), dedup_key(customer, entry_id))
+            keys = (cycle_key(customer, terms.cycle), event_key(customer, entry_id), fence_key(customer),
+                    outbox_key(customer))
             args = (
                 entry_id, amount, str(request.at_ms), str(self._dedup_ttl_s),
                 "" if terms.credit_limit_micros is None else str(terms.credit_limit_micros),
                 "" if terms.soft_limit_micros is None else str(terms.soft_limit_micros),
-                "1" if request.replay else "0", request.plan_version, self._cycle_ttl_s,
+                "1" if request.replay else "0", request.plan_version, self._cycle_ttl_s, self._bound, terms.cycle,
             )
             return self._postpaid(keys=keys, args=args, client=pipe)
         raise TypeError(f"unknown charging terms {type(terms).__name__}")
@@ -401,7 +633,17 @@ class RedisBalances:
         if isinstance(reply, Exception):
             raise reply
         status, stored = _text(reply[0]), _text(reply[1])
-        if status == "no_account":
-            raise AccountNotLoaded(request.customer_id)
+        _raise_refusal(status, request.customer_id)
         return decode_result(stored, request.customer_id, request.entry_id, request.reference,
                              duplicate=status == "dup")
+
+
+def _raise_refusal(status: str, customer_id: str) -> None:
+    """The script's answer when it decided nothing: a transient error for the caller to retry."""
+    if status == "no_account":
+        raise AccountNotLoaded(customer_id)
+    if status == "fenced":
+        raise BalancesFenced(customer_id)
+    if status == "stale":
+        raise BalancesStale(customer_id)
+

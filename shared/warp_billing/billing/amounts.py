@@ -77,6 +77,11 @@ def quantity_text(value: Fraction | Decimal | int) -> str:
     return format_rate(text) or "0"
 
 
+def minutes_text(value: Fraction | Decimal | int) -> str:
+    """Minutes as printed on a document: 2 decimals, half up ("7875.28"); not money, so not ``cents``."""
+    return format(_plain_zero(round_cents(to_exact_decimal(exact(value)))), "f")
+
+
 def rate_text(value: Decimal) -> str:
     """A rate or factor without trailing zeros ("0.25", "0.376")."""
     return format_rate(value) or "0"

@@ -6,8 +6,10 @@
   ``rebate_above_pct`` % of the voice usage after the tier adjustment (the exact tiered
   price when the plan has tiers, else the exact per-event voice total).
 
-A month exactly at the commitment has neither line. The commitment is monthly and is not
-prorated for an anchored or partial cycle. Each amount is exact until its one rounding.
+The commitment applies on the days ``[start, end)``: a cycle wholly outside them has no
+commitment line, and a cycle partly inside commits ``minutes`` x days inside / days of the
+cycle (exact). A month exactly at the (prorated) commitment has neither line. Each amount
+is exact until its one rounding.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from decimal import Decimal
 from fractions import Fraction
 
 from ..plan import Commitment
-from .amounts import cents, exact, percent_of
+from .amounts import cents, exact, minutes_text, percent_of
+from .cycles import BillingCycle
 
 SHORTFALL_SKU = "VOICE-COMMIT-SHORTFALL"
 REBATE_SKU = "VOICE-COMMIT-REBATE"
@@ -39,24 +42,37 @@ class CommitmentOutcome:
     amount: Decimal
 
 
-def commitment_outcome(commitment: Commitment, minutes: Fraction,
-                       voice_after_tiers: Fraction) -> CommitmentOutcome | None:
-    committed = Fraction(commitment.minutes)
+def committed_minutes(commitment: Commitment, cycle: BillingCycle) -> Fraction:
+    """The minutes committed for ``cycle``: prorated by day over the days inside ``[start, end)``."""
+    days = cycle.overlap_days(commitment.start, commitment.end)
+    return Fraction(commitment.minutes) * Fraction(days, cycle.days)
+
+
+def commitment_outcome(
+    commitment: Commitment, cycle: BillingCycle, minutes: Fraction, voice_after_tiers: Fraction | Decimal
+) -> CommitmentOutcome | None:
+    """The cycle's shortfall or rebate line; None outside the commitment's days or exactly at it."""
+    days = cycle.overlap_days(commitment.start, commitment.end)
+    if days == 0:
+        return None
+    committed = committed_minutes(commitment, cycle)
+    scope = f"{commitment.minutes:,} minutes a month"
+    if days != cycle.days:
+        scope += f", {days}/{cycle.days} days = {minutes_text(committed)} minutes"
     if minutes < committed:
         unmet = committed - minutes
         return CommitmentOutcome(
             SHORTFALL_SKU,
-            f"Commitment shortfall: {commitment.minutes:,} minutes committed, "
-            f"unmet minutes at {commitment.shortfall_rate}",
+            f"Commitment shortfall: {scope} committed, unmet minutes at {commitment.shortfall_rate}",
             unmet,
             cents(unmet * exact(commitment.shortfall_rate)),
         )
     if minutes > committed and commitment.rebate_above_pct > 0:
         return CommitmentOutcome(
             REBATE_SKU,
-            f"Commitment rebate: {commitment.rebate_above_pct}% of voice usage "
-            f"above a {commitment.minutes:,}-minute commitment",
+            f"Commitment rebate: {commitment.rebate_above_pct}% of voice usage above a commitment of {scope}",
             minutes,
             cents(-percent_of(voice_after_tiers, commitment.rebate_above_pct)),
         )
     return None
+

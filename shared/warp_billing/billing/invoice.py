@@ -9,15 +9,21 @@ it was computed; sums of cents are exact.
 The JSON keeps the contract's keys and adds optional ones: per line ``category``,
 ``service_start``/``service_end`` (``end`` = first day not included, as ``period.end``)
 and details such as ``events``, ``billed_seconds``, ``unit_price``, ``active_days``;
-per document ``document_type``, ``invoice_number``, ``status``, ``billing_period``,
-``timezone``, ``terms``, ``replaces``/``credits`` and a ``content_hash`` of the billed
+per document ``document_type`` (invoice | statement | credit_note), ``invoice_number``,
+``status``, ``billing_period``, ``timezone``, ``terms``, ``replaces``/``credits``,
+``billing`` (postpaid | prepaid), ``voice_destinations`` (the top destinations table),
+``seller`` and ``bill_to`` (the billing profiles), ``account`` (the register's account box),
+``statement`` (a prepaid statement's balance box) and a ``content_hash`` of the billed
 content (what makes re-invoicing idempotent).
+
+A prepaid customer's document is a ``STATEMENT``: its usage was drawn from its balance, so
+it is due on its issue date, carries no payment terms and its journal draws on deposits.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
@@ -32,15 +38,17 @@ from ..ports import TaxEngine
 from ..products import API_QUERY, VOICE, products
 from .amounts import cents, exact, iso, money_text, quantity_text, rate_text
 from .bulk_discounts import bulk_discount, discount_description, discount_sku
-from .commitments import commitment_outcome
+from .commitments import commitment_outcome, committed_minutes
 from .cycles import BillingCycle, cycle_for
+from .destinations import destination_table
 from .fees import Fee, e911_fee
 from .recurring import recurring_lines
 from .taxes import TaxableLine, TaxRequest
 from .tiers import TIER_ADJUSTMENT_SKU, tier_adjustment, tier_description
-from .usage_lines import CustomerUsage, UsageTotals, ordered_groups, usage_line
+from .usage_lines import CustomerUsage, UsageTotals, ordered_groups, usage_line, usage_sku
 
 INVOICE = "invoice"
+STATEMENT = "statement"        # a prepaid customer's month: drawn from its balance, nothing due
 CREDIT_NOTE = "credit_note"
 DRAFT = "draft"
 ISSUED = "issued"
@@ -51,7 +59,11 @@ COMMITMENT = "commitment"
 DISCOUNT = "discount"
 
 LINE_KEYS = ("sku", "description", "quantity", "unit", "amount", "category", "service_start", "service_end")
-VOLATILE_KEYS = ("invoice_number", "status", "issue_date", "due_date", "replaces", "credits", "content_hash")
+# Not billed content: numbering and dates, who the parties are, the account/balance box and the
+# destination breakdown (derived from the same usage as the lines). Keys added later are listed
+# here too, so that the hash of a document issued before they existed does not change.
+VOLATILE_KEYS = ("invoice_number", "status", "issue_date", "due_date", "replaces", "credits", "content_hash",
+                 "seller", "bill_to", "account", "statement", "voice_destinations", "billing")
 
 
 @dataclass(frozen=True)
@@ -121,6 +133,12 @@ class Invoice:
     status: str = DRAFT
     replaces: str | None = None
     credits: str | None = None
+    billing: str = "postpaid"
+    voice_destinations: tuple[Mapping[str, Any], ...] = ()
+    bill_to: Mapping[str, Any] | None = None
+    seller: Mapping[str, Any] | None = None
+    account: Mapping[str, Any] | None = None
+    statement: Mapping[str, Any] | None = None
 
     @property
     def subtotal(self) -> Decimal:
@@ -153,6 +171,12 @@ class Invoice:
             "total": money_text(self.total),
             "replaces": self.replaces,
             "credits": self.credits,
+            "billing": self.billing,
+            "voice_destinations": [dict(row) for row in self.voice_destinations],
+            "seller": None if self.seller is None else dict(self.seller),
+            "bill_to": None if self.bill_to is None else dict(self.bill_to),
+            "account": None if self.account is None else dict(self.account),
+            "statement": None if self.statement is None else dict(self.statement),
         }
         record["content_hash"] = billed_content_hash(record)
         return record
@@ -167,7 +191,9 @@ class Invoice:
             tuple(InvoiceLine.from_record(line) for line in record["lines"]),
             tuple(Fee.from_record(fee) for fee in record["fees"]),
             record.get("document_type", INVOICE), record.get("invoice_number"), record.get("status", DRAFT),
-            record.get("replaces"), record.get("credits"),
+            record.get("replaces"), record.get("credits"), billing=record.get("billing", "postpaid"),
+            voice_destinations=tuple(record.get("voice_destinations") or ()), bill_to=record.get("bill_to"),
+            seller=record.get("seller"), account=record.get("account"), statement=record.get("statement"),
         )
 
     @cached_property
@@ -180,7 +206,7 @@ class Invoice:
         return replace(
             self, issue_date=on, due_date=on, lines=tuple(line.negated() for line in self.lines),
             fees=tuple(fee.negated() for fee in self.fees), document_type=CREDIT_NOTE, number=number,
-            status=ISSUED, replaces=None, credits=self.number,
+            status=ISSUED, replaces=None, credits=self.number, account=None, statement=None, voice_destinations=(),
         )
 
 
@@ -191,8 +217,8 @@ def billed_content_hash(record: dict[str, Any]) -> str:
 
 
 def build_invoice(plan: Plan, cycle: BillingCycle, usage: CustomerUsage, taxes: TaxEngine,
-                  extra_lines: Iterable[InvoiceLine] = ()) -> Invoice:
-    """The draft invoice closing ``cycle`` for ``plan``'s customer from its usage.
+                  seller: Mapping[str, Any] | None = None, extra_lines: Iterable[InvoiceLine] = ()) -> Invoice:
+    """The draft invoice (a prepaid customer's: statement) closing ``cycle`` from its usage.
 
     ``extra_lines`` (late usage of earlier cycles) follow the cycle's lines and are taxed with them.
     """
@@ -207,9 +233,14 @@ def build_invoice(plan: Plan, cycle: BillingCycle, usage: CustomerUsage, taxes: 
         plan.fees.usf.applies,
     )
     fees.extend(taxes.taxes(request))
+    prepaid = plan.billing == "prepaid"
+    bill_to = plan.billing_profile.model_dump(mode="json") if plan.billing_profile is not None else None
     return Invoice(
-        plan.customer_id, cycle, cycle.issue_date, cycle.due_date(plan.terms.net_days), plan.currency,
-        plan.terms.net_days, tuple(lines), tuple(fees),
+        plan.customer_id, cycle, cycle.issue_date, cycle.issue_date if prepaid else cycle.due_date(plan.terms.net_days),
+        plan.currency, 0 if prepaid else plan.terms.net_days, tuple(lines), tuple(fees),
+        document_type=STATEMENT if prepaid else INVOICE, billing=plan.billing,
+        voice_destinations=tuple(destination_table(usage.destinations)), bill_to=bill_to,
+        seller=None if seller is None else dict(seller),
     )
 
 
@@ -225,36 +256,49 @@ def _usage(cycle: BillingCycle, kind: str, sub: str, totals: UsageTotals) -> Inv
 def _usage_lines(plan: Plan, cycle: BillingCycle, usage: CustomerUsage) -> Iterable[InvoiceLine]:
     """Usage lines product by product in table order, each group followed by its adjustments."""
     for item in products():
+        printed = []
         for sub, totals in ordered_groups(usage, item.kind):
-            yield _usage(cycle, item.kind, sub, totals)
+            line = _usage(cycle, item.kind, sub, totals)
+            printed.append(line)
+            yield line
             if item.kind == API_QUERY.kind:
                 yield from _api_discount(plan, cycle, sub, totals)
         if item.kind == VOICE.kind:
-            yield from _voice_adjustments(plan, cycle, usage)
+            yield from _voice_adjustments(plan, cycle, usage, printed)
 
 
-def _voice_adjustments(plan: Plan, cycle: BillingCycle, usage: CustomerUsage) -> Iterable[InvoiceLine]:
-    """Volume pricing (tiers) and the commitment, on all voice minutes of the cycle."""
+def _voice_adjustments(plan: Plan, cycle: BillingCycle, usage: CustomerUsage,
+                       printed: list[InvoiceLine]) -> Iterable[InvoiceLine]:
+    """Volume pricing (tiers, on the ``applies_to`` lines as printed) and the commitment (all voice minutes)."""
     voice_plan = plan.voice
     if voice_plan is None:
         return
-    voice = usage.voice
     minutes = usage.voice_minutes
-    voice_after_tiers = exact(voice.amount)
-    if voice_plan.tiers is not None and voice.events:
-        voice_after_tiers, adjustment = tier_adjustment(voice_plan.tiers, voice)
-        yield InvoiceLine(
-            TIER_ADJUSTMENT_SKU, tier_description(voice_plan.tiers, minutes), minutes, "minute", adjustment,
-            VOLUME_PRICING, cycle.start, cycle.end,
-            (("tier_mode", voice_plan.tiers.mode), ("tiered_price", money_text(cents(voice_after_tiers))),
-             ("per_event_total", money_text(cents(voice.amount)))),
-        )
+    voice_after_tiers = sum((line.amount for line in printed), Decimal("0.00"))   # voice as printed
+    tiers = voice_plan.tiers
+    if tiers is not None:
+        scope = [line for line in printed if line.sku in tiers.applies_to]
+        if scope:
+            in_scope = UsageTotals()
+            for (kind, sub), totals in usage.groups.items():
+                if kind == VOICE.kind and usage_sku(kind, sub) in tiers.applies_to:
+                    in_scope = in_scope + totals
+            scope_printed = sum((line.amount for line in scope), Decimal("0.00"))
+            tiered, adjustment = tier_adjustment(tiers, in_scope, scope_printed)
+            scope_minutes = Fraction(in_scope.units, 60)
+            voice_after_tiers += adjustment
+            yield InvoiceLine(
+                TIER_ADJUSTMENT_SKU, tier_description(tiers, scope_minutes), scope_minutes, "minute", adjustment,
+                VOLUME_PRICING, cycle.start, cycle.end,
+                (("tier_mode", tiers.mode), ("applies_to", list(tiers.applies_to)),
+                 ("tiered_price", money_text(tiered)), ("lines_as_printed", money_text(scope_printed))),
+            )
     if voice_plan.commitment is not None:
-        outcome = commitment_outcome(voice_plan.commitment, minutes, voice_after_tiers)
+        outcome = commitment_outcome(voice_plan.commitment, cycle, minutes, voice_after_tiers)
         if outcome is not None:
             yield InvoiceLine(outcome.sku, outcome.description, outcome.quantity, "minute", outcome.amount,
                               COMMITMENT, cycle.start, cycle.end,
-                              (("committed_minutes", voice_plan.commitment.minutes),))
+                              (("committed_minutes", quantity_text(committed_minutes(voice_plan.commitment, cycle))),))
 
 
 def _api_discount(plan: Plan, cycle: BillingCycle, query_type: str, totals: UsageTotals) -> Iterable[InvoiceLine]:

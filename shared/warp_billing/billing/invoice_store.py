@@ -4,6 +4,7 @@ A folder per customer holds one JSON file per issued document::
 
     REGISTER/<customer>/invoices/<customer>-INV-000001.json
     REGISTER/<customer>/credit-notes/<customer>-CN-000001.json
+    REGISTER/<customer>/statements/<customer>-ST-000001.json      (prepaid customers)
 
 Invoices and credit notes are each numbered 1, 2, 3 ... per customer. A number exists only
 once its document file exists (the next number is the highest on file + 1, taken under an
@@ -22,6 +23,13 @@ Issuing a draft for a cycle:
   cycle's regular issue date), and the rebill is due ``net_days`` after it.
 
 An invoice is live when no credit note credits it.
+
+An issued invoice carries its account box (previous balance, payments received, credits,
+amount due: ``receivables.account_summary``) worked out from the register under the same
+lock; it is not part of the billed content, so it never triggers a rebill. Prepaid
+statements are issued the same way in their own sequence (``ST``); their box is the
+prepaid balance, worked out by the close. Payments are not recorded yet: ``payments``
+returns none until the issue that records them fills it, and every view takes them.
 """
 
 from __future__ import annotations
@@ -35,16 +43,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import orjson
 
 from .errors import InvoiceRegisterError
-from .invoice import CREDIT_NOTE, INVOICE, ISSUED, Invoice
+from .invoice import CREDIT_NOTE, INVOICE, ISSUED, STATEMENT, Invoice
+from .receivables import InvoiceStanding, PaymentApplication, account_summary, standings
 
-FOLDERS = {INVOICE: "invoices", CREDIT_NOTE: "credit-notes"}
-PREFIXES = {INVOICE: "INV", CREDIT_NOTE: "CN"}
-NUMBER_PATTERN = re.compile(r".*-(INV|CN)-(\d{6,})\.json")
+FOLDERS = {INVOICE: "invoices", CREDIT_NOTE: "credit-notes", STATEMENT: "statements"}
+PREFIXES = {INVOICE: "INV", CREDIT_NOTE: "CN", STATEMENT: "ST"}
+NUMBER_PATTERN = re.compile(r".*-(INV|CN|ST)-(\d{6,})\.json")
 
 ISSUED_NEW = "issued"
 UNCHANGED = "unchanged"
@@ -75,11 +84,13 @@ class InvoiceRegister:
 
     def issue(self, draft: Invoice, *, as_of: date | None = None) -> IssueOutcome:
         """Issue ``draft`` (or find it already issued, or credit-and-rebill a different one)."""
-        if draft.document_type != INVOICE:
-            raise InvoiceRegisterError("only invoices are issued from drafts; credit notes come from corrections")
+        if draft.document_type not in (INVOICE, STATEMENT):
+            raise InvoiceRegisterError(
+                "only invoices and statements are issued from drafts; credit notes come from corrections")
+        kind = draft.document_type
         folder = self._customer_folder(draft.customer_id)
         with self._locked(folder):
-            invoices = self._read_all(folder, INVOICE)
+            invoices = self._read_all(folder, kind)
             credit_notes = self._read_all(folder, CREDIT_NOTE)
             credited = {note.credits for note in credit_notes}
             live = [invoice for invoice in invoices
@@ -89,7 +100,8 @@ class InvoiceRegister:
                     f"{draft.customer_id} {draft.cycle.label}: several live invoices "
                     f"({', '.join(str(invoice.number) for invoice in live)}); credit all but one first")
             if not live:
-                issued = replace(draft, number=self._next_number(folder, INVOICE, draft.customer_id), status=ISSUED)
+                issued = replace(draft, number=self._next_number(folder, kind, draft.customer_id), status=ISSUED)
+                issued = self._with_account(issued, invoices, credit_notes)
                 self._write(folder, issued)
                 return IssueOutcome(ISSUED_NEW, issued)
             current = live[0]
@@ -100,16 +112,61 @@ class InvoiceRegister:
             note = current.credit_note(self._next_number(folder, CREDIT_NOTE, draft.customer_id), on)
             self._write(folder, note)
             rebill = replace(
-                draft, number=self._next_number(folder, INVOICE, draft.customer_id), status=ISSUED,
+                draft, number=self._next_number(folder, kind, draft.customer_id), status=ISSUED,
                 issue_date=on, due_date=draft.cycle.due_date(draft.net_days, on), replaces=current.number,
             )
+            rebill = self._with_account(rebill, invoices, [*credit_notes, note])
             self._write(folder, rebill)
             return IssueOutcome(REISSUED, rebill, note)
 
+    def _with_account(self, document: Invoice, earlier: list[Invoice], credit_notes: list[Invoice]) -> Invoice:
+        if document.document_type != INVOICE:
+            return document
+        payments = self.payments(document.customer_id)
+        return replace(document, account=account_summary(document, earlier, credit_notes, payments).to_record())
+
     def documents(self, customer_id: str) -> list[Invoice]:
-        """Every issued document of a customer: invoices then credit notes, by number."""
+        """Every issued document of a customer: invoices, statements, then credit notes, by number."""
         folder = self._customer_folder(customer_id)
-        return self._read_all(folder, INVOICE) + self._read_all(folder, CREDIT_NOTE)
+        return (self._read_all(folder, INVOICE) + self._read_all(folder, STATEMENT)
+                + self._read_all(folder, CREDIT_NOTE))
+
+    def customers(self) -> list[str]:
+        """Customers with a folder in the register, by name."""
+        if not self.root.is_dir():
+            return []
+        found = []
+        for path in sorted(self.root.iterdir()):
+            if path.is_dir() and any((path / sub).is_dir() for sub in FOLDERS.values()):
+                name = unquote(path.name)
+                found.append(name)
+        return found
+
+    def payments(self, customer_id: str) -> list[PaymentApplication]:
+        """Payments applied to the customer's invoices: none until payments are recorded (a later issue)."""
+        return []
+
+    def standings(self, as_of: date, customer_id: str | None = None) -> list[InvoiceStanding]:
+        """Each issued invoice with what was credited, paid and is left, and its aging on ``as_of``."""
+        result: list[InvoiceStanding] = []
+        for customer in ([customer_id] if customer_id is not None else self.customers()):
+            result.extend(standings(self.documents(customer), as_of, self.payments(customer)))
+        return result
+
+    def find(self, number: str) -> Invoice | None:
+        """The issued document numbered ``number`` (any customer), or None."""
+        match = NUMBER_PATTERN.fullmatch(number + ".json")
+        if match is None:
+            return None
+        kind = {prefix: document_type for document_type, prefix in PREFIXES.items()}[match.group(1)]
+        customer = number[:match.start(1) - 1]
+        path = self._customer_folder(customer) / FOLDERS[kind] / f"{quote(number, safe='')}.json"
+        if not path.is_file():
+            return None
+        try:
+            return Invoice.from_record(orjson.loads(path.read_bytes()))
+        except (OSError, orjson.JSONDecodeError, KeyError, ValueError) as exc:
+            raise InvoiceRegisterError(f"{path}: not a readable issued document: {exc}") from None
 
     def _customer_folder(self, customer_id: str) -> Path:
         name = quote(customer_id, safe="")

@@ -5,22 +5,41 @@ grow with the number of events. On a large file the pass is split into byte rang
 per worker process (each range starts at the first line beginning inside it); the exact
 per-customer sums of the ranges are merged afterwards, which is exact because Decimal
 addition of the 6-decimal amounts is.
+
+Several files may be closed together (``warp invoice --rated A --rated B``), and each event
+counts once however the lines were split or repeated over them. Every billed line leaves a
+64-bit digest of its ``event_id`` and its line number (16 bytes a line, no line text); after
+the pass the digests are sorted (numpy) and only the lines whose digest repeats are read
+again and compared exactly: the same event_id with byte-identical lines is one event (the
+extra copies are taken back out of the sums and counted in the report), two different
+rated versions of one event_id stop the close naming both lines, unless ``prefer="latest"``
+keeps the later ``rated_at`` (or, without it, the later line). A digest collision of two
+different ids is found by that exact comparison and changes nothing.
 """
+
 
 from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Iterator, Mapping
+from array import array
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+import orjson
 
 from .errors import RatedFileError, RatedLineError
-from .usage_lines import CustomerUsage, ScanReport, UsageAggregator, UsageWindow
+from .usage_lines import CustomerUsage, ScanReport, UsageAggregator, UsageWindow, subtract_usage
+
+if TYPE_CHECKING:
+    import numpy
 
 BLOCK_BYTES = 8 << 20
 PARALLEL_MIN_BYTES = 64 << 20
 MAX_JOBS = 8
+LINE_BITS = 40          # a located line: task index << LINE_BITS | line number in the task's range
+PREFER_CHOICES = ("latest",)
 
 
 @dataclass(frozen=True)
@@ -31,10 +50,11 @@ class ScanResult:
     report: ScanReport
 
 
-def default_jobs(path: str) -> int:
-    """Worker processes worth starting for this file: one per CPU for large files, else one."""
+def default_jobs(path: str | Sequence[str]) -> int:
+    """Worker processes worth starting for these files: one per CPU when large, else one."""
+    paths = [path] if isinstance(path, str) else list(path)
     try:
-        size = os.path.getsize(path)
+        size = sum(os.path.getsize(one) for one in paths)
     except OSError:
         return 1
     if size < PARALLEL_MIN_BYTES:
@@ -42,31 +62,166 @@ def default_jobs(path: str) -> int:
     return max(1, min(os.cpu_count() or 1, MAX_JOBS))
 
 
-def scan_rated_file(path: str, windows: Mapping[str, UsageWindow], jobs: int | None = None) -> ScanResult:
-    """Sum the billable usage of every customer in ``windows`` from the rated file at ``path``."""
-    try:
-        size = os.path.getsize(path)
-    except OSError as exc:
-        raise RatedFileError(f"cannot read rated file {path}: {exc.strerror}") from None
-    jobs = default_jobs(path) if jobs is None else max(1, jobs)
-    ranges = [(size * part // jobs, size * (part + 1) // jobs) for part in range(jobs)]
+@dataclass(frozen=True)
+class _Task:
+    """A byte range of one rated file, scanned by one worker."""
+
+    path: str
+    start: int
+    end: int
+
+
+def scan_rated_file(path: str | Sequence[str], windows: Mapping[str, UsageWindow], jobs: int | None = None,
+                    prefer: str | None = None) -> ScanResult:
+    """Sum the billable usage of every customer in ``windows`` from the rated file(s) at ``path``.
+
+    Each event_id counts once over all the files (see the module notes); ``prefer="latest"``
+    resolves two different rated versions of one event instead of stopping.
+    """
+    paths = [path] if isinstance(path, str) else list(path)
+    if prefer is not None and prefer not in PREFER_CHOICES:
+        raise ValueError(f"prefer must be one of {PREFER_CHOICES}, not {prefer!r}")
+    sizes = []
+    for one in paths:
+        try:
+            sizes.append(os.path.getsize(one))
+        except OSError as exc:
+            raise RatedFileError(f"cannot read rated file {one}: {exc.strerror}") from None
+    jobs = default_jobs(paths) if jobs is None else max(1, jobs)
+    tasks: list[_Task] = []
+    for one, size in zip(paths, sizes, strict=True):
+        parts = jobs if size >= PARALLEL_MIN_BYTES or len(paths) == 1 else 1
+        tasks.extend(_Task(one, size * part // parts, size * (part + 1) // parts) for part in range(parts))
     if jobs == 1:
-        parts = [_scan_range(path, 0, size, windows)]
+        outcomes = [_scan_range(task.path, task.start, task.end, windows) for task in tasks]
     else:
-        context = multiprocessing.get_context("fork")
-        with context.Pool(jobs) as pool:
-            parts = pool.starmap(_scan_range, [(path, start, end, windows) for start, end in ranges])
+        context = multiprocessing.get_context("fork")   # the workers share this process's str hash key
+        with context.Pool(min(jobs, len(tasks))) as pool:
+            outcomes = pool.starmap(_scan_range, [(task.path, task.start, task.end, windows) for task in tasks])
     usage: dict[str, CustomerUsage] = {}
     report = ScanReport()
-    for outcome in parts:
+    digests: list[array[int]] = []
+    located: list[numpy.ndarray[Any, Any]] = []
+    for index, (task, outcome) in enumerate(zip(tasks, outcomes, strict=True)):
         if isinstance(outcome, _RangeFailure):
-            line = _lines_before(path, outcome.aligned_start) + outcome.error.line
-            raise RatedFileError(f"rated file {path}: line {line}: {outcome.error.detail}")
-        part_usage, part_report = outcome
+            line = _lines_before(task.path, outcome.aligned_start) + outcome.error.line
+            raise RatedFileError(f"rated file {task.path}: line {line}: {outcome.error.detail}")
+        part_usage, part_report, part_digests, part_lines, aligned = outcome
+        tasks[index] = _Task(task.path, aligned, task.end)
         report.merge(part_report)
         for customer, found in part_usage.items():
             usage[customer] = usage[customer].merge(found) if customer in usage else found
+        digests.append(part_digests)
+        located.append(_locate(index, part_lines))
+    del outcomes
+    extra = _duplicate_lines(tasks, digests, located, prefer, report)
+    if extra:
+        removed = UsageAggregator(windows)
+        removed.consume(extra)
+        for customer, less in removed.result().items():
+            usage[customer] = subtract_usage(usage[customer], less)
+        report.billed -= len(extra)
     return ScanResult(usage, report)
+
+
+def _int64(values: array[int]) -> numpy.ndarray[Any, Any]:
+    import numpy  # noqa: PLC0415 - only a close needs numpy; the functions' bundles import billing/ without it
+
+    return numpy.frombuffer(values, dtype=numpy.int64) if len(values) else numpy.zeros(0, dtype=numpy.int64)
+
+
+def _locate(index: int, numbers: array[int]) -> numpy.ndarray[Any, Any]:
+    """Line numbers of one task as located lines (vectorised)."""
+    import numpy  # noqa: PLC0415 - see _int64
+
+    return _int64(numbers) | numpy.int64(index << LINE_BITS)
+
+
+def _duplicate_lines(tasks: list[_Task], digests: list[array[int]], located: list[numpy.ndarray[Any, Any]],
+                     prefer: str | None,
+                     report: ScanReport) -> list[bytes]:
+    """The billed lines to take back out: extra copies, and the versions ``prefer`` drops."""
+    import numpy  # noqa: PLC0415 - see _int64
+
+    ids = numpy.concatenate([_int64(part) for part in digests]) if digests else numpy.zeros(0, dtype=numpy.int64)
+    digests.clear()   # the per-task arrays: only the concatenation is needed now
+    if len(ids) < 2:
+        return []
+    order = numpy.argsort(ids, kind="stable")
+    ordered = ids[order]
+    repeated = ordered[1:] == ordered[:-1]
+    if not repeated.any():
+        return []
+    candidate = numpy.zeros(len(ordered), dtype=bool)
+    candidate[1:] |= repeated
+    candidate[:-1] |= repeated
+    where = numpy.concatenate(located)[order[candidate]]
+    del ids, order, ordered, repeated, candidate
+    lines = _read_lines(tasks, sorted(int(value) for value in where))
+    by_event: dict[str, list[tuple[int, bytes]]] = {}
+    for place, text in lines:
+        by_event.setdefault(orjson.loads(text)["event_id"], []).append((place, text))
+    extra: list[bytes] = []
+    for event_id, versions in by_event.items():
+        if len(versions) < 2:
+            continue     # a digest shared with another id: not a duplicate
+        versions.sort()
+        first = versions[0][1]
+        distinct = {text for _, text in versions}
+        if len(distinct) == 1:
+            extra.extend(text for _, text in versions[1:])
+            report.duplicates += len(versions) - 1
+            continue
+        if prefer != "latest":
+            other = next(place for place, text in versions if text != first)
+            raise RatedFileError(
+                f"event {event_id} has two different rated versions: {_name(tasks, versions[0][0])} and "
+                f"{_name(tasks, other)}; correct the files, or pass --prefer latest to keep the later rated_at")
+        kept = max(range(len(versions)), key=lambda position: (_rated_at(versions[position][1]), position))
+        for position, (_, text) in enumerate(versions):
+            if position == kept:
+                continue
+            extra.append(text)
+            if text == versions[kept][1]:
+                report.duplicates += 1
+            else:
+                report.replaced += 1
+    return extra
+
+
+def _rated_at(text: bytes) -> str:
+    value = orjson.loads(text).get("rated_at")
+    return value if isinstance(value, str) else ""
+
+
+def _read_lines(tasks: list[_Task], places: list[int]) -> list[tuple[int, bytes]]:
+    """The located lines' text, reading each task's range once, in order."""
+    found = []
+    wanted_by_task: dict[int, list[int]] = {}
+    for place in places:
+        wanted_by_task.setdefault(place >> LINE_BITS, []).append(place & ((1 << LINE_BITS) - 1))
+    for index, numbers in wanted_by_task.items():
+        task = tasks[index]
+        with open(task.path, "rb", buffering=0) as handle:
+            handle.seek(task.start)
+            wanted = iter(numbers)
+            target: int | None = next(wanted)
+            number = 1
+            for block in _line_blocks(handle, task.start, task.end):
+                after = number + len(block)
+                while target is not None and target < after:
+                    found.append(((index << LINE_BITS) | target, block[target - number].rstrip(b"\r")))
+                    target = next(wanted, None)
+                number = after
+                if target is None:
+                    break
+    return found
+
+
+def _name(tasks: list[_Task], place: int) -> str:
+    """A located line as the operator sees it: file and line number."""
+    task = tasks[place >> LINE_BITS]
+    return f"{task.path} line {_lines_before(task.path, task.start) + (place & ((1 << LINE_BITS) - 1))}"
 
 
 @dataclass(frozen=True)
@@ -75,8 +230,10 @@ class _RangeFailure:
     error: RatedLineError
 
 
-def _scan_range(path: str, start: int, end: int,
-                windows: Mapping[str, UsageWindow]) -> tuple[dict[str, CustomerUsage], ScanReport] | _RangeFailure:
+_RangeResult = tuple[dict[str, CustomerUsage], ScanReport, "array[int]", "array[int]", int]
+
+
+def _scan_range(path: str, start: int, end: int, windows: Mapping[str, UsageWindow]) -> _RangeResult | _RangeFailure:
     """Aggregate the lines that begin in ``[start, end)``; a bad line comes back as a failure."""
     aggregator = UsageAggregator(windows)
     try:
@@ -91,7 +248,7 @@ def _scan_range(path: str, start: int, end: int,
                 number = aggregator.consume(lines, number)
         except RatedLineError as error:
             return _RangeFailure(aligned, error)
-    return aggregator.result(), aggregator.report
+    return aggregator.result(), aggregator.report, aggregator.id_digests, aggregator.id_lines, aligned
 
 
 def _align(handle: BinaryIO, start: int) -> int:

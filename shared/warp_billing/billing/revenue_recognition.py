@@ -11,6 +11,10 @@
   touches (dated that month's last service day), debiting deferred revenue and crediting
   recurring revenue. Slices are rounded cumulatively so they add up to the line exactly.
 
+* A prepaid customer's statement (and a credit note of one) draws on customer deposits
+  (``customer_deposits``, a liability: the balance paid in advance) instead of receivables:
+  its usage, charges and fees were paid from the prepaid balance, so nothing is receivable.
+
 Every entry balances (debits = credits) by construction; ``JournalEntry.balanced`` checks
 it. Account codes come from an ``AccountMap`` with conventional defaults.
 """
@@ -28,7 +32,7 @@ from ..products import products
 from .amounts import cents, exact, money_text
 from .commitments import SHORTFALL_SKU
 from .errors import BillingError
-from .invoice import COMMITMENT, CREDIT_NOTE, DISCOUNT, Invoice, InvoiceLine
+from .invoice import COMMITMENT, CREDIT_NOTE, DISCOUNT, STATEMENT, Invoice, InvoiceLine
 from .recurring import ADVANCE
 
 ZERO_CENTS = Decimal("0.00")
@@ -39,6 +43,7 @@ class AccountMap:
     """General-ledger account codes (override any of them from a YAML/JSON mapping)."""
 
     receivable: str = "1200"
+    customer_deposits: str = "2200"
     deferred_revenue: str = "2400"
     voice_revenue: str = "4000"
     messaging_revenue: str = "4010"
@@ -154,9 +159,12 @@ def posting_date(invoice: Invoice) -> date:
 def journal_entries(invoice: Invoice, accounts: AccountMap = AccountMap()) -> list[JournalEntry]:
     """The invoice entry followed by the recognition entries of advance-billed charges."""
     reference = invoice.number or f"{invoice.customer_id}-{invoice.cycle.label}-draft"
-    kind = "Credit note" if invoice.document_type == CREDIT_NOTE else "Invoice"
+    kind = {CREDIT_NOTE: "Credit note", STATEMENT: "Statement"}.get(invoice.document_type, "Invoice")
     posting = _Posting()
-    posting.credit(accounts.receivable, -invoice.total, "receivable")
+    if invoice.billing == "prepaid":     # paid from the prepaid balance: draw on deposits, nothing receivable
+        posting.credit(accounts.customer_deposits, -invoice.total, "customer deposits")
+    else:
+        posting.credit(accounts.receivable, -invoice.total, "receivable")
     for line in invoice.lines:
         posting.credit(accounts.for_line(line), line.amount, line.sku)
     for fee in invoice.fees:

@@ -6,8 +6,11 @@ to 10000, minute 1000 is in the first band and minute 1000.1 in the second.
 * graduated: each band prices the minutes inside it at its own rate;
 * retrospective: every minute is priced at the rate of the band the month's total reached.
 
-The invoice shows one ``VOICE-TIER-ADJ`` line: the tiered price of all voice billed minutes
-minus the exact per-event voice total it replaces, rounded once to cents.
+Tiers price the billed minutes of the voice lines named in ``tiers.applies_to`` (the
+domestic jurisdictions by default; international is priced by its deck). The invoice shows
+one ``VOICE-TIER-ADJ`` line (contracts.md section 6): the tiered price of those minutes
+rounded once to cents, MINUS the sum of those lines as printed (each already rounded to
+cents), so the printed lines always add up to the printed subtotal.
 """
 
 from __future__ import annotations
@@ -57,15 +60,20 @@ def tiered_price(tiers: Tiers, minutes: Fraction) -> Fraction:
     return retrospective_price(tiers.bands, minutes)
 
 
-def tier_adjustment(tiers: Tiers, voice: UsageTotals) -> tuple[Fraction, Decimal]:
-    """(exact tiered price, adjustment in cents) for a month's voice totals."""
-    minutes = Fraction(voice.units, 60)
-    price = tiered_price(tiers, minutes)
-    return price, cents(price - exact(voice.amount))
+def tier_adjustment(tiers: Tiers, in_scope: UsageTotals, printed: Decimal) -> tuple[Decimal, Decimal]:
+    """(tiered price in cents, adjustment in cents) for the in-scope voice totals.
+
+    ``printed`` is the sum of the in-scope lines as printed (each rounded once to cents):
+    the adjustment is what makes those lines plus it equal the tiered price on the page.
+    """
+    price = cents(tiered_price(tiers, Fraction(in_scope.units, 60)))
+    return price, price - printed
 
 
 def tier_description(tiers: Tiers, minutes: Fraction) -> str:
+    """What the adjustment line says: the mode, the lines it reprices and (retrospective) the band rate."""
+    lines = ", ".join(sku.removeprefix("VOICE-").lower() for sku in tiers.applies_to)
     if tiers.mode == "graduated":
-        return "Volume pricing (graduated tiers) of the month's voice minutes"
+        return f"Volume pricing, graduated tiers, of the month's {lines} voice minutes"
     band = reached_band(tiers.bands, minutes)
-    return f"Volume pricing (all minutes at the reached tier, {band.rate} per minute)"
+    return f"Volume pricing of the month's {lines} voice minutes at the reached tier, {band.rate} per minute"

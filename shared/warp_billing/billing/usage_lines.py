@@ -19,12 +19,13 @@ and three additions.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal, InvalidOperation, localcontext
 from fractions import Fraction
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -34,6 +35,8 @@ from ..timeutil import UTC, InstantError, parse_instant
 from .amounts import cents
 from .cycles import BillingCycle
 from .errors import RatedFileError, RatedLineError
+
+K = TypeVar("K")
 
 SECONDS_PER_MINUTE = 60
 UNGROUPED = ("kind", "")  # an unknown kind: grouped by its own name, then refused by open_group
@@ -68,6 +71,8 @@ class CustomerUsage:
         rejected: the customer's rejected lines seen in the file (any period).
         outside_period: the customer's rated lines whose start_time is outside the cycle.
         undated: billed lines without a start_time (billed in the cycle being closed).
+        destinations: voice totals by the rated line's ``destination`` (the deck's name for
+            the matched prefix; "" when the line has none): the invoice's voice-by-destination table.
     """
 
     customer_id: str
@@ -75,6 +80,7 @@ class CustomerUsage:
     rejected: int = 0
     outside_period: int = 0
     undated: int = 0
+    destinations: Mapping[str, UsageTotals] = field(default_factory=dict)
 
     @property
     def events(self) -> int:
@@ -97,9 +103,12 @@ class CustomerUsage:
         groups = dict(self.groups)
         for key, totals in other.groups.items():
             groups[key] = groups[key] + totals if key in groups else totals
+        destinations = dict(self.destinations)
+        for name, totals in other.destinations.items():
+            destinations[name] = destinations[name] + totals if name in destinations else totals
         return CustomerUsage(
             self.customer_id, groups, self.rejected + other.rejected, self.outside_period + other.outside_period,
-            self.undated + other.undated,
+            self.undated + other.undated, destinations,
         )
 
 
@@ -144,10 +153,20 @@ class ScanReport:
     outside_period: int = 0
     blank: int = 0
     undated: int = 0
+    duplicates: int = 0
+    replaced: int = 0
+    other_by_customer: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     def merge(self, other: ScanReport) -> None:
         for item in fields(self):
-            setattr(self, item.name, getattr(self, item.name) + getattr(other, item.name))
+            if item.name == "other_by_customer":
+                for customer, count in other.other_by_customer.items():
+                    self.other_by_customer[customer] = self.other_by_customer.get(customer, 0) + count
+            elif item.name == "warnings":
+                self.warnings.extend(other.warnings)
+            else:
+                setattr(self, item.name, getattr(self, item.name) + getattr(other, item.name))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -157,7 +176,23 @@ class ScanReport:
                 f"other customers {self.other_customers:,}; outside the period {self.outside_period:,}")
         if self.undated:
             text += f"; billed without a start_time (taken as in the period) {self.undated:,}"
+        if self.duplicates:
+            text += f"; identical duplicate lines counted once {self.duplicates:,}"
+        if self.replaced:
+            text += f"; earlier rated versions replaced by a later one (--prefer latest) {self.replaced:,}"
+        for warning in self.warnings:
+            text += f"\nwarning: {warning}"
         return text
+
+    def unplanned_summary(self, shown: int = 10) -> str | None:
+        """Rated lines of customers without a plan, largest first (None when there are none)."""
+        if not self.other_by_customer:
+            return None
+        ranked = sorted(self.other_by_customer.items(), key=lambda item: (-item[1], item[0]))
+        listed = ", ".join(f"{customer} ({count:,})" for customer, count in ranked[:shown])
+        more = f" and {len(ranked) - shown} more" if len(ranked) > shown else ""
+        return (f"{sum(self.other_by_customer.values()):,} rated line(s) of {len(ranked)} customer(s) without a plan "
+                f"were not invoiced: {listed}{more}")
 
 
 class _BadLine(Exception):
@@ -178,37 +213,58 @@ class _CustomerState:
         self.window = window
         self.first_text = window.first_text
         self.after_text = window.after_text
-        self.groups: dict[tuple[str, str], list[Any]] = {}
+        # keys are (kind, group, destination); result() folds them into groups and voice destinations
+        self.groups: dict[tuple[str, object, object], list[Any]] = {}
         self.rejected = 0
         self.outside = 0
         self.undated = 0
 
-    def open_group(self, key: tuple[str, object], line: bytes) -> list[Any]:
-        kind, sub = key
+    def open_group(self, key: tuple[str, object, object], line: bytes) -> list[Any]:
+        kind, sub = key[0], key[1]
         item = product(kind)
         if item is None:
             raise _BadLine(line, f"kind {kind!r} is not billable ({', '.join(kinds())})")
         problem = item.group_problem(sub)
         if problem is not None or not isinstance(sub, str):
             raise _BadLine(line, problem or f"{kind} line with {item.group_field} {sub!r}")
-        group = self.groups[(kind, sub)] = [0, 0, ZERO]
+        group = self.groups[key] = [0, 0, ZERO]
         return group
 
     def result(self) -> CustomerUsage:
-        groups = {}
+        groups: dict[tuple[str, str], UsageTotals] = {}
+        destinations: dict[str, UsageTotals] = {}
         for key, (events, units, amount) in self.groups.items():
             if not amount.is_finite():
                 raise RatedFileError(f"customer {self.window.customer_id}: {key[0]} {key[1]} amounts sum to {amount}")
-            groups[key] = UsageTotals(events, units, amount)
-        return CustomerUsage(self.window.customer_id, groups, self.rejected, self.outside, self.undated)
+            totals = UsageTotals(events, units, amount)
+            group = (key[0], str(key[1]))      # open_group checked the group is text
+            groups[group] = groups[group] + totals if group in groups else totals
+            if key[0] == VOICE.kind:
+                name = key[2] if isinstance(key[2], str) else ""
+                destinations[name] = destinations[name] + totals if name in destinations else totals
+        return CustomerUsage(self.window.customer_id, groups, self.rejected, self.outside, self.undated, destinations)
+
+
+def _bad_quantity(units: object, amount: object) -> str:
+    if type(units) is not int or type(amount) is not str:
+        return "billed_units must be an integer and amount a decimal string"
+    return (f"negative usage (billed_units {units}, amount {amount}); a correction is a credit note, "
+            "not a negative usage line")
 
 
 class UsageAggregator:
-    """Consumes rated lines for a set of customers, each with its own cycle window."""
+    """Consumes rated lines for a set of customers, each with its own cycle window.
+
+    Every billed line leaves a 64-bit digest of its ``event_id`` (Python's keyed str hash) in
+    ``id_digests`` and its line number in ``id_lines`` (two flat int64 arrays, 16 bytes a
+    line): the close finds repeated event ids from these without holding the lines.
+    """
 
     def __init__(self, windows: Mapping[str, UsageWindow]):
         self._states = {customer: _CustomerState(window) for customer, window in windows.items()}
         self._counts = ScanReport()
+        self.id_digests = array("q")
+        self.id_lines = array("q")
 
     @property
     def report(self) -> ScanReport:
@@ -226,7 +282,7 @@ class UsageAggregator:
         then, from the line's position in ``lines``, so the loop itself does not count.
         """
         try:
-            self._consume(lines)
+            self._consume(lines, first_line)
         except _BadLine as bad:
             position = next(index for index, line in enumerate(lines) if line is bad.line)
             raise RatedLineError(first_line + position, bad.detail) from None
@@ -235,16 +291,18 @@ class UsageAggregator:
 
     # The cycle close's hot loop (bench/cycle_close_bench.py, BENCHMARKS.md "Cycle close"): one flat
     # loop with its error handling inline is what keeps it at ~500,000 lines/s, so it stays above 15.
-    def _consume(self, lines: Sequence[bytes]) -> None:  # noqa: C901, PLR0912
+    def _consume(self, lines: Sequence[bytes], first_line: int) -> None:  # noqa: C901, PLR0912
         states = self._states
         # kind -> (the field its lines group by, the group of a line without it); unknown kinds fail in open_group
         grouping = {item.kind: (item.group_field, item.group_default) for item in products()}
         loads = orjson.loads
         decimal = Decimal
         counts = self._counts
+        other_by_customer = counts.other_by_customer
+        add_digest, add_line = self.id_digests.append, self.id_lines.append
         rejected = other = billed = blank = 0
         with localcontext(EXACT):
-            for line in lines:
+            for number, line in enumerate(lines, first_line):
                 try:
                     record = loads(line)
                     status = record["status"]
@@ -256,9 +314,11 @@ class UsageAggregator:
                         if state is not None:
                             state.rejected += 1
                         continue
-                    state = states.get(record["customer_id"])
+                    customer = record["customer_id"]
+                    state = states.get(customer)
                     if state is None:
                         other += 1
+                        other_by_customer[customer] = other_by_customer.get(customer, 0) + 1
                         continue
                     start = record.get("start_time")
                     if start is None:       # an undated line: the file is taken as the period's usage
@@ -272,19 +332,23 @@ class UsageAggregator:
                         continue
                     kind = record["kind"]
                     group_field, default = grouping.get(kind, UNGROUPED)
-                    # a field without a default is required (KeyError: a named bad line)
-                    key = (kind, record[group_field] if default is None else record.get(group_field) or default)
+                    # a field without a default is required (KeyError: a named bad line); the destination
+                    # rides in the key so the voice-by-destination table costs no second lookup
+                    key = (kind, record[group_field] if default is None else record.get(group_field) or default,
+                           record.get("destination"))
                     group = state.groups.get(key)
                     if group is None:
                         group = state.open_group(key, line)
                     units = record["billed_units"]
                     amount = record["amount"]
-                    if type(units) is not int or type(amount) is not str:
-                        raise _BadLine(line, "billed_units must be an integer and amount a decimal string")
+                    if type(units) is not int or type(amount) is not str or units < 0 or amount[:1] == "-":
+                        raise _BadLine(line, _bad_quantity(units, amount))
                     group[0] += 1
                     group[1] += units
                     group[2] += decimal(amount)
                     billed += 1
+                    add_digest(hash(record["event_id"]))   # the key that bills the event once
+                    add_line(number)
                 except orjson.JSONDecodeError:
                     if line.strip():
                         raise _BadLine(line, "not valid JSON") from None
@@ -304,6 +368,29 @@ class UsageAggregator:
 
     def result(self) -> dict[str, CustomerUsage]:
         return {customer: state.result() for customer, state in self._states.items()}
+
+
+def subtract_usage(total: CustomerUsage, removed: CustomerUsage) -> CustomerUsage:
+    """``total`` less the lines of ``removed`` (the extra copies of duplicated events).
+
+    Both the groups and the voice-by-destination totals lose the copies, so the destination
+    table of an invoice closed over duplicated files equals the one closed over clean files.
+    """
+    return CustomerUsage(total.customer_id, _less(total.groups, removed.groups), total.rejected - removed.rejected,
+                         total.outside_period - removed.outside_period, total.undated - removed.undated,
+                         _less(total.destinations, removed.destinations))
+
+
+def _less(totals: Mapping[K, UsageTotals], removed: Mapping[K, UsageTotals]) -> dict[K, UsageTotals]:
+    left_over = dict(totals)
+    for key, less in removed.items():
+        have = left_over[key]
+        left = UsageTotals(have.events - less.events, have.units - less.units, EXACT.subtract(have.amount, less.amount))
+        if left.events:
+            left_over[key] = left
+        else:
+            del left_over[key]
+    return left_over
 
 
 # --- from sums to invoice lines -------------------------------------------------------------

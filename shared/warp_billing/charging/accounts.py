@@ -13,7 +13,7 @@ The port itself is declared in ``ports.py`` with the others (re-exported here fo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 from ..ports import BalanceStore, LedgerEntry  # noqa: F401  (BalanceStore re-exported: the port lives in ports.py)
@@ -23,6 +23,8 @@ CHARGED = "charged"
 REFUSED = "refused"
 
 # Lua numbers are IEEE doubles: integers are exact below 2**53 micro-units (~9 billion USD).
+# Every amount, balance and running total stays at or below 2**50 in magnitude (~1.1 billion USD),
+# so any sum of two of them is still exact; the scripts refuse what would pass it.
 MAX_MICROS = 2**50
 
 
@@ -155,3 +157,20 @@ class AccountState:
     low_balance_alerted: bool
     suspend_at_ms: int | None
     opened_ms: int | None
+
+
+@dataclass
+class AccountImage:
+    """What a reconcile writes for one customer (computed from the ledger and the usage store).
+
+    Attributes:
+        prepaid: (balance, seq, low-balance mark, suspend_at ms or None, opened_ms); None for a
+            customer without a prepaid account (postpaid only).
+        cycles: postpaid cycle start (ISO date) -> (total micro-units, events).
+        charged: postpaid events read from the rated rows (event_id, amount, start ms): their dedup marks.
+    """
+
+    customer_id: str
+    prepaid: tuple[int, int, bool, int | None, int] | None = None
+    cycles: dict[str, tuple[int, int]] = field(default_factory=dict)
+    charged: list[tuple[str, int, int]] = field(default_factory=list)

@@ -23,6 +23,8 @@ class TransientCode(str, Enum):
     USAGE_STORE_UNAVAILABLE = "USAGE_STORE_UNAVAILABLE"
     LEDGER_STORE_UNAVAILABLE = "LEDGER_STORE_UNAVAILABLE"  # the persisted ledger refused the entries
     ALERTS_UNAVAILABLE = "ALERTS_UNAVAILABLE"          # the billing-alerts topic refused an alert
+    BALANCES_FENCED = "BALANCES_FENCED"                # a reconcile holds this customer for a moment
+    BALANCES_STALE = "BALANCES_STALE"                  # Redis not verified against the ledger since it loaded its data
 
     def __str__(self) -> str:
         return self.value
@@ -40,3 +42,7 @@ class TransientError(Exception):
 class LedgerConflict(ValueError):
     """The same ledger entry id was used for a different movement (e.g. a top-up id reused
     with another amount): refused, because the first movement already stands."""
+
+
+class BalanceOutOfRange(ValueError):
+    """A credit that would take a balance past the exact-integer bound (2**50 micro-units): refused."""

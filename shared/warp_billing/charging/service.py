@@ -10,6 +10,15 @@ For each delivery ``ChargingService.handle``:
 5. writes the ledger entries (LedgerStore), the rated row or the reject (UsageStore), then
    publishes the alerts (low balance, suspension, auto-recharge, low margin, credit limit).
 
+Money safety (``admission.py``): ids shaped like another movement's ledger key are BAD_FIELD;
+an event that starts more than ``max_future_skew_s`` ahead is EVENT_IN_FUTURE; an event whose
+Redis dedup mark may have expired, and every replay, is first looked up in the durable usage
+store by event_id (found: acknowledged as a duplicate, nothing charged). The Lua step that debits
+also records the ledger entries in the customer's Redis outbox; once the ledger store holds them
+the outbox is cleared (the sweep drains whatever a crash left). A customer whose Redis state is
+not verified against the ledger (restart, restore, failover: BALANCES_STALE) or missing is
+reconciled from the ledger first when a ``reconcile`` callable is given, else retried.
+
 Delivery semantics: permanent problems become rejects and the delivery is acknowledged;
 anything a retry can cure raises ``TransientError`` so Pub/Sub redelivers. Every write is
 keyed by a business id (event_id, ledger entry id, alert id), and a redelivered event gets
@@ -34,13 +43,14 @@ from typing import Any
 import orjson
 
 from ..money import MoneyError, format_amount, from_micros, to_micros
-from ..ports import AlertPublisher, BalanceStore, Clock, LedgerEntry, LedgerStore, UsageStore
+from ..ports import AlertPublisher, BalanceStore, Clock, LedgerEntry, LedgerStore, PermanentStoreError, UsageStore
 from ..rating.event_check import check_event, is_key
 from ..rating.rated_event import RatedEvent, RejectedEvent
 from ..rating.rater import rejected_event
 from ..rating.rejections import Reason, Rejection
 from ..timeutil import UTC, InstantError, parse_instant
-from .accounts import ChargeRequest, ChargeResult, PostpaidTerms
+from .accounts import MAX_MICROS, ChargeRequest, ChargeResult, PostpaidTerms
+from .admission import beyond_dedup_horizon, future_problem, reserved_id_problem, truncated_raw
 from .alerts import account_alert, low_margin_alert
 from .clock import SystemClock, iso_from_ms, ms_from_datetime
 from .errors import TransientCode, TransientError
@@ -121,6 +131,7 @@ class _Rated:
     rated: RatedEvent
     request: ChargeRequest
     prior: ChargeResult | None = None  # set when the event is too old but was charged before
+    durable_check: bool = False        # its Redis dedup mark may be gone: look in the usage store first
 
 
 @dataclass(slots=True)
@@ -137,7 +148,11 @@ class ChargingService:
     """Rates, charges and records usage events (see the module docstring)."""
 
     def __init__(self, catalog: PlanCatalog, balances: BalanceStore, usage: UsageStore, ledger: LedgerStore,
-                 alerts: AlertPublisher, *, max_event_age_s: int, clock: Clock | None = None):
+                 alerts: AlertPublisher, *, max_event_age_s: int, clock: Clock | None = None,
+                 dedup_ttl_s: int | None = None, max_future_skew_s: int = 300,
+                 reconcile: Callable[[str], bool] | None = None):
+        """``reconcile(customer_id)`` brings one customer's Redis state up to the ledger (None: leave
+        it to the sweep / `warp balance rebuild` and answer transient meanwhile)."""
         self.catalog = catalog
         self.balances = balances
         self.usage = usage
@@ -145,6 +160,9 @@ class ChargingService:
         self.alerts = alerts
         self.clock = clock or SystemClock()
         self._max_age_ms = max_event_age_s * 1000
+        self._dedup_ttl_s = dedup_ttl_s if dedup_ttl_s is not None else max_event_age_s
+        self._skew_s = max_future_skew_s
+        self._reconcile = reconcile
 
     # -- entry points -----------------------------------------------------------------------
 
@@ -153,8 +171,10 @@ class ChargingService:
         now_ms = self.clock.now_ms()
         effects = _Effects()
         step = self._prepare(delivery, now_ms, replay)
-        if isinstance(step, _Rated):
-            result = step.prior if step.prior is not None else self.balances.charge(step.request)
+        if isinstance(step, _Rated) and step.durable_check and self._already_rated([step]):
+            handled = self._durable_duplicate(step)
+        elif isinstance(step, _Rated):
+            result = step.prior if step.prior is not None else self._charge_healing(step.request)
             handled = self._settle(step, result, now_ms, effects)
         else:
             handled = self._reject(delivery, step, now_ms, effects)
@@ -184,12 +204,15 @@ class ChargingService:
                     charges.append(step)
             else:
                 outcomes.append(self._reject(delivery, step, now_ms, effects))
-        results = iter(self.balances.charge_many([step.request for step in charges]))
-        charged = {id(step): next(results) for step in charges}
+        known = self._already_rated([step for step in charges if step.durable_check])
+        charged = self._charge_many_healing([step for step in charges if step.rated.event_id not in known])
         final: list[Handled | TransientError] = []
         for outcome in outcomes:
             if not isinstance(outcome, _Rated):
                 final.append(outcome)
+                continue
+            if outcome.prior is None and outcome.rated.event_id in known:
+                final.append(self._durable_duplicate(outcome))
                 continue
             result = outcome.prior if outcome.prior is not None else charged[id(outcome)]
             settled = result if isinstance(result, TransientError) else self._settle(outcome, result, now_ms, effects)
@@ -211,6 +234,9 @@ class ChargingService:
         checked = self._check_event(delivery)
         if isinstance(checked, RejectedEvent):
             return checked
+        refused = self._money_safety_refusal(checked, now_ms)
+        if refused is not None:
+            return refused
         prior = None
         if not replay and now_ms - ms_from_datetime(checked.start) > self._max_age_ms:
             prior = self.balances.prior_result(checked.customer_id, checked.event_id, checked.kind)
@@ -268,10 +294,74 @@ class ChargingService:
             return checked.rejected(rejection.reason, rejection.detail)
         except MoneyError as exc:
             return checked.rejected(Reason.BAD_FIELD, str(exc))
+        if amount_micros > MAX_MICROS:
+            return checked.rejected(Reason.BAD_FIELD, f"amount {rated.amount} is above {from_micros(MAX_MICROS)}, the "
+                                                      "largest amount the balance store keeps exact")
         terms = compiled.prepaid if compiled.prepaid is not None else postpaid_terms(compiled.plan, checked.start)
         request = ChargeRequest(checked.customer_id, checked.event_id, amount_micros, now_ms, checked.kind,
                                 compiled.version, terms, replay)
-        return _Rated(delivery, compiled, rated, request, prior)
+        start_ms = ms_from_datetime(checked.start)
+        durable = prior is None and (replay or beyond_dedup_horizon(start_ms, now_ms, self._dedup_ttl_s, self._skew_s))
+        return _Rated(delivery, compiled, rated, request, prior, durable)
+
+    # -- money safety: reserved ids, the future bound, durable dedup, self-healing charges ----------
+
+    def _money_safety_refusal(self, checked: _Checked, now_ms: int) -> RejectedEvent | None:
+        """An id shaped like another movement's ledger key, or a start too far ahead (``admission.py``)."""
+        reserved = reserved_id_problem(checked.event_id)
+        if reserved is not None:
+            return checked.rejected(Reason.BAD_FIELD, reserved)
+        future = future_problem(ms_from_datetime(checked.start), now_ms, self._skew_s, str(checked.start_text))
+        if future is not None:
+            return checked.rejected(Reason.EVENT_IN_FUTURE, future)
+        return None
+
+    def _already_rated(self, steps: list[_Rated]) -> set[str]:
+        """Event ids among ``steps`` that the durable usage store already holds a rated row for."""
+        if not steps:
+            return set()
+        try:
+            return self.usage.rated_event_ids(_utc_days(steps))
+        except TransientError:
+            raise
+        except Exception as exc:  # cannot tell whether it was charged: never guess, retry
+            raise TransientError(TransientCode.USAGE_STORE_UNAVAILABLE, f"durable dedup lookup: {exc}") from exc
+
+    def _durable_duplicate(self, step: _Rated) -> Handled:
+        rated = step.rated
+        log.info("event already rated in the usage store; not charged again",
+                 extra={"event_id": rated.event_id, "customer_id": rated.customer_id})
+        return Handled(RATED, rated.event_id, rated.customer_id, None, rated.amount, True, None)
+
+    def _charge_healing(self, request: ChargeRequest) -> ChargeResult:
+        """Charge; a customer whose Redis copy is stale or missing is reconciled first, once."""
+        try:
+            return self.balances.charge(request)
+        except TransientError as exc:
+            if not self._healed(exc):
+                raise
+        return self.balances.charge(request)
+
+    def _charge_many_healing(self, steps: list[_Rated]) -> dict[int, ChargeResult | TransientError]:
+        results = self.balances.charge_many([step.request for step in steps])
+        charged = {id(step): result for step, result in zip(steps, results, strict=True)}
+        retry = [step for step, result in zip(steps, results, strict=True)
+                 if isinstance(result, TransientError) and self._healed(result)]
+        again = self.balances.charge_many([step.request for step in retry]) if retry else []
+        for step, result in zip(retry, again, strict=True):
+            charged[id(step)] = result
+        return charged
+
+    def _healed(self, error: TransientError) -> bool:
+        """Reconcile the customer a stale / missing-account error names; True when it is now verified."""
+        customer = getattr(error, "customer_id", None)
+        if self._reconcile is None or customer is None or error.code not in _HEALABLE:
+            return False
+        try:
+            return self._reconcile(customer)
+        except Exception as exc:  # the delivery is retried; the sweep reconciles too
+            log.warning("reconcile on demand failed", extra={"customer_id": customer, "detail": str(exc)})
+            return False
 
     def _settle(self, step: _Rated, result: ChargeResult, now_ms: int, effects: _Effects) -> Handled:
         """Turn a charge result into the rows, entries and alerts to write."""
@@ -323,21 +413,75 @@ class ChargingService:
         record = reject.to_record()
         record["message_id"] = delivery.message_id
         record["received_at"] = iso_from_ms(now_ms)
-        record["raw"] = delivery.raw
+        record["raw"] = truncated_raw(delivery.raw)
         record["reject_id"] = reject_id(reject.event_id, delivery)
         effects.rejects[record["reject_id"]] = record
         return Handled(REJECTED, reject.event_id, reject.customer_id, reject.reason, None, duplicate)
 
     def _write(self, effects: _Effects) -> None:
-        """Persist in the order that keeps money safe: ledger, usage rows, rejects, alerts."""
-        if effects.entries:
-            _attempt(TransientCode.LEDGER_STORE_UNAVAILABLE, self.ledger.append, list(effects.entries.values()))
+        """Persist in the order that keeps money safe: ledger, usage rows, rejects, alerts.
+
+        Each store answers transient (raised: the delivery is retried) or permanent (the record
+        can never be stored as it is): a refused rated row becomes a STORE_REFUSED reject, a
+        refused reject is kept without its raw payload, a refused alert is logged.
+        """
+        entries = list(effects.entries.values())
+        if entries:
+            _attempt(TransientCode.LEDGER_STORE_UNAVAILABLE, self.ledger.append, entries)
         if effects.rows:
-            _attempt(TransientCode.USAGE_STORE_UNAVAILABLE, self.usage.insert_rated, list(effects.rows.values()))
+            try:
+                _attempt(TransientCode.USAGE_STORE_UNAVAILABLE, self.usage.insert_rated, list(effects.rows.values()))
+            except PermanentStoreError as exc:
+                self._rows_refused(effects, exc)
+        if entries or effects.rows:
+            self._clear_outbox(entries, [(row["customer_id"], event_id) for event_id, row in effects.rows.items()])
         if effects.rejects:
-            _attempt(TransientCode.USAGE_STORE_UNAVAILABLE, self.usage.insert_rejects, list(effects.rejects.values()))
+            try:
+                _attempt(TransientCode.USAGE_STORE_UNAVAILABLE, self.usage.insert_rejects,
+                         list(effects.rejects.values()))
+            except PermanentStoreError as exc:
+                self._rejects_refused(effects, exc)
         for document in effects.alerts.values():
-            _attempt(TransientCode.ALERTS_UNAVAILABLE, self.alerts.publish, document)
+            try:
+                _attempt(TransientCode.ALERTS_UNAVAILABLE, self.alerts.publish, document)
+            except PermanentStoreError as exc:
+                log.error("alert refused by the topic for its content; not retried",
+                          extra={"alert_id": document.get("alert_id"), "detail": str(exc)})
+
+    def _clear_outbox(self, entries: list[LedgerEntry], rated: list[tuple[str, str]]) -> None:
+        """The stores hold these now: one round trip drops them from the Redis outboxes."""
+        persisted = getattr(self.balances, "persisted", None)
+        if persisted is None:
+            return
+        try:
+            persisted(entries, rated, deferred=True)
+        except Exception as exc:  # the work is done; the sweep drains the outbox later
+            log.warning("outbox not cleared; the sweep will", extra={"entries": len(entries), "detail": str(exc)})
+
+    def _rows_refused(self, effects: _Effects, error: PermanentStoreError) -> None:
+        """Rated rows the store will never take: kept as STORE_REFUSED rejects (the charge stands)."""
+        log.error("rated rows refused by the usage store for their content; kept as STORE_REFUSED rejects",
+                  extra={"rows": len(effects.rows), "detail": str(error)})
+        refused = []
+        for event_id, row in effects.rows.items():
+            raw = truncated_raw(orjson.dumps(row, default=str).decode())
+            refused.append({"reject_id": event_id, "event_id": event_id, "customer_id": row.get("customer_id"),
+                            "kind": row.get("kind"), "start_time": row.get("start_time"),
+                            "reason": Reason.STORE_REFUSED.value,
+                            "detail": f"charged {row.get('amount')}; {error}"[:1000],
+                            "raw": raw, "received_at": None})
+        _attempt_permanent_reject(self.usage, refused)
+
+    def _rejects_refused(self, effects: _Effects, error: PermanentStoreError) -> None:
+        log.error("rejects refused by the usage store for their content; kept without their raw payload",
+                  extra={"rejects": len(effects.rejects), "detail": str(error)})
+        minimal = []
+        for record in effects.rejects.values():
+            raw = record.get("raw") or ""
+            digest = hashlib.sha256(raw.encode("utf-8", "replace")).hexdigest()
+            minimal.append({**record, "raw": f"[not stored: {len(raw)} characters, sha256 {digest}]",
+                            "detail": (str(record.get("detail") or ""))[:1000]})
+        _attempt_permanent_reject(self.usage, minimal)
 
 
 def reject_id(event_id: str | None, delivery: Delivery) -> str:
@@ -349,13 +493,31 @@ def reject_id(event_id: str | None, delivery: Delivery) -> str:
     return "raw:" + hashlib.sha256((delivery.raw or "").encode("utf-8", "replace")).hexdigest()[:32]
 
 
+_HEALABLE = (TransientCode.BALANCES_STALE, TransientCode.ACCOUNT_NOT_LOADED)
+
+
+def _utc_days(steps: list[_Rated]) -> list[tuple[str, str]]:
+    """(event_id, UTC start day): the usage store's partition of each event."""
+    return [(step.rated.event_id, parse_instant(step.rated.start_time).astimezone(UTC).date().isoformat())
+            for step in steps]
+
+
 def _attempt(code: TransientCode, write: Callable[[Any], None], argument: Any) -> None:
+    """Write; a ``PermanentStoreError`` (the adapter's verdict) passes through, anything else is retried."""
     try:
         write(argument)
-    except TransientError:
+    except (TransientError, PermanentStoreError):
         raise
-    except Exception as exc:  # a store that fails is retried by redelivery; every write is idempotent
+    except Exception as exc:  # an adapter that did not classify: retried by redelivery; every write is idempotent
         raise TransientError(code, f"{type(exc).__name__}: {exc}") from exc
+
+
+def _attempt_permanent_reject(usage: UsageStore, records: list[dict[str, Any]]) -> None:
+    try:
+        _attempt(TransientCode.USAGE_STORE_UNAVAILABLE, usage.insert_rejects, records)
+    except PermanentStoreError as exc:  # even the minimal record: logged with its keys, acknowledged
+        log.error("reject not storable even without its payload; acknowledged",
+                  extra={"reject_ids": [record.get("reject_id") for record in records][:20], "detail": str(exc)})
 
 
 def _refusal_detail(reason: Reason, result: ChargeResult, request: ChargeRequest, currency: str) -> str:
@@ -367,7 +529,8 @@ def _refusal_detail(reason: Reason, result: ChargeResult, request: ChargeRequest
     if reason is Reason.CREDIT_LIMIT:
         terms = request.terms
         limit = (format_amount(from_micros(terms.credit_limit_micros))
-                 if isinstance(terms, PostpaidTerms) and terms.credit_limit_micros is not None else "?")
+                 if isinstance(terms, PostpaidTerms) and terms.credit_limit_micros is not None
+                 else f"(none; the exact-integer bound {format_amount(from_micros(MAX_MICROS))})")
         return (f"cycle total {after} {currency} + {amount} would exceed the credit limit {limit}; "
                 f"raise the limit, then replay")
     return f"prepaid balance {after} {currency} cannot cover {amount}; top up, then replay"

@@ -6,20 +6,26 @@ import click
 
 from .. import __version__
 from .close_command import close
+from .common import StrictGroup, make_strict
 from .deck_commands import deck
+from .explain_command import explain
 from .invoice_command import invoice
 from .netsuite_commands import netsuite
 from .ops_commands import balance, plans, rejects
+from .plan_commands import plan
 from .rate_command import rate
 from .reasons_command import reasons
+from .register_commands import invoices
 from .sample_command import sample
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=StrictGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="warp")
 def main() -> None:
     """WARP Billing: rate usage, check decks, close billing cycles."""
 
 
-for command in (rate, deck, sample, invoice, plans, balance, rejects, reasons, netsuite, close):
+for command in (rate, explain, deck, plan, sample, invoice, invoices, plans, balance, rejects, reasons, netsuite,
+                close):
     main.add_command(command)
+make_strict(main)  # every subcommand, also those declared without StrictCommand, refuses a repeated option

@@ -16,6 +16,73 @@ from ..rating.numbering import NumberingError, NumberingPlan
 from ..rating.rater import Rater
 
 
+class StrictCommand(click.Command):
+    """A command that refuses a single-value option given twice (click would keep the last).
+
+    ``--rated A --rated B`` must never quietly mean ``--rated B``: repeatable options are
+    declared ``multiple=True`` and take every value; any other option given twice is a usage
+    error (exit 2) naming it.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        repeated = repeated_single_options(self, args)
+        if repeated:
+            raise click.UsageError(f"option {repeated} given more than once; it takes one value", ctx=ctx)
+        return super().parse_args(ctx, args)
+
+
+class StrictGroup(click.Group):
+    """A group whose subcommands (declared with ``@group.command``) are StrictCommands."""
+
+    command_class = StrictCommand
+
+
+def make_strict(command: click.Command) -> None:
+    """Give ``command`` and every subcommand under it StrictCommand's refusal of repeated options."""
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            make_strict(sub)
+        if not any(isinstance(param, click.Option) for param in command.params):
+            return
+    if isinstance(command, StrictCommand):
+        return
+    plain = command.parse_args
+    subcommands = set(command.commands) if isinstance(command, click.Group) else set()
+
+    def parse_args(ctx: click.Context, args: list[str]) -> list[str]:
+        # A group with options of its own (`warp invoice ... | show NUMBER`) counts only its own part.
+        own = list(args)
+        for index, token in enumerate(own):
+            if token in subcommands:
+                own = own[:index]
+                break
+        repeated = repeated_single_options(command, own)
+        if repeated:
+            raise click.UsageError(f"option {repeated} given more than once; it takes one value", ctx=ctx)
+        return plain(ctx, args)
+
+    command.parse_args = parse_args  # type: ignore[method-assign]
+
+
+def repeated_single_options(command: click.Command, args: Sequence[str]) -> str | None:
+    """The first single-value option of ``command`` that appears more than once in ``args``."""
+    owner: dict[str, str] = {}
+    for param in command.params:
+        if isinstance(param, click.Option) and not param.multiple and not param.count:
+            for name in (*param.opts, *param.secondary_opts):
+                owner[name] = "/".join(param.opts + param.secondary_opts)
+    counts: dict[str, int] = {}
+    for token in args:
+        if token == "--":
+            break
+        name = token.split("=", 1)[0] if token.startswith("--") else token
+        if name in owner:
+            counts[owner[name]] = counts.get(owner[name], 0) + 1
+            if counts[owner[name]] > 1:
+                return owner[name]
+    return None
+
+
 def fail(message: str) -> click.exceptions.Exit:
     """Print a one-line error naming the problem and exit non-zero."""
     click.echo(f"warp: error: {message}", err=True)

@@ -7,11 +7,12 @@ import time
 import click
 import orjson
 
-from ..rating.deck import DeckError, load_deck
+from ..rating.deck import DeckError, DeckIssue, load_deck
 from ..rating.deck_report import summarize
+from .common import StrictGroup
 
 
-@click.group()
+@click.group(cls=StrictGroup)
 def deck() -> None:
     """Rate deck tools."""
 
@@ -24,7 +25,9 @@ def check(deck_path: str, as_json: bool) -> None:
     started = time.perf_counter()
     try:
         compiled = load_deck(deck_path)
-    except DeckError as exc:
+    except (DeckError, ValueError) as exc:
+        if not isinstance(exc, DeckError):
+            exc = DeckError([DeckIssue(deck_path, 0, "-", str(exc))])
         for issue in exc.issues:
             click.echo(f"error: {issue}", err=True)
         click.echo(f"warp: error: {deck_path}: {len(exc.issues)} problem(s); deck not usable", err=True)

@@ -12,10 +12,21 @@ recognition). Many customers in one streaming pass over the rated file::
 writes DIR/<CUSTOMER>-<PERIOD>.json (+ .html, .journal.json) per customer. With
 ``--register DIR`` invoices are issued: numbered without gaps per customer, immutable,
 idempotent on re-runs, and corrected by credit note + rebill when the usage changed.
+
+Each document gets a PDF beside its HTML (``--no-pdf`` to skip). ``--seller SELLER.yaml``
+is the carrier's billing profile (legal name, address, tax id, remit-to, bank, contact);
+the customer's side is the plan's ``billing_profile``. A prepaid customer's month is a
+statement: ``--prepaid-ledger`` reads its balance movements from the ledger store for the
+balance box, and ``--post-debits`` also debits its recurring charges and fees from the
+balance (idempotent by statement line; needs the balance store, Redis).
+
+``warp invoice show NUMBER --register DIR`` prints one issued document and its standing
+(see ``register_commands``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -27,20 +38,26 @@ from .. import bootstrap
 from ..billing.cycle_close import ClosedCycle, DocumentPaths, close_cycles, publish
 from ..billing.cycles import parse_period
 from ..billing.errors import BillingError, PeriodError
-from ..billing.invoice_store import UNCHANGED, InvoiceRegister
+from ..billing.invoice import STATEMENT, Invoice
+from ..billing.invoice_store import UNCHANGED, InvoiceRegister, IssueOutcome
 from ..billing.revenue_recognition import AccountMap
+from ..money import format_amount, from_micros
+from ..plan import Plan, PlanError, load_seller
 from ..ports import TaxEngine
 from ..settings import Settings
 from .common import fail, first_line, load_plans
+from .output_files import AtomicOutputs, OutputRefused, check_output_folder, check_outputs
+from .register_commands import show
 
 
-@click.command()
-@click.option("--plan", "plan_paths", multiple=True, required=True, metavar="PLAN.yaml",
+@click.group(invoke_without_command=True, subcommand_metavar="[show NUMBER]")
+@click.option("--plan", "plan_paths", multiple=True, metavar="PLAN.yaml",
               help="Customer plan; repeat with --out-dir to close many customers in one pass.")
-@click.option("--rated", "rated_path", required=True, metavar="RATED.jsonl",
-              help="Rated usage as `warp rate` writes it.")
-@click.option("--period", required=True, metavar="YYYY-MM",
-              help="The cycle starting in this month, in each customer's zone.")
+@click.option("--rated", "rated_paths", multiple=True, metavar="RATED.jsonl",
+              help="Rated usage as `warp rate` writes it; repeat to close over several files (each event counts once).")
+@click.option("--prefer", type=click.Choice(["latest"]), default=None,
+              help="Two different rated versions of one event_id: keep the later rated_at instead of stopping.")
+@click.option("--period", metavar="YYYY-MM", help="The cycle starting in this month, in each customer's zone.")
 @click.option("--out", "out_path", metavar="INVOICE.json", help="Invoice JSON (one plan).")
 @click.option("--out-dir", "out_dir", metavar="DIR", help="Folder for one invoice per plan: <CUSTOMER>-<PERIOD>.json.")
 @click.option("--html", "html_path", metavar="INVOICE.html", help="HTML rendering (default: beside the JSON).")
@@ -62,31 +79,75 @@ from .common import fail, first_line, load_plans
               help="Journal account codes overriding the defaults.")
 @click.option("--jobs", type=click.IntRange(min=1),
               help="Worker processes for the rated file (default: by file size and CPUs).")
-def invoice(plan_paths, rated_path, period, out_path, out_dir, html_path, no_html, journal_path, no_journal,
-            register_dir, as_of, usf_table, tax_engine, avalara_config, accounts_path, jobs) -> None:
-    """Close PERIOD: invoice, HTML and journal per customer from RATED.jsonl."""
+@click.option("--seller", "seller_path", metavar="SELLER.yaml",
+              help="The carrier's billing profile: legal name, address, tax id, remit-to, bank/ACH, contact.")
+@click.option("--no-pdf", is_flag=True, help="Do not write the PDF beside the HTML.")
+@click.option("--prepaid-ledger", is_flag=True,
+              help="Read prepaid customers' ledger (the configured ledger store) for their statement's balance box.")
+@click.option("--post-debits", is_flag=True,
+              help="Debit prepaid statements' recurring charges and fees from the balance (needs --register).")
+@click.pass_context
+def invoice(ctx, plan_paths, rated_paths, prefer, period, out_path, out_dir, html_path, no_html, journal_path,
+            no_journal, register_dir, as_of, usf_table, tax_engine, avalara_config, accounts_path, jobs, seller_path,
+            no_pdf, prepaid_ledger, post_debits) -> None:
+    """Close PERIOD: invoice (statement for prepaid), HTML, PDF and journal per customer from RATED.jsonl."""
+    if ctx.invoked_subcommand is not None:
+        return
+    _check_close_options(plan_paths, rated_paths, period, post_debits, register_dir)
     _check_outputs(plan_paths, out_path, out_dir, html_path, journal_path)
     try:
         parse_period(period)
     except PeriodError as exc:
         raise fail(str(exc)) from None
     correction_date = _date_option(as_of, "--as-of")
+    layout = _Layout(out_path, out_dir, html_path, no_html, journal_path, no_journal, no_pdf)
+    inputs = {"--plan": plan_paths, "--rated": rated_paths, "--usf-table": usf_table, "--seller": seller_path,
+              "--accounts": accounts_path}
+    _check_inputs_exist(rated_paths)
+    if out_path:
+        check_outputs(_document_outputs(layout.paths_for("", period)), inputs)
+    else:
+        _prepare_out_dir(out_dir)
+    check_output_folder("--register", register_dir)
     plans = [loaded.plan for loaded in load_plans(plan_paths)]
+    if out_dir:  # the per-customer files, named once the plans are known, before the rated files are read
+        check_outputs({f"--out-dir file {key}": value for plan in plans for key, value in _document_outputs(
+            layout.paths_for(plan.customer_id, period)).items()}, inputs)
+    seller = _seller(seller_path)
     try:
         taxes = _tax_engine(tax_engine, usf_table, avalara_config)
         accounts = _accounts(accounts_path)
-        closed, report = close_cycles(plans, rated_path, period, taxes=taxes, jobs=jobs)
+        closed, report = close_cycles(plans, list(rated_paths), period, taxes=taxes, jobs=jobs, seller=seller,
+                                      prefer=prefer)
     except BillingError as exc:
         raise fail(str(exc)) from None
+    for warning in report.warnings:
+        click.echo(f"warp: warning: {warning}", err=True)
+    prepaid = PrepaidBook() if prepaid_ledger or post_debits else None
     register = InvoiceRegister(register_dir) if register_dir else None
     failures = 0
-    for close in closed:
-        paths = _paths(close, out_path, out_dir, html_path, no_html, journal_path, no_journal)
-        if not _issue(close, paths, register, correction_date, accounts):
-            failures += 1
+    with AtomicOutputs() as files:   # every document a temporary until all are written, then one commit
+        for close in closed:
+            paths = layout.paths_for(close.plan.customer_id, close.cycle.label)
+            outcome = _issue(close, paths, register, correction_date, accounts, prepaid, files)
+            if outcome is None:
+                failures += 1
+            elif post_debits and prepaid is not None and outcome.invoice.document_type == STATEMENT:
+                failures += _post_debits(prepaid, outcome, close)
+        files.commit()
     click.echo(report.render())
     if failures:
         raise click.exceptions.Exit(1)
+
+
+def _check_close_options(plan_paths, rated_paths, period, post_debits, register_dir) -> None:
+    given = (("--plan", plan_paths), ("--rated", rated_paths), ("--period", period))
+    missing = [name for name, value in given if not value]
+    if missing:
+        raise fail(f"missing option {', '.join(missing)} (warp invoice --plan PLAN.yaml --rated RATED.jsonl "
+                   "--period YYYY-MM --out INVOICE.json)")
+    if post_debits and not register_dir:
+        raise fail("--post-debits needs --register: a statement is numbered before its lines are debited")
 
 
 def _check_outputs(plan_paths, out_path, out_dir, html_path, journal_path) -> None:
@@ -98,31 +159,81 @@ def _check_outputs(plan_paths, out_path, out_dir, html_path, journal_path) -> No
         raise fail("--html and --journal name one document's files; with --out-dir they are written beside each JSON")
 
 
-def _paths(close: ClosedCycle, out_path: str | None, out_dir: str | None, html_path: str | None, no_html: bool,
-           journal_path: str | None, no_journal: bool) -> DocumentPaths:
-    """Where a customer's documents go: the --out files, or <CUSTOMER>-<PERIOD>.json in --out-dir."""
-    if out_path:
-        json_path = Path(out_path)
-        paths = DocumentPaths.beside(json_path, html=not no_html, journal=not no_journal)
-        return DocumentPaths(json_path, Path(html_path) if html_path and not no_html else paths.html,
-                             Path(journal_path) if journal_path and not no_journal else paths.journal)
-    name = f"{close.plan.customer_id}-{close.cycle.label}.json".replace("/", "_")
-    return DocumentPaths.beside(Path(out_dir or ".") / name, html=not no_html, journal=not no_journal)
+@dataclass(frozen=True)
+class _Layout:
+    """The file options of one close: where each customer's documents go."""
+
+    out_path: str | None
+    out_dir: str | None
+    html_path: str | None
+    no_html: bool
+    journal_path: str | None
+    no_journal: bool
+    no_pdf: bool
+
+    def paths_for(self, customer_id: str, label: str) -> DocumentPaths:
+        """The --out files, or <CUSTOMER>-<PERIOD>.json in --out-dir; the PDF beside the HTML (also a named one)."""
+        html, journal, pdf = not self.no_html, not self.no_journal, not self.no_pdf
+        if self.out_path:
+            json_path = Path(self.out_path)
+            paths = DocumentPaths.beside(json_path, html=html, journal=journal, pdf=pdf)
+            html_file = Path(self.html_path) if self.html_path and html else paths.html
+            pdf_file = html_file.with_suffix(".pdf") if html_file is not None and pdf else None
+            return DocumentPaths(json_path, html_file,
+                                 Path(self.journal_path) if self.journal_path and journal else paths.journal, pdf_file)
+        name = f"{customer_id}-{label}.json".replace("/", "_")
+        return DocumentPaths.beside(Path(self.out_dir or ".") / name, html=html, journal=journal, pdf=pdf)
+
+
+def _document_outputs(paths: DocumentPaths) -> dict[str, Path | None]:
+    """Every file one close may write: the document's and its credit note's."""
+    credit = paths.for_credit_note()
+    return {"--out": paths.json, "--html": paths.html, "--journal": paths.journal, "PDF": paths.pdf,
+            "credit note": credit.json, "credit note HTML": credit.html, "credit note journal": credit.journal,
+            "credit note PDF": credit.pdf}
+
+
+def _prepare_out_dir(out_dir: str | None) -> None:
+    """--out-dir may be created (its parent must exist)."""
+    check_output_folder("--out-dir", out_dir)
+    Path(out_dir or ".").mkdir(exist_ok=True)
+
+
+def _check_inputs_exist(rated_paths: tuple[str, ...]) -> None:
+    for path in rated_paths:
+        if not Path(path).is_file():
+            raise OutputRefused(f"cannot read rated file {path}: no such file")
 
 
 def _issue(close: ClosedCycle, paths: DocumentPaths, register: InvoiceRegister | None, as_of: date | None,
-           accounts: AccountMap) -> bool:
-    """Issue and write one customer's documents and print its summary; False (error printed) when it failed."""
+           accounts: AccountMap, prepaid: PrepaidBook | None, files: AtomicOutputs) -> IssueOutcome | None:
+    """Issue and write one customer's documents and print its summary; None (error printed) when it failed."""
     if close.error is not None or close.draft is None:
         click.echo(f"warp: error: {close.plan.customer_id} {close.cycle.label}: {close.error}", err=True)
-        return False
+        return None
     try:
-        outcome = publish(close.draft, paths, register=register, as_of=as_of, accounts=accounts)
-    except BillingError as exc:
+        entries = prepaid.entries(close.plan) if prepaid is not None else None
+        outcome = publish(close.draft, paths, register=register, as_of=as_of, accounts=accounts,
+                          ledger_entries=entries, writer=files.write)
+    except (BillingError, PrepaidBookError) as exc:
         click.echo(f"warp: error: {close.plan.customer_id} {close.cycle.label}: {exc}", err=True)
-        return False
+        return None
     click.echo(_summary(close, outcome))
-    return True
+    return outcome
+
+
+def _post_debits(prepaid: PrepaidBook, outcome: IssueOutcome, close: ClosedCycle) -> int:
+    """Post a statement's debits (a credit note of an earlier one gives its debits back first); failures."""
+    failures = 0
+    for document in (outcome.credit_note, outcome.invoice):
+        if document is None:
+            continue
+        try:
+            click.echo(prepaid.post(document, close.plan))
+        except PrepaidBookError as exc:
+            failures += 1
+            click.echo(f"warp: error: {close.plan.customer_id} {close.cycle.label}: {exc}", err=True)
+    return failures
 
 
 def _summary(close: ClosedCycle, outcome) -> str:
@@ -138,6 +249,54 @@ def _summary(close: ClosedCycle, outcome) -> str:
             f"fees {document.fees_total} total {document.total} {document.currency} "
             f"[{usage.events:,} events billed, {usage.rejected:,} rejected ignored, "
             f"{usage.outside_period:,} outside the period]")
+
+
+def _seller(path: str | None) -> dict | None:
+    if path is None:
+        return None
+    try:
+        return load_seller(path).to_record()
+    except PlanError as exc:
+        raise fail(f"seller profile {exc}") from None
+
+
+class PrepaidBookError(Exception):
+    """The ledger or balance store could not be used for a prepaid statement."""
+
+
+class PrepaidBook:
+    """Prepaid customers' ledger (for the statement box) and balance (for statement debits).
+
+    Built from the settings (``bootstrap.container()``), like `warp balance`: the same stores
+    the charging functions use.
+    """
+
+    def __init__(self) -> None:
+        self._container = bootstrap.container()
+
+    def entries(self, plan: Plan) -> list | None:
+        if plan.billing != "prepaid":
+            return None
+        try:
+            return list(self._container.ledger_store.entries(plan.customer_id))
+        except Exception as exc:    # any store's errors: named, no stack trace
+            raise PrepaidBookError(f"cannot read the ledger of {plan.customer_id}: {exc}") from None
+
+    def post(self, statement: Invoice, plan: Plan) -> str:
+        from ..charging.statement_debits import post_statement_debits  # noqa: PLC0415 - only when posting
+
+        container = self._container
+        try:
+            posted = post_statement_debits(statement, plan, container.balances, container.ledger_store,
+                                           container.clock.now_ms())
+        except Exception as exc:
+            raise PrepaidBookError(f"statement {statement.number}: debits not all posted ({exc}); "
+                                   "run the same close again (it is idempotent by statement line)") from None
+        balance = ""
+        if posted.balance_micros is not None:
+            balance = f"; balance {format_amount(from_micros(posted.balance_micros))}"
+        return (f"{statement.customer_id} {statement.number}: {posted.booked} statement debit(s) posted, "
+                f"{posted.already_booked} already posted{balance}")
 
 
 def _date_option(text: str | None, name: str) -> date | None:
@@ -186,3 +345,6 @@ def _tax_engine(kind: str | None, usf_table: str | None, avalara_config: str | N
         return bootstrap.Container(settings.model_copy(update=overrides)).tax_engine
     except bootstrap.ConfigurationError as exc:
         raise fail(str(exc)) from None
+
+
+invoice.add_command(show)

@@ -3,8 +3,9 @@
     warp plans load PLAN.yaml                          plan + decks into the plan store (new version)
     warp balance show CUSTOMER                         balance, notices, recent ledger entries
     warp balance topup CUSTOMER AMOUNT --id TOPUP_ID   book a top-up (idempotent by TOPUP_ID)
-    warp balance rebuild                               rebuild Redis balances from the ledger
-    warp rejects replay REJECTS.jsonl                  re-submit corrected rejects
+    warp balance rebuild                               reconcile Redis with the ledger (safe under traffic)
+    warp balance sweep                                 drain Redis outboxes into the ledger, heal stale customers
+    warp rejects replay REJECTS.jsonl                  re-submit corrected rejects or dead-lettered messages
 
 They run against whatever the settings (``WARP_*``) point at, through ``bootstrap.container()``:
 the same stores as the functions, embedded files/SQLite by default.
@@ -26,15 +27,17 @@ from .. import bootstrap, logs
 from ..charging.accounts import PrepaidTerms
 from ..charging.alerts import account_alert
 from ..charging.clock import iso_from_ms
-from ..charging.errors import LedgerConflict, TransientError
+from ..charging.errors import BalanceOutOfRange, LedgerConflict, TransientError
 from ..charging.postpaid import postpaid_terms
 from ..charging.rebuild import rebuild_balances
 from ..charging.service import Delivery, Handled
+from ..charging.sweep import sweep as run_sweep
 from ..money import MoneyError, format_amount, from_micros, to_decimal, to_micros
 from ..plan import Plan, PlanError, load_plan
 from ..rating.deck import DeckError, load_deck
 from ..rating.rater import deck_paths
-from .common import fail, first_line
+from .common import StrictGroup, fail, first_line
+from .output_files import check_outputs, write_atomic
 
 TOPUP_PREFIX = "topup:"
 
@@ -55,7 +58,7 @@ def _prepaid_terms(customer_id: str) -> PrepaidTerms | None:
 
 # -- warp plans ---------------------------------------------------------------------------------
 
-@click.group()
+@click.group(cls=StrictGroup)
 def plans() -> None:
     """Customer plans in the plan store (what the rating functions use)."""
 
@@ -95,20 +98,27 @@ def load(plan_path: str) -> None:
         version = container.plan_store.put_plan(plan.customer_id, Path(plan_path).read_text(encoding="utf-8"), decks)
     except (ValueError, OSError) as exc:
         raise fail(f"plan store refused {plan_path}: {exc}") from None
-    note = ""
-    if plan.billing == "prepaid":
-        try:
-            container.balances.open_account(plan.customer_id, container.clock.now_ms())
-        except TransientError as exc:
-            raise fail(f"{plan.customer_id}: plan version {version} stored, but the prepaid account could not be "
-                       f"opened ({exc}); run the command again") from None
-        note = " (prepaid account open)"
+    _reconcile_loaded(container, plan.customer_id, version)
+    note = " (prepaid account open)" if plan.billing == "prepaid" else ""
     click.echo(f"{plan.customer_id}: plan version {version} stored with {len(decks)} deck(s){note}")
+
+
+def _reconcile_loaded(container: bootstrap.Container, customer_id: str, version: str) -> None:
+    """Open (or bring up to the ledger) the customer's Redis state: never from zero over a history."""
+    try:
+        verified = container.reconcile_customer(customer_id)
+    except Exception as exc:
+        verified, problem = False, str(exc)
+    else:
+        problem = "another reconcile holds the customer"
+    if not verified:
+        raise fail(f"{customer_id}: plan version {version} stored, but its Redis state could not be reconciled "
+                   f"with the ledger ({problem}); run the command again") from None
 
 
 # -- warp balance -------------------------------------------------------------------------------
 
-@click.group()
+@click.group(cls=StrictGroup)
 def balance() -> None:
     """Prepaid balances in Redis and the persisted ledger."""
 
@@ -200,10 +210,13 @@ def topup(customer_id: str, amount_text: str, topup_id: str, reference: str) -> 
         raise fail(f"{customer_id!r} has no prepaid plan in the plan store; load one first (warp plans load)")
     entry_id = TOPUP_PREFIX + topup_id
     try:
+        if not container.balances.is_verified(customer_id):   # lost / restored Redis: up to the ledger first
+            container.reconcile_customer(customer_id)
         result = container.balances.credit(customer_id, entry_id, micros, "topup", reference or topup_id,
                                            container.clock.now_ms(), terms)
         container.ledger_store.append(list(result.entries))
-    except LedgerConflict as exc:
+        container.balances.persisted(list(result.entries))
+    except (LedgerConflict, BalanceOutOfRange) as exc:
         raise fail(str(exc)) from None
     except Exception as exc:
         raise fail(f"top-up {topup_id} not confirmed ({exc}); run the same command again (it is idempotent)") from None
@@ -224,45 +237,82 @@ def topup(customer_id: str, amount_text: str, topup_id: str, reference: str) -> 
 
 @balance.command("rebuild")
 @click.option("--customer", "customers", multiple=True,
-              help="Only this customer (repeatable); default: every customer in the ledger.")
-@click.option("--settle-seconds", default=0, show_default=True,
-              help="Wait after pausing charging, then re-read the ledger (use when Redis did not lose its data).")
+              help="Only this customer (repeatable); default: every customer the ledger or Redis knows.")
+@click.option("--settle-seconds", default=0.0, show_default=True,
+              help="Wait after fencing charging, before reading (postpaid rows still being written).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def rebuild(customers: tuple[str, ...], settle_seconds: int, as_json: bool) -> None:
-    """Rebuild prepaid balances (and recent dedup marks) in Redis from the persisted ledger."""
+def rebuild(customers: tuple[str, ...], settle_seconds: float, as_json: bool) -> None:
+    """Reconcile Redis with the ledger: fence, drain the outbox, compute from the raw rows, write, release.
+
+    Safe under live traffic (charging for a customer answers transient for the moment it is
+    fenced). Conflicts are read from the RAW ledger rows. Exit status 1 when a conflict was found
+    or a customer could not be reconciled (busy / lease lost: run it again).
+    """
     container = _container()
-
-    def terms_for(customer_id: str) -> PrepaidTerms | None:
-        try:
-            return _prepaid_terms(customer_id)
-        except TransientError:
-            return None
-
     try:
-        report = rebuild_balances(container.ledger_store, container.balances,
-                                  dedup_ttl_s=container.settings.dedup_ttl_s,
-                                  customers=list(customers) or None, terms_for=terms_for, settle_s=settle_seconds)
+        report = rebuild_balances(container.ledger_store, container.balances, customers=list(customers) or None,
+                                  settle_s=settle_seconds, **container.rebuild_options())
     except Exception as exc:
         raise fail(f"rebuild failed ({exc}); it can be run again") from None
     summary: dict[str, Any] = {
-        "customers": len(report.balances), "entries": report.entries, "duplicate_rows": report.duplicate_rows,
-        "conflicts": report.conflicts, "dedup_marks": report.dedup_marks,
+        "customers": len(report.balances) + len(set(report.cycle_totals) - set(report.balances)),
+        "entries": report.entries, "duplicate_rows": report.duplicate_rows, "conflicts": report.conflicts,
+        "position_conflicts": report.position_conflicts, "dedup_marks": report.dedup_marks,
+        "drained": report.drained, "busy": report.busy, "lost": report.lost,
         "balances": {customer: format_amount(from_micros(micros)) for customer, micros in report.balances.items()},
+        "positions": report.positions,
+        "cycle_totals": {customer: {cycle: format_amount(from_micros(total)) for cycle, total in cycles.items()}
+                         for customer, cycles in report.cycle_totals.items()},
     }
     if as_json:
         click.echo(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())
-        return
-    for customer, amount in summary["balances"].items():
-        click.echo(f"  {customer}: {amount}")
-    click.echo(f"rebuilt {summary['customers']} balance(s) from {report.entries} ledger entries "
-               f"({report.duplicate_rows} duplicate rows ignored, {report.dedup_marks} dedup marks restored)")
+    else:
+        for customer, amount in summary["balances"].items():
+            click.echo(f"  {customer}: {amount} (position {report.positions.get(customer, 0)})")
+        for customer, cycles in summary["cycle_totals"].items():
+            for cycle, total in cycles.items():
+                click.echo(f"  {customer}: postpaid cycle {cycle}: {total}")
+        click.echo(f"rebuilt {len(report.balances)} balance(s) from {report.entries} ledger entries "
+                   f"({report.duplicate_rows} duplicate rows ignored, {report.drained} outbox entries drained, "
+                   f"{report.dedup_marks} dedup marks restored)")
     for conflict in report.conflicts:
+        click.echo(f"warp: warning: ledger entry {conflict} appears with two different movements", err=True)
+    for conflict in report.position_conflicts:
+        click.echo(f"warp: warning: two ledger entries claim one position: {conflict}", err=True)
+    for customer in report.busy + report.lost:
+        click.echo(f"warp: warning: {customer} was not reconciled (another reconcile held it or the lease ran out); "
+                   "run the command again", err=True)
+    if report.conflicts or report.position_conflicts or report.busy or report.lost:
+        sys.exit(1)
+
+
+@balance.command("sweep")
+@click.option("--no-heal", is_flag=True, help="Only drain the outboxes; do not reconcile stale customers.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def sweep(no_heal: bool, as_json: bool) -> None:
+    """Drain every Redis outbox into the ledger and reconcile customers whose Redis state is stale.
+
+    What the scheduler runs every minute (also the HTTP function `balance_sweep`). Idempotent.
+    """
+    container = _container()
+    try:
+        report = run_sweep(container.ledger_store, container.balances, heal=not no_heal, **container.rebuild_options())
+    except Exception as exc:
+        raise fail(f"sweep failed ({exc}); it can be run again") from None
+    conflicts = report.rebuild.conflicts if report.rebuild is not None else []
+    summary = {"drained": report.drained, "reconciled": report.reconciled, "conflicts": conflicts}
+    if as_json:
+        click.echo(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())
+    else:
+        click.echo(f"swept: {report.drained} outbox entries drained into the ledger, "
+                   f"{len(report.reconciled)} stale customer(s) reconciled")
+    for conflict in conflicts:
         click.echo(f"warp: warning: ledger entry {conflict} appears with two different movements", err=True)
 
 
 # -- warp rejects -------------------------------------------------------------------------------
 
-@click.group()
+@click.group(cls=StrictGroup)
 def rejects() -> None:
     """Rejected usage events."""
 
@@ -275,10 +325,14 @@ def replay(rejects_path: str, batch_size: int, failed_path: str | None) -> None:
     """Re-submit corrected rejects through the charging service.
 
     Each line is a reject record whose ``raw`` text was corrected, a record with an ``event``
-    object, or a plain usage event. The maximum age does not apply to a replay, and earlier
-    refusals (INSUFFICIENT_BALANCE, SUSPENDED, CREDIT_LIMIT) are decided again; an event that
-    was charged meanwhile is not charged twice.
+    object, a dead-lettered message as tools/pubsub_relay.py (and a dead-letter subscription)
+    writes it (``data`` in base64, ``messageId``, ``attributes``), or a plain usage event. The
+    maximum age does not apply to a replay, and earlier refusals (INSUFFICIENT_BALANCE,
+    SUSPENDED, CREDIT_LIMIT) are decided again; an event that was charged meanwhile (found in
+    Redis or in the durable usage store) is not charged twice, and a dead-lettered event whose
+    debit was made gets its ledger entries and usage row completed.
     """
+    check_outputs({"--failed": failed_path}, {"REJECTS.jsonl": rejects_path})
     try:
         source = open(rejects_path, "rb")
     except OSError as exc:
@@ -318,7 +372,7 @@ def replay(rejects_path: str, batch_size: int, failed_path: str | None) -> None:
         if batch:
             flush()
     if failed_path and failed:
-        Path(failed_path).write_bytes(b"\n".join(failed) + b"\n")
+        write_atomic(Path(failed_path), b"\n".join(failed) + b"\n")
     for outcome, count in sorted(counts.items()):
         click.echo(f"  {outcome}: {count}")
     if unreadable:
@@ -338,6 +392,8 @@ def _replay_delivery(text: bytes) -> Delivery | None:
     if not isinstance(record, dict):
         return None
     message_id = record.get("message_id") if isinstance(record.get("message_id"), str) else None
+    if isinstance(record.get("data"), str) and ("messageId" in record or "attributes" in record):
+        return _dead_letter_delivery(record)
     if isinstance(record.get("event"), dict):
         event = record["event"]
     elif isinstance(record.get("raw"), str):
@@ -352,3 +408,21 @@ def _replay_delivery(text: bytes) -> Delivery | None:
     if not isinstance(event, dict):
         return None
     return Delivery(event, message_id, orjson.dumps(event).decode())
+
+
+def _dead_letter_delivery(record: dict) -> Delivery | None:
+    """A dead-lettered Pub/Sub message (``data`` base64, ``messageId``, ``attributes``) as a delivery."""
+    import base64
+    import binascii
+
+    message_id = record.get("messageId") if isinstance(record.get("messageId"), str) else None
+    try:
+        body = base64.b64decode(record["data"], validate=True)
+        event = orjson.loads(body)
+    except (binascii.Error, ValueError, orjson.JSONDecodeError):
+        return None
+    if not isinstance(event, dict):
+        return None
+    given = record.get("attributes")
+    attributes = {str(key): str(value) for key, value in given.items()} if isinstance(given, dict) else {}
+    return Delivery(event, message_id, body.decode("utf-8", "replace"), None, attributes)

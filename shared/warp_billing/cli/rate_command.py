@@ -7,11 +7,13 @@ import gc
 import click
 import orjson
 
+from ..rating.rater import deck_paths
 from ..rating.usage_file import rate_lines
-from .common import build_rater, byte_progress, fail, load_plans
+from .common import StrictCommand, build_rater, byte_progress, fail, load_plans
+from .output_files import AtomicOutputs, check_outputs
 
 
-@click.command()
+@click.command(cls=StrictCommand)
 @click.option("--plan", "plans", multiple=True, required=True, metavar="PLAN.yaml",
               help="Customer plan; repeat for several customers (events are routed by customer_id).")
 @click.option("--in", "in_path", required=True, metavar="USAGE.jsonl", help="Usage events, one JSON object a line.")
@@ -25,7 +27,13 @@ from .common import build_rater, byte_progress, fail, load_plans
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
 def rate(plans, in_path, out_path, rejects_path, summary_path, npa_nxx, progress) -> None:
     """Rate USAGE.jsonl into RATED.jsonl; print a summary (accepted = rated + rejected)."""
-    rater = build_rater(load_plans(plans), npa_nxx)
+    outputs = {"--out": out_path, "--rejects": rejects_path, "--summary": summary_path}
+    inputs = {"--in": in_path, "--plan": plans, "--npa-nxx": npa_nxx}
+    check_outputs(outputs, inputs)
+    loaded = load_plans(plans)
+    decks = [str(plan.resolve(deck)) for plan in loaded for deck in deck_paths(plan.plan)]
+    check_outputs(outputs, {**inputs, "deck": decks})
+    rater = build_rater(loaded, npa_nxx)
     # The compiled decks live for the whole run: keep the cyclic GC from re-scanning their
     # hundreds of thousands of rows on every full collection while events stream through.
     gc.freeze()
@@ -33,19 +41,16 @@ def rate(plans, in_path, out_path, rejects_path, summary_path, npa_nxx, progress
         source = open(in_path, "rb")
     except OSError as exc:
         raise fail(f"cannot read usage file {in_path}: {exc.strerror}") from None
-    try:
-        out = open(out_path, "wb")
-        rejects = open(rejects_path, "wb") if rejects_path else None
-    except OSError as exc:
-        source.close()
-        raise fail(f"cannot write {exc.filename}: {exc.strerror}") from None
-    with source, out, byte_progress(in_path, "rating", progress) as bar:
+    # Every output is a temporary until the whole file is rated: an error or Ctrl-C leaves
+    # the previous files untouched and never a partial RATED.jsonl under its final name.
+    with source, AtomicOutputs() as files, byte_progress(in_path, "rating", progress) as bar:
         try:
-            summary = rate_lines(rater, source, out, rejects, bar.update)
-        finally:
-            if rejects is not None:
-                rejects.close()
-    if summary_path:
-        with open(summary_path, "wb") as handle:
-            handle.write(orjson.dumps(summary.to_dict(), option=orjson.OPT_INDENT_2))
+            out = files.open(out_path)
+            rejects = files.open(rejects_path) if rejects_path else None
+        except OSError as exc:
+            raise fail(f"cannot write {exc.filename}: {exc.strerror}") from None
+        summary = rate_lines(rater, source, out, rejects, bar.update)
+        if summary_path:
+            files.open(summary_path).write(orjson.dumps(summary.to_dict(), option=orjson.OPT_INDENT_2))
+        files.commit()
     click.echo(summary.render())

@@ -9,6 +9,7 @@ longer prefix that is not yet (or no longer) valid never hides a valid shorter o
 from __future__ import annotations
 
 import csv
+import io
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -147,20 +148,47 @@ def load_deck(path: str | os.PathLike[str]) -> RateDeck:
     """Import and compile a deck CSV; raise DeckError naming every bad file/row/column."""
     source = os.fspath(path)
     try:
-        handle = open(source, newline="", encoding="utf-8-sig")
+        with open(source, "rb") as handle:
+            data = handle.read()
     except OSError as exc:
         raise DeckError([DeckIssue(source, 0, "-", f"cannot open: {exc.strerror}")]) from None
-    with handle:
-        return RateDeck(read_deck_rows(handle, source), name=os.path.basename(source))
+    return RateDeck(read_deck_rows(io.StringIO(decode_deck(data, source), newline=""), source),
+                    name=os.path.basename(source))
+
+
+def decode_deck(data: bytes, source: str) -> str:
+    """A deck's bytes as text (UTF-8, an optional BOM); DeckError names the line and byte offset."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        bad = data[exc.start:exc.start + 1].hex()
+        problem = f"line {line}, byte offset {exc.start}: byte 0x{bad} is not UTF-8 (save the deck as UTF-8)"
+        raise DeckError([DeckIssue(source, line, "-", problem)]) from None
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        line = data.count(b"\n", 0, nul) + 1
+        raise DeckError([DeckIssue(source, line, "-", f"line {line}, byte offset {nul}: a NUL byte; a binary file, "
+                                                      "not a CSV deck")])
+    return text
 
 
 def read_deck_rows(lines: Iterable[str], source: str) -> Iterator[DeckRow]:
     """Parse and validate deck rows; raise DeckError with every problem at the end."""
     reader = csv.reader(lines)
-    header = next(reader, None)
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise DeckError([DeckIssue(source, 1, "-", f"not a CSV file: {exc}")]) from None
     if header is None:
         raise DeckError([DeckIssue(source, 1, "-", "empty file: no header row")])
-    columns = {name.strip().lower(): position for position, name in enumerate(header)}
+    columns: dict[str, int] = {}
+    for position, name in enumerate(header):
+        key = name.strip().lower()
+        if key in columns and key:
+            problem = f"column appears twice in the header (columns {columns[key] + 1} and {position + 1})"
+            raise DeckError([DeckIssue(source, 1, key, problem)])
+        columns[key] = position
     missing = [name for name in REQUIRED_COLUMNS if name not in columns]
     if not any(name in columns for name in RATE_COLUMNS):
         missing.append("rate (or a jurisdiction rate column)")
@@ -169,12 +197,16 @@ def read_deck_rows(lines: Iterable[str], source: str) -> Iterator[DeckRow]:
 
     parser = _RowParser(source, columns)
     rows: list[DeckRow] = []
-    for row_number, cells in enumerate(reader, start=2):
-        if not cells or (not cells[0].strip() and not "".join(cells).strip()):
-            continue
-        row = parser.parse(cells, row_number)
-        if row is not None:
-            rows.append(row)
+    row_number = 1
+    try:
+        for row_number, cells in enumerate(reader, start=2):
+            if not cells or (not cells[0].strip() and not "".join(cells).strip()):
+                continue
+            row = parser.parse(cells, row_number)
+            if row is not None:
+                rows.append(row)
+    except csv.Error as exc:
+        raise DeckError([*parser.issues, DeckIssue(source, row_number + 1, "-", f"not a CSV file: {exc}")]) from None
     parser.check_overlaps(rows)
     if parser.issues:
         raise DeckError(parser.issues)

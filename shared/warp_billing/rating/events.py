@@ -13,7 +13,7 @@ from typing import Any
 from ..timeutil import UTC, InstantError, parse_instant
 from .rejections import Reason, Rejection
 
-MAX_CALL_SECONDS = 86_400          # a "call" longer than a day is a switch fault, not traffic
+MAX_CALL_SECONDS = 86_399          # a "call" of a day or more (86,400 s) is a switch fault: BAD_FIELD
 MAX_SEGMENTS = 255                 # the concatenated-SMS limit
 MAX_QUERIES_PER_EVENT = 10_000_000
 MAX_ID_LENGTH = 256

@@ -9,6 +9,12 @@ Rules (reference.md "US wholesale voice rules"):
 * a missing, invalid or non-geographic calling number -> indeterminate (priced by the
   plan's policy). A valid foreign calling number cannot be intrastate: it is interstate
   by default (plan ``foreign_origin``).
+
+contracts.md section 2 (December 2026) makes three rules explicit: the LRN applies only to
+a US called number (for a Canadian, Caribbean or non-NANP called number it is ignored and
+the call is international); a toll-free (8YY) called number has no terminating state, so
+the call is indeterminate whatever the caller (and whatever LRN came with it); a duration
+of 86,400 s or more is BAD_FIELD (``events.MAX_CALL_SECONDS``).
 """
 
 from __future__ import annotations
@@ -23,6 +29,9 @@ INTERNATIONAL = "international"
 JURISDICTIONS = (INTERSTATE, INTRASTATE, INDETERMINATE, INTERNATIONAL)
 
 _N_DIGITS = frozenset("23456789")
+# NANP toll-free codes in service and reserved for toll-free (8YY).
+TOLL_FREE_NPAS = frozenset({"800", "833", "844", "855", "866", "877", "888", "822", "880", "881", "882", "883",
+                            "884", "885", "886", "887", "889"})
 _FOREIGN = "foreign"
 
 
@@ -70,7 +79,9 @@ class JurisdictionRules:
             raise Rejection(Reason.INVALID_NUMBER,
                             f"called_number {called!r}: NPA {called_digits[1:4]} is not assigned")
         if region not in self._domestic:
-            return INTERNATIONAL, called_digits
+            return INTERNATIONAL, called_digits     # the LRN of a non-US called number is ignored
+        if called_digits[1:4] in TOLL_FREE_NPAS:
+            return INDETERMINATE, called_digits     # toll-free: no terminating state, whatever the caller
         match_digits = called_digits
         if lrn is not None:
             lrn_digits = e164_digits(lrn)

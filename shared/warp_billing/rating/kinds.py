@@ -15,6 +15,7 @@ from typing import Any
 from ..plan import Plan
 from .api_queries import ApiQuery, ApiQueryRater
 from .deck import RateDeck
+from .events import MAX_ID_LENGTH, optional_text
 from .jurisdiction import JurisdictionRules
 from .margin import margin
 from .messaging import Message, MessagingRater
@@ -55,10 +56,17 @@ class VoiceKind:
             overhead = self._margin.overhead_per_minute * price.billed_seconds / SIXTY
             margin_pct, low = margin(price.amount, price.vendor_cost, overhead, self._margin.alert_below_pct)
         row = price.row
+        call_id = event.get("call_id")
+        if call_id is not None and (type(call_id) is not str or len(call_id) > MAX_ID_LENGTH):
+            call_id = optional_text(event, "call_id")
+        trunk_id = event.get("trunk_id")
+        if trunk_id is not None and (type(trunk_id) is not str or len(trunk_id) > MAX_ID_LENGTH):
+            trunk_id = optional_text(event, "trunk_id")
         return RatedEvent(
             event_id, "voice", self._customer_id, event["start_time"], price.jurisdiction, row.prefix,
             row.destination, price.rate, price.billed_seconds, price.amount, vendor_id, price.vendor_cost,
             margin_pct, low, direction=call.direction, duration_s=call.duration_s,
+            identity=(call.calling_number, call.called_number, call.lrn, call_id or None, trunk_id or None),
         )
 
 
@@ -90,7 +98,7 @@ class MessageKind:
         return RatedEvent(
             event_id, kind, self._customer_id, event["start_time"], None, price.matched_prefix, price.destination,
             price.rate, message.segments, price.amount, vendor_id, vendor_cost, margin_pct, low,
-            direction=message.direction,
+            direction=message.direction, identity=(message.from_number, message.to_number),
         )
 
 

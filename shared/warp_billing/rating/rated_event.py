@@ -40,11 +40,13 @@ class RatedEvent:
     direction: str | None = None
     query_type: str | None = None
     duration_s: int | None = None
+    # contracts.md section 5: voice (calling, called, lrn, call_id, trunk_id); messaging (from, to)
+    identity: tuple[str | None, ...] | None = None
 
     status = RATED
 
     def to_record(self) -> dict[str, Any]:
-        return {
+        record: dict[str, Any] = {
             "event_id": self.event_id,
             "status": RATED,
             "kind": self.kind,
@@ -64,6 +66,14 @@ class RatedEvent:
             "destination": self.destination,
             "vendor_id": self.vendor_id,
         }
+        identity = self.identity
+        if identity is not None:  # contracts.md section 5: the call's or message's identity
+            if len(identity) == 5:
+                record["calling_number"], record["called_number"], record["lrn"], record["call_id"], \
+                    record["trunk_id"] = identity
+            else:
+                record["from_number"], record["to_number"] = identity
+        return record
 
 
 @dataclass(slots=True)

@@ -19,6 +19,8 @@ class Reason(str, Enum):
     UNKNOWN_CUSTOMER = "UNKNOWN_CUSTOMER"      # no plan for the event's customer_id
     UNKNOWN_ROUTE_CLASS = "UNKNOWN_ROUTE_CLASS"  # the plan prices quality tiers but not this one
     EVENT_TOO_OLD = "EVENT_TOO_OLD"            # older than the configured maximum age (real time)
+    EVENT_IN_FUTURE = "EVENT_IN_FUTURE"        # start_time more than WARP_MAX_FUTURE_SKEW_S ahead (real time)
+    STORE_REFUSED = "STORE_REFUSED"            # the usage store refused the rated row for its content (kept here)
     SUSPENDED = "SUSPENDED"                    # the prepaid account is suspended
     INSUFFICIENT_BALANCE = "INSUFFICIENT_BALANCE"  # prepaid balance cannot cover the charge
     CREDIT_LIMIT = "CREDIT_LIMIT"              # postpaid hard credit limit reached
@@ -40,6 +42,8 @@ MEANINGS: dict[Reason, str] = {
     Reason.UNKNOWN_CUSTOMER: "no plan for the customer_id",
     Reason.UNKNOWN_ROUTE_CLASS: "the plan prices quality tiers but not this class",
     Reason.EVENT_TOO_OLD: "real time: older than WARP_MAX_EVENT_AGE_S and never charged",
+    Reason.EVENT_IN_FUTURE: "real time: start_time more than WARP_MAX_FUTURE_SKEW_S ahead of processing",
+    Reason.STORE_REFUSED: "real time: charged, but the usage store refused the rated row for its content",
     Reason.SUSPENDED: "real time: the prepaid account is suspended",
     Reason.INSUFFICIENT_BALANCE: "real time: the prepaid balance cannot cover the charge",
     Reason.CREDIT_LIMIT: "real time: the postpaid hard credit limit is reached",

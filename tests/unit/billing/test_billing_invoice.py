@@ -19,7 +19,8 @@ GRADUATED = {"mode": "graduated", "unit": "minute",
 def june_plan(**changes):
     sections = {
         "voice": {"deck": "unused.csv", "tiers": GRADUATED,
-                  "commitment": {"minutes": 20000, "shortfall_rate": "0.004", "rebate_above_pct": "10"}},
+                  "commitment": {"minutes": 20000, "shortfall_rate": "0.004", "rebate_above_pct": "10",
+                             "start": "2026-01-01"}},
         "api_queries": {"prices": {"lrn": "0.001"}, "bulk_discount": {"threshold": 10000, "percent": "20"}},
         "recurring": [{"sku": "DID-LOCAL", "description": "Local DID", "quantity": 250, "unit_price": "1.00",
                        "start": "2026-06-10"}],
@@ -70,8 +71,9 @@ def test_a_june_invoice_computed_by_hand():
     assert amounts(invoice) == [
         ("VOICE-INTERSTATE", "60.00"),
         ("VOICE-INTERNATIONAL", "1500.01"),
-        # graduated price of 15,000 minutes = 600.00; 600 - 1560.005005 = -960.005005
-        ("VOICE-TIER-ADJ", "-960.01"),
+        # tiers apply to the domestic lines only (international is priced by its deck): graduated
+        # price of the 10,000 interstate minutes = 1000 x 0.10 + 9000 x 0.05 = 550.00, minus 60.00 as printed
+        ("VOICE-TIER-ADJ", "490.00"),
         # 15,000 of 20,000 minutes: 5,000 x 0.004
         ("VOICE-COMMIT-SHORTFALL", "20.00"),
         ("SMS-OUTBOUND", "0.01"),
@@ -81,14 +83,14 @@ def test_a_june_invoice_computed_by_hand():
         ("DID-LOCAL", "175.00"),
     ]
     record = invoice.to_record()
-    assert record["subtotal"] == "803.01"
+    assert record["subtotal"] == "2253.02"
     assert record["fees"][0] == {"code": "E911", "description": "E911 fee, 250 active numbers at 0.25 each",
                                  "base": "250", "rate": "0.25", "amount": "62.50", "base_kind": "count",
                                  "account_hint": "e911"}
     usf = record["fees"][1]
     # USF Q2 2026 37.0% of interstate + international lines (60.00 + 1500.01): 577.2037 -> 577.20
     assert (usf["code"], usf["base"], usf["rate"], usf["amount"]) == ("USF", "1560.01", "0.37", "577.20")
-    assert record["total"] == "1442.71"
+    assert record["total"] == "2892.72"
     assert (record["customer_id"], record["period"], record["issue_date"], record["due_date"], record["currency"]) == (
         "ACME", {"start": "2026-06-01", "end": "2026-07-01"}, "2026-07-01", "2026-07-16", "USD")
 
@@ -103,17 +105,27 @@ def test_the_invoice_carries_the_contract_keys_with_money_as_decimal_strings():
     for fee in record["fees"]:
         assert {"code", "description", "base", "rate", "amount"} <= set(fee)
     voice = record["lines"][0]
-    assert (voice["quantity"], voice["unit"], voice["billed_seconds"], voice["events"]) == ("10000", "minute", 600_000,
-                                                                                            2)
+    assert (voice["quantity"], voice["unit"], voice["billed_seconds"], voice["events"]) == (
+        "10000", "minute", 600_000, 2)
 
 
 def test_retrospective_tiers_and_a_rebate_above_the_commitment():
     plan = june_plan(voice={"deck": "unused.csv", "tiers": {**GRADUATED, "mode": "retrospective"},
-                            "commitment": {"minutes": 10000, "shortfall_rate": "0.004", "rebate_above_pct": "10"}})
+                            "commitment": {"minutes": 10000, "shortfall_rate": "0.004", "rebate_above_pct": "10",
+                             "start": "2026-01-01"}})
     lines = dict(amounts(close(plan, JUNE_USAGE)))
-    assert lines["VOICE-TIER-ADJ"] == "-1410.01"            # 15,000 x 0.01 = 150; 150 - 1560.005005
-    assert lines["VOICE-COMMIT-REBATE"] == "-15.00"         # 10% of 150.00 (voice after tiers)
+    assert lines["VOICE-TIER-ADJ"] == "440.00"              # 10,000 interstate minutes x 0.05 = 500.00; - 60.00 printed
+    # 10% of the voice after tiers (60.00 + 1500.01 + 440.00 = 2000.01): 200.001 -> 200.00
+    assert lines["VOICE-COMMIT-REBATE"] == "-200.00"
     assert "VOICE-COMMIT-SHORTFALL" not in lines
+
+
+def test_tiers_reprice_international_only_when_applies_to_names_it():
+    tiers = {**GRADUATED, "applies_to": ["VOICE-INTERSTATE", "VOICE-INTERNATIONAL"]}
+    plan = june_plan(voice={"deck": "unused.csv", "tiers": tiers})
+    lines = dict(amounts(close(plan, JUNE_USAGE)))
+    # 15,000 minutes graduated = 600.00, minus the two lines as printed (60.00 + 1500.01)
+    assert lines["VOICE-TIER-ADJ"] == "-960.01"
 
 
 def test_zero_usage_bills_only_the_commitment_and_recurring_charges():
@@ -156,7 +168,7 @@ def test_a_record_read_back_is_the_same_invoice():
     invoice = close(june_plan(), JUNE_USAGE)
     again = Invoice.from_record(invoice.to_record())
     assert again.to_record() == invoice.to_record()
-    assert again.total == invoice.total == Decimal("1442.71")
+    assert again.total == invoice.total == Decimal("2892.72")
 
 
 def test_a_credit_note_negates_every_line_and_fee():
@@ -165,7 +177,7 @@ def test_a_credit_note_negates_every_line_and_fee():
     assert note.total == -invoice.total
     assert [line.amount for line in note.lines] == [-line.amount for line in invoice.lines]
     record = note.to_record()
-    assert (record["document_type"], record["issue_date"], record["total"]) == ("credit_note", "2026-07-20", "-1442.71")
+    assert (record["document_type"], record["issue_date"], record["total"]) == ("credit_note", "2026-07-20", "-2892.72")
 
 
 def test_the_content_hash_ignores_numbers_and_dates_but_not_amounts():

@@ -70,7 +70,8 @@ def plans(draw):
                           "bands": [{"up_to": 10, "rate": str(draw(rates))}, {"rate": str(draw(rates))}]}
     if draw(st.booleans()):
         voice["commitment"] = {"minutes": draw(st.integers(0, 300)), "shortfall_rate": str(draw(rates)),
-                               "rebate_above_pct": str(draw(st.integers(0, 30)))}
+                               "rebate_above_pct": str(draw(st.integers(0, 30))),
+                               "start": (date(2026, 4, 1) + timedelta(days=draw(st.integers(0, 120)))).isoformat()}
     sections["voice"] = voice
     sections["api_queries"] = {"prices": {"lrn": "0.001"},
                                "bulk_discount": {"threshold": draw(st.integers(1, 600)),
@@ -158,8 +159,9 @@ def test_byte_ranges_read_every_line_exactly_once(tmp_path_factory, padding, par
                    for p in range(parts)]
     finally:
         rated_file.BLOCK_BYTES = original
-    assert sum(report.lines for _, report in results) == len(records)
-    total = sum(usage["ACME"].groups[("voice", "interstate")].amount for usage, _ in results if usage["ACME"].groups)
+    assert sum(outcome[1].lines for outcome in results) == len(records)
+    total = sum(outcome[0]["ACME"].groups[("voice", "interstate")].amount
+                for outcome in results if outcome[0]["ACME"].groups)
     assert total == sum(Decimal(n) for n in range(len(records)))
 
 

@@ -45,4 +45,4 @@ def test_a_credit_note_is_titled_as_one_and_names_the_invoice_it_credits():
     issued = invoice(PLAN)
     note = issued.credit_note("ACME-CN-000001", date(2026, 12, 5))
     page = render_invoice_html(replace(note, credits="ACME-INV-000007"))
-    assert "<h1>Credit note" in page and "ACME-INV-000007" in page and "-12,347.10" in page
+    assert '<h1 class="doc-title">Credit note' in page and "ACME-INV-000007" in page and "-12,347.10" in page

@@ -78,7 +78,7 @@ def test_ratable_slices_always_add_up_to_the_amount():
 
 def test_a_commitment_shortfall_is_commitment_revenue_and_a_rebate_a_debit():
     plan = plan_from(voice={"deck": "x.csv", "commitment": {"minutes": 10, "shortfall_rate": "1.00",
-                                                            "rebate_above_pct": "10"}})
+                                                            "rebate_above_pct": "10", "start": "2026-01-01"}})
     shortfall, = journal_entries(invoice_for(plan, "2026-11"))
     assert sides(shortfall) == [("1200", Decimal("10.00"), Decimal("0.00")), ("4030", Decimal("0.00"),
                                                                               Decimal("10.00"))]

@@ -69,7 +69,8 @@ def test_rejected_lines_other_customers_and_other_periods_are_counted_not_billed
     assert acme.groups[("voice", "interstate")].amount == Decimal("1.000000")
     assert (acme.events, acme.rejected, acme.outside_period) == (1, 1, 2)
     assert report.to_dict() == {"lines": 6, "billed": 1, "rejected": 2, "other_customers": 1,
-                                "outside_period": 2, "blank": 0, "undated": 0}
+                                "outside_period": 2, "blank": 0, "undated": 0, "duplicates": 0, "replaced": 0,
+                                "other_by_customer": {"BETA": 1}, "warnings": []}
 
 
 def test_a_customer_without_usage_has_no_groups():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from fractions import Fraction
 
@@ -9,6 +10,7 @@ import pytest
 
 from warp_billing.billing.bulk_discounts import bulk_discount, discount_sku
 from warp_billing.billing.commitments import REBATE_SKU, SHORTFALL_SKU, commitment_outcome
+from warp_billing.billing.cycles import cycle_for
 from warp_billing.billing.tiers import graduated_price, retrospective_price, tier_adjustment
 from warp_billing.billing.usage_lines import UsageTotals
 from warp_billing.plan import BulkDiscount, Commitment, Tiers
@@ -47,51 +49,52 @@ def test_beyond_a_bounded_last_band_its_rate_continues():
     assert retrospective_price(tiers("retrospective", bands).bands, Fraction(300)) == Fraction(3)
 
 
-def test_tier_adjustment_is_tiered_price_minus_the_per_event_total_rounded_once():
+def test_tier_adjustment_is_the_tiered_price_in_cents_minus_the_lines_as_printed():
     voice = UsageTotals(events=2, units=900_000, amount=Decimal("1560.005005"))     # 15,000 minutes
-    price, adjustment = tier_adjustment(tiers("graduated"), voice)
-    assert price == 600
-    assert adjustment == Decimal("-960.01")   # 600 - 1560.005005 = -960.005005, half up (away from zero)
-    price, adjustment = tier_adjustment(tiers("retrospective"), voice)
-    assert (price, adjustment) == (150, Decimal("-1410.01"))
+    price, adjustment = tier_adjustment(tiers("graduated"), voice, Decimal("1560.01"))
+    assert (price, adjustment) == (Decimal("600.00"), Decimal("-960.01"))
+    price, adjustment = tier_adjustment(tiers("retrospective"), voice, Decimal("1560.01"))
+    assert (price, adjustment) == (Decimal("150.00"), Decimal("-1410.01"))
 
 
 def test_tier_adjustment_of_repeating_minutes_is_exact_before_its_one_rounding():
-    # 7 billed seconds = 0.11666... minutes at 0.10 = 0.011666...; per-event total 0.000000.
-    _, adjustment = tier_adjustment(tiers("graduated"), UsageTotals(1, 7, Decimal("0")))
-    assert adjustment == Decimal("0.01")
+    # 7 billed seconds = 0.11666... minutes at 0.10 = 0.011666... -> 0.01; the line printed 0.00.
+    price, adjustment = tier_adjustment(tiers("graduated"), UsageTotals(1, 7, Decimal("0")), Decimal("0.00"))
+    assert (price, adjustment) == (Decimal("0.01"), Decimal("0.01"))
 
 
-COMMITMENT = Commitment(minutes=1_000_000, shortfall_rate=Decimal("0.004"), rebate_above_pct=Decimal("10"))
+COMMITMENT = Commitment(minutes=1_000_000, shortfall_rate=Decimal("0.004"), rebate_above_pct=Decimal("10"),
+                        start=date(2026, 1, 1))
+JUNE = cycle_for("2026-06")
 
 
 def test_a_shortfall_charges_unmet_minutes_at_the_shortfall_rate():
-    outcome = commitment_outcome(COMMITMENT, Fraction(400_000), Fraction(1600))
+    outcome = commitment_outcome(COMMITMENT, JUNE, Fraction(400_000), Fraction(1600))
     assert (outcome.sku, outcome.quantity, outcome.amount) == (SHORTFALL_SKU, 600_000, Decimal("2400.00"))
 
 
 def test_zero_usage_pays_the_whole_commitment():
-    outcome = commitment_outcome(COMMITMENT, Fraction(0), Fraction(0))
+    outcome = commitment_outcome(COMMITMENT, JUNE, Fraction(0), Fraction(0))
     assert (outcome.sku, outcome.amount) == (SHORTFALL_SKU, Decimal("4000.00"))
 
 
 def test_a_month_exactly_at_the_commitment_has_no_commitment_line():
-    assert commitment_outcome(COMMITMENT, Fraction(1_000_000), Fraction(4000)) is None
+    assert commitment_outcome(COMMITMENT, JUNE, Fraction(1_000_000), Fraction(4000)) is None
 
 
 def test_a_tenth_of_a_minute_short_is_a_shortfall_of_that_tenth():
-    outcome = commitment_outcome(COMMITMENT, Fraction(9_999_999, 10), Fraction(4000))
+    outcome = commitment_outcome(COMMITMENT, JUNE, Fraction(9_999_999, 10), Fraction(4000))
     assert (outcome.quantity, outcome.amount) == (Fraction(1, 10), Decimal("0.00"))   # 0.0004 -> 0.00
 
 
 def test_above_the_commitment_the_rebate_is_a_percentage_of_voice_usage_after_tiers():
-    outcome = commitment_outcome(COMMITMENT, Fraction(1_200_000), Fraction(300_005, 100))   # 3000.05
+    outcome = commitment_outcome(COMMITMENT, JUNE, Fraction(1_200_000), Fraction(300_005, 100))   # 3000.05
     assert (outcome.sku, outcome.amount) == (REBATE_SKU, Decimal("-300.01"))   # -300.005 half up
 
 
 def test_no_rebate_line_when_the_rebate_percentage_is_zero():
-    commitment = Commitment(minutes=10, shortfall_rate=Decimal("0.004"))
-    assert commitment_outcome(commitment, Fraction(20), Fraction(5)) is None
+    commitment = Commitment(minutes=10, shortfall_rate=Decimal("0.004"), start=date(2026, 1, 1))
+    assert commitment_outcome(commitment, JUNE, Fraction(20), Fraction(5)) is None
 
 
 DISCOUNT = BulkDiscount(threshold=10_000, percent=Decimal("20"))

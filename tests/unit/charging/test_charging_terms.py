@@ -12,7 +12,7 @@ from warp_billing.plan import parse_plan
 
 
 def plan(**fields):
-    return parse_plan({"customer_id": "C", **fields})
+    return parse_plan({"customer_id": "C", "timezone": "UTC", **fields})
 
 
 def at(text: str) -> datetime:
@@ -53,8 +53,8 @@ def test_prepaid_terms_in_micro_units_with_auto_recharge():
 
     assert terms.low_balance_threshold_micros == 5_000_001
     assert terms.suspend_after_s == 48 * 3600
-    assert (terms.recharge_below_micros, terms.recharge_amount_micros, terms.auto_recharge) == (10_000_000, 100_000_000,
-                                                                                                True)
+    assert (terms.recharge_below_micros, terms.recharge_amount_micros, terms.auto_recharge) == (
+        10_000_000, 100_000_000, True)
 
 
 def test_auto_recharge_needs_both_the_trigger_and_the_amount():

@@ -104,5 +104,5 @@ def test_an_earlier_version_can_be_compiled_again(store):
 def test_prepaid_terms_come_in_micro_units(store):
     terms = PlanCatalog(store, 30).current("ACME").prepaid
 
-    assert (terms.low_balance_threshold_micros, terms.suspend_after_s, terms.auto_recharge) == (1_000_000, 86_400,
-                                                                                                False)
+    assert (terms.low_balance_threshold_micros, terms.suspend_after_s, terms.auto_recharge) == (
+        1_000_000, 86_400, False)

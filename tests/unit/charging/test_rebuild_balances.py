@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.charging_world import make_world, voice_event
-from tests.fakes import FakeBalances, FakeClock, FakeLedgerStore
+from tests.fakes import CREDIT_NAMESPACE, FakeBalances, FakeClock, FakeLedgerStore
 
 from warp_billing.charging.accounts import PrepaidTerms
 from warp_billing.charging.rebuild import rebuild_balances
@@ -61,7 +61,7 @@ def test_debits_older_than_the_dedup_window_get_no_mark():
 
     report = rebuild_balances(ledger, balances, dedup_ttl_s=3 * 86_400, clock=FakeClock())
 
-    assert ("ACME", "old") not in balances.results and ("ACME", "topup:1") in balances.results
+    assert ("ACME", "old") not in balances.results and ("ACME", CREDIT_NAMESPACE + "topup:1") in balances.results
     assert report.dedup_marks == 1
 
 

@@ -17,6 +17,7 @@ from warp_billing.rating.rejections import Rejection
 KEY = re.compile(r"[\x21-\x7e]{1,128}")  # the rule, written independently of the code under test
 PLAN = """
 customer_id: ACME
+timezone: UTC
 voice: {deck: voice.csv}
 """
 DECK = "1,US,0.01,0.01,0.01,,2020-01-01,,6,6,\n"

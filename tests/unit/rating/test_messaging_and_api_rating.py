@@ -6,6 +6,7 @@ from tests.builders import message, query, rater
 
 PLAN = """
 customer_id: ACME
+timezone: UTC
 messaging:
   deck: msg.csv
   vendor_decks: {V1: vmsg.csv}
@@ -30,8 +31,8 @@ def rate(event):
 
 def test_outbound_sms_is_segments_times_the_destination_rate():
     result = rate(message(segments=3))
-    assert (result.matched_prefix, result.rate, result.billed_units, result.amount) == ("1", Decimal("0.0040"), 3,
-                                                                                        Decimal("0.012000"))
+    assert (result.matched_prefix, result.rate, result.billed_units, result.amount) == (
+        "1", Decimal("0.0040"), 3, Decimal("0.012000"))
     assert result.jurisdiction is None
 
 
@@ -87,8 +88,8 @@ def test_messaging_vendor_cost_and_margin():
 
 def test_api_query_price_times_count():
     result = rate(query(count=25))
-    assert (result.rate, result.billed_units, result.amount, result.query_type) == (Decimal("0.001"), 25,
-                                                                                    Decimal("0.025000"), "lrn")
+    assert (result.rate, result.billed_units, result.amount, result.query_type) == (
+        Decimal("0.001"), 25, Decimal("0.025000"), "lrn")
     assert rate(query(query_type="cnam")).amount == Decimal("0.004000")
 
 
@@ -104,5 +105,5 @@ def test_api_vendor_cost():
 
 
 def test_a_product_missing_from_the_plan_is_no_rate():
-    result = rater("customer_id: ACME\napi_queries: {prices: {lrn: '0.001'}}\n", {}).rate(message())
+    result = rater("customer_id: ACME\ntimezone: UTC\napi_queries: {prices: {lrn: '0.001'}}\n", {}).rate(message())
     assert (result.reason, result.detail) == ("NO_RATE", "the plan has no messaging section")

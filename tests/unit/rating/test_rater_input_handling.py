@@ -3,7 +3,7 @@
 import pytest
 from tests.builders import rater, voice
 
-PLAN = "customer_id: ACME\nvoice: {deck: d.csv}\n"
+PLAN = "customer_id: ACME\ntimezone: UTC\nvoice: {deck: d.csv}\n"
 DECK = {"d.csv": "prefix,rate,effective_date\n1,0.005,2026-01-01\n44,0.02,2026-01-01\n"}
 
 
@@ -49,8 +49,8 @@ def test_bad_events_are_rejected_with_a_named_reason(event, reason, detail):
 
 def test_rejections_keep_whatever_identity_the_event_had():
     result = fresh().rate(voice(event_id="x-1", duration_s=-5))
-    assert (result.event_id, result.kind, result.customer_id, result.start_time) == ("x-1", "voice", "ACME",
-                                                                                     "2026-11-03T02:00:00Z")
+    assert (result.event_id, result.kind, result.customer_id, result.start_time) == (
+        "x-1", "voice", "ACME", "2026-11-03T02:00:00Z")
 
 
 def test_a_repeated_event_id_is_rated_once():

@@ -128,7 +128,7 @@ def test_half_up_at_the_seventh_decimal_on_a_real_call():
     # Use a rate giving exactly ...5 at the 7th decimal: 0.00015 x 2 s / 60 = 0.000005 (exact);
     # 0.00003 x 1 s / 60 = 0.0000005 -> rounds up to 0.000001.
     deck = "prefix,rate,effective_date,first_increment,next_increment\n99,0.00003,2026-01-01,1,1\n"
-    plan_yaml = "customer_id: ACME\nvoice: {deck: d.csv}\n"
+    plan_yaml = "customer_id: ACME\ntimezone: UTC\nvoice: {deck: d.csv}\n"
     result = rater(plan_yaml, {"d.csv": deck}).rate(voice(called_number="+9912345678", duration_s=1))
     assert result.amount == Decimal("0.000001")
 

@@ -1,0 +1,48 @@
+"""Posting a prepaid statement's recurring charges and fees to the customer's balance.
+
+Each debit goes through the balance store's existing adjustment path (``BalanceStore.credit``
+with a negative amount, kind ``adjustment``), which is idempotent by entry id for ever, then
+into the persisted ledger (idempotent by entry id too). The entry id is
+``statement:<STATEMENT NUMBER>:<line>`` (``billing.prepaid_statement``), so re-running a close,
+or a crash halfway through the posting, never debits a line twice: the next run books the
+lines still missing and finds the others already booked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..billing.invoice import Invoice
+from ..billing.prepaid_statement import statement_debits
+from ..plan import Plan
+from ..ports import BalanceStore, LedgerStore
+from .prepaid import prepaid_terms
+
+ADJUSTMENT = "adjustment"
+
+
+@dataclass(frozen=True, slots=True)
+class PostedDebits:
+    """What posting a statement did: lines booked now, lines found already booked, the balance after."""
+
+    booked: int
+    already_booked: int
+    balance_micros: int | None
+
+
+def post_statement_debits(statement: Invoice, plan: Plan, balances: BalanceStore, ledger: LedgerStore,
+                          at_ms: int) -> PostedDebits:
+    """Debit every non-usage line and fee of an issued statement (idempotent by statement line)."""
+    terms = prepaid_terms(plan)
+    booked = already = 0
+    balance = None
+    for debit in statement_debits(statement):
+        result = balances.credit(statement.customer_id, debit.entry_id, debit.amount_micros, ADJUSTMENT,
+                                 debit.reference, at_ms, terms)
+        ledger.append(list(result.entries))      # re-appending a booked entry is a no-op (by entry id)
+        balance = result.balance_micros
+        if result.duplicate:
+            already += 1
+        else:
+            booked += 1
+    return PostedDebits(booked, already, balance)
