@@ -152,6 +152,9 @@ def stack_env() -> dict[str, str]:
         # The cycle close (issue 10): BigQuery usage, Firestore register + outbox, Cloud Storage documents.
         "WARP_RATED_SOURCE": "bigquery",
         "WARP_REGISTER_STORE": "firestore",
+        # The NetSuite sync drains the outbox the close writes (the Firestore register's erp_outbox),
+        # as in production (terraform/functions.tf); the settings default stays sqlite (README).
+        "WARP_SYNC_OUTBOX": "register",
         "WARP_DOCUMENT_STORE": "gcs",
         "WARP_RUN_LOG_STORE": "bigquery",
         "WARP_INVOICE_SINK": "log",  # no Pub/Sub stand-in: announcements become log lines

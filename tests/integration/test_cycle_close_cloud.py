@@ -314,3 +314,28 @@ def test_the_firestore_outbox_is_the_sync_port_idempotent_ordered_markable(stack
     with pytest.raises(KeyError):
         outbox.mark("no-such-document", 1, "synced")
     assert [d.doc_id for d in outbox.documents(customer)] == [f"customer:{customer}", f"{customer}-INV-000001"]
+
+
+# -- prepaid customers: a statement, closed once ------------------------------------------------------
+
+
+@pytest.mark.parametrize("store", ["files", "firestore"])
+def test_a_prepaid_customer_gets_one_statement_and_a_rerun_issues_nothing(stack, tmp_path, store):
+    cloud = Cloud(stack)
+    register = FileCloseRegister(tmp_path / "register") if store == "files" else cloud.register
+    customer = f"PRE{uuid.uuid4().hex[:6].upper()}"
+    cloud.usage.insert_rated([voice(customer, f"{customer}-1", "2026-08-10T10:00:00Z", "0.500000")])
+    target = CloseTarget(plan(customer, billing="prepaid"), "2026-08")
+    first = cloud.closer(register).close([target]).rows[0]
+    again = cloud.closer(register).close([target]).rows[0]
+    rebill = cloud.closer(register).close([target], rebill=True).rows[0]
+    assert (first["status"], again["status"], rebill["status"]) == ("issued", "unchanged", "unchanged")
+    assert first["document_number"] == again["document_number"] == f"{customer}-ST-000001"
+    assert register.issued_number(customer, "2026-08") == f"{customer}-ST-000001"
+    assert [(d.number, d.document_type) for d in register.documents(customer)] == [
+        (f"{customer}-ST-000001", "statement")]
+    # Not an AR invoice in the ERP: the customer and the statement's journal (customer deposits) only.
+    outbox = register.outbox_documents(customer)
+    assert [(d.doc_id, d.doc_type) for d in outbox] == [
+        (f"customer:{customer}", "customer"), (f"journal:{customer}-ST-000001", "journal_entry")]
+    assert outbox[1].prerequisites == (f"customer:{customer}",)

@@ -30,7 +30,7 @@ import orjson
 from ..billing.close_service import ALREADY_ISSUED
 from ..billing.erp_outbox import customer_doc_id, issue_documents
 from ..billing.errors import InvoiceRegisterError
-from ..billing.invoice import INVOICE, Invoice
+from ..billing.invoice import INVOICE, STATEMENT, Invoice
 from ..billing.invoice_store import InvoiceRegister, IssueOutcome
 from ..billing.revenue_recognition import AccountMap
 from ..ports import OutboxDocument
@@ -45,6 +45,7 @@ CREATE INDEX IF NOT EXISTS outbox_status ON outbox (status, sequence);
 CREATE INDEX IF NOT EXISTS outbox_customer ON outbox (customer_id, sequence);
 """
 OUTBOX_STATUSES = ("pending", "enqueued", "synced", "failed")
+BILLED = (INVOICE, STATEMENT)  # what a close issues: a postpaid invoice or a prepaid statement
 
 
 class SqliteOutbox:
@@ -137,9 +138,9 @@ class FileCloseRegister:
 
     def issued_number(self, customer_id: str, period: str) -> str | None:
         documents = self.register.documents(customer_id)
-        credited = {d.credits for d in documents if d.document_type != INVOICE}
+        credited = {d.credits for d in documents if d.document_type not in BILLED}
         for document in reversed(documents):
-            if (document.document_type == INVOICE and document.cycle.label == period
+            if (document.document_type in BILLED and document.cycle.label == period
                     and document.number not in credited):
                 return document.number
         return None
@@ -175,8 +176,8 @@ class FileCloseRegister:
 
     def _live(self, draft: Invoice) -> Invoice | None:
         documents = self.register.documents(draft.customer_id)
-        credited = {document.credits for document in documents if document.document_type != INVOICE}
-        live = [document for document in documents if document.document_type == INVOICE
+        credited = {document.credits for document in documents if document.document_type not in BILLED}
+        live = [document for document in documents if document.document_type in BILLED
                 and document.number not in credited and document.cycle.start == draft.cycle.start]
         return live[-1] if live else None
 

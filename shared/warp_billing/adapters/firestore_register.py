@@ -2,7 +2,7 @@
 
 Layout (``collection_prefix`` in front of each top-level name)::
 
-    invoice_registers/{customer}                       counts {invoice: n, credit_note: m}
+    invoice_registers/{customer}                       counts {invoice: n, statement: s, credit_note: m}
     invoice_registers/{customer}/cycles/{period}       watermark, live_number, issued_at
     invoice_registers/{customer}/documents/{number}    the issued document (record: its JSON text)
     erp_outbox/{doc_id}#{revision}                     an ``OutboxDocument``
@@ -40,7 +40,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from ..billing.close_service import ALREADY_ISSUED
 from ..billing.erp_outbox import customer_doc_id, issue_documents
 from ..billing.errors import InvoiceRegisterError
-from ..billing.invoice import CREDIT_NOTE, INVOICE, ISSUED, Invoice
+from ..billing.invoice import CREDIT_NOTE, INVOICE, ISSUED, STATEMENT, Invoice
 from ..billing.invoice_store import ISSUED_NEW, PREFIXES, REISSUED, UNCHANGED, IssueOutcome
 from ..billing.revenue_recognition import AccountMap
 from ..ports import OutboxDocument
@@ -88,8 +88,8 @@ class FirestoreRegister:
 
     def issue_close(self, draft: Invoice, *, watermark: datetime, customer: OutboxDocument, accounts: AccountMap,
                     as_of: date | None = None, rebill: bool = False) -> IssueOutcome:
-        if draft.document_type != INVOICE:
-            raise InvoiceRegisterError("only invoices are issued from drafts")
+        if draft.document_type not in (INVOICE, STATEMENT):
+            raise InvoiceRegisterError("only invoices and statements are issued from drafts")
         def body(transaction) -> IssueOutcome:
             return self._issue(transaction, draft, watermark, customer, accounts, as_of, rebill)
 
@@ -104,7 +104,7 @@ class FirestoreRegister:
     def documents(self, customer_id: str) -> list[Invoice]:
         found = [Invoice.from_record(orjson.loads(snapshot.get("record")))
                  for snapshot in self._register_ref(customer_id).collection("documents").stream(timeout=self.timeout_s)]
-        return sorted(found, key=lambda d: (d.document_type != INVOICE, str(d.number)))
+        return sorted(found, key=lambda d: (d.document_type == CREDIT_NOTE, str(d.number)))
 
     # -- the ERP outbox (``self.outbox`` is the ``SyncOutbox``; these delegate for convenience) ----
 
@@ -135,7 +135,7 @@ class FirestoreRegister:
         if live is not None and (not rebill or live.content_hash == draft.content_hash):
             outcome = IssueOutcome(UNCHANGED if live.content_hash == draft.content_hash else ALREADY_ISSUED, live)
         elif live is None:
-            issued = _numbered(draft, INVOICE, counts)
+            issued = _numbered(draft, draft.document_type, counts)  # INV or ST: each its own counter
             writes.append(("create", self._document_ref(customer_id, str(issued.number)), _document_fields(issued)))
             writes.append(("create", cycle_ref, {"period": label, "watermark": watermark.isoformat(),
                                                  "live_number": issued.number, "issued_at": customer.issued_at}))
@@ -163,7 +163,7 @@ class FirestoreRegister:
         today = datetime.now(draft.cycle.zone).date()
         on = max(as_of or today, draft.cycle.issue_date)
         note = live.credit_note(_next_number(draft.customer_id, CREDIT_NOTE, counts), on)
-        rebill = replace(draft, number=_next_number(draft.customer_id, INVOICE, counts), status=ISSUED,
+        rebill = replace(draft, number=_next_number(draft.customer_id, draft.document_type, counts), status=ISSUED,
                          issue_date=on, due_date=draft.cycle.due_date(draft.net_days, on), replaces=live.number)
         writes = [("create", self._document_ref(draft.customer_id, str(note.number)), _document_fields(note)),
                   ("create", self._document_ref(draft.customer_id, str(rebill.number)), _document_fields(rebill))]

@@ -7,6 +7,13 @@ Every issue records, in the register's transaction (``ports.SyncOutbox``):
 * a credit note ``<C>-CN-n`` (prerequisites: the customer and the invoice it credits);
 * ``journal:<number>`` (journal_entry) of each, after its document.
 
+A prepaid customer's statement ``<C>-ST-n`` (and a credit note of one) is NOT an AR document:
+nothing is receivable, it was paid from the prepaid balance. It is therefore not put in the
+outbox as an invoice or credit memo (the NetSuite sync would create an open receivable, or
+refuse an unknown type); only its journal goes (customer deposits against revenue and taxes),
+with the customer as its prerequisite. The statement itself lives in the register and the
+document store.
+
 Sequences are left 0 here: the register assigns them in issue order when it stores them.
 Adding an existing (doc_id, revision) changes nothing, so a register records the documents of
 the live invoice on every call, which repairs an outbox a crash left behind.
@@ -54,12 +61,19 @@ DEFAULT_ACCOUNTS = AccountMap()
 
 def issue_documents(documents: list[Invoice], issued_at: str,
                     accounts: AccountMap = DEFAULT_ACCOUNTS) -> list[OutboxDocument]:
-    """The outbox entries of issued invoices / credit notes, each followed by its journal."""
+    """The outbox entries of issued invoices / credit notes, each followed by its journal.
+
+    A prepaid document (statement, or a credit note of one) gives its journal only (module docstring).
+    """
     entries = []
     for document in documents:
         if document.number is None:
             raise ValueError("only numbered (issued) documents go to the ERP")
         customer = customer_doc_id(document.customer_id)
+        if document.billing == "prepaid":
+            entries.append(OutboxDocument(JOURNAL_PREFIX + document.number, 1, "journal_entry", document.customer_id,
+                                          0, issued_at, journal_record(document, accounts), (customer,)))
+            continue
         prerequisites: tuple[str, ...]
         if document.document_type == CREDIT_NOTE:
             doc_type, prerequisites = "credit_memo", (customer, str(document.credits))
