@@ -12,7 +12,7 @@
 locals {
   # THE list of deployed functions. Each name needs functions/<name>/main.py with its entry point
   # and an entry in function_catalog; `make deploy-check` (CI) fails, naming the function, otherwise.
-  declared_functions = ["rate_voice", "rate_sms", "rate_api", "netsuite_sync", "balance_sweep"]
+  declared_functions = ["rate_voice", "rate_sms", "rate_api", "netsuite_sync", "balance_sweep", "rollup"]
 
   # Every entry has the same keys (deploy-check enforces it):
   #   trigger       "pubsub" (usage topic -> push subscription) or "http" (Scheduler / Cloud Tasks)
@@ -179,6 +179,7 @@ locals {
         WARP_DOCUMENTS_BUCKET = local.bucket_names.documents
         WARP_INVOICE_SINK     = "pubsub"
         WARP_INVOICE_TOPIC    = "invoices"
+        WARP_SYNC_OUTBOX      = "register" # the outbox it writes is the one netsuite_sync drains
       }
       secrets      = {}
       bq_append    = ["cycle_runs"]
@@ -230,9 +231,12 @@ locals {
         WARP_NETSUITE_SYNC_URL     = "https://netsuite-sync-${local.run_app_suffix}"
         WARP_TASKS_INVOKER_ACCOUNT = google_service_account.tasks.email
         WARP_NETSUITE_ACCOUNT      = var.netsuite_account_id
-        # sync_errors on Firestore. The ERP outbox setting (WARP_SYNC_OUTBOX) offers only sqlite so
-        # far: the cloud outbox is the cycle close's Firestore register, set here when it lands.
-        WARP_SYNC_ERRORS = "firestore"
+        # The sync drains the outbox the cycle close writes in the same transaction as each
+        # document: the Firestore register's erp_outbox (WARP_SYNC_OUTBOX=register with
+        # WARP_REGISTER_STORE=firestore). sync_errors on Firestore too.
+        WARP_SYNC_OUTBOX    = "register"
+        WARP_REGISTER_STORE = "firestore"
+        WARP_SYNC_ERRORS    = "firestore"
       }
       secrets = {
         WARP_NETSUITE_PRIVATE_KEY    = "warp-netsuite-private-key"

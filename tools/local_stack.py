@@ -16,6 +16,8 @@ rate_sms       functions-framework (cloudevent)       8082
 rate_api       functions-framework (cloudevent)       8083
 netsuite       tools/netsuite_standin.py (NetSuite)   8090 (test certificate in .local-stack/netsuite/)
 netsuite_sync  functions-framework (http)             8091 (the netsuite queue's target)
+storage        PyPI ``gcp-storage-emulator``          9023 (in memory), buckets created at start
+rollup         functions-framework (http)             8092 (cycle close and hourly rollup)
 =============  =====================================  ===================================
 
 Each emulator lives in its own environment under ``.local-stack/`` (their protobuf pins clash
@@ -78,6 +80,9 @@ NETSUITE_DIR = STACK_DIR / "netsuite"
 NETSUITE_KID = "warp-local-cert"
 NETSUITE_CLIENT_ID = "warp-local-client"
 NETSUITE_MAPPING = ROOT / "config" / "netsuite-mapping.yaml"
+STORAGE_PORT = 9023 + PORT_OFFSET
+DOCUMENTS_BUCKET = f"{PROJECT}-documents"
+VENDOR_CDR_BUCKET = f"{PROJECT}-vendor-cdrs"
 USAGE_DATASET = "warp_billing"
 NETSUITE_QUEUE = "netsuite"
 NETSUITE_CONCURRENCY = 5  # terraform var.netsuite_concurrency's default: the NetSuite account's limit
@@ -86,6 +91,9 @@ FUNCTIONS = (  # (name, target, port): the Pub/Sub-triggered rating functions
     ("rate_voice", "rate_voice", 8081 + PORT_OFFSET),
     ("rate_sms", "rate_sms", 8082 + PORT_OFFSET),
     ("rate_api", "rate_api", 8083 + PORT_OFFSET),
+)
+HTTP_FUNCTIONS = (  # (name, target, port): the HTTP functions Cloud Scheduler calls
+    ("rollup", "rollup", 8092 + PORT_OFFSET),
 )
 
 DUCKDB_VERSION = "1.5.5"
@@ -96,6 +104,7 @@ BIGQUERY_PACKAGES = (
     "numpy",
 )
 TASKS_PACKAGES = ("gcloud-tasks-emulator==0.6.2",)
+STORAGE_PACKAGES = ("gcp-storage-emulator==2026.7.19",)
 FIRESTORE_NPM_PACKAGE = "@firestore-emulator/server"
 FIRESTORE_NPM_VERSION = "0.3.15"
 
@@ -140,6 +149,19 @@ def stack_env() -> dict[str, str]:
         "WARP_FIRESTORE_PROJECT": PROJECT,
         "WARP_FIRESTORE_EMULATOR_HOST": f"{HOST}:{FIRESTORE_PORT}",
         "WARP_ALERT_TOPIC": "billing-alerts",
+        # The cycle close (issue 10): BigQuery usage, Firestore register + outbox, Cloud Storage documents.
+        "WARP_RATED_SOURCE": "bigquery",
+        "WARP_REGISTER_STORE": "firestore",
+        # The NetSuite sync drains the outbox the close writes (the Firestore register's erp_outbox),
+        # as in production (terraform/functions.tf); the settings default stays sqlite (README).
+        "WARP_SYNC_OUTBOX": "register",
+        "WARP_DOCUMENT_STORE": "gcs",
+        "WARP_RUN_LOG_STORE": "bigquery",
+        "WARP_INVOICE_SINK": "log",  # no Pub/Sub stand-in: announcements become log lines
+        "WARP_STORAGE_ENDPOINT": f"http://{HOST}:{STORAGE_PORT}",
+        "WARP_DOCUMENTS_BUCKET": DOCUMENTS_BUCKET,
+        "WARP_VENDOR_CDR_BUCKET": VENDOR_CDR_BUCKET,
+        "STORAGE_EMULATOR_HOST": f"http://{HOST}:{STORAGE_PORT}",
         # Not (yet) read by settings.py; the stand-ins' addresses for Cloud Tasks clients and tests.
         "WARP_TASKS_ENDPOINT": f"{HOST}:{TASKS_PORT}",
         "WARP_NETSUITE_QUEUE": f"projects/{PROJECT}/locations/{LOCATION}/queues/{NETSUITE_QUEUE}",
@@ -148,7 +170,7 @@ def stack_env() -> dict[str, str]:
         "FIRESTORE_EMULATOR_HOST": f"{HOST}:{FIRESTORE_PORT}",
         "GOOGLE_CLOUD_PROJECT": PROJECT,
     }
-    for name, _target, port in FUNCTIONS:
+    for name, _target, port in FUNCTIONS + HTTP_FUNCTIONS:
         env[f"WARP_{name.upper()}_URL"] = f"http://{HOST}:{port}/"
     env.update(netsuite_env())
     return env
@@ -299,6 +321,10 @@ def _install_tasks(component: Component, log: Path) -> None:
     _install_python_venv(component, log)
 
 
+def _install_storage(component: Component, log: Path) -> None:
+    _install_python_venv(component, log)
+
+
 COMPONENTS = (
     Component(
         "bigquery",
@@ -318,6 +344,12 @@ COMPONENTS = (
         TASKS_PACKAGES,
         _install_tasks,
         (STACK_DIR / "tasks" / "bin" / "gcloud-tasks-emulator").exists,
+    ),
+    Component(
+        "storage",
+        STORAGE_PACKAGES,
+        _install_storage,
+        (STACK_DIR / "storage" / "bin" / "gcp-storage-emulator").exists,
     ),
 )
 
@@ -427,6 +459,13 @@ def services() -> list[Service]:
              "-d", f"projects/{PROJECT}/locations/{LOCATION}/queues/{NETSUITE_QUEUE}"],
             (TASKS_PORT,),
         ),
+        Service(
+            "storage",
+            [str(STACK_DIR / "storage" / "bin" / "gcp-storage-emulator"), "start", "--host", HOST,
+             "--port", str(STORAGE_PORT), "--in-memory", "--quiet"],
+            (STORAGE_PORT,),
+            http_probe="/storage/v1/b?project=" + PROJECT,
+        ),
     ]
     _key, certificate = NETSUITE_DIR / "private_key.pem", NETSUITE_DIR / "certificate.pem"
     result.append(
@@ -458,6 +497,18 @@ def services() -> list[Service]:
                     name,
                     [str(functions_framework), "--target", target, "--source", str(source),
                      "--signature-type", "cloudevent", "--host", HOST, "--port", str(port)],
+                    (port,),
+                    env={"PYTHONPATH": str(ROOT / "shared")},
+                )
+            )
+    for name, target, port in HTTP_FUNCTIONS:
+        source = ROOT / "functions" / name / "main.py"
+        if source.exists():
+            result.append(
+                Service(
+                    name,
+                    [str(functions_framework), "--target", target, "--source", str(source),
+                     "--signature-type", "http", "--host", HOST, "--port", str(port)],
                     (port,),
                     env={"PYTHONPATH": str(ROOT / "shared")},
                 )
@@ -590,6 +641,21 @@ def _provision() -> None:
     store = BigQueryUsageStore(lambda: bigquery_client(project, endpoint), project=project,
                                dataset=env["WARP_BIGQUERY_DATASET"], deadline_s=30)
     store.ensure_schema()
+    _create_buckets(env)
+
+
+def _create_buckets(env: dict[str, str]) -> None:
+    """The buckets the close and the reconciliation use (idempotent: 409 = already there)."""
+    endpoint = env["WARP_STORAGE_ENDPOINT"]
+    for bucket in (env["WARP_DOCUMENTS_BUCKET"], env["WARP_VENDOR_CDR_BUCKET"]):
+        request = urllib.request.Request(
+            f"{endpoint}/storage/v1/b?project={PROJECT}", data=json.dumps({"name": bucket}).encode(),
+            headers={"Content-Type": "application/json"}, method="POST")
+        try:
+            urllib.request.urlopen(request, timeout=10).close()
+        except urllib.error.HTTPError as error:
+            if error.code != 409:
+                raise StackError(f"storage: cannot create bucket {bucket}: HTTP {error.code}") from None
 
 
 def up(args: argparse.Namespace) -> int:

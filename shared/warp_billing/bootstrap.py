@@ -177,6 +177,10 @@ class Container:
 
     def _build_sync_outbox(self):
         kind = self.settings.sync_outbox
+        if kind == "register":
+            # The register's own outbox, written in the transaction that issues each document
+            # (file register: SQLite beside it; Firestore register: its erp_outbox collection).
+            return self.close_register.outbox
         if kind == "sqlite":
             from .adapters.sqlite_outbox import SqliteSyncOutbox
 
@@ -341,6 +345,116 @@ class Container:
 
             return PubSubAlertPublisher(self._pubsub_client, self.settings)
         raise ConfigurationError(f"unknown alert sink {kind!r}")
+
+    # -- cycle close (issue 10): the ports of billing.close_service --------------------------
+
+    @property
+    def rated_source(self):
+        """Rated usage for the cycle close: the rated JSONL file or BigQuery (WARP_RATED_SOURCE)."""
+        return self._part("rated_source", self._build_rated_source)
+
+    @property
+    def close_register(self):
+        """Invoice register + ERP outbox (WARP_REGISTER_STORE)."""
+        return self._part("close_register", self._build_close_register)
+
+    @property
+    def document_store(self):
+        return self._part("document_store", self._build_document_store)
+
+    @property
+    def invoice_publisher(self):
+        return self._part("invoice_publisher", self._build_invoice_publisher)
+
+    @property
+    def run_log(self):
+        return self._part("run_log", self._build_run_log)
+
+    @property
+    def cycle_closer(self):
+        """The cycle-close service (`warp close`, the rollup function) on the configured adapters."""
+        def build():
+            from datetime import timedelta
+
+            from .billing.close_service import CycleCloser
+
+            return CycleCloser(self.rated_source, self.close_register, self.document_store, self.invoice_publisher,
+                               self.run_log, self.tax_engine,
+                               watermark_lag=timedelta(seconds=self.settings.close_watermark_lag_s))
+
+        return self._part("cycle_closer", build)
+
+    def _build_rated_source(self):
+        kind = self.settings.rated_source
+        if kind == "files":
+            from .adapters.rated_files import RatedFileSource
+
+            return RatedFileSource(self.settings.rated_file)
+        if kind == "bigquery":
+            from .adapters.bigquery_close import BigQueryRatedSource
+
+            return BigQueryRatedSource(self._bigquery_client, self.settings)
+        raise ConfigurationError(f"unknown rated source {kind!r}")
+
+    def _build_close_register(self):
+        kind = self.settings.register_store
+        if kind == "files":
+            from .adapters.file_register import FileCloseRegister
+
+            return FileCloseRegister(self.settings.register_dir)
+        if kind == "firestore":
+            from .adapters.firestore_register import FirestoreRegister
+
+            return FirestoreRegister(self._firestore_client, self.settings,
+                                     collection_prefix=self.settings.firestore_collection_prefix)
+        raise ConfigurationError(f"unknown register store {kind!r}")
+
+    def _build_document_store(self):
+        kind = self.settings.document_store
+        if kind == "files":
+            from .adapters.document_files import DocumentFolder
+
+            return DocumentFolder(self.settings.documents_dir)
+        if kind == "gcs":
+            from .adapters.gcs_documents import GcsDocumentStore
+
+            return GcsDocumentStore(self._storage_client, self.settings.documents_bucket,
+                                    prefix=self.settings.documents_prefix,
+                                    read_first=bool(self.settings.storage_endpoint))
+        raise ConfigurationError(f"unknown document store {kind!r}")
+
+    def _build_invoice_publisher(self):
+        kind = self.settings.invoice_sink
+        if kind == "log":
+            from .adapters.invoice_announcements import LogInvoicePublisher
+
+            return LogInvoicePublisher()
+        if kind == "pubsub":
+            from .adapters.invoice_announcements import PubSubInvoicePublisher
+
+            return PubSubInvoicePublisher(self._pubsub_client, self.settings.pubsub_project_id,
+                                          self.settings.invoice_topic)
+        raise ConfigurationError(f"unknown invoice sink {kind!r}")
+
+    def _build_run_log(self):
+        kind = self.settings.run_log_store
+        if kind == "files":
+            from .adapters.run_log_files import JsonlRunLog
+
+            return JsonlRunLog(self._data_file("cycle_runs.jsonl"))
+        if kind == "bigquery":
+            from .adapters.bigquery_close import BigQueryRunLog
+
+            return BigQueryRunLog(self._bigquery_client, self.settings)
+        raise ConfigurationError(f"unknown run log store {kind!r}")
+
+    def _storage_client(self):
+        def build():
+            from .adapters.gcs_documents import storage_client
+
+            return storage_client(self.settings.gcp_project, self.settings.storage_endpoint)
+
+        return self._part("storage_client", build)
 
     def _build_tax_engine(self) -> TaxEngine:
         settings = self.settings

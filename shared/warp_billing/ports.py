@@ -9,7 +9,8 @@ Every port is declared here. The value types two of them exchange stay with thei
 ``billing.taxes.TaxRequest`` and returns ``billing.fees.Fee`` lines (imported for type checking only,
 so this module imports nothing at run time and every layer may import it).
 
-The ports: UsageStore, LedgerStore, PlanStore, AlertPublisher, Clock, BalanceStore, TaxEngine, SyncOutbox.
+The ports: UsageStore, LedgerStore, PlanStore, AlertPublisher, Clock, BalanceStore, TaxEngine, SyncOutbox;
+for the cycle close: RatedUsageSource, CloseRegister, DocumentStore, InvoicePublisher, CloseRunLog.
 """
 
 from __future__ import annotations
@@ -356,3 +357,73 @@ class ReportSink(Protocol):
     def put(self, name: str, data: bytes, content_type: str) -> str:
         """Store ``data`` under ``name`` (relative); return its reference (path or gs:// URI)."""
         ...
+
+
+# ---------------------------------------------------------------- cycle close (issue 10)
+# Value types live in billing (close_usage, invoice, invoice_store, erp_outbox); the ports only
+# name them, so this module stays free of the billing package at import.
+
+if TYPE_CHECKING:
+    from datetime import date, datetime
+
+    from .billing.close_usage import CloseWindow, UsageBatch
+    from .billing.invoice import Invoice
+    from .billing.invoice_store import IssueOutcome
+    from .billing.revenue_recognition import AccountMap
+
+
+class RatedUsageSource(Protocol):
+    """Rated usage summed per customer, cycle and product line (a rated JSONL file, or BigQuery)."""
+
+    def close_usage(self, windows: Sequence[CloseWindow]) -> UsageBatch:
+        """Usage of each window's customer (its cycle's, and late usage of earlier cycles)."""
+        ...
+
+
+class CloseRegister(Protocol):
+    """The invoice register as the cycle close uses it: gapless numbers, immutable documents,
+    one live invoice per customer and cycle, and the ERP outbox written with each issue."""
+
+    def cycle_watermark(self, customer_id: str, period: str) -> datetime | None:
+        """The watermark the cycle was (or is being) closed with, or None if never."""
+        ...
+
+    def issued_number(self, customer_id: str, period: str) -> str | None:
+        """The live invoice number of the cycle, or None when nothing is issued for it."""
+        ...
+
+    def issue_close(self, draft: Invoice, *, watermark: datetime, customer: OutboxDocument,
+                    accounts: AccountMap, as_of: date | None = None, rebill: bool = False) -> IssueOutcome:
+        """Issue ``draft`` for its cycle, once. A live invoice for the cycle is returned as
+        "already_issued" (``rebill=False``) or, when its content differs, credited and rebilled
+        (``rebill=True``). Records the outbox documents of the live documents in the same step."""
+        ...
+
+    def documents(self, customer_id: str) -> list[Invoice]:
+        """Every issued document of a customer."""
+        ...
+
+
+class DocumentStore(Protocol):
+    """Rendered documents (JSON, HTML, PDF, journals), written once and never changed."""
+
+    def put(self, name: str, data: bytes, content_type: str) -> str:
+        """Store ``data`` under ``name`` (a relative path); return its reference (path or gs:// URI).
+        The same bytes again is a no-op; different bytes under an existing name raise."""
+        ...
+
+    def exists(self, name: str) -> bool:
+        """Whether a document is stored under ``name``."""
+        ...
+
+
+class InvoicePublisher(Protocol):
+    """Each issued document announced on the ``invoices`` topic (subscribers dedup by number)."""
+
+    def publish(self, document: Mapping) -> None: ...
+
+
+class CloseRunLog(Protocol):
+    """One ``cycle_runs`` row per customer and close run."""
+
+    def record(self, rows: Sequence[Mapping]) -> None: ...

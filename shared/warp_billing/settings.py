@@ -60,7 +60,9 @@ NetSuite sync (issue 11; the secrets come from Secret Manager in the cloud, as e
     WARP_NETSUITE_MAPPING          netsuite-mapping.yaml (SKU/fee/account/currency ids, versioned)
     WARP_NETSUITE_TIMEOUT_MS       30000   (per NetSuite call; a timeout looks the record up first)
     WARP_NETSUITE_TOKEN_MARGIN_S   300     (refresh a token this long before it expires)
-    WARP_SYNC_OUTBOX               sqlite  (the ERP outbox the close fills and the sync drains)
+    WARP_SYNC_OUTBOX               sqlite | register  (the ERP outbox the sync drains: sqlite = a standalone
+                                   file in WARP_DATA_DIR; register = the one the cycle close writes,
+                                   beside the file register or in Firestore, per WARP_REGISTER_STORE)
     WARP_SYNC_ERRORS               sqlite | firestore  (the sync_errors records)
     WARP_TASKS_ENDPOINT            unset = the real Cloud Tasks API; host:port = the local emulator
     WARP_NETSUITE_QUEUE            projects/warp-local/locations/us-central1/queues/netsuite
@@ -90,6 +92,26 @@ Tax engine (``WARP_TAX_ENGINE``): ``offline`` applies USF from the dated contrib
     WARP_RECON_OPERATOR_EMAIL      unset   (where a dispute package is meant to go when the mapping
                                             says send_to: operator; recorded in the alert)
     WARP_RECON_MEMORY_LIMIT        1GB     (DuckDB's limit while normalising a vendor's files)
+
+Cycle close (`warp close`, the rollup function; issue 10):
+
+    WARP_RATED_SOURCE              files | bigquery      (rated usage the close reads)
+    WARP_RATED_FILE                .warp-data/rated.jsonl (rated JSONL for WARP_RATED_SOURCE=files)
+    WARP_REGISTER_STORE            files | firestore     (invoice register + ERP outbox)
+    WARP_REGISTER_DIR              .warp-data/register   (for WARP_REGISTER_STORE=files)
+    WARP_DOCUMENT_STORE            files | gcs           (rendered JSON, HTML, journals)
+    WARP_DOCUMENTS_DIR             .warp-data/documents  (for WARP_DOCUMENT_STORE=files)
+    WARP_STORAGE_ENDPOINT          unset = the real API; http://127.0.0.1:9023 = local stand-in
+    WARP_DOCUMENTS_BUCKET          warp-local-documents  (for WARP_DOCUMENT_STORE=gcs)
+    WARP_DOCUMENTS_PREFIX          ""      (object name prefix inside the bucket)
+    WARP_VENDOR_CDR_BUCKET         warp-local-vendor-cdrs (vendor CDR files; the reconciliation reads it)
+    WARP_RUN_LOG_STORE             files | bigquery      (cycle_runs rows)
+    WARP_INVOICE_SINK              log | pubsub          (issued documents announced)
+    WARP_INVOICE_TOPIC             invoices
+    WARP_CLOSE_WATERMARK_LAG_S     600     (usage written in the last 10 minutes before a close waits
+                                            for the next cycle; covers streaming delay and clock skew)
+    WARP_LATE_USAGE_LOOKBACK_DAYS  92      (late usage older than this is not looked for)
+    WARP_FIRESTORE_COLLECTION_PREFIX  ""   (prefix of the register's collections: tests, tenants)
 """
 
 from __future__ import annotations
@@ -163,7 +185,7 @@ class Settings(BaseSettings):
     netsuite_mapping: Path = Path("netsuite-mapping.yaml")
     netsuite_timeout_ms: int = Field(30_000, ge=1)
     netsuite_token_margin_s: int = Field(300, ge=0, le=3000)
-    sync_outbox: Literal["sqlite"] = "sqlite"
+    sync_outbox: Literal["register", "sqlite"] = "sqlite"
     sync_errors: Literal["sqlite", "firestore"] = "sqlite"
     tasks_endpoint: str | None = None
     netsuite_queue: str = "projects/warp-local/locations/us-central1/queues/netsuite"
@@ -193,6 +215,24 @@ class Settings(BaseSettings):
     recon_output_dir: Path = Path(".warp-data/recon")
     recon_operator_email: str | None = None
     recon_memory_limit: str = "1GB"
+
+    # Cycle close (issue 10): which adapter backs each of its ports, and where they point.
+    rated_source: Literal["files", "bigquery"] = "files"
+    rated_file: Path = Path(".warp-data/rated.jsonl")
+    register_store: Literal["files", "firestore"] = "files"
+    register_dir: Path = Path(".warp-data/register")
+    document_store: Literal["files", "gcs"] = "files"
+    documents_dir: Path = Path(".warp-data/documents")
+    storage_endpoint: str | None = None
+    documents_bucket: str = "warp-local-documents"
+    documents_prefix: str = ""
+    vendor_cdr_bucket: str = "warp-local-vendor-cdrs"
+    run_log_store: Literal["files", "bigquery"] = "files"
+    invoice_sink: Literal["log", "pubsub"] = "log"
+    invoice_topic: str = "invoices"
+    close_watermark_lag_s: int = Field(600, ge=0)
+    late_usage_lookback_days: int = Field(92, ge=1)
+    firestore_collection_prefix: str = ""
 
     @model_validator(mode="after")
     def _dedup_covers_max_age(self) -> Settings:

@@ -30,6 +30,7 @@ STAND_INS = {
     "firestore": local_stack.FIRESTORE_PORT,
     "tasks": local_stack.TASKS_PORT,
     "netsuite": local_stack.NETSUITE_PORT,
+    "storage": local_stack.STORAGE_PORT,
 }
 RUN_ID = uuid.uuid4().hex[:8]
 

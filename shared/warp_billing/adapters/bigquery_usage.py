@@ -120,7 +120,11 @@ RATED_USAGE = TableSpec("rated_usage", "event_date", ("customer_id",), ("event_i
                         ("rate", "amount", "vendor_cost", "margin_pct", "vendor_rate"))
 USAGE_REJECTS = TableSpec("usage_rejects", "event_date", ("customer_id",), ("reject_id",))
 BALANCE_LEDGER = TableSpec("balance_ledger", "at", ("customer_id",), ("customer_id", "entry_id"))
-TABLES = {spec.name: spec for spec in (RATED_USAGE, USAGE_REJECTS, BALANCE_LEDGER)}
+# The cycle close's tables (adapters/bigquery_close.py).
+USAGE_HOURLY = TableSpec("usage_hourly", "hour", ("customer_id",), ("customer_id", "hour", "kind", "sub_kind"),
+                         ("amount", "vendor_cost"))
+CYCLE_RUNS = TableSpec("cycle_runs", "run_date", ("customer_id",), ("run_id", "customer_id", "period"))
+TABLES = {spec.name: spec for spec in (RATED_USAGE, USAGE_REJECTS, BALANCE_LEDGER, USAGE_HOURLY, CYCLE_RUNS)}
 
 # Places each money column is written with in the record (contracts.md section 5); NUMERIC hands
 # back 9 places, trimmed to these so a row reads back as the exact string that was written.

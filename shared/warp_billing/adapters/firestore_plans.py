@@ -185,6 +185,11 @@ class FirestorePlanStore:
 
     # -------------------------------------------------------------------- beyond the port
 
+    def customers(self) -> list[str]:
+        """Every customer with a current plan (the cycle close's list)."""
+        found = self.client.collection(self.plans_collection).stream(timeout=self.timeout_s)
+        return sorted(snapshot.id for snapshot in found if (snapshot.to_dict() or {}).get("current_version"))
+
     def version_record(self, customer_id: str, version: str) -> dict:
         """The stored version document (plan_yaml, decks, created_at)."""
         _check_document_id("customer id", customer_id)

@@ -217,9 +217,12 @@ def billed_content_hash(record: dict[str, Any]) -> str:
 
 
 def build_invoice(plan: Plan, cycle: BillingCycle, usage: CustomerUsage, taxes: TaxEngine,
-                  seller: Mapping[str, Any] | None = None) -> Invoice:
-    """The draft invoice (a prepaid customer's: statement) closing ``cycle`` from its usage."""
-    lines = [*_usage_lines(plan, cycle, usage), *_recurring(plan, cycle)]
+                  seller: Mapping[str, Any] | None = None, extra_lines: Iterable[InvoiceLine] = ()) -> Invoice:
+    """The draft invoice (a prepaid customer's: statement) closing ``cycle`` from its usage.
+
+    ``extra_lines`` (late usage of earlier cycles) follow the cycle's lines and are taxed with them.
+    """
+    lines = [*_usage_lines(plan, cycle, usage), *_recurring(plan, cycle), *extra_lines]
     fees: list[Fee] = []
     e911 = e911_fee(plan, cycle)
     if e911 is not None:

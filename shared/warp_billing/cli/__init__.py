@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import __version__
+from .close_command import close
 from .common import StrictGroup, make_strict
 from .deck_commands import deck
 from .dispute_commands import dispute
@@ -27,6 +28,6 @@ def main() -> None:
 
 
 for command in (rate, explain, deck, plan, sample, invoice, invoices, plans, balance, rejects, reasons, netsuite,
-                reconcile, dispute):
+                reconcile, dispute, close):
     main.add_command(command)
 make_strict(main)  # every subcommand, also those declared without StrictCommand, refuses a repeated option

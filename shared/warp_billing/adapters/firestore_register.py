@@ -1,0 +1,277 @@
+"""The invoice register and ERP outbox on Firestore (``CloseRegister``; ``.outbox`` is the ``SyncOutbox``).
+
+Layout (``collection_prefix`` in front of each top-level name)::
+
+    invoice_registers/{customer}                       counts {invoice: n, statement: s, credit_note: m}
+    invoice_registers/{customer}/cycles/{period}       watermark, live_number, issued_at
+    invoice_registers/{customer}/documents/{number}    the issued document (record: its JSON text)
+    erp_outbox/{doc_id}#{revision}                     an ``OutboxDocument``
+
+One transaction reads the customer's counter, the cycle and the outbox documents it will add,
+then writes the new documents, the counter, the cycle and the outbox entries together, so an
+issued document and its outbox entries exist together or not at all.
+
+Uniqueness does not rest on transaction contention alone (the local emulator loses concurrent
+updates): the cycle document and each numbered document are written with ``create`` (fails if
+the document exists). Two closes of the same cycle therefore cannot both commit, and two issues
+that read the same counter cannot both take a number: the loser's commit fails, is retried
+from fresh reads, and finds the winner's document. Numbers stay gapless because a number is
+taken only in the commit that creates its document.
+
+Outbox sequences are the issue instant in milliseconds times 1000 plus the position in the
+issue (monotonic per outbox, without a single counter document every close would contend on);
+prerequisites order what must be ordered (customer, invoice, its journal and credit notes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import replace
+from datetime import date, datetime
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+from google.api_core.exceptions import AlreadyExists, Conflict, FailedPrecondition, NotFound
+from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
+
+from ..billing.close_service import ALREADY_ISSUED
+from ..billing.erp_outbox import customer_doc_id, issue_documents
+from ..billing.errors import InvoiceRegisterError
+from ..billing.invoice import CREDIT_NOTE, INVOICE, ISSUED, STATEMENT, Invoice
+from ..billing.invoice_store import ISSUED_NEW, PREFIXES, REISSUED, UNCHANGED, IssueOutcome
+from ..billing.revenue_recognition import AccountMap
+from ..ports import OutboxDocument
+from .lazy_client import LazyClient
+
+OUTBOX_STATUSES = ("pending", "enqueued", "synced", "failed")
+ISSUE_ATTEMPTS = 8
+
+
+class IssueConflict(RuntimeError):
+    """Another close created the same cycle or number first (the issue is retried)."""
+
+
+def _key(text: str) -> str:
+    """A document id for any business key (no '/', never '.' or '..')."""
+    escaped = quote(text, safe="")
+    return "%2E" + escaped[1:] if escaped.startswith(".") else escaped
+
+
+class FirestoreRegister:
+    """``CloseRegister`` on Firestore, with its ``SyncOutbox`` as ``.outbox`` (module docstring)."""
+
+    def __init__(self, client: Any, settings: Any = None, *, collection_prefix: str = "", timeout_s: float = 60.0):
+        self._client = LazyClient(client)
+        self.registers = f"{collection_prefix}invoice_registers"
+        self.outbox_collection = f"{collection_prefix}erp_outbox"
+        self.timeout_s = timeout_s
+        self.outbox = FirestoreOutbox(self)
+
+    @property
+    def client(self):
+        return self._client.get()
+
+    # -- CloseRegister ------------------------------------------------------------------------
+
+    def cycle_watermark(self, customer_id: str, period: str) -> datetime | None:
+        snapshot = self._cycle_ref(customer_id, period).get(timeout=self.timeout_s)
+        if not snapshot.exists:
+            return None
+        return datetime.fromisoformat(snapshot.get("watermark"))
+
+    def issued_number(self, customer_id: str, period: str) -> str | None:
+        snapshot = self._cycle_ref(customer_id, period).get(timeout=self.timeout_s)
+        return snapshot.get("live_number") if snapshot.exists else None
+
+    def issue_close(self, draft: Invoice, *, watermark: datetime, customer: OutboxDocument, accounts: AccountMap,
+                    as_of: date | None = None, rebill: bool = False) -> IssueOutcome:
+        if draft.document_type not in (INVOICE, STATEMENT):
+            raise InvoiceRegisterError("only invoices and statements are issued from drafts")
+        def body(transaction) -> IssueOutcome:
+            return self._issue(transaction, draft, watermark, customer, accounts, as_of, rebill)
+
+        for attempt in range(ISSUE_ATTEMPTS):
+            try:
+                return firestore.transactional(body)(self.client.transaction())
+            except (AlreadyExists, Conflict, FailedPrecondition, IssueConflict):
+                time.sleep(0.05 * (attempt + 1))  # someone else issued first: read again
+        raise InvoiceRegisterError(f"{draft.customer_id} {draft.cycle.label}: could not issue after "
+                                   f"{ISSUE_ATTEMPTS} attempts (contention)")
+
+    def documents(self, customer_id: str) -> list[Invoice]:
+        found = [Invoice.from_record(orjson.loads(snapshot.get("record")))
+                 for snapshot in self._register_ref(customer_id).collection("documents").stream(timeout=self.timeout_s)]
+        return sorted(found, key=lambda d: (d.document_type == CREDIT_NOTE, str(d.number)))
+
+    # -- the ERP outbox (``self.outbox`` is the ``SyncOutbox``; these delegate for convenience) ----
+
+    def pending(self, limit: int = 100) -> list[OutboxDocument]:
+        return self.outbox.pending(limit)
+
+    def outbox_documents(self, customer_id: str | None = None) -> list[OutboxDocument]:
+        return self.outbox.documents(customer_id)
+
+    # -- the issue transaction ------------------------------------------------------------------
+
+    def _issue(self, transaction, draft: Invoice, watermark: datetime, customer: OutboxDocument,
+               accounts: AccountMap, as_of: date | None, rebill: bool) -> IssueOutcome:
+        customer_id, label = draft.customer_id, draft.cycle.label
+        register_ref, cycle_ref = self._register_ref(customer_id), self._cycle_ref(customer_id, label)
+        # Reads first, then every write (Firestore transactions require that order).
+        register = register_ref.get(transaction=transaction)
+        cycle = cycle_ref.get(transaction=transaction)
+        counts = dict(register.get("counts") or {}) if register.exists else {}
+        live = None
+        if cycle.exists:
+            snapshot = self._document_ref(customer_id, cycle.get("live_number")).get(transaction=transaction)
+            if not snapshot.exists:
+                raise InvoiceRegisterError(f"{customer_id} {label}: cycle names {cycle.get('live_number')}, "
+                                           "which is not in the register")
+            live = Invoice.from_record(orjson.loads(snapshot.get("record")))
+        writes: list[tuple[str, Any, dict]] = []
+        if live is not None and (not rebill or live.content_hash == draft.content_hash):
+            outcome = IssueOutcome(UNCHANGED if live.content_hash == draft.content_hash else ALREADY_ISSUED, live)
+        elif live is None:
+            issued = _numbered(draft, draft.document_type, counts)  # INV or ST: each its own counter
+            writes.append(("create", self._document_ref(customer_id, str(issued.number)), _document_fields(issued)))
+            writes.append(("create", cycle_ref, {"period": label, "watermark": watermark.isoformat(),
+                                                 "live_number": issued.number, "issued_at": customer.issued_at}))
+            outcome = IssueOutcome(ISSUED_NEW, issued)
+        else:
+            outcome, more = self._credit_and_rebill(draft, live, counts, as_of)
+            writes.extend(more)
+            writes.append(("update", cycle_ref, {"live_number": outcome.invoice.number}))
+        if writes:
+            writes.append(("set", register_ref, {"customer_id": customer_id, "counts": counts}))
+        documents = [d for d in (outcome.credit_note, outcome.invoice) if d is not None]
+        entries = [customer, *issue_documents(documents, customer.issued_at, accounts)]
+        base = _sequence_base()
+        for position, entry in enumerate(entries):
+            ref = self._outbox_ref(entry.doc_id, entry.revision)
+            if not ref.get(transaction=transaction).exists:
+                fields = _outbox_fields(entry)
+                fields["sequence"] = base + position
+                writes.append(("create", ref, fields))
+        for kind, ref, fields in writes:
+            getattr(transaction, kind)(ref, fields)
+        return outcome
+
+    def _credit_and_rebill(self, draft: Invoice, live: Invoice, counts: dict, as_of: date | None):
+        today = datetime.now(draft.cycle.zone).date()
+        on = max(as_of or today, draft.cycle.issue_date)
+        note = live.credit_note(_next_number(draft.customer_id, CREDIT_NOTE, counts), on)
+        rebill = replace(draft, number=_next_number(draft.customer_id, draft.document_type, counts), status=ISSUED,
+                         issue_date=on, due_date=draft.cycle.due_date(draft.net_days, on), replaces=live.number)
+        writes = [("create", self._document_ref(draft.customer_id, str(note.number)), _document_fields(note)),
+                  ("create", self._document_ref(draft.customer_id, str(rebill.number)), _document_fields(rebill))]
+        return IssueOutcome(REISSUED, rebill, note), writes
+
+    # -- references -----------------------------------------------------------------------------
+
+    def _register_ref(self, customer_id: str):
+        return self.client.collection(self.registers).document(_key(customer_id))
+
+    def _cycle_ref(self, customer_id: str, period: str):
+        return self._register_ref(customer_id).collection("cycles").document(_key(period))
+
+    def _document_ref(self, customer_id: str, number: str):
+        return self._register_ref(customer_id).collection("documents").document(_key(number))
+
+    def _outbox_ref(self, doc_id: str, revision: int):
+        return self.outbox.ref(doc_id, revision)
+
+
+class FirestoreOutbox:
+    """``ports.SyncOutbox`` on the register's ``erp_outbox`` collection (what the NetSuite sync drains).
+
+    ``pending`` needs the composite index (status, sequence) in real Firestore.
+    """
+
+    def __init__(self, register: FirestoreRegister):
+        self._register = register
+        self.collection = register.outbox_collection
+        self.timeout_s = register.timeout_s
+
+    @property
+    def client(self):
+        return self._register.client
+
+    def ref(self, doc_id: str, revision: int):
+        """The document of ``(doc_id, revision)`` (ids escaped: any business key is safe)."""
+        return self.client.collection(self.collection).document(f"{_key(doc_id)}#{revision}")
+
+    def add(self, document: OutboxDocument) -> None:
+        with contextlib.suppress(AlreadyExists, Conflict):  # the first add stands
+            self.ref(document.doc_id, document.revision).create(_outbox_fields(document), timeout=self.timeout_s)
+
+    def pending(self, limit: int = 100) -> list[OutboxDocument]:
+        query = (self.client.collection(self.collection)
+                 .where(filter=_field_filter("status", "in", ["pending", "enqueued", "failed"]))
+                 .order_by("sequence").limit(limit))
+        return [_outbox_document(s.to_dict()) for s in query.stream(timeout=self.timeout_s)]
+
+    def get(self, doc_id: str) -> OutboxDocument | None:
+        query = self.client.collection(self.collection).where(filter=_field_filter("doc_id", "==", doc_id))
+        found = [_outbox_document(s.to_dict()) for s in query.stream(timeout=self.timeout_s)]
+        return max(found, key=lambda d: d.revision) if found else None
+
+    def mark(self, doc_id: str, revision: int, status: str, detail: str = "") -> None:
+        if status not in OUTBOX_STATUSES:
+            raise ValueError(f"outbox status {status!r} is not one of {', '.join(OUTBOX_STATUSES)}")
+        try:
+            self.ref(doc_id, revision).update({"status": status, "detail": detail}, timeout=self.timeout_s)
+        except NotFound:
+            raise KeyError(f"outbox has no document {doc_id!r} revision {revision}") from None
+
+    def documents(self, customer_id: str | None = None) -> list[OutboxDocument]:
+        query = self.client.collection(self.collection)
+        if customer_id is not None:
+            query = query.where(filter=_field_filter("customer_id", "==", customer_id))
+        found = [_outbox_document(s.to_dict()) for s in query.stream(timeout=self.timeout_s)]
+        return sorted(found, key=lambda d: (d.sequence, d.doc_id))
+
+
+def _next_number(customer_id: str, document_type: str, counts: dict) -> str:
+    counts[document_type] = int(counts.get(document_type, 0)) + 1
+    return f"{customer_id}-{PREFIXES[document_type]}-{counts[document_type]:06d}"
+
+
+def _numbered(draft: Invoice, document_type: str, counts: dict) -> Invoice:
+    return replace(draft, number=_next_number(draft.customer_id, document_type, counts), status=ISSUED)
+
+
+def _document_fields(document: Invoice) -> dict:
+    return {"number": document.number, "document_type": document.document_type, "customer_id": document.customer_id,
+            "period": document.cycle.label, "record": orjson.dumps(document.to_record()).decode()}
+
+
+SEQUENCE_EPOCH_MS = 1_577_836_800_000  # 2020-01-01T00:00:00Z
+
+
+def _sequence_base() -> int:
+    """Milliseconds since 2020 times 1000: room for 1000 entries per issue, and below 2**53 (the
+    local emulator stores integers as JavaScript numbers) until the year 2300."""
+    return (time.time_ns() // 1_000_000 - SEQUENCE_EPOCH_MS) * 1000
+
+
+def _outbox_fields(document: OutboxDocument) -> dict:
+    return {"doc_id": document.doc_id, "revision": document.revision, "doc_type": document.doc_type,
+            "customer_id": document.customer_id, "sequence": document.sequence or _sequence_base(),
+            "issued_at": document.issued_at, "payload": orjson.dumps(document.payload).decode(),
+            "prerequisites": list(document.prerequisites), "status": document.status, "detail": document.detail}
+
+
+def _outbox_document(fields: dict) -> OutboxDocument:
+    return OutboxDocument(fields["doc_id"], fields["revision"], fields["doc_type"], fields["customer_id"],
+                          fields["sequence"], fields["issued_at"], orjson.loads(fields["payload"]),
+                          tuple(fields.get("prerequisites") or ()), fields["status"], fields.get("detail") or "")
+
+
+def _field_filter(field: str, op: str, value: object):
+    return FieldFilter(field, op, value)
+
+
+__all__ = ["FirestoreOutbox", "FirestoreRegister", "customer_doc_id"]
