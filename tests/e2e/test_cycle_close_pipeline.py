@@ -147,6 +147,10 @@ def close(pipeline, **task) -> dict:
     return summary
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "issue 10 open: after the December merges the scheduled cloud close counts 1 of the 12 calls each "
+    "customer made through rate_voice (events = rated_events = 1); rollup is not declared in Terraform "
+    "until this is found and fixed; strict, so the fix must remove this mark"))
 def test_scheduled_close_from_rated_calls_to_register_documents_and_outbox(pipeline):
     period = the_period()
     year, month = map(int, period.split("-"))

@@ -42,6 +42,7 @@ from ..billing.erp_outbox import customer_doc_id, issue_documents
 from ..billing.errors import InvoiceRegisterError
 from ..billing.invoice import CREDIT_NOTE, INVOICE, ISSUED, STATEMENT, Invoice
 from ..billing.invoice_store import ISSUED_NEW, PREFIXES, REISSUED, UNCHANGED, IssueOutcome
+from ..billing.receivables import account_summary
 from ..billing.revenue_recognition import AccountMap
 from ..ports import OutboxDocument
 from .lazy_client import LazyClient
@@ -131,17 +132,19 @@ class FirestoreRegister:
                 raise InvoiceRegisterError(f"{customer_id} {label}: cycle names {cycle.get('live_number')}, "
                                            "which is not in the register")
             live = Invoice.from_record(orjson.loads(snapshot.get("record")))
+        issued_before = self._issued_documents(transaction, customer_id) if draft.document_type == INVOICE else []
         writes: list[tuple[str, Any, dict]] = []
         if live is not None and (not rebill or live.content_hash == draft.content_hash):
             outcome = IssueOutcome(UNCHANGED if live.content_hash == draft.content_hash else ALREADY_ISSUED, live)
         elif live is None:
             issued = _numbered(draft, draft.document_type, counts)  # INV or ST: each its own counter
+            issued = _with_account(issued, issued_before)
             writes.append(("create", self._document_ref(customer_id, str(issued.number)), _document_fields(issued)))
             writes.append(("create", cycle_ref, {"period": label, "watermark": watermark.isoformat(),
                                                  "live_number": issued.number, "issued_at": customer.issued_at}))
             outcome = IssueOutcome(ISSUED_NEW, issued)
         else:
-            outcome, more = self._credit_and_rebill(draft, live, counts, as_of)
+            outcome, more = self._credit_and_rebill(draft, live, counts, as_of, issued_before)
             writes.extend(more)
             writes.append(("update", cycle_ref, {"live_number": outcome.invoice.number}))
         if writes:
@@ -159,15 +162,23 @@ class FirestoreRegister:
             getattr(transaction, kind)(ref, fields)
         return outcome
 
-    def _credit_and_rebill(self, draft: Invoice, live: Invoice, counts: dict, as_of: date | None):
+    def _credit_and_rebill(self, draft: Invoice, live: Invoice, counts: dict, as_of: date | None,
+                           issued_before: list[Invoice]):
         today = datetime.now(draft.cycle.zone).date()
         on = max(as_of or today, draft.cycle.issue_date)
         note = live.credit_note(_next_number(draft.customer_id, CREDIT_NOTE, counts), on)
         rebill = replace(draft, number=_next_number(draft.customer_id, draft.document_type, counts), status=ISSUED,
                          issue_date=on, due_date=draft.cycle.due_date(draft.net_days, on), replaces=live.number)
+        rebill = _with_account(rebill, [*issued_before, note])
         writes = [("create", self._document_ref(draft.customer_id, str(note.number)), _document_fields(note)),
                   ("create", self._document_ref(draft.customer_id, str(rebill.number)), _document_fields(rebill))]
         return IssueOutcome(REISSUED, rebill, note), writes
+
+    def _issued_documents(self, transaction, customer_id: str) -> list[Invoice]:
+        """The customer's issued documents, read in the issue transaction (for the account box)."""
+        documents = self._register_ref(customer_id).collection("documents")
+        return [Invoice.from_record(orjson.loads(snapshot.get("record")))
+                for snapshot in documents.stream(transaction=transaction)]
 
     # -- references -----------------------------------------------------------------------------
 
@@ -241,6 +252,18 @@ def _next_number(customer_id: str, document_type: str, counts: dict) -> str:
 
 def _numbered(draft: Invoice, document_type: str, counts: dict) -> Invoice:
     return replace(draft, number=_next_number(draft.customer_id, document_type, counts), status=ISSUED)
+
+
+def _with_account(document: Invoice, issued_before: list[Invoice]) -> Invoice:
+    """An invoice's account box, worked out as the file register does (``receivables.account_summary``).
+
+    Payments are not recorded in the register yet (the file register's ``payments()`` is empty too).
+    """
+    if document.document_type != INVOICE:
+        return document
+    invoices = [other for other in issued_before if other.document_type == INVOICE]
+    credit_notes = [other for other in issued_before if other.document_type == CREDIT_NOTE]
+    return replace(document, account=account_summary(document, invoices, credit_notes, ()).to_record())
 
 
 def _document_fields(document: Invoice) -> dict:
