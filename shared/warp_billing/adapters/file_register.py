@@ -55,14 +55,19 @@ class SqliteOutbox:
         self.path = Path(path)
         self._local = threading.local()
         self._ready = False
+        self._opening = threading.Lock()
 
     def _connection(self) -> sqlite3.Connection:
         connection = getattr(self._local, "connection", None)
         if connection is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.executescript(_OUTBOX_SCHEMA)
+            # Switching a new file to WAL and creating the schema take locks that SQLite's busy
+            # timeout does not cover: two threads opening at once got "database is locked" in a
+            # concurrent close, so the threads of one outbox open it one at a time.
+            with self._opening:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.executescript(_OUTBOX_SCHEMA)
             self._local.connection = connection
         return connection
 
