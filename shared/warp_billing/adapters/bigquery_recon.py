@@ -18,10 +18,13 @@ import orjson
 
 from ..reconciliation.analysis import Reconciliation
 from ..reconciliation.mapping import VendorMapping
-from ..reconciliation.matching_sql import EXACT, ITEM_COLUMNS, matching_query, offset_query
+from ..reconciliation.matching_sql import EXACT, ITEM_COLUMNS, NORMALISED_COLUMNS, matching_query, offset_query
 from ..reconciliation.outcome import MatchOutcome
 from .bigquery_usage import RATED_USAGE, TableSpec, _BigQueryDataset, deduplicated
 from .duckdb_recon import e164_sql
+
+# A vendor_cdrs row: the normalised match columns with the file and line they came from.
+VENDOR_ROW_COLUMNS = ("source_file", "source_line", *NORMALISED_COLUMNS)
 
 VENDOR_CDRS = TableSpec("vendor_cdrs", "event_date", ("vendor_id",), ("record_id",), ("rate", "cost"))
 RECON_ITEMS = TableSpec("recon_items", "period_start", ("vendor_id", "class"), ("run_id", "event_id", "vendor_record"))
@@ -100,24 +103,7 @@ class BigQueryReconEngine(_BigQueryDataset):
         lines = []
         for row in rows:
             day = datetime.fromtimestamp(int(row["start_ms"]) / 1000, tz=UTC).date().isoformat()
-            record = {
-                key: _json_value(row[key])
-                for key in (
-                    "source_file",
-                    "source_line",
-                    "record_id",
-                    "call_id",
-                    "start_ms",
-                    "calling",
-                    "called",
-                    "duration_ms",
-                    "billed_s",
-                    "rate",
-                    "cost",
-                    "jurisdiction",
-                    "dest",
-                )
-            }
+            record = {key: _json_value(row[key]) for key in VENDOR_ROW_COLUMNS}
             record.update(vendor_id=self.vendor_id, period=self.period, event_date=day, loaded_at=loaded_at)
             lines.append(orjson.dumps(record))
         self._load(VENDOR_CDRS, b"\n".join(lines) + b"\n")
