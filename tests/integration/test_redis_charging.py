@@ -539,3 +539,61 @@ def test_an_unreachable_redis_is_transient_for_reads_too():
         store.prior_result("ACME", "e1", "voice")
     with pytest.raises(BalancesUnavailable):
         store.charge_many([debit()])
+
+
+# -- the round trip: one per charge, the server run_id read once per connection --------------------
+
+def test_a_charge_is_one_round_trip_with_no_info_and_no_script_exists_per_call(store, client, monkeypatch):
+    verified(store, "ACME")
+    store.credit("ACME", "topup:rt", 100 * DOLLAR, "topup", "", NOW, PrepaidTerms())
+    store.charge(debit(entry="warm-up"))            # the store's connection has read its run_id
+    client.config_resetstat()
+    sends = []
+    original = redis.connection.AbstractConnection.send_packed_command
+
+    def counted(connection, command, check_health=True):
+        sends.append(command)
+        return original(connection, command, check_health)
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counted)
+    for number in range(40):
+        store.persisted([], [("ACME", f"p{number}")], deferred=True)   # an outbox clear rides with the charge
+        store.charge(debit(entry=f"rt{number}"))
+    store.charge_many([debit(entry=f"batch{number}") for number in range(25)])
+    monkeypatch.undo()
+    stats = client.info("commandstats")
+
+    assert len(sends) == 40 + 1                     # one write (one round trip) per charge and per batch
+    assert stats["cmdstat_evalsha"]["calls"] == 40 + 25
+    assert "cmdstat_script|exists" not in stats and "cmdstat_script" not in stats
+    assert "cmdstat_info" not in stats              # the run_id is not read per call
+
+
+def test_scripts_missing_on_the_server_are_loaded_and_the_calls_sent_again(store, client):
+    verified(store, "ACME")
+    store.credit("ACME", "topup:ns", DOLLAR, "topup", "", NOW, PrepaidTerms())
+    client.script_flush()                           # what a restarted or new server looks like to EVALSHA
+
+    first = store.charge(debit(entry="ns1"))
+    client.script_flush()
+    batch = store.charge_many([debit(entry="ns2"), debit(entry="ns1"), debit(entry="ns3")])
+
+    assert first.charged and not first.duplicate
+    assert [(result.charged, result.duplicate) for result in batch] == [(True, False), (True, True), (True, False)]
+    assert store.account("ACME").balance_micros == DOLLAR - 3 * CALL
+
+
+def test_a_new_connection_reads_the_run_id_of_the_server_it_reaches(server):
+    from warp_billing.adapters.redis_round_trip import server_run_id
+
+    client = redis.Redis(port=server.port, decode_responses=True, socket_timeout=2)
+    try:
+        connection = client.connection_pool.get_connection()
+        first = server_run_id(connection)
+        assert first == client.info("server")["run_id"]
+        connection.disconnect()                     # a dropped connection (restart, failover) ...
+        connection._warp_server = (connection._sock, "f" * 40)   # ... must not keep what it knew
+        assert server_run_id(connection) == first
+        client.connection_pool.release(connection)
+    finally:
+        client.close()

@@ -18,6 +18,8 @@ postpaid_charge.lua: add one event to a postpaid running total, atomically with 
   ARGV[9]  cycle hash TTL, seconds
   ARGV[10] bound: a total never goes past it (exact in a Lua double)
   ARGV[11] cycle start (YYYY-MM-DD), recorded with the pending charge
+  ARGV[12] run_id of the server, as the caller's connection read it when it connected
+           ('' = read it here with INFO server; see prepaid_debit.lua)
 
 Returns {'new' | 'dup' | 'fenced' | 'stale', result}. 'stale': this server's totals were not
 verified (restart, restored snapshot, promoted replica, flush: fence.gen is not this server's
@@ -49,7 +51,11 @@ if fence[2] then
     return {'fenced', ''}
   end
 end
-if fence[1] ~= string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') then
+local server_run_id = ARGV[12]
+if server_run_id == nil or server_run_id == '' then
+  server_run_id = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')
+end
+if fence[1] ~= server_run_id then
   return {'stale', ''}
 end
 

@@ -26,6 +26,8 @@ them in one slot:
   ARGV[13] ledger kind for credit: topup | adjustment
   ARGV[14] ledger reference (event kind, payment id, note)
   ARGV[15] bound: |balance| and every amount stay at or below it (exact in a Lua double)
+  ARGV[16] run_id of the server this call runs on, as the caller's connection read it (INFO server)
+           when it connected; '' = read it here (INFO server, 18-30 us per call)
 
 Returns {status, result}: status 'new' (decided now), 'dup' (the stored original result),
 'no_account' (the account does not exist: Redis lost its data or the plan was never loaded),
@@ -35,7 +37,10 @@ ledger on this server: restored snapshot, promoted replica, restart; reconcile f
 
 The fence: every reconcile stamps fence.gen with the server's run_id (INFO server). A server
 that restarted, was restored from a snapshot or was promoted from a replica has another run_id,
-so nothing is charged on its copy until a reconcile has brought it up to the ledger.
+so nothing is charged on its copy until a reconcile has brought it up to the ledger. The caller
+passes the run_id its connection read when it connected (ARGV[16]): a restart, restore or
+failover always drops the connection, and a new connection reads the new server's run_id, so the
+value is the current server's without an INFO call per charge.
 
 Result (also the dedup value), '|'-separated, integers in micro-units / epoch ms:
   1|outcome C/R|reason|amount|balance|at_ms|recharge|balance after first entry|flags|deadline|version|seq
@@ -66,8 +71,12 @@ local function int(n)
   return string.format('%d', n)
 end
 
+local server_run_id = ARGV[16]
 local function run_id()
-  return string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')
+  if server_run_id == nil or server_run_id == '' then
+    server_run_id = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')
+  end
+  return server_run_id
 end
 
 if op == 'open' then

@@ -56,6 +56,7 @@ from ..charging.clock import iso_from_ms
 from ..charging.errors import BalanceOutOfRange, LedgerConflict, TransientCode, TransientError
 from ..ports import LedgerEntry
 from ..rating.rejections import Reason
+from .redis_round_trip import ScriptCall, round_trip
 
 PREPAID_FORMAT = "1"
 POSTPAID_FORMAT = "2"
@@ -274,21 +275,18 @@ class RedisBalances:
     def charge(self, request: ChargeRequest) -> ChargeResult:
         try:
             clears = self._take_clears()
-            if clears and not isinstance(self.client, redis.RedisCluster):
-                # The outbox clears of earlier events ride in this call's round trip (no extra one).
-                pipe = self.client.pipeline(transaction=False)
-                self._queue_clears(pipe, clears)
-                self._call(request, pipe)
-                reply = pipe.execute()[-1]
-            else:
+            if isinstance(self.client, redis.RedisCluster):
                 self._flush_clears(clears)
                 reply = self._call(request, None)
+            else:
+                # The outbox clears of earlier events ride in this call's round trip (no extra one).
+                reply = round_trip(self.client, [*self._clear_commands(clears), self._script_call(request)])[-1]
         except TRANSIENT_REDIS_ERRORS as exc:
             raise BalancesUnavailable(f"charging {request.customer_id}/{request.entry_id}: {exc}") from exc
         return self._result(request, reply)
 
     def charge_many(self, requests: Sequence[ChargeRequest]) -> list[ChargeResult | TransientError]:
-        """Many charges in one round trip (pipelined EVALSHA, executed in order).
+        """Many charges in one round trip (EVALSHA calls sent together, executed in order).
 
         A request whose customer cannot be charged now (account not loaded, fenced, stale)
         comes back as its ``TransientError``; a lost connection fails the whole batch with
@@ -300,11 +298,8 @@ class RedisBalances:
             if isinstance(self.client, redis.RedisCluster):
                 replies = self._execute_per_node(requests)
             else:
-                pipe = self.client.pipeline(transaction=False)
-                clears = self._queue_clears(pipe, self._take_clears())
-                for request in requests:
-                    self._call(request, pipe)
-                replies = pipe.execute()[clears:]
+                clears = self._clear_commands(self._take_clears())
+                replies = round_trip(self.client, [*clears, *map(self._script_call, requests)])[len(clears):]
         except TRANSIENT_REDIS_ERRORS as exc:
             raise BalancesUnavailable(f"charging a batch of {len(requests)}: {exc}") from exc
         results: list[ChargeResult | TransientError] = []
@@ -334,8 +329,8 @@ class RedisBalances:
         args = self._prepaid_args("credit", entry_id, _checked_amount(amount_micros), at_ms, 0, terms, False, "",
                                   kind, reference)
         try:
-            status, stored = self._prepaid(keys=self._prepaid_keys(customer_id, credit_key(customer_id, entry_id)),
-                                           args=args)
+            status, stored = self._run_one(ScriptCall(self._prepaid, self._prepaid_keys(
+                customer_id, credit_key(customer_id, entry_id)), args))
         except TRANSIENT_REDIS_ERRORS as exc:
             raise BalancesUnavailable(f"crediting {customer_id}/{entry_id}: {exc}") from exc
         status = _text(status)
@@ -360,8 +355,8 @@ class RedisBalances:
         Only for a customer with no ledger history (a lost account is rebuilt by a reconcile,
         which is what the `warp` commands use)."""
         try:
-            self._prepaid(keys=self._prepaid_keys(customer_id, credit_key(customer_id, "-")),
-                          args=("open", "-", "0", str(at_ms)))
+            self._run_one(ScriptCall(self._prepaid, self._prepaid_keys(customer_id, credit_key(customer_id, "-")),
+                                     ("open", "-", "0", str(at_ms)) + ("",) * 11))
         except TRANSIENT_REDIS_ERRORS as exc:
             raise BalancesUnavailable(f"opening the account of {customer_id}: {exc}") from exc
 
@@ -391,21 +386,20 @@ class RedisBalances:
         return clears
 
     @staticmethod
-    def _queue_clears(pipe, clears: list[tuple[str, str]]) -> int:
-        """Queue HDELs for these (customer, outbox field) pairs; return how many commands were queued."""
+    def _clear_commands(clears: list[tuple[str, str]]) -> list[tuple[str, ...]]:
+        """One HDEL per customer for these (customer, outbox field) pairs."""
         by_customer: dict[str, list[str]] = {}
         for customer, name in clears:
             by_customer.setdefault(customer, []).append(name)
-        for customer, names in by_customer.items():
-            pipe.hdel(outbox_key(customer), *names)
-        return len(by_customer)
+        return [("HDEL", outbox_key(customer), *names) for customer, names in by_customer.items()]
 
     def _flush_clears(self, clears: list[tuple[str, str]]) -> None:
         if not clears:
             return
         try:
             pipe = self.client.pipeline(transaction=False)
-            self._queue_clears(pipe, clears)
+            for command in self._clear_commands(clears):
+                pipe.execute_command(*command)
             pipe.execute()
         except TRANSIENT_REDIS_ERRORS as exc:  # the sweep drains what is left; nothing is lost
             raise BalancesUnavailable(f"clearing the outbox: {exc}") from exc
@@ -585,10 +579,9 @@ class RedisBalances:
             by_node.setdefault(node.name, (node, []))[1].append(index)
         replies: list = [None] * len(requests)
         for node, indexes in by_node.values():
-            pipe = cluster.get_redis_connection(node).pipeline(transaction=False)
-            for index in indexes:
-                self._call(requests[index], pipe)
-            for index, reply in zip(indexes, pipe.execute(raise_on_error=False), strict=True):
+            node_replies = round_trip(cluster.get_redis_connection(node),
+                                      [self._script_call(requests[index]) for index in indexes])
+            for index, reply in zip(indexes, node_replies, strict=True):
                 moved = isinstance(reply, (redis_errors.MovedError, redis_errors.AskError, redis_errors.TryAgainError))
                 replies[index] = self._call(requests[index], None) if moved else reply
         return replies
@@ -607,7 +600,8 @@ class RedisBalances:
             str(terms.recharge_amount_micros or 0), "1" if replay else "0", version, kind, reference, self._bound,
         )
 
-    def _call(self, request: ChargeRequest, pipe):
+    def _script_call(self, request: ChargeRequest) -> ScriptCall:
+        """The charging script call of one request (the server run_id is appended when it is sent)."""
         amount = _checked_amount(request.amount_micros)
         if request.amount_micros < 0:
             raise ValueError(f"a charge cannot be negative ({request.amount_micros})")
@@ -615,8 +609,7 @@ class RedisBalances:
         if isinstance(terms, PrepaidTerms):
             args = self._prepaid_args("debit", entry_id, amount, request.at_ms, self._dedup_ttl_s, terms,
                                       request.replay, request.plan_version, "debit", request.reference)
-            return self._prepaid(keys=self._prepaid_keys(customer, event_key(customer, entry_id)), args=args,
-                                 client=pipe)
+            return ScriptCall(self._prepaid, self._prepaid_keys(customer, event_key(customer, entry_id)), args)
         if isinstance(terms, PostpaidTerms):
             keys = (cycle_key(customer, terms.cycle), event_key(customer, entry_id), fence_key(customer),
                     outbox_key(customer))
@@ -626,8 +619,22 @@ class RedisBalances:
                 "" if terms.soft_limit_micros is None else str(terms.soft_limit_micros),
                 "1" if request.replay else "0", request.plan_version, self._cycle_ttl_s, self._bound, terms.cycle,
             )
-            return self._postpaid(keys=keys, args=args, client=pipe)
+            return ScriptCall(self._postpaid, keys, args)
         raise TypeError(f"unknown charging terms {type(terms).__name__}")
+
+    def _call(self, request: ChargeRequest, pipe):
+        """The script call through redis-py (cluster client or a node's pipeline): the script reads
+        the run_id itself (an empty last argument)."""
+        call = self._script_call(request)
+        return call.script(keys=call.keys, args=(*call.args, ""), client=pipe)
+
+    def _run_one(self, call: ScriptCall):
+        if isinstance(self.client, redis.RedisCluster):
+            return call.script(keys=call.keys, args=(*call.args, ""))
+        reply = round_trip(self.client, [call])[0]
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
 
     def _result(self, request: ChargeRequest, reply) -> ChargeResult:
         if isinstance(reply, Exception):
