@@ -2,18 +2,21 @@
 
 An issued invoice gives the invoice and its revenue-recognition journal; a correction (credit
 note + rebill) gives the credit memo (prerequisite: the invoice it credits), the new invoice and
-both journals. The customer record comes first (``customer_document``). Each document's id is its
-NetSuite externalId; the invoice number is the invoice's.
+both journals; a prepaid statement gives its journal only (``billing.erp_outbox``). The customer
+record comes first (``customer_document``). Each document's id is its NetSuite externalId; the
+invoice number is the invoice's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 
-from ..billing.invoice import CREDIT_NOTE, Invoice
-from ..billing.revenue_recognition import AccountMap, journal_record
+from ..billing.erp_outbox import DEFAULT_ACCOUNTS, issue_documents
+from ..billing.invoice import Invoice
+from ..billing.revenue_recognition import AccountMap
 from ..ports import OutboxDocument
-from .records import CREDIT_MEMO, CUSTOMER, INVOICE, JOURNAL_ENTRY, customer_doc_id
+from .records import CUSTOMER, JOURNAL_ENTRY, customer_doc_id
 
 
 def customer_document(customer_id: str, profile: Mapping, *, sequence: int, issued_at: str,
@@ -25,25 +28,10 @@ def customer_document(customer_id: str, profile: Mapping, *, sequence: int, issu
 
 def issued_documents(documents: Iterable[Invoice], *, first_sequence: int, issued_at: str,
                      accounts: AccountMap | None = None, journals: bool = True) -> list[OutboxDocument]:
-    """Outbox documents for issued invoices / credit notes, in the order given (credit note first)."""
-    accounts = accounts or AccountMap()
-    result: list[OutboxDocument] = []
-    sequence = first_sequence
-    for document in documents:
-        if document.number is None:
-            raise ValueError("only issued (numbered) documents go to the ERP")
-        customer = customer_doc_id(document.customer_id)
-        if document.document_type == CREDIT_NOTE:
-            prerequisites: tuple[str, ...] = (customer, str(document.credits))
-            doc_type = CREDIT_MEMO
-        else:
-            prerequisites = (customer,)
-            doc_type = INVOICE
-        result.append(OutboxDocument(document.number, 1, doc_type, document.customer_id, sequence, issued_at,
-                                     document.to_record(), prerequisites))
-        sequence += 1
-        if journals:
-            result.append(OutboxDocument(f"journal:{document.number}", 1, JOURNAL_ENTRY, document.customer_id,
-                                         sequence, issued_at, journal_record(document, accounts)))
-            sequence += 1
-    return result
+    """The outbox documents a register records for these issued documents (``billing.erp_outbox``,
+    the one definition: a prepaid statement gives its journal only, never an AR invoice), numbered
+    in order from ``first_sequence``; ``journals=False`` leaves the journal entries out."""
+    entries = issue_documents(list(documents), issued_at, accounts or DEFAULT_ACCOUNTS)
+    if not journals:
+        entries = [entry for entry in entries if entry.doc_type != JOURNAL_ENTRY]
+    return [replace(entry, sequence=first_sequence + index) for index, entry in enumerate(entries)]

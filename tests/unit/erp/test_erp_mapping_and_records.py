@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -9,6 +10,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from tests.erp_builders import MAPPING, customer_doc, draft, issued, mapping, payment_doc, write_mapping_file
 
+from warp_billing.billing.invoice import STATEMENT
 from warp_billing.billing.revenue_recognition import journal_record
 from warp_billing.erp.errors import MappingError, MappingFileError
 from warp_billing.erp.mapping import MappingFile, load_mapping, parse_mapping
@@ -89,6 +91,17 @@ def test_a_credit_note_is_a_credit_memo_applied_to_the_invoice_it_credits():
     assert write.record_type == "creditMemo"
     assert sum(item["amount"] for item in write.body["item"]["items"]) == invoice.total
     assert write.body["apply"]["items"] == [{"doc": {"id": "21"}, "apply": True, "amount": invoice.total}]
+
+
+def test_a_prepaid_statement_goes_to_the_erp_as_its_journal_only_never_as_a_receivable():
+    statement = replace(issued(draft(), "ACME-ST-000001"), document_type=STATEMENT, billing="prepaid")
+    note = statement.credit_note("ACME-CN-000001", statement.issue_date)
+
+    documents = issued_documents([statement, note], first_sequence=5, issued_at="t")
+
+    assert [(doc.doc_id, doc.doc_type, doc.sequence) for doc in documents] == [
+        ("journal:ACME-ST-000001", "journal_entry", 5), ("journal:ACME-CN-000001", "journal_entry", 6)]
+    assert issued_documents([statement], first_sequence=1, issued_at="t", journals=False) == []
 
 
 def test_a_payment_needs_its_customer_and_the_invoices_it_pays():
