@@ -378,11 +378,22 @@ class Container:
 
             from .billing.close_service import CycleCloser
 
+            prepaid = self.prepaid_statements if self.settings.close_prepaid_statements else None
             return CycleCloser(self.rated_source, self.close_register, self.document_store, self.invoice_publisher,
                                self.run_log, self.tax_engine,
-                               watermark_lag=timedelta(seconds=self.settings.close_watermark_lag_s))
+                               watermark_lag=timedelta(seconds=self.settings.close_watermark_lag_s), prepaid=prepaid)
 
         return self._part("cycle_closer", build)
+
+    @property
+    def prepaid_statements(self):
+        """Prepaid statements' ledger (balance box) and debits, on the charging stores."""
+        def build():
+            from .charging.statement_debits import LedgerPrepaidStatements
+
+            return LedgerPrepaidStatements(self.balances, self.ledger_store, self.clock)
+
+        return self._part("prepaid_statements", build)
 
     def _build_rated_source(self):
         kind = self.settings.rated_source

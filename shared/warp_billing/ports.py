@@ -10,7 +10,8 @@ Every port is declared here. The value types two of them exchange stay with thei
 so this module imports nothing at run time and every layer may import it).
 
 The ports: UsageStore, LedgerStore, PlanStore, AlertPublisher, Clock, BalanceStore, TaxEngine, SyncOutbox;
-for the cycle close: RatedUsageSource, CloseRegister, DocumentStore, InvoicePublisher, CloseRunLog.
+for the cycle close: RatedUsageSource, CloseRegister, DocumentStore, InvoicePublisher, CloseRunLog,
+PrepaidStatements.
 """
 
 from __future__ import annotations
@@ -370,6 +371,8 @@ if TYPE_CHECKING:
     from .billing.invoice import Invoice
     from .billing.invoice_store import IssueOutcome
     from .billing.revenue_recognition import AccountMap
+    from .charging.statement_debits import PostedDebits
+    from .plan import Plan
 
 
 class RatedUsageSource(Protocol):
@@ -401,6 +404,20 @@ class CloseRegister(Protocol):
 
     def documents(self, customer_id: str) -> list[Invoice]:
         """Every issued document of a customer."""
+        ...
+
+
+class PrepaidStatements(Protocol):
+    """A prepaid customer's side of its monthly statement (``billing.prepaid_statement``): the
+    persisted ledger its balance box is worked out from, and the posting of its recurring charges
+    and fees to the balance (idempotent by statement line: posting twice moves nothing twice)."""
+
+    def ledger_entries(self, customer_id: str) -> list[LedgerEntry]:
+        """Every persisted ledger entry of the customer."""
+        ...
+
+    def post(self, statement: Invoice, plan: Plan) -> PostedDebits:
+        """Debit the issued statement's non-usage lines and fees (a credit note's give them back)."""
         ...
 
 

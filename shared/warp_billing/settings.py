@@ -231,6 +231,10 @@ class Settings(BaseSettings):
     invoice_sink: Literal["log", "pubsub"] = "log"
     invoice_topic: str = "invoices"
     close_watermark_lag_s: int = Field(600, ge=0)
+    # A prepaid customer's statement in the close: its balance box from the ledger store, and its
+    # recurring charges and fees debited from the balance (needs the ledger and Redis; the rollup
+    # function and the local stack turn it on, `warp close` on the embedded defaults leaves it off).
+    close_prepaid_statements: bool = False
     late_usage_lookback_days: int = Field(92, ge=1)
     firestore_collection_prefix: str = ""
 

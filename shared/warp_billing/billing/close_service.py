@@ -31,15 +31,24 @@ from urllib.parse import quote
 import orjson
 
 from ..plan import Plan
-from ..ports import CloseRegister, CloseRunLog, DocumentStore, InvoicePublisher, RatedUsageSource, TaxEngine
+from ..ports import (
+    CloseRegister,
+    CloseRunLog,
+    DocumentStore,
+    InvoicePublisher,
+    PrepaidStatements,
+    RatedUsageSource,
+    TaxEngine,
+)
 from ..timeutil import UTC
 from .amounts import cents
 from .close_usage import CloseUsage, CloseWindow, UsageBatch, check_group
 from .cycles import BillingCycle, cycle_for, plan_cycle
 from .erp_outbox import customer_document
 from .errors import BillingError
-from .invoice import USAGE, InvoiceLine, build_invoice
+from .invoice import STATEMENT, USAGE, InvoiceLine, build_invoice
 from .invoice_store import IssueOutcome
+from .prepaid_statement import statement_box
 from .render_html import render_invoice_html
 from .revenue_recognition import AccountMap, journal_record
 from .usage_lines import CustomerUsage, kinds, ordered_groups, usage_line
@@ -133,8 +142,13 @@ class CycleCloser:
     def __init__(self, source: RatedUsageSource, register: CloseRegister, documents: DocumentStore,
                  publisher: InvoicePublisher, run_log: CloseRunLog, taxes: TaxEngine, *,
                  accounts: AccountMap | None = None, watermark_lag: timedelta = timedelta(minutes=10),
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC), html: bool = True, workers: int = 8):
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC), html: bool = True, workers: int = 8,
+                 prepaid: PrepaidStatements | None = None):
+        """``prepaid``: the ledger and balances of prepaid customers, whose statements then carry the
+        balance box and have their recurring charges and fees debited from the balance (without
+        it a statement is issued as `warp invoice` issues it without ``--prepaid-ledger``)."""
         self.source, self.register, self.documents = source, register, documents
+        self.prepaid = prepaid
         self.publisher, self.run_log, self.taxes = publisher, run_log, taxes
         self.accounts = accounts or AccountMap()
         self.watermark_lag, self.clock, self.html = watermark_lag, clock, html
@@ -198,12 +212,15 @@ class CycleCloser:
                 raise batch.failures[customer]
             draft = build_invoice(target.plan, window.cycle, usage.current, self.taxes,
                                   extra_lines=prior_period_lines(target.plan, usage.prior))
+            if draft.document_type == STATEMENT and self.prepaid is not None:
+                draft = replace(draft, statement=statement_box(draft, self.prepaid.ledger_entries(customer)))
             issued_at = self.clock().isoformat()
             outcome = self.register.issue_close(
                 draft, watermark=window.watermark, customer=customer_document(target.plan, issued_at),
                 accounts=self.accounts, as_of=as_of, rebill=rebill)
             references = self._store(outcome)
             self.publisher.publish(_announcement(outcome))
+            self._post_statement(outcome, target.plan)
         except Exception as error:  # noqa: BLE001 - one customer's failure must not stop the others
             log.error("cycle close failed", extra={"customer_id": customer, "period": label, "error": str(error)},
                       exc_info=not isinstance(error, BillingError))
@@ -217,6 +234,22 @@ class CycleCloser:
                        credit_note=outcome.credit_note.number if outcome.credit_note else None,
                        subtotal=invoice.subtotal, fees_total=invoice.fees_total, total=invoice.total,
                        currency=invoice.currency, references=tuple(references))
+
+    def _post_statement(self, outcome: IssueOutcome, plan: Plan) -> None:
+        """Debit a prepaid statement's charges from the balance (a credit note's first give the
+        earlier statement's back). Idempotent by statement line, so it runs on every close of the
+        cycle, an "already issued" one included: a re-run completes a posting a crash cut short.
+        A failure fails this customer's close (the statement stays issued; re-run it)."""
+        if self.prepaid is None:
+            return
+        for document in (outcome.credit_note, outcome.invoice):
+            if document is not None and document.number is not None and document.billing == "prepaid":
+                try:
+                    self.prepaid.post(document, plan)
+                except Exception as error:
+                    raise BillingError(f"statement {document.number} issued, but its debits were not all posted "
+                                       f"({type(error).__name__}: {error}); close the cycle again to complete "
+                                       "them (idempotent by statement line)") from error
 
     def _store(self, outcome: IssueOutcome) -> list[str]:
         references = []

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from ..billing.invoice import Invoice
 from ..billing.prepaid_statement import statement_debits
 from ..plan import Plan
-from ..ports import BalanceStore, LedgerStore
+from ..ports import BalanceStore, Clock, LedgerEntry, LedgerStore
 from .prepaid import prepaid_terms
 
 ADJUSTMENT = "adjustment"
@@ -46,3 +46,17 @@ def post_statement_debits(statement: Invoice, plan: Plan, balances: BalanceStore
         else:
             booked += 1
     return PostedDebits(booked, already, balance)
+
+
+class LedgerPrepaidStatements:
+    """``PrepaidStatements`` on the charging stores: the persisted ledger for the balance box,
+    the balance store (Redis) and the ledger for the statement debits (the cloud close)."""
+
+    def __init__(self, balances: BalanceStore, ledger: LedgerStore, clock: Clock):
+        self.balances, self.ledger, self.clock = balances, ledger, clock
+
+    def ledger_entries(self, customer_id: str) -> list[LedgerEntry]:
+        return list(self.ledger.entries(customer_id))
+
+    def post(self, statement: Invoice, plan: Plan) -> PostedDebits:
+        return post_statement_debits(statement, plan, self.balances, self.ledger, self.clock.now_ms())

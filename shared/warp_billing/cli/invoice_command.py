@@ -278,17 +278,13 @@ class PrepaidBook:
         if plan.billing != "prepaid":
             return None
         try:
-            return list(self._container.ledger_store.entries(plan.customer_id))
+            return self._container.prepaid_statements.ledger_entries(plan.customer_id)
         except Exception as exc:    # any store's errors: named, no stack trace
             raise PrepaidBookError(f"cannot read the ledger of {plan.customer_id}: {exc}") from None
 
     def post(self, statement: Invoice, plan: Plan) -> str:
-        from ..charging.statement_debits import post_statement_debits  # noqa: PLC0415 - only when posting
-
-        container = self._container
         try:
-            posted = post_statement_debits(statement, plan, container.balances, container.ledger_store,
-                                           container.clock.now_ms())
+            posted = self._container.prepaid_statements.post(statement, plan)
         except Exception as exc:
             raise PrepaidBookError(f"statement {statement.number}: debits not all posted ({exc}); "
                                    "run the same close again (it is idempotent by statement line)") from None

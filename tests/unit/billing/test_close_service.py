@@ -223,3 +223,62 @@ def test_a_run_log_that_cannot_be_written_is_reported_not_fatal(tmp_path, rated_
     service.run_log = Broken()
     run = service.close([CloseTarget(acme(), "2026-11")])
     assert run.rows[0]["status"] == "issued" and run.summary()["run_log_error"] == "OSError: disk full"
+
+
+# -- prepaid customers: the statement's balance box and its debits ----------------------------------
+
+def prepaid_book(topup_micros: int = 50_000_000):
+    from tests.fakes import FakeBalances, FakeClock, FakeLedgerStore
+
+    from warp_billing.charging.prepaid import prepaid_terms
+    from warp_billing.charging.statement_debits import LedgerPrepaidStatements
+
+    balances, ledger = FakeBalances(), FakeLedgerStore()
+    plan = prepaid_plan()
+    topup = balances.credit("BETA", "topup:PAY-1", topup_micros, "topup", "", 1_793_750_400_000, prepaid_terms(plan))
+    ledger.append(list(topup.entries))                                   # 2026-11-04: a 50.00 top-up
+    return LedgerPrepaidStatements(balances, ledger, FakeClock(1_796_000_000_000)), balances, ledger
+
+
+def prepaid_plan(**sections):
+    return plan_from(customer_id="BETA", billing="prepaid", recurring=[
+        {"sku": "DID-LOCAL", "description": "Local DID", "quantity": 10, "unit_price": "1.00", "start": "2026-01-01"}],
+        **sections)
+
+
+def test_a_prepaid_statement_gets_its_balance_box_and_its_charges_debited_once(tmp_path, rated_file):
+    path = rated_file(rated(event_id="b1", customer="BETA", amount="0.500000"))
+    book, balances, ledger = prepaid_book()
+    register = FileCloseRegister(tmp_path / "register")
+    service = CycleCloser(RatedFileSource(path), register, DocumentFolder(tmp_path / "documents"), Recorder(),
+                          JsonlRunLog(tmp_path / "runs.jsonl"), OfflineTaxEngine(), clock=lambda: NOW, prepaid=book)
+
+    first = service.close([CloseTarget(prepaid_plan(), "2026-11")]).rows[0]
+    again = service.close([CloseTarget(prepaid_plan(), "2026-11")]).rows[0]
+
+    assert (first["status"], first["document_number"]) == ("issued", "BETA-ST-000001")
+    assert again["status"] == "unchanged"
+    [statement] = register.documents("BETA")
+    assert statement.statement["opening_balance"] == "0.00"
+    assert statement.statement["topups_and_payments"] == "50.00"
+    assert statement.statement["charges_drawn"] == "10.00"
+    debits = [entry for entry in ledger.entries("BETA") if entry.entry_id.startswith("statement:")]
+    assert [(entry.entry_id, entry.amount_micros) for entry in debits] == [("statement:BETA-ST-000001:2", -10_000_000)]
+    assert balances.accounts["BETA"].balance == 40_000_000                # debited once, not on the re-run
+
+
+def test_a_prepaid_close_whose_debits_fail_is_reported_failed_and_a_rerun_completes_it(tmp_path, rated_file):
+    path = rated_file(rated(event_id="b1", customer="BETA", amount="0.500000"))
+    book, balances, ledger = prepaid_book()
+    service = CycleCloser(RatedFileSource(path), FileCloseRegister(tmp_path / "register"),
+                          DocumentFolder(tmp_path / "documents"), Recorder(), JsonlRunLog(tmp_path / "runs.jsonl"),
+                          OfflineTaxEngine(), clock=lambda: NOW, prepaid=book)
+    balances.fail_next()
+
+    failed = service.close([CloseTarget(prepaid_plan(), "2026-11")]).rows[0]
+    rerun = service.close([CloseTarget(prepaid_plan(), "2026-11")]).rows[0]
+
+    assert failed["status"] == "failed"
+    assert "BETA-ST-000001 issued, but its debits were not all posted" in failed["error"]
+    assert rerun["status"] == "unchanged" and rerun["document_number"] == "BETA-ST-000001"
+    assert balances.accounts["BETA"].balance == 40_000_000
