@@ -112,14 +112,16 @@ def test_forty_days_of_dunning_each_email_once_suspension_on_day_15_reinstatemen
     gamma_invoice = register.issue(draft("GAMMA", "2026-11", net_days=15)).invoice
     assert beta_invoice.due_date == date(2026, 12, 16)
     documents = DocumentFolder(tmp_path / "documents")
-    documents.put(document_stem("BETA", "2026-11", str(beta_invoice.number)) + ".pdf", b"%PDF-1.7 beta", "application/pdf")
+    documents.put(document_stem("BETA", "2026-11", str(beta_invoice.number)) + ".pdf", b"%PDF-1.7 beta",
+                  "application/pdf")
 
     payments = Payments()
     day = Day(beta_invoice.due_date)
     dunning_store = SqliteDunningStore(tmp_path / "dunning.sqlite")
     email_log = SqliteEmailLog(tmp_path / "dunning.sqlite")
-    mailer = SendGridMailer(f"http://127.0.0.1:{sendgrid.server_address[1]}", lambda: "SG.test", sender="billing@warp.example",
-                            sender_name="WARP Billing", templates=TEMPLATES, sandbox=True)
+    mailer = SendGridMailer(f"http://127.0.0.1:{sendgrid.server_address[1]}", lambda: "SG.test",
+                            sender="billing@warp.example", sender_name="WARP Billing", templates=TEMPLATES,
+                            sandbox=True)
     notifier = Notifier(mailer, email_log, now=day.iso, attachment=invoice_pdf(documents))
     queue = FakeQueue()
     crm = CrmUpdates(queue)

@@ -48,7 +48,8 @@ class SendGridMailer:
         body: dict[str, Any] = {
             "personalizations": [{"to": [{"email": mail.to, "name": mail.to_name}],
                                   "dynamic_template_data": mail.data,
-                                  "custom_args": {"warp_email_id": mail.email_id, "warp_customer_id": mail.customer_id}}],
+                                  "custom_args": {"warp_email_id": mail.email_id,
+                                                  "warp_customer_id": mail.customer_id}}],
             "from": {"email": self.sender, "name": self.sender_name},
             "template_id": template,
         }

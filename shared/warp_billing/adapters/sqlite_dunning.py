@@ -75,8 +75,9 @@ class SqliteDunningStore(_Sqlite):
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            cursor = conn.execute("INSERT OR IGNORE INTO suspensions (customer_id, invoice_number, at) VALUES (?, ?, ?)",
-                                  (customer_id, invoice_number, at))
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO suspensions (customer_id, invoice_number, at) VALUES (?, ?, ?)",
+                (customer_id, invoice_number, at))
             if cursor.rowcount == 1:
                 conn.execute("INSERT INTO suspension_history VALUES (?, 'suspended', ?, ?)",
                              (customer_id, invoice_number, at))
@@ -89,7 +90,8 @@ class SqliteDunningStore(_Sqlite):
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            row = conn.execute("SELECT invoice_number FROM suspensions WHERE customer_id = ?", (customer_id,)).fetchone()
+            row = conn.execute("SELECT invoice_number FROM suspensions WHERE customer_id = ?",
+                               (customer_id,)).fetchone()
             if row is not None:
                 conn.execute("DELETE FROM suspensions WHERE customer_id = ?", (customer_id,))
                 conn.execute("INSERT INTO suspension_history VALUES (?, 'reinstated', ?, ?)",

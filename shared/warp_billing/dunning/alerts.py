@@ -48,12 +48,13 @@ class AlertHandler:
         kind = alert.get("type")
         if kind not in (LOW_BALANCE, RECHARGE_DECLINED, PAYMENT_RECEIVED):
             return {"outcome": IGNORED, "type": kind}
-        customer_id, alert_id = alert.get("customer_id"), alert.get("alert_id")
-        plan = self.plans(customer_id) if isinstance(customer_id, str) and customer_id else None
+        customer, alert_id = alert.get("customer_id"), alert.get("alert_id")
+        plan = self.plans(customer) if isinstance(customer, str) and customer else None
         if plan is None or not isinstance(alert_id, str) or not alert_id:
             log.error("alert not usable: no customer with a plan, or no alert_id; acknowledged",
-                      extra={"alert_id": alert_id, "customer_id": customer_id, "type": kind})
-            return {"outcome": UNUSABLE, "type": kind, "customer_id": customer_id}
+                      extra={"alert_id": alert_id, "customer_id": customer, "type": kind})
+            return {"outcome": UNUSABLE, "type": kind, "customer_id": customer}
+        customer_id = plan.customer_id
         data = {key: alert[key] for key in _EMAIL_FIELDS if key in alert}
         if kind != PAYMENT_RECEIVED:
             sent = self.notifier.notify(kind, plan, alert_id, kind, data)
