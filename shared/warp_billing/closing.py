@@ -107,10 +107,12 @@ def hourly_rollup(container: Any, now: datetime | None = None) -> dict:
             "rows_merged": done.rows_merged}
 
 
-def dunning(container: Any, today: Any = None) -> dict:
-    """The daily dunning task (issue 12): every customer with a collections ladder, on today's aging (UTC)."""
+def dunning(container: Any) -> dict:
+    """The daily dunning task (issue 12): every customer with a collections ladder, on today's aging
+    (UTC, by the container's clock)."""
     plans, failed = load_plans(container.plan_store)
-    run = container.dunning.run(plans, today or datetime.now(UTC).date())
+    today = datetime.fromtimestamp(container.clock.now_ms() / 1000, UTC).date()
+    run = container.dunning.run(plans, today)
     summary = run.summary()
     summary["errors"] += [{"customer_id": customer, "error": error} for customer, error in sorted(failed.items())]
     return summary
