@@ -240,6 +240,11 @@ class Container:
     def dunning_store(self):
         """Dunning steps run and suspensions (WARP_DUNNING_STORE)."""
         def build():
+            if self.settings.dunning_store == "firestore":
+                from .adapters.firestore_dunning import FirestoreDunningStore
+
+                return FirestoreDunningStore(self._firestore_client,
+                                             prefix=self.settings.firestore_collection_prefix)
             from .adapters.sqlite_dunning import SqliteDunningStore
 
             return SqliteDunningStore(self._data_file("dunning.sqlite"))
@@ -249,6 +254,10 @@ class Container:
     @property
     def email_log(self):
         def build():
+            if self.settings.email_log == "firestore":
+                from .adapters.firestore_dunning import FirestoreEmailLog
+
+                return FirestoreEmailLog(self._firestore_client, prefix=self.settings.firestore_collection_prefix)
             from .adapters.sqlite_dunning import SqliteEmailLog
 
             return SqliteEmailLog(self._data_file("dunning.sqlite"))

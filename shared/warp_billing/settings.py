@@ -115,8 +115,9 @@ Cycle close (`warp close`, the rollup function; issue 10):
 
 Collections (issue 12: dunning, customer emails, HubSpot; keys and tokens are secrets):
 
-    WARP_DUNNING_STORE             sqlite  (steps run per (invoice, action), suspensions: <data dir>/dunning.sqlite)
-    WARP_EMAIL_LOG                 sqlite  (emails sent per (document, step): the same file)
+    WARP_DUNNING_STORE             sqlite | firestore  (steps run per (invoice, action), suspensions;
+                                   sqlite: <data dir>/dunning.sqlite; firestore: dunning_* collections)
+    WARP_EMAIL_LOG                 sqlite | firestore  (emails sent per (document, step); email_log)
     WARP_ACCOUNT_HOLDS             redis   (the hold key both charging scripts check)
     WARP_SENDGRID_URL              https://api.sendgrid.com (the stand-in's URL locally)
     WARP_SENDGRID_API_KEY          secret: the SendGrid API key
@@ -254,8 +255,8 @@ class Settings(BaseSettings):
 
     # Collections (issue 12): dunning, customer emails (SendGrid), HubSpot. Keys and tokens are
     # secrets (Secret Manager -> WARP_ variables); template ids by email kind (dunning.notices.KINDS).
-    dunning_store: Literal["sqlite"] = "sqlite"
-    email_log: Literal["sqlite"] = "sqlite"
+    dunning_store: Literal["sqlite", "firestore"] = "sqlite"
+    email_log: Literal["sqlite", "firestore"] = "sqlite"
     account_holds: Literal["redis"] = "redis"
     sendgrid_url: str = "https://api.sendgrid.com"
     sendgrid_api_key: SecretStr = SecretStr("")
