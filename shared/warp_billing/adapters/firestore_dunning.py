@@ -13,6 +13,7 @@ Ids are escaped (``quote``) so invoice numbers and customer ids never make a pat
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -92,12 +93,10 @@ class FirestoreDunningStore(_Firestore):
         return [(row["event"], row["invoice_number"], row["at"]) for row in rows]
 
     def _history(self, customer_id: str, event: str, invoice_number: str, at: str) -> None:
-        try:
+        with contextlib.suppress(AlreadyExists, Conflict):
             self._collection("dunning_history").document(_id(customer_id, event, at)).create(
                 {"customer_id": customer_id, "event": event, "invoice_number": invoice_number, "at": at},
                 timeout=self.timeout_s)
-        except (AlreadyExists, Conflict):
-            pass
 
 
 class FirestoreEmailLog(_Firestore):
@@ -135,10 +134,8 @@ class FirestoreEmailLog(_Firestore):
         ref = self._ref(email_id)
         snapshot = ref.get(timeout=self.timeout_s)
         if snapshot.exists and snapshot.to_dict().get("status") == "sending":
-            try:
+            with contextlib.suppress(NotFound):
                 ref.delete(timeout=self.timeout_s)
-            except NotFound:
-                pass
 
     def status(self, email_id: str) -> str | None:
         snapshot = self._ref(email_id).get(timeout=self.timeout_s)
