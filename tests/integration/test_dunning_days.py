@@ -183,3 +183,12 @@ def test_forty_days_of_dunning_each_email_once_suspension_on_day_15_reinstatemen
     stages = [task["inputs"][0]["properties"].get("warp_collections_stage") for task in queue.tasks.values()
               if task["inputs"][0]["id"] == "BETA"]
     assert [stage for stage in stages if stage] == ["remind", "warn", "suspend", "active"]
+    # the daily account upserts: balance due and last invoice of every customer (batched), the
+    # payment visible as BETA's balance due dropping to zero
+    daily = [item["properties"] for task in queue.tasks.values() for item in task["inputs"]
+             if item["id"] == "BETA" and "warp_last_invoice_date" in item["properties"]]
+    assert {props["warp_last_invoice"] for props in daily} == {beta}
+    balances = [props["warp_balance_due"] for props in daily]
+    assert [value for index, value in enumerate(balances) if index == 0 or balances[index - 1] != value] == [
+        str(beta_invoice.total), "0.00"]
+    assert [props["warp_overdue_invoices"] for props in daily] == ["0", "1", "0"]   # due day, overdue, paid

@@ -503,7 +503,8 @@ def test_notify_consumes_billing_alerts_through_its_own_push_subscription_with_a
     assert push["push_config"][0]["push_endpoint"] == uri
     assert push["push_config"][0]["oidc_token"][0]["service_account_email"] == \
         "${google_service_account.pubsub_push.email}"
-    assert push["dead_letter_policy"][0]["dead_letter_topic"] == "${google_pubsub_topic.alerts_dead_letter[each.key].id}"
+    assert push["dead_letter_policy"][0]["dead_letter_topic"] == \
+        "${google_pubsub_topic.alerts_dead_letter[each.key].id}"
     assert push["dead_letter_policy"][0]["max_delivery_attempts"] == "${var.max_delivery_attempts}"
     invoker = RESOURCES["google_cloud_run_service_iam_member"]["alerts_push_invoker"]
     assert invoker["for_each"] == "${local.alert_functions}"

@@ -9,7 +9,9 @@
    HubSpot company's stage, balance due and last invoice, and for ``suspend`` the hold that makes
    charging refuse the customer (ACCOUNT_SUSPENDED); then the step is recorded, create-only by
    (invoice, action). A step interrupted before it was recorded runs again the next day; each of
-   its effects is idempotent (email log, SET of the hold, HubSpot upsert);
+   its effects is idempotent (email log, SET of the hold, HubSpot upsert). Every customer's
+   HubSpot company also gets its balance due and last invoice (one batch upsert per 100
+   customers): how issued invoices and payments reach HubSpot;
 3. ``settle``: a suspended customer none of whose invoices past the suspend step has a balance
    left is reinstated (hold lifted, an email, HubSpot stage ``active``); one still suspended gets
    its hold set again (a Redis that lost its data is brought back to the decision).
@@ -28,10 +30,10 @@ from decimal import Decimal
 from typing import Any
 
 from ..billing.amounts import money_text
-from ..billing.receivables import InvoiceStanding
+from ..billing.receivables import OVERDUE, InvoiceStanding
 from ..plan import Plan
 from ..ports import AccountHolds, DunningStore, Receivables
-from .crm import CrmUpdates
+from .crm import COMPANIES, CrmUpdates, company_input
 from .holds import AccountHold
 from .ladder import SUSPEND, DueStep, blocking_invoices, due_steps
 from .notices import REINSTATED
@@ -72,24 +74,30 @@ class DunningService:
     def run(self, plans: Mapping[str, Plan], as_of: date) -> DunningRun:
         run = DunningRun(as_of.isoformat())
         suspended = set(self.store.suspended_customers())
+        accounts: list[dict[str, Any]] = []
         for customer_id in sorted(set(plans) | suspended):
             plan = plans.get(customer_id)
             if plan is None:
                 run.errors.append({"customer_id": customer_id, "error": "suspended, but no plan: left as it is"})
                 continue
-            if not plan.collections.ladder and customer_id not in suspended:
-                continue
             run.customers += 1
             try:
-                self._customer(plan, as_of, run)
+                standings = self.receivables.standings(customer_id, as_of)
+                if standings:
+                    accounts.append(_account_properties(customer_id, standings))
+                if plan.collections.ladder or customer_id in suspended:
+                    self._customer(plan, standings, run)
             except Exception as exc:  # one customer's failure is reported; the others go on
                 log.exception("dunning failed for a customer", extra={"customer_id": customer_id})
                 run.errors.append({"customer_id": customer_id, "error": f"{type(exc).__name__}: {exc}"})
+        if self.crm is not None and accounts:
+            # Issued invoices and payments reach HubSpot daily: balance due and last invoice of every
+            # customer with invoices, in batches of up to 100 (steps above update their company at once).
+            self.crm.upsert(COMPANIES, [company_input(item.pop("customer_id"), item) for item in accounts])
         return run
 
-    def _customer(self, plan: Plan, as_of: date, run: DunningRun) -> None:
+    def _customer(self, plan: Plan, standings: list[InvoiceStanding], run: DunningRun) -> None:
         customer_id = plan.customer_id
-        standings = self.receivables.standings(customer_id, as_of)
         done = self.store.steps(customer_id)
         for due in due_steps(standings, plan.collections.ladder, done):
             self._step(plan, due)
@@ -146,6 +154,14 @@ class DunningService:
 
     def _now_iso(self) -> str:
         return datetime.fromtimestamp(self._now_ms() / 1000, UTC).isoformat()
+
+
+def _account_properties(customer_id: str, standings: list[InvoiceStanding]) -> dict[str, Any]:
+    last = max(standings, key=lambda row: (row.invoice.issue_date, str(row.invoice.number)))
+    return {"customer_id": customer_id, "warp_balance_due": _due(standings),
+            "warp_last_invoice": str(last.invoice.number),
+            "warp_last_invoice_date": last.invoice.issue_date.isoformat(),
+            "warp_overdue_invoices": sum(1 for row in standings if row.status == OVERDUE and row.balance_due > 0)}
 
 
 def _due(standings: list[InvoiceStanding]) -> str:
