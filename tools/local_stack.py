@@ -195,6 +195,8 @@ def collections_env() -> dict[str, str]:
     """Settings of dunning, emails and HubSpot on the stand-ins (sandbox mode, local test keys)."""
     return {
         "WARP_ACCOUNT_HOLDS": "redis",
+        "WARP_DUNNING_STORE": "firestore",   # shared by rollup (dunning), notify and `warp account`, as deployed
+        "WARP_EMAIL_LOG": "firestore",
         "WARP_SENDGRID_URL": f"http://{HOST}:{SENDGRID_PORT}",
         "WARP_SENDGRID_API_KEY": "SG.local-stand-in",
         "WARP_SENDGRID_SANDBOX": "true",
