@@ -334,7 +334,9 @@ class Container:
             from .adapters.register_receivables import RegisterReceivables
             from .dunning.service import DunningService
 
-            receivables = RegisterReceivables(self.close_register, self._parts.get("payment_store"))
+            # The payments applied to invoices come from the payment store (``applications(customer)``)
+            # once the payments side provides one on this container (issue 12, its own branch).
+            receivables = RegisterReceivables(self.close_register, getattr(self, "payment_store", None))
             return DunningService(receivables, self.dunning_store, self.account_holds, self.notifier,
                                   self.crm_updates, now_ms=self.clock.now_ms)
 
