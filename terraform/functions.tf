@@ -12,10 +12,11 @@
 locals {
   # THE list of deployed functions. Each name needs functions/<name>/main.py with its entry point
   # and an entry in function_catalog; `make deploy-check` (CI) fails, naming the function, otherwise.
-  declared_functions = ["rate_voice", "rate_sms", "rate_api", "netsuite_sync", "balance_sweep"]
+  declared_functions = ["rate_voice", "rate_sms", "rate_api", "netsuite_sync", "balance_sweep", "notify", "crm_sync"]
 
   # Every entry has the same keys (deploy-check enforces it):
-  #   trigger       "pubsub" (usage topic -> push subscription) or "http" (Scheduler / Cloud Tasks)
+  #   trigger       "pubsub" (usage topic -> push subscription), "alerts" (a push subscription of its
+  #                 own on billing-alerts, pubsub.tf) or "http" (Scheduler / Cloud Tasks)
   #   topic         the usage topic of a pubsub function (null for http)
   #   concurrency   requests per instance; THREADS is set to it (functions-framework's gunicorn threads)
   #   redis         true: VPC connector, WARP_REDIS_URL (rediss://, secret) and the server CA file
@@ -169,7 +170,7 @@ locals {
       cpu         = "1"
       timeout     = 540
       concurrency = 1
-      redis       = false
+      redis       = true # the dunning task suspends and reinstates through the charging Redis (hold key)
       env = {
         WARP_RATED_SOURCE     = "bigquery"
         WARP_RUN_LOG_STORE    = "bigquery"
@@ -180,15 +181,23 @@ locals {
         WARP_INVOICE_SINK     = "pubsub"
         WARP_INVOICE_TOPIC    = "invoices"
         WARP_SYNC_OUTBOX      = "register" # the outbox it writes is the one netsuite_sync drains
+        # The daily dunning task (issue 12): the shared Firestore stores, SendGrid, HubSpot's queue.
+        WARP_DUNNING_STORE         = "firestore"
+        WARP_EMAIL_LOG             = "firestore"
+        WARP_SENDGRID_FROM_EMAIL   = var.sendgrid_from_email
+        WARP_SENDGRID_TEMPLATES    = jsonencode(var.sendgrid_templates)
+        WARP_HUBSPOT_QUEUE         = "projects/${var.project}/locations/${var.region}/queues/hubspot"
+        WARP_HUBSPOT_TASK_URL      = "https://crm-sync-${local.run_app_suffix}"
+        WARP_TASKS_INVOKER_ACCOUNT = google_service_account.tasks.email
       }
-      secrets      = {}
+      secrets      = { WARP_SENDGRID_API_KEY = "warp-sendgrid-api-key" }
       bq_append    = ["cycle_runs"]
       bq_read      = ["rated_usage"]
       bq_write     = ["usage_hourly"]
       bq_jobs      = true
       firestore    = "user"
       publish      = ["invoices"]
-      enqueue      = [] # the close writes the ERP outbox (Firestore); netsuite_sync's sweep enqueues it
+      enqueue      = ["hubspot"] # dunning steps update HubSpot companies; the ERP outbox is netsuite_sync's
       bucket_read  = ["documents"]
       bucket_write = ["documents"]
       schedules = {
@@ -203,6 +212,12 @@ locals {
           description = "Billing cycle close: invoices for every customer whose cycle ended."
           schedule    = "0 12 * * *"
           body        = { task = "cycle_close" }
+        }
+        # Daily dunning after the close: overdue invoices through their plan's collections ladder.
+        "dunning-daily" = {
+          description = "Dunning: reminders, warnings, suspension and collections for overdue invoices."
+          schedule    = "0 14 * * *"
+          body        = { task = "dunning" }
         }
       }
       queues = {}
@@ -263,6 +278,82 @@ locals {
         netsuite = {
           max_concurrent_dispatches = var.netsuite_concurrency
           max_dispatches_per_second = var.netsuite_dispatches_per_second
+        }
+      }
+      tables  = {}
+      topics  = []
+      buckets = []
+    }
+
+    # Customer emails from billing-alerts (issue 12): low balance, recharge declined, payment receipts;
+    # on payment_received the reinstatement of a customer suspended for non-payment, and HubSpot.
+    notify = {
+      description = "Customer emails, receipts and reinstatement from billing-alerts (SendGrid, HubSpot queue)."
+      entry_point = "notify"
+      trigger     = "alerts"
+      topic       = null
+      ingress     = "ALLOW_INTERNAL_ONLY"
+      memory      = "512Mi"
+      cpu         = "1"
+      timeout     = 60
+      concurrency = 4
+      redis       = true # lifts the hold on reinstatement
+      env = {
+        WARP_PLAN_STORE            = "firestore"
+        WARP_REGISTER_STORE        = "firestore"
+        WARP_DUNNING_STORE         = "firestore"
+        WARP_EMAIL_LOG             = "firestore"
+        WARP_SENDGRID_FROM_EMAIL   = var.sendgrid_from_email
+        WARP_SENDGRID_TEMPLATES    = jsonencode(var.sendgrid_templates)
+        WARP_HUBSPOT_QUEUE         = "projects/${var.project}/locations/${var.region}/queues/hubspot"
+        WARP_HUBSPOT_TASK_URL      = "https://crm-sync-${local.run_app_suffix}"
+        WARP_TASKS_INVOKER_ACCOUNT = google_service_account.tasks.email
+      }
+      secrets      = { WARP_SENDGRID_API_KEY = "warp-sendgrid-api-key" }
+      bq_append    = []
+      bq_read      = []
+      bq_write     = []
+      bq_jobs      = false
+      firestore    = "user" # plans (read), register (read), dunning store and email log (write)
+      publish      = []
+      enqueue      = ["hubspot"]
+      bucket_read  = [] # invoice PDFs: the documents bucket, once rollup (its owner) is declared
+      bucket_write = []
+      schedules    = {}
+      queues       = {}
+      tables       = {}
+      topics       = []
+      buckets      = []
+    }
+
+    # HubSpot sync (issue 12): serves the rate-limited hubspot queue, one batch upsert (<= 100) per task.
+    crm_sync = {
+      description  = "Upserts HubSpot companies and deals in batches (Cloud Tasks queue hubspot)."
+      entry_point  = "crm_sync"
+      trigger      = "http"
+      topic        = null
+      ingress      = "ALLOW_INTERNAL_ONLY"
+      memory       = "256Mi"
+      cpu          = "1"
+      timeout      = 60
+      concurrency  = 4
+      redis        = false
+      env          = {}
+      secrets      = { WARP_HUBSPOT_TOKEN = "warp-hubspot-token" }
+      bq_append    = []
+      bq_read      = []
+      bq_write     = []
+      bq_jobs      = false
+      firestore    = "none"
+      publish      = []
+      enqueue      = []
+      bucket_read  = []
+      bucket_write = []
+      schedules    = {}
+      queues = {
+        hubspot = {
+          max_concurrent_dispatches = var.hubspot_concurrency
+          max_dispatches_per_second = var.hubspot_dispatches_per_second
         }
       }
       tables  = {}

@@ -230,6 +230,14 @@ resource "google_cloud_run_service_iam_member" "pubsub_push_invoker" {
   member   = google_service_account.pubsub_push.member
 }
 
+resource "google_cloud_run_service_iam_member" "alerts_push_invoker" {
+  for_each = local.alert_functions
+  location = var.region
+  service  = google_cloudfunctions2_function.fn[each.key].service_config[0].service
+  role     = "roles/run.invoker"
+  member   = google_service_account.pubsub_push.member
+}
+
 resource "google_cloud_run_service_iam_member" "scheduler_invoker" {
   for_each = toset(distinct([for job in values(local.scheduled_jobs) : job.function]))
   location = var.region

@@ -110,3 +110,81 @@ resource "google_pubsub_topic" "owned" {
   name       = each.key
   depends_on = [time_sleep.apis_ready]
 }
+
+# -- the billing-alerts consumers (issue 12: customer emails, receipts, reinstatement) --------------
+# A function with trigger "alerts" gets its own push subscription on billing-alerts, with the same
+# retry and dead-letter discipline as the usage subscriptions (a raise = a redelivery; each email is
+# sent once per (document, step), so a redelivery sends nothing twice).
+
+locals {
+  alert_functions = { for name, spec in local.functions : name => spec if spec.trigger == "alerts" }
+}
+
+resource "google_pubsub_topic" "alerts_dead_letter" {
+  for_each                   = local.alert_functions
+  name                       = "billing-alerts-${replace(each.key, "_", "-")}-dead-letter"
+  message_retention_duration = var.usage_message_retention
+  depends_on                 = [time_sleep.apis_ready]
+}
+
+resource "google_pubsub_subscription" "alerts_push" {
+  for_each                   = local.alert_functions
+  name                       = "billing-alerts-${replace(each.key, "_", "-")}"
+  topic                      = google_pubsub_topic.billing_alerts.id
+  ack_deadline_seconds       = each.value.timeout
+  message_retention_duration = var.usage_message_retention
+
+  expiration_policy {
+    ttl = ""
+  }
+
+  retry_policy {
+    minimum_backoff = "10s"
+    maximum_backoff = "600s"
+  }
+
+  dead_letter_policy {
+    dead_letter_topic     = google_pubsub_topic.alerts_dead_letter[each.key].id
+    max_delivery_attempts = var.max_delivery_attempts
+  }
+
+  push_config {
+    push_endpoint = google_cloudfunctions2_function.fn[each.key].service_config[0].uri
+    oidc_token {
+      service_account_email = google_service_account.pubsub_push.email
+      audience              = google_cloudfunctions2_function.fn[each.key].service_config[0].uri
+    }
+  }
+
+  depends_on = [
+    google_cloud_run_service_iam_member.alerts_push_invoker,
+    google_pubsub_topic_iam_member.alerts_dead_letter_publisher,
+    time_sleep.iam_ready,
+  ]
+}
+
+resource "google_pubsub_subscription" "alerts_dead_letter" {
+  for_each                   = local.alert_functions
+  name                       = "billing-alerts-${replace(each.key, "_", "-")}-dead-letter-hold"
+  topic                      = google_pubsub_topic.alerts_dead_letter[each.key].id
+  message_retention_duration = var.usage_message_retention
+  retain_acked_messages      = true
+  ack_deadline_seconds       = 60
+  expiration_policy {
+    ttl = ""
+  }
+}
+
+resource "google_pubsub_topic_iam_member" "alerts_dead_letter_publisher" {
+  for_each = local.alert_functions
+  topic    = google_pubsub_topic.alerts_dead_letter[each.key].name
+  role     = "roles/pubsub.publisher"
+  member   = local.pubsub_service_agent
+}
+
+resource "google_pubsub_subscription_iam_member" "alerts_dead_letter_subscriber" {
+  for_each     = local.alert_functions
+  subscription = google_pubsub_subscription.alerts_push[each.key].name
+  role         = "roles/pubsub.subscriber"
+  member       = local.pubsub_service_agent
+}

@@ -3,7 +3,8 @@
 #
 #   managed here   warp-redis-url  rediss://:AUTH@HOST:6378/0 from the Memorystore instance
 #                  warp-redis-ca   the instance's server CA certificates (PEM), mounted as a file
-#   external       warp-netsuite-private-key, warp-netsuite-client-id, warp-netsuite-certificate-id
+#   external       warp-netsuite-private-key, warp-netsuite-client-id, warp-netsuite-certificate-id,
+#                  warp-sendgrid-api-key (notify, rollup), warp-hubspot-token (crm_sync)
 #                  (and, when the webhooks function lands, the Authorize.Net ones): created with
 #                  their values BEFORE the first apply, outside Terraform, so no private key is
 #                  ever in the state; their version numbers are pinned in var.secret_versions.

@@ -169,3 +169,33 @@ variable "vpc_connector_max_instances" {
   type        = number
   default     = 4
 }
+
+# -- collections (issue 12) -------------------------------------------------------------------
+
+variable "hubspot_concurrency" {
+  description = "HubSpot batch upserts in flight at once (the hubspot queue's max_concurrent_dispatches)."
+  type        = number
+  default     = 2
+  validation {
+    condition     = var.hubspot_concurrency >= 1 && var.hubspot_concurrency <= 100
+    error_message = "hubspot_concurrency must be between 1 and 100."
+  }
+}
+
+variable "hubspot_dispatches_per_second" {
+  description = "HubSpot requests per second from the queue (HubSpot allows 100-190 per 10 s; 429s are retried)."
+  type        = number
+  default     = 8
+}
+
+variable "sendgrid_from_email" {
+  description = "The sender of customer emails (a verified SendGrid sender)."
+  type        = string
+  default     = "billing@example.com"
+}
+
+variable "sendgrid_templates" {
+  description = "SendGrid dynamic template id by email kind (remind, warn, suspend, collections, reinstated, low_balance, recharge_declined, payment_receipt)."
+  type        = map(string)
+  default     = {}
+}

@@ -224,6 +224,7 @@ class FakeBalances(_Failing):
         self.cycles: dict[tuple[str, str], dict] = {}
         self.outbox: dict[tuple[str, str], LedgerEntry] = {}
         self.fences: dict[str, str] = {}
+        self.held: set[str] = set()   # suspended for non-payment (the warp:{C}:hold key of the scripts)
         self.charge_calls = 0
 
     # -- BalanceStore -----------------------------------------------------------------------
@@ -378,9 +379,14 @@ class FakeBalances(_Failing):
                                           "auto_recharge", terms.recharge_amount_micros, at,
                                           f"auto-recharge for {request.entry_id}"))
 
-        recharge()
         outcome, reason = CHARGED, None
-        if account.suspend_at is not None and at >= account.suspend_at and account.balance <= 0:
+        if request.customer_id in self.held:   # before anything moves, no auto-recharge either
+            outcome, reason = REFUSED, Reason.ACCOUNT_SUSPENDED
+        else:
+            recharge()
+        if outcome == REFUSED:
+            pass
+        elif account.suspend_at is not None and at >= account.suspend_at and account.balance <= 0:
             outcome, reason = REFUSED, Reason.SUSPENDED
             if not account.suspended_alerted:
                 alerts.append(AccountAlert(AlertCode.SUSPENDED, account.balance, account.suspend_at))
@@ -423,6 +429,9 @@ class FakeBalances(_Failing):
                                                                           "hard": False})
         alerts = []
         amount = request.amount_micros
+        if request.customer_id in self.held:
+            return ChargeResult(REFUSED, Reason.ACCOUNT_SUSPENDED, amount, cycle["total"], request.at_ms, (), (),
+                                request.plan_version)
         if terms.credit_limit_micros is not None and amount > 0 and cycle["total"] + amount > terms.credit_limit_micros:
             if not cycle["hard"]:
                 cycle["hard"] = True

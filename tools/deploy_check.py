@@ -51,7 +51,7 @@ import provider_schema  # noqa: E402
 CORE_TABLES = {"rated_usage", "usage_rejects", "balance_ledger"}
 CORE_TOPICS = {"billing_alerts"}
 MANAGED_SECRETS = {"warp-redis-url", "warp-redis-ca"}
-SIGNATURES = {"pubsub": "cloudevent", "http": "http"}
+SIGNATURES = {"pubsub": "cloudevent", "alerts": "cloudevent", "http": "http"}
 # Literal references to one function's resources: a plan fails when the key is not deployed.
 FUNCTION_REFERENCE = re.compile(
     r'(?:google_cloudfunctions2_function\.fn|google_service_account\.fn|local\.functions|local\.function_urls|'
@@ -188,9 +188,9 @@ def _check_shape(name: str, spec: dict) -> list[str]:
     if trigger not in SIGNATURES:
         errors.append(f"function {name}: trigger {trigger!r} is not one of {sorted(SIGNATURES)}")
     if (trigger == "pubsub") != bool(spec.get("topic")):
-        errors.append(f"function {name}: a pubsub function needs a topic, an http function none")
-    if trigger == "pubsub" and (spec.get("schedules") or spec.get("queues")):
-        errors.append(f"function {name}: a pubsub function cannot also serve schedules or queues")
+        errors.append(f"function {name}: a pubsub function needs a topic, an http or alerts function none")
+    if trigger in ("pubsub", "alerts") and (spec.get("schedules") or spec.get("queues")):
+        errors.append(f"function {name}: a {trigger} function cannot also serve schedules or queues")
     concurrency, cpu = spec.get("concurrency"), str(spec.get("cpu"))
     if not isinstance(concurrency, int) or concurrency < 1:
         errors.append(f"function {name}: concurrency must be a positive integer")

@@ -17,7 +17,11 @@ rate_api       functions-framework (cloudevent)       8083
 netsuite       tools/netsuite_standin.py (NetSuite)   8090 (test certificate in .local-stack/netsuite/)
 netsuite_sync  functions-framework (http)             8091 (the netsuite queue's target)
 storage        PyPI ``gcp-storage-emulator``          9023 (in memory), buckets created at start
-rollup         functions-framework (http)             8092 (cycle close and hourly rollup)
+rollup         functions-framework (http)             8092 (cycle close, hourly rollup, dunning)
+sendgrid       tools/sendgrid_standin.py (SendGrid)   8096 (records mails, 202; sandbox mode honoured)
+hubspot        tools/hubspot_standin.py (HubSpot)     8097 (batch upsert; 429 + Retry-After above 10/s)
+crm_sync       functions-framework (http)             8098 (the hubspot queue's target)
+notify         functions-framework (cloudevent)       8099 (billing alerts -> emails, reinstatement)
 =============  =====================================  ===================================
 
 Each emulator lives in its own environment under ``.local-stack/`` (their protobuf pins clash
@@ -86,6 +90,16 @@ VENDOR_CDR_BUCKET = f"{PROJECT}-vendor-cdrs"
 USAGE_DATASET = "warp_billing"
 NETSUITE_QUEUE = "netsuite"
 NETSUITE_CONCURRENCY = 5  # terraform var.netsuite_concurrency's default: the NetSuite account's limit
+# Collections (issue 12): SendGrid and HubSpot stand-ins, the HubSpot queue and its target, the alert consumer.
+SENDGRID_PORT = 8096 + PORT_OFFSET
+HUBSPOT_PORT = 8097 + PORT_OFFSET
+CRM_SYNC_PORT = 8098 + PORT_OFFSET
+NOTIFY_PORT = 8099 + PORT_OFFSET
+HUBSPOT_QUEUE = "hubspot"
+HUBSPOT_CONCURRENCY = 2    # terraform var.hubspot_concurrency's default
+HUBSPOT_STANDIN_RATE = 10  # requests per second before the stand-in answers 429 (HubSpot: 100-190 per 10 s)
+EMAIL_KINDS = ("remind", "warn", "suspend", "collections", "reinstated", "low_balance", "recharge_declined",
+               "payment_receipt")
 
 FUNCTIONS = (  # (name, target, port): the Pub/Sub-triggered rating functions
     ("rate_voice", "rate_voice", 8081 + PORT_OFFSET),
@@ -173,7 +187,26 @@ def stack_env() -> dict[str, str]:
     for name, _target, port in FUNCTIONS + HTTP_FUNCTIONS:
         env[f"WARP_{name.upper()}_URL"] = f"http://{HOST}:{port}/"
     env.update(netsuite_env())
+    env.update(collections_env())
     return env
+
+
+def collections_env() -> dict[str, str]:
+    """Settings of dunning, emails and HubSpot on the stand-ins (sandbox mode, local test keys)."""
+    return {
+        "WARP_ACCOUNT_HOLDS": "redis",
+        "WARP_DUNNING_STORE": "firestore",   # shared by rollup (dunning), notify and `warp account`, as deployed
+        "WARP_EMAIL_LOG": "firestore",
+        "WARP_SENDGRID_URL": f"http://{HOST}:{SENDGRID_PORT}",
+        "WARP_SENDGRID_API_KEY": "SG.local-stand-in",
+        "WARP_SENDGRID_SANDBOX": "true",
+        "WARP_SENDGRID_FROM_EMAIL": "billing@warp.local",
+        "WARP_SENDGRID_TEMPLATES": json.dumps({kind: f"d-local-{kind}" for kind in EMAIL_KINDS}),
+        "WARP_HUBSPOT_URL": f"http://{HOST}:{HUBSPOT_PORT}",
+        "WARP_HUBSPOT_TOKEN": "pat-local-stand-in",
+        "WARP_HUBSPOT_QUEUE": f"projects/{PROJECT}/locations/{LOCATION}/queues/{HUBSPOT_QUEUE}",
+        "WARP_HUBSPOT_TASK_URL": f"http://{HOST}:{CRM_SYNC_PORT}/",
+    }
 
 
 def netsuite_env() -> dict[str, str]:
@@ -455,8 +488,10 @@ def services() -> list[Service]:
             # Through tools/tasks_emulator.py: concurrent dispatch up to the queue's limit and retry
             # backoff with Retry-After, as Cloud Tasks does (the emulator alone does neither).
             [str(STACK_DIR / "tasks" / "bin" / "python"), str(ROOT / "tools" / "tasks_emulator.py"), "start",
-             "--queue-concurrency", f"{NETSUITE_QUEUE}={NETSUITE_CONCURRENCY}", "-p", str(TASKS_PORT),
-             "-d", f"projects/{PROJECT}/locations/{LOCATION}/queues/{NETSUITE_QUEUE}"],
+             "--queue-concurrency", f"{NETSUITE_QUEUE}={NETSUITE_CONCURRENCY}",
+             "--queue-concurrency", f"{HUBSPOT_QUEUE}={HUBSPOT_CONCURRENCY}", "-p", str(TASKS_PORT),
+             "-d", f"projects/{PROJECT}/locations/{LOCATION}/queues/{NETSUITE_QUEUE}",
+             "-d", f"projects/{PROJECT}/locations/{LOCATION}/queues/{HUBSPOT_QUEUE}"],
             (TASKS_PORT,),
         ),
         Service(
@@ -478,6 +513,22 @@ def services() -> list[Service]:
             http_probe="/_control",
         )
     )
+    result += [
+        Service("sendgrid", [str(PROJECT_VENV_BIN / "python"), str(ROOT / "tools" / "sendgrid_standin.py"),
+                             "--port", str(SENDGRID_PORT)], (SENDGRID_PORT,), http_probe="/_mails"),
+        Service("hubspot", [str(PROJECT_VENV_BIN / "python"), str(ROOT / "tools" / "hubspot_standin.py"),
+                            "--port", str(HUBSPOT_PORT), "--rate", str(HUBSPOT_STANDIN_RATE)],
+                (HUBSPOT_PORT,), http_probe="/_stats"),
+    ]
+    for name, signature, port in (("crm_sync", "http", CRM_SYNC_PORT), ("notify", "cloudevent", NOTIFY_PORT)):
+        if (ROOT / "functions" / name / "main.py").exists():
+            result.append(Service(
+                name,
+                [str(functions_framework), "--target", name, "--source", str(ROOT / "functions" / name / "main.py"),
+                 "--signature-type", signature, "--host", HOST, "--port", str(port)],
+                (port,),
+                env={"PYTHONPATH": str(ROOT / "shared")},
+            ))
     if (ROOT / "functions" / "netsuite_sync" / "main.py").exists():
         result.append(
             Service(

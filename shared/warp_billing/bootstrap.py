@@ -234,6 +234,128 @@ class Container:
         return CloudTasksQueue(lambda: tasks_client(settings.tasks_endpoint), settings.netsuite_queue,
                                settings.netsuite_sync_url, invoker_account=settings.tasks_invoker_account)
 
+    # -- collections (issue 12): dunning, customer emails, HubSpot ---------------------------------
+
+    @property
+    def dunning_store(self):
+        """Dunning steps run and suspensions (WARP_DUNNING_STORE)."""
+        def build():
+            if self.settings.dunning_store == "firestore":
+                from .adapters.firestore_dunning import FirestoreDunningStore
+
+                return FirestoreDunningStore(self._firestore_client,
+                                             prefix=self.settings.firestore_collection_prefix)
+            from .adapters.sqlite_dunning import SqliteDunningStore
+
+            return SqliteDunningStore(self._data_file("dunning.sqlite"))
+
+        return self._part("dunning_store", build)
+
+    @property
+    def email_log(self):
+        def build():
+            if self.settings.email_log == "firestore":
+                from .adapters.firestore_dunning import FirestoreEmailLog
+
+                return FirestoreEmailLog(self._firestore_client, prefix=self.settings.firestore_collection_prefix)
+            from .adapters.sqlite_dunning import SqliteEmailLog
+
+            return SqliteEmailLog(self._data_file("dunning.sqlite"))
+
+        return self._part("email_log", build)
+
+    @property
+    def account_holds(self):
+        """Suspension for non-payment, where charging checks it (WARP_ACCOUNT_HOLDS=redis)."""
+        def build():
+            from .adapters.redis_holds import RedisAccountHolds
+
+            return RedisAccountHolds(self.redis)
+
+        return self._part("account_holds", build)
+
+    @property
+    def mailer(self):
+        def build():
+            from .adapters.sendgrid import SendGridMailer
+
+            settings = self.settings
+            return SendGridMailer(settings.sendgrid_url, settings.sendgrid_api_key.get_secret_value,
+                                  sender=settings.sendgrid_from_email, sender_name=settings.sendgrid_from_name,
+                                  templates=settings.sendgrid_templates, sandbox=settings.sendgrid_sandbox,
+                                  timeout_s=settings.sendgrid_timeout_s)
+
+        return self._part("mailer", build)
+
+    @property
+    def crm(self):
+        """HubSpot CRM v3 (the ``Crm`` port)."""
+        def build():
+            from .adapters.hubspot import HubSpotClient
+
+            settings = self.settings
+            return HubSpotClient(settings.hubspot_url, settings.hubspot_token.get_secret_value,
+                                 timeout_s=settings.hubspot_timeout_s)
+
+        return self._part("crm", build)
+
+    @property
+    def crm_updates(self):
+        """HubSpot upserts enqueued in batches on the hubspot queue (None when WARP_HUBSPOT_SYNC=false)."""
+        if not self.settings.hubspot_sync:
+            return None
+
+        def build():
+            from .adapters.cloud_tasks import CloudTasksQueue, tasks_client
+            from .dunning.crm import CrmUpdates
+
+            settings = self.settings
+            queue = CloudTasksQueue(lambda: tasks_client(settings.tasks_endpoint), settings.hubspot_queue,
+                                    settings.hubspot_task_url, invoker_account=settings.tasks_invoker_account)
+            return CrmUpdates(queue, settings.hubspot_batch_size)
+
+        return self._part("crm_updates", build)
+
+    @property
+    def notifier(self):
+        def build():
+            from .dunning.attachments import invoice_pdf
+            from .dunning.notifier import Notifier
+
+            return Notifier(self.mailer, self.email_log, now=self.clock.now_iso,
+                            attachment=invoice_pdf(self.document_store))
+
+        return self._part("notifier", build)
+
+    @property
+    def dunning(self):
+        """The dunning service on the register's aging (the `dunning` task, the alert consumer)."""
+        def build():
+            from .adapters.register_receivables import RegisterReceivables
+            from .dunning.service import DunningService
+
+            # The payments applied to invoices come from the payment store (``applications(customer)``)
+            # once the payments side provides one on this container (issue 12, its own branch).
+            receivables = RegisterReceivables(self.close_register, getattr(self, "payment_store", None))
+            return DunningService(receivables, self.dunning_store, self.account_holds, self.notifier,
+                                  self.crm_updates, now_ms=self.clock.now_ms)
+
+        return self._part("dunning", build)
+
+    @property
+    def alert_handler(self):
+        """Customer-facing alerts (emails, reinstatement, HubSpot) from the billing-alerts topic."""
+        def build():
+            from .dunning.alerts import AlertHandler
+
+            def plan_of(customer_id: str):
+                compiled = self.plan_catalog.current(customer_id)
+                return compiled.plan if compiled is not None else None
+
+            return AlertHandler(self.notifier, self.dunning, plan_of, self.crm_updates)
+
+        return self._part("alert_handler", build)
+
     # -- vendor reconciliation (issue 13) --------------------------------------------------------
 
     @property
@@ -625,3 +747,13 @@ def webhook(route: str, headers, body: bytes) -> tuple[int, dict]:
         settings.netsuite_webhook_tolerance_s,
     )
     return receive(route, headers, body, datetime.now(UTC), secrets, graph.webhook_receipts)
+
+
+def alert_handler():
+    """The customer-facing alert consumer of this instance (functions/notify)."""
+    return container().alert_handler
+
+
+def crm():
+    """HubSpot (functions/crm_sync)."""
+    return container().crm

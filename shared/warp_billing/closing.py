@@ -7,6 +7,7 @@
   one customer, an operator re-run (the recorded watermark is reused; a changed plan is
   credited and rebilled).
 * ``hourly_rollup(container)``: MERGE ``usage_hourly`` (BigQuery source only).
+* ``dunning(container)``: the daily dunning of overdue invoices (``dunning.service``, issue 12).
 * ``handle_request(body, container)``: the JSON task of a Cloud Scheduler call.
 
 A plan that cannot be read fails that customer's close (named in the run), not the run.
@@ -106,6 +107,17 @@ def hourly_rollup(container: Any, now: datetime | None = None) -> dict:
             "rows_merged": done.rows_merged}
 
 
+def dunning(container: Any) -> dict:
+    """The daily dunning task (issue 12): every customer with a collections ladder, on today's aging
+    (UTC, by the container's clock)."""
+    plans, failed = load_plans(container.plan_store)
+    today = datetime.fromtimestamp(container.clock.now_ms() / 1000, UTC).date()
+    run = container.dunning.run(plans, today)
+    summary = run.summary()
+    summary["errors"] += [{"customer_id": customer, "error": error} for customer, error in sorted(failed.items())]
+    return summary
+
+
 def handle_request(body: Mapping | None, container: Any) -> tuple[dict, int]:
     """A Scheduler / operator request: (JSON summary, HTTP status)."""
     if not isinstance(body, Mapping):
@@ -122,7 +134,11 @@ def handle_request(body: Mapping | None, container: Any) -> tuple[dict, int]:
         if task == "cycle_close":
             runs = cycle_close(container, period=body.get("period"), customer=body.get("customer"))
             return {"task": "cycle_close", "runs": [run.summary() for run in runs]}, 200
-        raise TaskError(f"unknown task {task!r}; expected hourly_rollup or cycle_close")
+        if task == "dunning":
+            if body.get("customer") or body.get("period"):
+                raise TaskError("dunning takes no customer or period")
+            return dunning(container), 200
+        raise TaskError(f"unknown task {task!r}; expected hourly_rollup, cycle_close or dunning")
     except TaskError as error:
         return {"error": str(error)}, 400
     except BillingError as error:

@@ -322,6 +322,38 @@ class Postpaid(_Section):
     soft_limit_pct: Factor = Decimal(80)
 
 
+DunningAction = Literal["remind", "warn", "suspend", "collections"]
+DUNNING_ACTIONS: tuple[DunningAction, ...] = ("remind", "warn", "suspend", "collections")
+
+
+class DunningStep(_Section):
+    """One rung of the dunning ladder: ``action`` once an invoice is ``after_days`` past its due date."""
+
+    after_days: int = Field(ge=0, le=3650)
+    action: DunningAction
+
+
+class Collections(_Section):
+    """Collections of overdue postpaid invoices (issue 12): the dunning ladder walked daily.
+
+    Each step runs once per invoice, in ``after_days`` order, and none runs once the invoice is
+    paid or credited. ``suspend`` makes charging refuse the customer (ACCOUNT_SUSPENDED) until
+    the overdue balance is settled. An empty ladder (the default) chases nobody.
+    """
+
+    ladder: tuple[DunningStep, ...] = ()
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Collections:
+        days = [step.after_days for step in self.ladder]
+        if days != sorted(set(days)):
+            raise ValueError("ladder after_days must increase from step to step (one step a day at most)")
+        actions = [step.action for step in self.ladder]
+        if len(set(actions)) != len(actions):
+            raise ValueError("ladder names an action twice")
+        return self
+
+
 class BillTo(_Section):
     """The customer's side of the billing profile: who the invoice is addressed to."""
 
@@ -356,6 +388,7 @@ class Plan(_Section):
     prepaid: Prepaid = Prepaid()
     postpaid: Postpaid = Postpaid()
     billing_profile: BillTo | None = None
+    collections: Collections = Collections()
 
     @field_validator("currency")
     @classmethod

@@ -444,3 +444,84 @@ class CloseRunLog(Protocol):
     """One ``cycle_runs`` row per customer and close run."""
 
     def record(self, rows: Sequence[Mapping]) -> None: ...
+
+
+# ---------------------------------------------------------------- collections (issue 12: dunning, email, HubSpot)
+# Values are in ``warp_billing.dunning`` (``AccountHold``, ``Mail``, ``StepRecord``).
+
+if TYPE_CHECKING:
+    from .billing.receivables import InvoiceStanding
+    from .dunning.holds import AccountHold
+    from .dunning.notices import Mail
+
+
+class Receivables(Protocol):
+    """Each issued invoice of a customer with what is left to pay on a day (the register's aging)."""
+
+    def standings(self, customer_id: str, as_of: date) -> list[InvoiceStanding]: ...
+
+
+class DunningStore(Protocol):
+    """Which dunning steps ran (create-only by (invoice, action)) and who is suspended."""
+
+    def record_step(self, customer_id: str, invoice_number: str, action: str, at: str) -> bool:
+        """Keep that ``action`` ran for the invoice; True when new (False: it had run already)."""
+        ...
+
+    def steps(self, customer_id: str) -> set[tuple[str, str]]:
+        """(invoice number, action) of every step that ran for the customer."""
+        ...
+
+    def suspension(self, customer_id: str) -> str | None:
+        """The invoice the customer is suspended for, or None."""
+        ...
+
+    def set_suspended(self, customer_id: str, invoice_number: str, at: str) -> None: ...
+
+    def clear_suspended(self, customer_id: str, at: str) -> bool:
+        """Lift the record; True when the customer was suspended."""
+        ...
+
+    def suspended_customers(self) -> list[str]: ...
+
+
+class AccountHolds(Protocol):
+    """What charging checks: a suspended customer's events are refused ACCOUNT_SUSPENDED."""
+
+    def suspend(self, hold: AccountHold) -> bool: ...
+
+    def reinstate(self, customer_id: str) -> bool: ...
+
+    def hold(self, customer_id: str) -> AccountHold | None: ...
+
+
+class EmailLog(Protocol):
+    """Emails by their id ``<document>:<step>``: each sent once."""
+
+    def claim(self, email_id: str, customer_id: str, at: str) -> bool:
+        """Take the right to send; False when it was sent, or is being sent (a fresh claim)."""
+        ...
+
+    def sent(self, email_id: str, message_id: str, at: str) -> None: ...
+
+    def release(self, email_id: str) -> None:
+        """The send failed: the email may be claimed again."""
+        ...
+
+    def status(self, email_id: str) -> str | None: ...
+
+
+class Mailer(Protocol):
+    """Transactional email (SendGrid v3 mail/send with dynamic templates)."""
+
+    def send(self, mail: Mail) -> str:
+        """Send; the provider's message id (or ''). ``TransientError`` to retry, ``PermanentStoreError`` never."""
+        ...
+
+
+class Crm(Protocol):
+    """HubSpot CRM v3: batch upsert of companies / deals by a unique property (at most 100 inputs)."""
+
+    def batch_upsert(self, object_type: str, id_property: str, inputs: Sequence[Mapping]) -> None:
+        """Raise ``CrmThrottled`` (retry after its seconds) on 429, ``TransientError`` on 5xx."""
+        ...

@@ -112,6 +112,25 @@ Cycle close (`warp close`, the rollup function; issue 10):
                                             for the next cycle; covers streaming delay and clock skew)
     WARP_LATE_USAGE_LOOKBACK_DAYS  92      (late usage older than this is not looked for)
     WARP_FIRESTORE_COLLECTION_PREFIX  ""   (prefix of the register's collections: tests, tenants)
+
+Collections (issue 12: dunning, customer emails, HubSpot; keys and tokens are secrets):
+
+    WARP_DUNNING_STORE             sqlite | firestore  (steps run per (invoice, action), suspensions;
+                                   sqlite: <data dir>/dunning.sqlite; firestore: dunning_* collections)
+    WARP_EMAIL_LOG                 sqlite | firestore  (emails sent per (document, step); email_log)
+    WARP_ACCOUNT_HOLDS             redis   (the hold key both charging scripts check)
+    WARP_SENDGRID_URL              https://api.sendgrid.com (the stand-in's URL locally)
+    WARP_SENDGRID_API_KEY          secret: the SendGrid API key
+    WARP_SENDGRID_SANDBOX          false   (true: mail_settings.sandbox_mode, SendGrid sends nothing)
+    WARP_SENDGRID_FROM_EMAIL, WARP_SENDGRID_FROM_NAME   the sender
+    WARP_SENDGRID_TEMPLATES        JSON {kind: template id}, kinds remind, warn, suspend, collections,
+                                   reinstated, low_balance, recharge_declined, payment_receipt
+    WARP_HUBSPOT_URL               https://api.hubapi.com (the stand-in's URL locally)
+    WARP_HUBSPOT_TOKEN             secret: the private app token
+    WARP_HUBSPOT_SYNC              true    (false: no HubSpot tasks are enqueued)
+    WARP_HUBSPOT_BATCH_SIZE        100     (inputs per batch upsert, 1..100)
+    WARP_HUBSPOT_QUEUE             the hubspot Cloud Tasks queue (rate-limited in Terraform)
+    WARP_HUBSPOT_TASK_URL          the crm_sync function's URL (the queue's target)
 """
 
 from __future__ import annotations
@@ -237,6 +256,26 @@ class Settings(BaseSettings):
     close_prepaid_statements: bool = False
     late_usage_lookback_days: int = Field(92, ge=1)
     firestore_collection_prefix: str = ""
+
+    # Collections (issue 12): dunning, customer emails (SendGrid), HubSpot. Keys and tokens are
+    # secrets (Secret Manager -> WARP_ variables); template ids by email kind (dunning.notices.KINDS).
+    dunning_store: Literal["sqlite", "firestore"] = "sqlite"
+    email_log: Literal["sqlite", "firestore"] = "sqlite"
+    account_holds: Literal["redis"] = "redis"
+    sendgrid_url: str = "https://api.sendgrid.com"
+    sendgrid_api_key: SecretStr = SecretStr("")
+    sendgrid_sandbox: bool = False
+    sendgrid_from_email: str = "billing@example.com"
+    sendgrid_from_name: str = "WARP Billing"
+    sendgrid_templates: dict[str, str] = Field(default_factory=dict)
+    sendgrid_timeout_s: int = Field(10, ge=1)
+    hubspot_url: str = "https://api.hubapi.com"
+    hubspot_token: SecretStr = SecretStr("")
+    hubspot_timeout_s: int = Field(10, ge=1)
+    hubspot_sync: bool = True
+    hubspot_batch_size: int = Field(100, ge=1, le=100)
+    hubspot_queue: str = "projects/warp-local/locations/us-central1/queues/hubspot"
+    hubspot_task_url: str = "http://127.0.0.1:8099/"
 
     @model_validator(mode="after")
     def _dedup_covers_max_age(self) -> Settings:

@@ -21,6 +21,8 @@ function_sizing = {
   rollup        = { memory = "1Gi", cpu = "1", min_instances = 0, max_instances = 2 }
   netsuite_sync = { memory = "512Mi", cpu = "1", min_instances = 0, max_instances = 2 }
   reconcile     = { memory = "1Gi", cpu = "1", min_instances = 0, max_instances = 1 }
+  notify        = { memory = "512Mi", cpu = "1", min_instances = 0, max_instances = 2 }
+  crm_sync      = { memory = "256Mi", cpu = "1", min_instances = 0, max_instances = 2 }
 }
 
 # NetSuite sandbox account: shared tier.
@@ -36,4 +38,6 @@ secret_versions = {
   "warp-netsuite-private-key"    = "1"
   "warp-netsuite-client-id"      = "1"
   "warp-netsuite-certificate-id" = "1"
+  "warp-sendgrid-api-key"        = "1"
+  "warp-hubspot-token"           = "1"
 }

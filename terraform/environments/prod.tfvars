@@ -21,6 +21,8 @@ function_sizing = {
   rollup        = { memory = "1Gi", cpu = "1", min_instances = 0, max_instances = 5 }
   netsuite_sync = { memory = "512Mi", cpu = "1", min_instances = 0, max_instances = 15 }
   reconcile     = { memory = "2Gi", cpu = "1", min_instances = 0, max_instances = 5 }
+  notify        = { memory = "512Mi", cpu = "1", min_instances = 0, max_instances = 10 }
+  crm_sync      = { memory = "256Mi", cpu = "1", min_instances = 0, max_instances = 4 }
 }
 
 # NetSuite Tier 1 account (15 concurrent requests).
@@ -35,4 +37,6 @@ secret_versions = {
   "warp-netsuite-private-key"    = "1"
   "warp-netsuite-client-id"      = "1"
   "warp-netsuite-certificate-id" = "1"
+  "warp-sendgrid-api-key"        = "1"
+  "warp-hubspot-token"           = "1"
 }

@@ -39,10 +39,12 @@ from warp_billing.adapters.redis_balances import (
     event_key,
     ledger_key,
 )
+from warp_billing.adapters.redis_holds import RedisAccountHolds
 from warp_billing.charging.accounts import AccountImage, AlertCode, ChargeRequest, PostpaidTerms, PrepaidTerms
 from warp_billing.charging.errors import LedgerConflict, TransientCode, TransientError
 from warp_billing.charging.rebuild import PostpaidWindow, customer_reconciler, rebuild_balances
 from warp_billing.charging.service import ChargingService, Delivery
+from warp_billing.dunning.holds import AccountHold
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 pytestmark = [pytest.mark.integration,
@@ -434,6 +436,7 @@ steps = st.lists(st.one_of(
     st.tuples(st.just("replay"), st.integers(0, 9), st.integers(0, 400_000), st.integers(0, 30)),
     st.tuples(st.just("topup"), st.integers(0, 3), st.integers(1, 900_000), st.integers(0, 30)),
     st.tuples(st.just("postpaid"), st.integers(0, 9), st.integers(0, 400_000), st.integers(0, 1)),
+    st.tuples(st.just("hold"), st.integers(0, 1), st.integers(0, 1), st.integers(0, 30)),
 ), max_size=40)
 
 
@@ -442,6 +445,7 @@ steps = st.lists(st.one_of(
 def test_the_fake_balance_store_behaves_like_the_lua_scripts(client, script, recharge):
     client.flushall()
     real, fake = RedisBalances(client, dedup_ttl_s=3600), FakeBalances()
+    holds = RedisAccountHolds(client)
     terms = PrepaidTerms(low_balance_threshold_micros=500_000, suspend_after_s=7200,
                          recharge_below_micros=100_000 if recharge else None,
                          recharge_amount_micros=300_000 if recharge else None)
@@ -453,6 +457,15 @@ def test_the_fake_balance_store_behaves_like_the_lua_scripts(client, script, rec
     for operation, key, drawn, hours in script:
         at = NOW + hours * 3600_000
         amount = topups.setdefault(key, drawn) if operation == "topup" else drawn
+        if operation == "hold":        # dunning suspends (drawn 1) or reinstates (0) ACME (key 0) or BETA
+            customer = ("ACME", "BETA")[key]
+            if drawn:
+                holds.suspend(AccountHold(customer, at, "INV-1"))
+                fake.held.add(customer)
+            else:
+                holds.reinstate(customer)
+                fake.held.discard(customer)
+            continue
         if operation == "topup":
             answers = [s.credit("ACME", f"topup:{key}", amount, "topup", "", at, terms) for s in (real, fake)]
         else:

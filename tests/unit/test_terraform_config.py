@@ -491,3 +491,50 @@ def test_the_usage_functions_are_the_product_tables_functions_and_topics():
     usage = {name: (spec["topic"],) for name, spec in CATALOG.items() if spec["trigger"] == "pubsub"}
     assert usage == functions()
     assert set(functions()) <= set(DECLARED)
+
+
+def test_notify_consumes_billing_alerts_through_its_own_push_subscription_with_a_dead_letter_policy():
+    assert "notify" in DECLARED and CATALOG["notify"]["trigger"] == "alerts" and CATALOG["notify"]["topic"] is None
+    assert deploy_check.SIGNATURES["alerts"] == "cloudevent"
+    push = RESOURCES["google_pubsub_subscription"]["alerts_push"]
+    assert push["for_each"] == "${local.alert_functions}"
+    assert push["topic"] == "${google_pubsub_topic.billing_alerts.id}"
+    uri = "${google_cloudfunctions2_function.fn[each.key].service_config[0].uri}"
+    assert push["push_config"][0]["push_endpoint"] == uri
+    assert push["push_config"][0]["oidc_token"][0]["service_account_email"] == \
+        "${google_service_account.pubsub_push.email}"
+    assert push["dead_letter_policy"][0]["dead_letter_topic"] == \
+        "${google_pubsub_topic.alerts_dead_letter[each.key].id}"
+    assert push["dead_letter_policy"][0]["max_delivery_attempts"] == "${var.max_delivery_attempts}"
+    invoker = RESOURCES["google_cloud_run_service_iam_member"]["alerts_push_invoker"]
+    assert invoker["for_each"] == "${local.alert_functions}"
+    assert invoker["member"] == "${google_service_account.pubsub_push.member}"
+
+
+def test_the_hubspot_queue_is_owned_by_crm_sync_rate_limited_and_fed_by_notify_and_the_dunning_task():
+    assert "crm_sync" in DECLARED
+    queue = CATALOG["crm_sync"]["queues"]["hubspot"]
+    assert queue == {"max_concurrent_dispatches": "${var.hubspot_concurrency}",
+                     "max_dispatches_per_second": "${var.hubspot_dispatches_per_second}"}
+    assert CONFIG["variable"]["hubspot_concurrency"]["default"] == 2
+    assert CATALOG["notify"]["enqueue"] == ["hubspot"] and "hubspot" in CATALOG["rollup"]["enqueue"]
+    for name in ("notify", "rollup"):
+        assert CATALOG[name]["env"]["WARP_HUBSPOT_TASK_URL"] == "https://crm-sync-${local.run_app_suffix}"
+        assert CATALOG[name]["env"]["WARP_DUNNING_STORE"] == "firestore"
+        assert CATALOG[name]["secrets"]["WARP_SENDGRID_API_KEY"] == "warp-sendgrid-api-key"
+    assert CATALOG["crm_sync"]["secrets"] == {"WARP_HUBSPOT_TOKEN": "warp-hubspot-token"}
+    assert CATALOG["crm_sync"]["firestore"] == "none" and not CATALOG["crm_sync"]["redis"]
+
+
+def test_the_dunning_task_runs_daily_on_rollup_with_redis_for_the_hold():
+    job = CATALOG["rollup"]["schedules"]["dunning-daily"]
+    assert job["body"] == {"task": "dunning"} and job["schedule"] == "0 14 * * *"
+    assert CATALOG["rollup"]["redis"] is True
+    assert CATALOG["notify"]["redis"] is True     # reinstatement lifts the hold
+
+
+def test_the_collections_secrets_are_pinned_in_every_environment():
+    config, _ = deploy_check.load(TERRAFORM)
+    for env, values in config.tfvars.items():
+        for secret in ("warp-sendgrid-api-key", "warp-hubspot-token"):
+            assert str(values["secret_versions"][secret]).isdigit(), (env, secret)

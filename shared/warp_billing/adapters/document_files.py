@@ -48,6 +48,10 @@ class DocumentFolder:
     def exists(self, name: str) -> bool:
         return self._path(name).is_file()
 
+    def get(self, name: str) -> bytes:
+        """The document's bytes (FileNotFoundError when it is not there)."""
+        return self._path(name).read_bytes()
+
     def _path(self, name: str) -> Path:
         parts = Path(name).parts
         if not parts or Path(name).is_absolute() or any(part in ("..", ".") for part in parts):

@@ -6,6 +6,8 @@ postpaid_charge.lua: add one event to a postpaid running total, atomically with 
   KEYS[2]  warp:{C}:event:<event_id>     string  the stored result (same format as prepaid_debit.lua)
   KEYS[3]  warp:{C}:fence                hash  gen (run_id the totals were verified on), lock, lock_until
   KEYS[4]  warp:{C}:outbox               hash  'p:<event_id>' -> cycle|amount until the rated row is written
+  KEYS[5]  warp:{C}:hold                 string  present while the customer is suspended for non-payment
+                                                 (dunning): every event is refused ACCOUNT_SUSPENDED
 
   ARGV[1]  event_id
   ARGV[2]  amount, micro-units (>= 0)
@@ -63,7 +65,9 @@ local state = redis.call('HMGET', KEYS[1], 'total', 'soft_alerted', 'hard_alerte
 local total = tonumber(state[1]) or 0
 local outcome, reason, flags = 'C', '', ''
 
-if amount > 0 and (total + amount > bound or (limit and total + amount > limit)) then
+if KEYS[5] and redis.call('EXISTS', KEYS[5]) == 1 then
+  outcome, reason = 'R', 'ACCOUNT_SUSPENDED'
+elseif amount > 0 and (total + amount > bound or (limit and total + amount > limit)) then
   outcome, reason = 'R', 'CREDIT_LIMIT'
   if state[3] ~= '1' then
     flags = 'H'

@@ -10,6 +10,8 @@ them in one slot:
   KEYS[4]  warp:{C}:fence            hash  gen (server run_id the state was verified on), lock, lock_until
   KEYS[5]  warp:{C}:outbox           hash  entry_id -> ledger entry not yet persisted (drained by
                                            the function after its ledger write, and by the sweep)
+  KEYS[6]  warp:{C}:hold             string  present while the customer is suspended for non-payment
+                                           (dunning): every debit is refused ACCOUNT_SUSPENDED
 
   ARGV[1]  op: debit | credit | open
   ARGV[2]  entry_id (the event_id; "topup:<id>" for top-ups)
@@ -149,6 +151,9 @@ end
 local outcome, reason = 'C', ''
 if op == 'credit' then
   book(entry_id, credit_kind, amount)
+elseif KEYS[6] and redis.call('EXISTS', KEYS[6]) == 1 then
+  -- suspended for non-payment (dunning): refused before anything moves, no auto-recharge either
+  outcome, reason = 'R', 'ACCOUNT_SUSPENDED'
 else
   auto_recharge('P')
   if suspend_at and now >= suspend_at and balance <= 0 then

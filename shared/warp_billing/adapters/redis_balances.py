@@ -20,6 +20,8 @@ top-up's key whatever its text:
     warp:{C}:fence               hash    gen (run_id of the server the state was verified on),
                                          lock + lock_until while a reconcile holds the customer
     warp:{C}:cycle:<YYYY-MM-DD>  hash    postpaid total, events, soft_alerted, hard_alerted
+    warp:{C}:hold                string  set while the customer is suspended for non-payment (dunning,
+                                         ``adapters.redis_holds``): every event is refused ACCOUNT_SUSPENDED
 
 (Auto-recharges have no key of their own: they are part of their event's stored result, and
 their ledger entry id is ``<event_id>#recharge``; alerts are deduplicated by their alert_id.)
@@ -153,6 +155,11 @@ def outbox_key(customer_id: str) -> str:
 
 def ledger_key(customer_id: str) -> str:
     return f"warp:{customer_tag(customer_id)}:ledger"
+
+
+def hold_key(customer_id: str) -> str:
+    """Present while the customer is suspended for non-payment (dunning): both scripts refuse its events."""
+    return f"warp:{customer_tag(customer_id)}:hold"
 
 
 def cycle_key(customer_id: str, cycle: str) -> str:
@@ -589,7 +596,7 @@ class RedisBalances:
     @staticmethod
     def _prepaid_keys(customer_id: str, dedup: str) -> tuple[str, ...]:
         return (account_key(customer_id), dedup, ledger_key(customer_id), fence_key(customer_id),
-                outbox_key(customer_id))
+                outbox_key(customer_id), hold_key(customer_id))
 
     def _prepaid_args(self, op: str, entry_id: str, amount: str, at_ms: int, ttl_s: int, terms: PrepaidTerms,
                       replay: bool, version: str, kind: str, reference: str) -> tuple[str, ...]:
@@ -612,7 +619,7 @@ class RedisBalances:
             return ScriptCall(self._prepaid, self._prepaid_keys(customer, event_key(customer, entry_id)), args)
         if isinstance(terms, PostpaidTerms):
             keys = (cycle_key(customer, terms.cycle), event_key(customer, entry_id), fence_key(customer),
-                    outbox_key(customer))
+                    outbox_key(customer), hold_key(customer))
             args = (
                 entry_id, amount, str(request.at_ms), str(self._dedup_ttl_s),
                 "" if terms.credit_limit_micros is None else str(terms.credit_limit_micros),

@@ -124,7 +124,7 @@ class ChargeResult:
 
     Attributes:
         outcome: CHARGED or REFUSED.
-        reason: SUSPENDED, INSUFFICIENT_BALANCE or CREDIT_LIMIT when refused.
+        reason: SUSPENDED, INSUFFICIENT_BALANCE, CREDIT_LIMIT or ACCOUNT_SUSPENDED when refused.
         amount_micros: the amount charged (or the amount that was refused).
         balance_micros: prepaid balance / postpaid cycle total after the step.
         entries: ledger entries the step made (debit, auto-recharge; top-up or adjustment).

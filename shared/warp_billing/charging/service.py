@@ -526,6 +526,9 @@ def _refusal_detail(reason: Reason, result: ChargeResult, request: ChargeRequest
     if reason is Reason.SUSPENDED:
         since = iso_from_ms(result.deadline_ms) if result.deadline_ms is not None else "the notice deadline"
         return f"prepaid account suspended since {since} (balance {after} {currency}); top up, then replay"
+    if reason is Reason.ACCOUNT_SUSPENDED:
+        return (f"account {request.customer_id} is suspended for an overdue invoice (dunning); "
+                f"replay after it is reinstated (`warp account status {request.customer_id}`)")
     if reason is Reason.CREDIT_LIMIT:
         terms = request.terms
         limit = (format_amount(from_micros(terms.credit_limit_micros))

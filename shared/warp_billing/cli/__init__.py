@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import __version__
+from .account_commands import account
 from .close_command import close
 from .common import StrictGroup, make_strict
 from .deck_commands import deck
@@ -28,6 +29,6 @@ def main() -> None:
 
 
 for command in (rate, explain, deck, plan, sample, invoice, invoices, plans, balance, rejects, reasons, netsuite,
-                reconcile, dispute, close):
+                reconcile, dispute, close, account):
     main.add_command(command)
 make_strict(main)  # every subcommand, also those declared without StrictCommand, refuses a repeated option

@@ -24,6 +24,7 @@ class Reason(str, Enum):
     SUSPENDED = "SUSPENDED"                    # the prepaid account is suspended
     INSUFFICIENT_BALANCE = "INSUFFICIENT_BALANCE"  # prepaid balance cannot cover the charge
     CREDIT_LIMIT = "CREDIT_LIMIT"              # postpaid hard credit limit reached
+    ACCOUNT_SUSPENDED = "ACCOUNT_SUSPENDED"    # suspended for non-payment (dunning); reinstated once paid
 
     def __str__(self) -> str:
         return self.value
@@ -47,6 +48,8 @@ MEANINGS: dict[Reason, str] = {
     Reason.SUSPENDED: "real time: the prepaid account is suspended",
     Reason.INSUFFICIENT_BALANCE: "real time: the prepaid balance cannot cover the charge",
     Reason.CREDIT_LIMIT: "real time: the postpaid hard credit limit is reached",
+    Reason.ACCOUNT_SUSPENDED: ("real time: the account (prepaid or postpaid) is suspended for an overdue invoice "
+                               "(dunning); replay after it is reinstated"),
 }
 
 

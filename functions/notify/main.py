@@ -1,0 +1,19 @@
+"""Cloud Function (gen2) `notify`: customer emails, reinstatement and HubSpot from billing-alerts.
+
+Eventarc pushes one billing alert per CloudEvent. The work is in ``warp_billing.dunning``:
+low-balance and recharge-declined emails, payment receipts and, on ``payment_received``, the
+reinstatement of a customer suspended for non-payment whose overdue balance is settled; other
+alert types are acknowledged untouched. A retryable failure raises, so Pub/Sub redelivers (each
+email is sent once per (document, step)). Clients are built on the first event, never at import.
+"""
+
+import functions_framework
+
+from warp_billing.bootstrap import alert_handler
+from warp_billing.dunning.delivery import handle_alert_event
+
+
+@functions_framework.cloud_event
+def notify(cloud_event):
+    """Handle one billing alert; return to acknowledge, raise to have it redelivered."""
+    handle_alert_event(cloud_event, alert_handler)
