@@ -529,6 +529,58 @@ class Container:
 
         return self._part("webhook_receipts", build)
 
+    # -- payments (issue 12) --------------------------------------------------------------------
+
+    @property
+    def payment_store(self):
+        """Received payments, by transaction id (WARP_PAYMENT_STORE)."""
+        def build():
+            kind = self.settings.payment_store
+            if kind == "sqlite":
+                from .adapters.sqlite_payments import SqlitePaymentStore
+
+                return SqlitePaymentStore(self._data_file("payments.sqlite"))
+            raise ConfigurationError(f"unknown payment store {kind!r}")
+
+        return self._part("payment_store", build)
+
+    @property
+    def payment_gateway(self):
+        """Authorize.Net ``request.api`` (the ``PaymentGateway`` port), credentials from the settings' secrets."""
+        def build():
+            from .adapters.authorize_net import AuthorizeNetClient
+
+            settings = self.settings
+            return AuthorizeNetClient(settings.authorize_net_url,
+                                      settings.authorize_net_login_id.get_secret_value,
+                                      settings.authorize_net_transaction_key.get_secret_value,
+                                      timeout_s=settings.authorize_net_timeout_ms / 1000)
+
+        return self._part("payment_gateway", build)
+
+    @property
+    def payments(self):
+        """The payment application service (prepaid top-ups, postpaid invoices, reversals)."""
+        def build():
+            from .payments.service import CustomerAccount, PaymentService, PrepaidBook
+
+            def account(customer_id: str) -> CustomerAccount | None:
+                compiled = self.plan_catalog.current(customer_id)
+                if compiled is None:
+                    return None
+                billing = "prepaid" if compiled.prepaid is not None else "postpaid"
+                return CustomerAccount(billing, compiled.currency, compiled.prepaid)
+
+            return PaymentService(self.payment_store, self.close_register.documents, account,
+                                  PrepaidBook(self.balances, self.ledger_store, self.reconcile_customer),
+                                  self.sync_outbox, self.alert_publisher, self.clock,
+                                  gateway=self.payment_gateway if self._gateway_configured() else None)
+
+        return self._part("payments", build)
+
+    def _gateway_configured(self) -> bool:
+        return bool(self.settings.authorize_net_login_id.get_secret_value())
+
     def _data_file(self, name: str) -> Path:
         return Path(self.settings.data_dir) / name
 
@@ -613,4 +665,10 @@ def webhook(route: str, headers, body: bytes) -> tuple[int, dict]:
         settings.netsuite_webhook_secret.get_secret_value(),
         settings.netsuite_webhook_tolerance_s,
     )
-    return receive(route, headers, body, datetime.now(UTC), secrets, graph.webhook_receipts)
+    handlers = {}
+    if settings.payment_store != "none":
+        def apply_payment(raw: bytes) -> dict:
+            return graph.payments.handle_notification(raw)
+
+        handlers["authorize-net"] = apply_payment
+    return receive(route, headers, body, datetime.now(UTC), secrets, graph.webhook_receipts, handlers)
