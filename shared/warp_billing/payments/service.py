@@ -192,7 +192,9 @@ class PaymentService:
         amount, invoice_number, customer_id = event.amount, event.invoice_number, event.customer_id
         if customer_id is None and invoice_number is not None:
             customer_id = customer_of_invoice(invoice_number)
-        if customer_id is None or invoice_number is None or amount is None:
+        # the details are fetched when the payload lacks the customer or the invoice number; without a
+        # configured gateway a payment whose customer is known is applied without an invoice named
+        if customer_id is None or amount is None or (invoice_number is None and self._gateway is not None):
             details = self._details(event.transaction_id)
             customer_id = customer_id or details.customer_id
             invoice_number = invoice_number or details.invoice_number
