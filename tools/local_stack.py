@@ -18,6 +18,9 @@ netsuite       tools/netsuite_standin.py (NetSuite)   8090 (test certificate in 
 netsuite_sync  functions-framework (http)             8091 (the netsuite queue's target)
 storage        PyPI ``gcp-storage-emulator``          9023 (in memory), buckets created at start
 rollup         functions-framework (http)             8092 (cycle close and hourly rollup)
+webhooks       functions-framework (http)             8093 (Authorize.Net and NetSuite notifications)
+authorize_net  tools/authorize_net_standin.py         8095 (request.api with a BOM; signed webhooks to
+                                                      the webhooks function's /authorize-net)
 =============  =====================================  ===================================
 
 Each emulator lives in its own environment under ``.local-stack/`` (their protobuf pins clash
@@ -81,6 +84,13 @@ NETSUITE_KID = "warp-local-cert"
 NETSUITE_CLIENT_ID = "warp-local-client"
 NETSUITE_MAPPING = ROOT / "config" / "netsuite-mapping.yaml"
 STORAGE_PORT = 9023 + PORT_OFFSET
+WEBHOOKS_PORT = 8093 + PORT_OFFSET
+AUTHORIZE_NET_PORT = 8095 + PORT_OFFSET
+# Test credentials of the Authorize.Net stand-in (never real ones): API login, transaction key, signature key.
+AUTHORIZE_NET_LOGIN_ID = "warp-local-login"
+AUTHORIZE_NET_TRANSACTION_KEY = "warp-local-transaction-key"
+AUTHORIZE_NET_SIGNATURE_KEY = "5741525000000000000000000000000000000000000000000000000000000000" * 2
+NETSUITE_WEBHOOK_SECRET = "warp-local-netsuite-webhook-secret"
 DOCUMENTS_BUCKET = f"{PROJECT}-documents"
 VENDOR_CDR_BUCKET = f"{PROJECT}-vendor-cdrs"
 USAGE_DATASET = "warp_billing"
@@ -94,6 +104,7 @@ FUNCTIONS = (  # (name, target, port): the Pub/Sub-triggered rating functions
 )
 HTTP_FUNCTIONS = (  # (name, target, port): the HTTP functions Cloud Scheduler calls
     ("rollup", "rollup", 8092 + PORT_OFFSET),
+    ("webhooks", "webhooks", WEBHOOKS_PORT),
 )
 
 DUCKDB_VERSION = "1.5.5"
@@ -173,7 +184,20 @@ def stack_env() -> dict[str, str]:
     for name, _target, port in FUNCTIONS + HTTP_FUNCTIONS:
         env[f"WARP_{name.upper()}_URL"] = f"http://{HOST}:{port}/"
     env.update(netsuite_env())
+    env.update(payments_env())
     return env
+
+
+def payments_env() -> dict[str, str]:
+    """Settings of the webhooks function and the payment side on the Authorize.Net stand-in."""
+    return {
+        "WARP_AUTHORIZE_NET_URL": f"http://{HOST}:{AUTHORIZE_NET_PORT}/xml/v1/request.api",
+        "WARP_AUTHORIZE_NET_LOGIN_ID": AUTHORIZE_NET_LOGIN_ID,
+        "WARP_AUTHORIZE_NET_TRANSACTION_KEY": AUTHORIZE_NET_TRANSACTION_KEY,
+        "WARP_AUTHORIZE_NET_SIGNATURE_KEY": AUTHORIZE_NET_SIGNATURE_KEY,
+        "WARP_NETSUITE_WEBHOOK_SECRET": NETSUITE_WEBHOOK_SECRET,
+        "WARP_PAYMENT_STORE": "sqlite",
+    }
 
 
 def netsuite_env() -> dict[str, str]:
@@ -475,6 +499,16 @@ def services() -> list[Service]:
              "--port", str(NETSUITE_PORT), "--certificate", str(certificate), "--kid", NETSUITE_KID,
              "--client-id", NETSUITE_CLIENT_ID],
             (NETSUITE_PORT,),
+            http_probe="/_control",
+        )
+    )
+    result.append(
+        Service(
+            "authorize_net",
+            [str(PROJECT_VENV_BIN / "python"), str(ROOT / "tools" / "authorize_net_standin.py"), "--host", HOST,
+             "--port", str(AUTHORIZE_NET_PORT), "--signature-key", AUTHORIZE_NET_SIGNATURE_KEY,
+             "--webhook-url", f"http://{HOST}:{WEBHOOKS_PORT}/authorize-net"],
+            (AUTHORIZE_NET_PORT,),
             http_probe="/_control",
         )
     )
