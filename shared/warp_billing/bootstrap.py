@@ -335,6 +335,14 @@ class Container:
         raise ConfigurationError(f"unknown plan store {kind!r}")
 
     def _build_alert_publisher(self):
+        publisher = self._build_alert_sink()
+        if self.settings.recharge_trigger:
+            from .payments.recharge import RechargeTrigger
+
+            return RechargeTrigger(publisher, lambda: self.recharges)
+        return publisher
+
+    def _build_alert_sink(self):
         kind = self.settings.alert_sink
         if kind == "log":
             from .adapters.log_alerts import LogAlertPublisher
@@ -578,6 +586,44 @@ class Container:
 
         return self._part("payments", build)
 
+    @property
+    def recharge_queue(self):
+        """The Cloud Tasks ``recharge`` queue (its tasks call the webhooks function's /tasks/recharge)."""
+        def build():
+            from .adapters.cloud_tasks import CloudTasksQueue, tasks_client
+
+            settings = self.settings
+            return CloudTasksQueue(lambda: tasks_client(settings.tasks_endpoint), settings.recharge_queue,
+                                   settings.recharge_task_url, invoker_account=settings.tasks_invoker_account)
+
+        return self._part("recharge_queue", build)
+
+    @property
+    def recharges(self):
+        """Card auto-recharge: requested at a low-balance crossing, charged by a recharge task."""
+        def build():
+            from .adapters.redis_recharge import RedisRechargeLocks
+            from .money import round_cents
+            from .payments.recharge import CardRecharge, RechargeService
+
+            def terms(customer_id: str) -> CardRecharge | None:
+                compiled = self.plan_catalog.current(customer_id)
+                if compiled is None or compiled.prepaid is None:
+                    return None
+                prepaid = compiled.plan.prepaid
+                if prepaid.recharge_profile is None or not prepaid.auto_recharge_amount:
+                    return None
+                return CardRecharge(customer_id, prepaid.recharge_profile, round_cents(prepaid.auto_recharge_amount),
+                                    compiled.currency)
+
+            settings = self.settings
+            return RechargeService(terms, RedisRechargeLocks(self.redis), self.recharge_queue, self.payment_gateway,
+                                   self.payments, self.alert_publisher, self.clock,
+                                   task_key=settings.recharge_task_key.get_secret_value(),
+                                   daily_attempts=settings.recharge_daily_attempts, retry_s=settings.recharge_retry_s)
+
+        return self._part("recharges", build)
+
     def _gateway_configured(self) -> bool:
         return bool(self.settings.authorize_net_login_id.get_secret_value())
 
@@ -660,6 +706,10 @@ def webhook(route: str, headers, body: bytes) -> tuple[int, dict]:
 
     graph = container()
     settings = graph.settings
+    if route.rstrip("/") == "/tasks/recharge":
+        from .payments.recharge import handle_task
+
+        return handle_task(body, settings.recharge_task_key.get_secret_value(), lambda: graph.recharges)
     secrets = WebhookSecrets(
         settings.authorize_net_signature_key.get_secret_value(),
         settings.netsuite_webhook_secret.get_secret_value(),

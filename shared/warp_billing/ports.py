@@ -393,6 +393,31 @@ class PaymentGateway(Protocol):
         ...
 
 
+class RechargeLocks(Protocol):
+    """Per-customer auto-recharge state (Redis, its own key namespace): the one recharge in flight and
+    the day's attempt count."""
+
+    def acquire(self, customer_id: str, recharge_id: str, ttl_s: int) -> bool:
+        """Mark ``recharge_id`` in flight for the customer unless one is; True when this call did."""
+        ...
+
+    def holder(self, customer_id: str) -> str | None:
+        """The recharge in flight, or None."""
+        ...
+
+    def extend(self, customer_id: str, recharge_id: str, ttl_s: int) -> bool:
+        """Keep ``recharge_id`` in flight ``ttl_s`` longer (False when it is not the holder)."""
+        ...
+
+    def release(self, customer_id: str, recharge_id: str) -> None:
+        """End ``recharge_id`` (only when it is the holder)."""
+        ...
+
+    def count_attempt(self, customer_id: str, day: str, attempt_key: str) -> int:
+        """Count one charge attempt on ``day`` (once per ``attempt_key``); the day's count after it."""
+        ...
+
+
 # ---------------------------------------------------------------- vendor reconciliation (issue 13)
 
 

@@ -222,6 +222,7 @@ class Settings(BaseSettings):
     recharge_task_key: SecretStr = SecretStr("")
     recharge_daily_attempts: int = Field(3, ge=1, le=24)
     recharge_retry_s: int = Field(3600, ge=1)
+    recharge_trigger: bool = False   # the charging functions request card recharges at low-balance crossings
 
     # Vendor reconciliation (issue 13).
     recon_source: Literal["files"] = "files"

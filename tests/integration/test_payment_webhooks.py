@@ -141,6 +141,22 @@ def post(url: str, body: bytes, signature: str | None = "valid", session: reques
     return answer
 
 
+def applied_by_target(store: SqlitePaymentStore, customer: str) -> tuple[dict[str, Decimal], Decimal]:
+    """What the load's payments (LT...) put on each invoice, and on the credit balance."""
+    paid: dict[str, Decimal] = {}
+    credit = D(0)
+    for record in store.payments(customer):
+        if not record.transaction_id.startswith("LT"):
+            continue
+        assert sum(item.amount for item in record.applications) == record.header.amount
+        for item in record.applications:
+            if item.target == "@credit":
+                credit += item.amount
+            else:
+                paid[item.target] = paid.get(item.target, D(0)) + item.amount
+    return paid, credit
+
+
 def payments_db(stack) -> sqlite3.Connection:
     return sqlite3.connect(stack["root"] / "data" / "payments.sqlite")
 
@@ -202,17 +218,7 @@ def test_thousand_webhooks_with_duplicates_from_eight_threads_are_applied_exactl
     for customer in POSTPAID:  # every invoice paid exactly, the rest a credit balance
         billed = [D(amount) for amount in BILLED]
         assert paid_in[customer] > sum(billed), "the draw must overpay so that every invoice ends paid"
-        paid: dict[str, Decimal] = {}
-        credit = D(0)
-        for record in store.payments(customer):
-            if not record.transaction_id.startswith("LT"):
-                continue
-            assert sum(item.amount for item in record.applications) == record.header.amount
-            for item in record.applications:
-                if item.target == "@credit":
-                    credit += item.amount
-                else:
-                    paid[item.target] = paid.get(item.target, D(0)) + item.amount
+        paid, credit = applied_by_target(store, customer)
         assert paid == dict(zip(stack["invoices"][customer], billed, strict=True))
         assert credit == paid_in[customer] - sum(billed)
     with payments_db(stack) as db:

@@ -54,7 +54,7 @@ def test_postpaid_payment_goes_to_named_invoice_then_oldest_and_overpayment_is_c
 
 
 def test_refund_and_void_reverse_exactly_what_was_applied(world):
-    first, second = world.invoice("2026-09", "100.00"), world.invoice("2026-10", "80.00")
+    first, _second = world.invoice("2026-09", "100.00"), world.invoice("2026-10", "80.00")
     world.service.handle_notification(notification("authcapture.created", "T1", "150.00", customerId="POST"))
     world.service.handle_notification(notification("refund.created", "R1", "60.00", refTransId="T1"))
     world.service.handle_notification(notification("refund.created", "R1", "60.00", refTransId="T1"))  # again
