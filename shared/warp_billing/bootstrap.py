@@ -547,6 +547,10 @@ class Container:
             if kind == "sqlite":
                 from .adapters.sqlite_payments import SqlitePaymentStore
 
+                if self.settings.register_store == "files":   # beside the register, which reads it
+                    from .billing.invoice_store import PAYMENTS_FILE
+
+                    return SqlitePaymentStore(Path(self.settings.register_dir) / PAYMENTS_FILE)
                 return SqlitePaymentStore(self._data_file("payments.sqlite"))
             raise ConfigurationError(f"unknown payment store {kind!r}")
 

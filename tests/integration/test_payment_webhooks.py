@@ -22,6 +22,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -158,7 +159,7 @@ def applied_by_target(store: SqlitePaymentStore, customer: str) -> tuple[dict[st
 
 
 def payments_db(stack) -> sqlite3.Connection:
-    return sqlite3.connect(stack["root"] / "data" / "payments.sqlite")
+    return sqlite3.connect(stack["root"] / "register" / "payments.sqlite")
 
 
 def test_forged_missing_and_replayed_signatures_change_nothing(stack):
@@ -167,7 +168,7 @@ def test_forged_missing_and_replayed_signatures_change_nothing(stack):
         assert post(stack["url"], body, signature).status_code == 401
     tampered = notification("sig-1", "SIG-T1", "PRE1", D("1000.00"))
     assert post(stack["url"], tampered, authorize_net_signature(body, KEY)).status_code == 401
-    store = SqlitePaymentStore(stack["root"] / "data" / "payments.sqlite")
+    store = SqlitePaymentStore(stack["root"] / "register" / "payments.sqlite")
     assert store.get("SIG-T1") is None
     assert not any(e.entry_id == "payment:SIG-T1" for e in stack["container"].ledger_store.entries("PRE1"))
 
@@ -214,13 +215,15 @@ def test_thousand_webhooks_with_duplicates_from_eight_threads_are_applied_exactl
         assert container.balances.account(customer).balance_micros == \
             sum(e.amount_micros for e in container.ledger_store.entries(customer))
     assert r.ping()
-    store = SqlitePaymentStore(stack["root"] / "data" / "payments.sqlite")
+    store = SqlitePaymentStore(stack["root"] / "register" / "payments.sqlite")
     for customer in POSTPAID:  # every invoice paid exactly, the rest a credit balance
         billed = [D(amount) for amount in BILLED]
         assert paid_in[customer] > sum(billed), "the draw must overpay so that every invoice ends paid"
         paid, credit = applied_by_target(store, customer)
         assert paid == dict(zip(stack["invoices"][customer], billed, strict=True))
         assert credit == paid_in[customer] - sum(billed)
+        register = InvoiceRegister(stack["root"] / "register")   # what `warp invoices list` and collections see
+        assert {s.status for s in register.standings(date(2026, 12, 2), customer)} == {"paid"}
     with payments_db(stack) as db:
         assert db.execute("SELECT COUNT(*) FROM payments WHERE transaction_id LIKE 'LT%'").fetchone()[0] == 700
     outbox = [d for d in container.close_register.outbox.documents() if d.doc_id.startswith("payment:LT")]

@@ -16,6 +16,7 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
+from ..billing.invoice_store import APPLICATIONS_SQL, net_applications
 from ..charging.errors import TransientCode, TransientError
 from ..payments.allocation import ZERO, Application
 from ..payments.records import APPLIED, DECLINED, PENDING, PaymentHeader, PaymentRecord, ReversalRecord, remaining
@@ -136,15 +137,7 @@ class SqlitePaymentStore:
         return self._read(self._connection(), transaction_id)
 
     def applications(self, customer_id: str) -> list[tuple[str, str, Decimal, date]]:
-        totals: dict[tuple[str, str], Decimal] = {}
-        days: dict[str, date] = {}
-        for transaction_id, target, amount, received_on in self._connection().execute(
-                "SELECT l.transaction_id, l.target, l.amount, p.received_on FROM payment_lines l "
-                "JOIN payments p USING (transaction_id) WHERE p.customer_id = ? AND l.target NOT LIKE '@%' "
-                "ORDER BY p.rowid, l.rowid", (customer_id,)):
-            totals[(transaction_id, target)] = totals.get((transaction_id, target), ZERO) + Decimal(amount)
-            days[transaction_id] = date.fromisoformat(received_on)
-        return [(txn, target, amount, days[txn]) for (txn, target), amount in totals.items() if amount != 0]
+        return net_applications(self._connection().execute(APPLICATIONS_SQL, (customer_id,)).fetchall())
 
     def reject(self, reject_id: str, reason: str, detail: str, body: bytes, at: str) -> bool:
         try:

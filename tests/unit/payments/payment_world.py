@@ -34,7 +34,7 @@ class FakeGateway:
 class World:
     def __init__(self, tmp_path):
         self.register = InvoiceRegister(tmp_path / "register")
-        self.store = SqlitePaymentStore(tmp_path / "payments.sqlite")
+        self.store = SqlitePaymentStore(tmp_path / "register" / "payments.sqlite")  # where the register reads it
         self.balances, self.ledger = FakeBalances(), FakeLedgerStore()
         self.alerts, self.outbox, self.clock = FakeAlertPublisher(), FakeOutbox(), FakeClock()
         self.gateway = FakeGateway()

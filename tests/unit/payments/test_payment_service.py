@@ -6,6 +6,7 @@ Real SQLite payment store and file invoice register; fake balances / ledger / ou
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -49,6 +50,8 @@ def test_postpaid_payment_goes_to_named_invoice_then_oldest_and_overpayment_is_c
     assert document.payload["applies_to"] == [{"invoice_number": first, "amount": "100.00"},
                                               {"invoice_number": second, "amount": "50.00"}]
     assert document.prerequisites == ("customer:POST", first, second)
+    standings = {s.invoice.number: (s.status, s.paid) for s in world.register.standings(date(2026, 12, 5), "POST")}
+    assert standings == {first: ("paid", D("100.00")), second: ("paid", D("80.00"))}
     alert = world.alerts.by_id["payment_received:POST:T2"]
     assert alert["invoice_numbers"] == [first, second] and alert["credit_balance_added"] == "50.00"
 
@@ -59,6 +62,8 @@ def test_refund_and_void_reverse_exactly_what_was_applied(world):
     world.service.handle_notification(notification("refund.created", "R1", "60.00", refTransId="T1"))
     world.service.handle_notification(notification("refund.created", "R1", "60.00", refTransId="T1"))  # again
     assert world.paid() == {first: D("90.00")}
+    assert {s.invoice.number: s.balance_due for s in world.register.standings(date(2026, 12, 5), "POST")} == \
+        {first: D("10.00"), _second: D("80.00")}
     world.service.handle_notification(notification("void.created", "T1", None))
     assert world.paid() == {}
     assert world.store.get("T1").reversed_amount == D("150.00")
