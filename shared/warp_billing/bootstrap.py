@@ -724,5 +724,12 @@ def webhook(route: str, headers, body: bytes) -> tuple[int, dict]:
         def apply_payment(raw: bytes) -> dict:
             return graph.payments.handle_notification(raw)
 
+        def netsuite_event(raw: bytes) -> dict:
+            from .webhooks.netsuite_events import NetSuiteEvents
+
+            events = NetSuiteEvents(graph.payments, graph.payment_store, graph.plan_store, graph.alert_publisher)
+            return events.handle(raw)
+
         handlers["authorize-net"] = apply_payment
+        handlers["netsuite"] = netsuite_event
     return receive(route, headers, body, datetime.now(UTC), secrets, graph.webhook_receipts, handlers)

@@ -380,6 +380,10 @@ class PaymentStore(Protocol):
         """Keep a notification that could not be applied (create-only); True when new."""
         ...
 
+    def flag(self, flag_id: str, kind: str, customer_id: str, detail: Mapping, at: str) -> bool:
+        """Keep a change an operator must look at (e.g. an invoice voided in NetSuite), create-only."""
+        ...
+
 
 class PaymentGateway(Protocol):
     """The card gateway's API (Authorize.Net ``request.api``)."""

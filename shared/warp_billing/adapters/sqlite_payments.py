@@ -16,6 +16,8 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
+import orjson
+
 from ..billing.invoice_store import APPLICATIONS_SQL, net_applications
 from ..charging.errors import TransientCode, TransientError
 from ..payments.allocation import ZERO, Application
@@ -32,6 +34,8 @@ CREATE TABLE IF NOT EXISTS payment_lines (
     amount TEXT NOT NULL, PRIMARY KEY (transaction_id, movement_id, position));
 CREATE TABLE IF NOT EXISTS payment_reversals (
     reversal_id TEXT PRIMARY KEY, transaction_id TEXT NOT NULL, customer_id TEXT NOT NULL, at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS operator_flags (
+    flag_id TEXT PRIMARY KEY, kind TEXT NOT NULL, customer_id TEXT NOT NULL, detail TEXT NOT NULL, at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS payment_rejects (
     reject_id TEXT PRIMARY KEY, reason TEXT NOT NULL, detail TEXT NOT NULL, body BLOB NOT NULL, at TEXT NOT NULL);
 """
@@ -147,6 +151,19 @@ class SqlitePaymentStore:
         except sqlite3.OperationalError as exc:
             raise TransientError(TransientCode.PAYMENT_STORE_UNAVAILABLE, f"payments store: {exc}") from exc
         return cursor.rowcount == 1
+
+    def flag(self, flag_id: str, kind: str, customer_id: str, detail: Mapping, at: str) -> bool:
+        try:
+            cursor = self._connection().execute(
+                "INSERT OR IGNORE INTO operator_flags (flag_id, kind, customer_id, detail, at) VALUES (?, ?, ?, ?, ?)",
+                (flag_id, kind, customer_id, orjson.dumps(dict(detail)).decode(), at))
+        except sqlite3.OperationalError as exc:
+            raise TransientError(TransientCode.PAYMENT_STORE_UNAVAILABLE, f"payments store: {exc}") from exc
+        return cursor.rowcount == 1
+
+    def flags(self) -> list[tuple[str, str, str, dict]]:
+        return [(row[0], row[1], row[2], orjson.loads(row[3])) for row in self._connection().execute(
+            "SELECT flag_id, kind, customer_id, detail FROM operator_flags ORDER BY rowid")]
 
     # -- reading (checks, tests, status views) ---------------------------------------------------
 

@@ -42,8 +42,12 @@ class OpenInvoice:
 
 
 def allocate(amount: Decimal, invoices: Sequence[OpenInvoice], paid: Mapping[str, Decimal],
-             named: str | None = None) -> tuple[Application, ...]:
-    """Apply ``amount`` to ``invoices`` given what ``paid`` already covers; the rest to ``@credit``."""
+             named: str | None = None, told: Sequence[Application] = ()) -> tuple[Application, ...]:
+    """Apply ``amount`` to ``invoices`` given what ``paid`` already covers; the rest to ``@credit``.
+
+    ``told``: amounts the payer applied to given invoices (a payment recorded in NetSuite), honoured
+    first as far as each invoice is open, before the named invoice and the oldest-first rule.
+    """
     if amount <= 0:
         raise ValueError(f"a payment must be positive, not {amount}")
     ordered = sorted(invoices, key=lambda invoice: (invoice.issue_date, invoice.number))
@@ -51,6 +55,18 @@ def allocate(amount: Decimal, invoices: Sequence[OpenInvoice], paid: Mapping[str
         ordered = sorted(ordered, key=lambda invoice: invoice.number != named)  # stable: the named one first
     left = amount
     applied: list[Application] = []
+    by_number = {invoice.number: invoice for invoice in invoices}
+    covered = dict(paid)
+    for item in told:
+        invoice = by_number.get(item.target)
+        if invoice is None or left <= 0 or item.amount <= 0:
+            continue
+        take = min(item.amount, invoice.billed - covered.get(invoice.number, ZERO), left)
+        if take > 0:
+            applied.append(Application(invoice.number, take))
+            covered[invoice.number] = covered.get(invoice.number, ZERO) + take
+            left -= take
+    paid = covered
     for invoice in ordered:
         due = invoice.billed - paid.get(invoice.number, ZERO)
         if left <= 0:
@@ -62,7 +78,7 @@ def allocate(amount: Decimal, invoices: Sequence[OpenInvoice], paid: Mapping[str
         left -= take
     if left > 0:
         applied.append(Application(CREDIT, left))
-    return tuple(applied)
+    return net(applied)
 
 
 def reverse(applications: Sequence[Application], amount: Decimal | None) -> tuple[Application, ...]:

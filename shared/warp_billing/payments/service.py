@@ -52,6 +52,7 @@ from .records import (
 
 log = logging.getLogger(__name__)
 INVOICE_MARK = "-INV-"
+NETSUITE_SOURCE = "netsuite"
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,8 +124,10 @@ class PaymentService:
 
     # -- a payment -----------------------------------------------------------------------------
 
-    def apply(self, header: PaymentHeader, named: str | None = None) -> PaymentRecord:
-        """Apply a payment once (also the path of an approved auto-recharge); every step idempotent."""
+    def apply(self, header: PaymentHeader, named: str | None = None, told: Sequence[Application] = ()) -> PaymentRecord:
+        """Apply a payment once (also the path of an approved auto-recharge); every step idempotent.
+
+        A payment recorded in NetSuite (``source`` "netsuite") is not sent back to NetSuite."""
         account = self.accounts(header.customer_id)
         if account is None:
             raise PaymentRejected(PaymentReason.UNKNOWN_CUSTOMER, f"no plan for customer {header.customer_id!r}")
@@ -136,11 +139,12 @@ class PaymentService:
         else:
             invoices = self._open_invoices(header.customer_id)
             record = self.store.apply(
-                header, lambda paid: allocation.allocate(header.amount, invoices, paid, named))
+                header, lambda paid: allocation.allocate(header.amount, invoices, paid, named, told))
         if record.status != APPLIED:
             return record
         now = self._now_iso()
-        self.outbox.add(customer_payment_document(record, now))
+        if header.source != NETSUITE_SOURCE:
+            self.outbox.add(customer_payment_document(record, now))
         self.alerts.publish(payment_alert(record, now))
         log.info("payment applied", extra={"transaction_id": header.transaction_id,
                                            "customer_id": header.customer_id, "amount": str(header.amount),
