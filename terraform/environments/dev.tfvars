@@ -21,6 +21,7 @@ function_sizing = {
   rollup        = { memory = "1Gi", cpu = "1", min_instances = 0, max_instances = 2 }
   netsuite_sync = { memory = "512Mi", cpu = "1", min_instances = 0, max_instances = 2 }
   reconcile     = { memory = "1Gi", cpu = "1", min_instances = 0, max_instances = 1 }
+  webhooks      = { memory = "512Mi", cpu = "1", min_instances = 0, max_instances = 3 }
 }
 
 # NetSuite sandbox account: shared tier.
@@ -33,7 +34,15 @@ max_delivery_attempts        = 5
 
 # Versions of the external secrets (README, "Rotating secrets").
 secret_versions = {
-  "warp-netsuite-private-key"    = "1"
-  "warp-netsuite-client-id"      = "1"
-  "warp-netsuite-certificate-id" = "1"
+  "warp-netsuite-private-key"          = "1"
+  "warp-netsuite-client-id"            = "1"
+  "warp-netsuite-certificate-id"       = "1"
+  "warp-authorize-net-signature-key"   = "1"
+  "warp-authorize-net-login-id"        = "1"
+  "warp-authorize-net-transaction-key" = "1"
+  "warp-netsuite-webhook-secret"       = "1"
+  "warp-recharge-task-key"             = "1"
 }
+
+# the Authorize.Net sandbox (its own credentials, in the secrets above)
+authorize_net_url = "https://apitest.authorize.net/xml/v1/request.api"

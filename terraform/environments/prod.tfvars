@@ -21,6 +21,7 @@ function_sizing = {
   rollup        = { memory = "1Gi", cpu = "1", min_instances = 0, max_instances = 5 }
   netsuite_sync = { memory = "512Mi", cpu = "1", min_instances = 0, max_instances = 15 }
   reconcile     = { memory = "2Gi", cpu = "1", min_instances = 0, max_instances = 5 }
+  webhooks      = { memory = "512Mi", cpu = "1", min_instances = 1, max_instances = 20 }
 }
 
 # NetSuite Tier 1 account (15 concurrent requests).
@@ -32,7 +33,12 @@ usage_rejects_retention_days = 90
 max_delivery_attempts        = 10
 
 secret_versions = {
-  "warp-netsuite-private-key"    = "1"
-  "warp-netsuite-client-id"      = "1"
-  "warp-netsuite-certificate-id" = "1"
+  "warp-netsuite-private-key"          = "1"
+  "warp-netsuite-client-id"            = "1"
+  "warp-netsuite-certificate-id"       = "1"
+  "warp-authorize-net-signature-key"   = "1"
+  "warp-authorize-net-login-id"        = "1"
+  "warp-authorize-net-transaction-key" = "1"
+  "warp-netsuite-webhook-secret"       = "1"
+  "warp-recharge-task-key"             = "1"
 }
