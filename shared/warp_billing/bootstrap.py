@@ -533,6 +533,11 @@ class Container:
                 from .adapters.sqlite_webhook_receipts import SqliteWebhookReceipts
 
                 return SqliteWebhookReceipts(self._data_file("webhook_receipts.sqlite"))
+            if kind == "firestore":
+                from .adapters.firestore_payments import FirestoreWebhookReceipts
+
+                return FirestoreWebhookReceipts(self._firestore_client,
+                                                collection_prefix=self.settings.firestore_collection_prefix)
             raise ConfigurationError(f"unknown webhook receipts store {kind!r}")
 
         return self._part("webhook_receipts", build)
@@ -552,6 +557,11 @@ class Container:
 
                     return SqlitePaymentStore(Path(self.settings.register_dir) / PAYMENTS_FILE)
                 return SqlitePaymentStore(self._data_file("payments.sqlite"))
+            if kind == "firestore":
+                from .adapters.firestore_payments import FirestorePaymentStore
+
+                return FirestorePaymentStore(self._firestore_client,
+                                             collection_prefix=self.settings.firestore_collection_prefix)
             raise ConfigurationError(f"unknown payment store {kind!r}")
 
         return self._part("payment_store", build)
@@ -621,8 +631,9 @@ class Container:
                                     compiled.currency)
 
             settings = self.settings
-            return RechargeService(terms, RedisRechargeLocks(self.redis), self.recharge_queue, self.payment_gateway,
-                                   self.payments, self.alert_publisher, self.clock,
+            return RechargeService(terms, RedisRechargeLocks(self.redis), self.recharge_queue,
+                                   lambda: self.payment_gateway, lambda: self.payments, self.alert_publisher,
+                                   self.clock,
                                    task_key=settings.recharge_task_key.get_secret_value(),
                                    daily_attempts=settings.recharge_daily_attempts, retry_s=settings.recharge_retry_s)
 

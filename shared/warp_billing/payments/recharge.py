@@ -94,13 +94,14 @@ def verify_task(raw: bytes, key: str) -> dict[str, Any]:
 
 class RechargeService:
     def __init__(self, terms: Callable[[str], CardRecharge | None], locks: RechargeLocks, queue: TaskQueue,
-                 gateway: PaymentGateway, payments: PaymentService, alerts: AlertPublisher, clock: Clock, *,
+                 gateway: Callable[[], PaymentGateway], payments: Callable[[], PaymentService], alerts: AlertPublisher,
+                 clock: Clock, *,
                  task_key: str, daily_attempts: int = 3, retry_s: int = 3600, in_flight_s: int = 900):
         self.terms = terms
         self.locks = locks
         self.queue = queue
-        self.gateway = gateway
-        self.payments = payments
+        self._gateway = gateway      # built on first use: the rating functions only ever call request()
+        self._payments = payments
         self.alerts = alerts
         self.clock = clock
         self.task_key = task_key
@@ -145,13 +146,13 @@ class RechargeService:
         charge = ProfileCharge(rid, customer_id, terms.profile.customer_profile_id, terms.profile.payment_profile_id,
                                terms.amount, rid, f"WARP auto-recharge {customer_id}")
         try:
-            outcome = self.gateway.charge_profile(charge)
+            outcome = self._gateway().charge_profile(charge)
         except TransientError as exc:
             outcome = ChargeOutcome(3, None, None, f"gateway unavailable: {exc}")
         if outcome.approved and outcome.transaction_id:
             header = PaymentHeader(outcome.transaction_id, customer_id, "prepaid", terms.amount, terms.currency,
                                    datetime.fromtimestamp(now_ms / 1000, UTC).date(), rid, "auto-recharge")
-            self.payments.apply(header)
+            self._payments().apply(header)
             self.locks.release(customer_id, rid)
             log.info("recharge approved", extra={"customer_id": customer_id, "recharge_id": rid,
                                                  "transaction_id": outcome.transaction_id})
