@@ -91,11 +91,13 @@ AUTHORIZE_NET_LOGIN_ID = "warp-local-login"
 AUTHORIZE_NET_TRANSACTION_KEY = "warp-local-transaction-key"
 AUTHORIZE_NET_SIGNATURE_KEY = "5741525000000000000000000000000000000000000000000000000000000000" * 2
 NETSUITE_WEBHOOK_SECRET = "warp-local-netsuite-webhook-secret"
+RECHARGE_TASK_KEY = "warp-local-recharge-task-key"
 DOCUMENTS_BUCKET = f"{PROJECT}-documents"
 VENDOR_CDR_BUCKET = f"{PROJECT}-vendor-cdrs"
 USAGE_DATASET = "warp_billing"
 NETSUITE_QUEUE = "netsuite"
 NETSUITE_CONCURRENCY = 5  # terraform var.netsuite_concurrency's default: the NetSuite account's limit
+RECHARGE_QUEUE = "recharge"  # card auto-recharge tasks, served by the webhooks function's /tasks/recharge
 
 FUNCTIONS = (  # (name, target, port): the Pub/Sub-triggered rating functions
     ("rate_voice", "rate_voice", 8081 + PORT_OFFSET),
@@ -196,7 +198,13 @@ def payments_env() -> dict[str, str]:
         "WARP_AUTHORIZE_NET_TRANSACTION_KEY": AUTHORIZE_NET_TRANSACTION_KEY,
         "WARP_AUTHORIZE_NET_SIGNATURE_KEY": AUTHORIZE_NET_SIGNATURE_KEY,
         "WARP_NETSUITE_WEBHOOK_SECRET": NETSUITE_WEBHOOK_SECRET,
-        "WARP_PAYMENT_STORE": "sqlite",
+        # as in production (terraform/functions.tf): payments and receipts on Firestore
+        "WARP_PAYMENT_STORE": "firestore",
+        "WARP_WEBHOOK_RECEIPTS": "firestore",
+        "WARP_RECHARGE_QUEUE": f"projects/{PROJECT}/locations/{LOCATION}/queues/{RECHARGE_QUEUE}",
+        "WARP_RECHARGE_TASK_URL": f"http://{HOST}:{WEBHOOKS_PORT}/tasks/recharge",
+        "WARP_RECHARGE_TASK_KEY": RECHARGE_TASK_KEY,
+        "WARP_RECHARGE_TRIGGER": "true",
     }
 
 
@@ -480,7 +488,9 @@ def services() -> list[Service]:
             # backoff with Retry-After, as Cloud Tasks does (the emulator alone does neither).
             [str(STACK_DIR / "tasks" / "bin" / "python"), str(ROOT / "tools" / "tasks_emulator.py"), "start",
              "--queue-concurrency", f"{NETSUITE_QUEUE}={NETSUITE_CONCURRENCY}", "-p", str(TASKS_PORT),
-             "-d", f"projects/{PROJECT}/locations/{LOCATION}/queues/{NETSUITE_QUEUE}"],
+             "--queue-concurrency", f"{RECHARGE_QUEUE}=5",
+             "-d", f"projects/{PROJECT}/locations/{LOCATION}/queues/{NETSUITE_QUEUE}",
+             "-d", f"projects/{PROJECT}/locations/{LOCATION}/queues/{RECHARGE_QUEUE}"],
             (TASKS_PORT,),
         ),
         Service(
