@@ -54,7 +54,7 @@ class AuthorizeNetClient:
             raise GatewayRefused(f"getTransactionDetails {transaction_id}: {code} {text}")
         transaction = answer.get("transaction") or {}
         amount = transaction.get("settleAmount") or transaction.get("authAmount")
-        code = transaction.get("responseCode")
+        response_code = transaction.get("responseCode")
         return TransactionDetails(
             transaction_id=str(transaction.get("transId") or transaction_id),
             status=str(transaction.get("transactionStatus") or ""),
@@ -62,7 +62,7 @@ class AuthorizeNetClient:
             invoice_number=_text((transaction.get("order") or {}).get("invoiceNumber")),
             customer_id=_text((transaction.get("customer") or {}).get("id")),
             ref_transaction_id=_text(transaction.get("refTransId")),
-            response_code=int(code) if str(code or "").isdigit() else None,
+            response_code=int(str(response_code)) if str(response_code or "").isdigit() else None,
         )
 
     def charge_profile(self, charge: ProfileCharge) -> ChargeOutcome:

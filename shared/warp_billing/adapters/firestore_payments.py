@@ -176,7 +176,7 @@ class FirestorePaymentStore:
     def applications(self, customer_id: str) -> list[tuple[str, str, Decimal, date]]:
         query = (self._collection("payments").where(filter=FieldFilter("customer_id", "==", customer_id))
                  .where(filter=FieldFilter("status", "==", APPLIED)))
-        result = []
+        result: list[tuple[str, str, Decimal, date]] = []
         for snapshot in self._call(lambda: list(query.stream(timeout=self.timeout_s))):
             record = _record(snapshot.to_dict())
             result.extend((record.transaction_id, item.target, item.amount, record.header.received_on)

@@ -221,9 +221,9 @@ def topup(customer_id: str, amount_text: str, topup_id: str, reference: str) -> 
     # the plan was there a moment ago (its terms priced the top-up); if it vanished, alerts keep the default currency
     currency = compiled.currency if compiled is not None else Plan.model_fields["currency"].default
     # e.g. a top-up that still leaves the balance low or exhausted
-    for code, exc in publish_credit_alerts(result, container.alert_publisher, customer_id=customer_id,
-                                           entry_id=entry_id, currency=currency, terms=terms):
-        click.echo(f"warp: warning: alert {code} not published: {exc}", err=True)
+    for code, error in publish_credit_alerts(result, container.alert_publisher, customer_id=customer_id,
+                                             entry_id=entry_id, currency=currency, terms=terms):
+        click.echo(f"warp: warning: alert {code} not published: {error}", err=True)
     state = "already booked" if result.duplicate else "booked"
     click.echo(f"{customer_id}: top-up {topup_id} of {format_amount(from_micros(micros))} {state}; "
                f"balance {format_amount(from_micros(result.balance_micros))}")

@@ -152,6 +152,7 @@ class PaymentService:
         return record
 
     def reverse(self, event: GatewayEvent) -> ReversalRecord:
+        original: str | None
         if event.event_type == "payment.void.created":
             original, reversal_id, amount = event.transaction_id, f"void:{event.transaction_id}", None
         else:
