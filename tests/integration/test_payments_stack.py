@@ -35,7 +35,8 @@ def test_a_prepaid_customer_runs_low_and_is_recharged_once():
     customer = f"RCG{RUN_ID}".upper()
     plan = {"customer_id": customer, "billing": "prepaid", "timezone": "UTC", "voice": {"deck": "voice.csv"},
             "prepaid": {"low_balance_threshold": "5.00", "auto_recharge_below": "10.00",
-                        "auto_recharge_amount": "50.00", "recharge_profile": {"customer_profile_id": "cp-1", "payment_profile_id": "pp-1"}}}
+                        "auto_recharge_amount": "50.00",
+                        "recharge_profile": {"customer_profile_id": "cp-1", "payment_profile_id": "pp-1"}}}
     container.plan_store.put_plan(customer, yaml.safe_dump(plan), {"voice.csv": DECKS["voice.csv"]})
     terms = container.plan_catalog.current(customer).prepaid
     assert container.reconcile_customer(customer)
