@@ -417,8 +417,9 @@ class RechargeLocks(Protocol):
         """End ``recharge_id`` (only when it is the holder)."""
         ...
 
-    def count_attempt(self, customer_id: str, day: str, attempt_key: str) -> int:
-        """Count one charge attempt on ``day`` (once per ``attempt_key``); the day's count after it."""
+    def count_attempt(self, customer_id: str, day: str, attempt_key: str) -> tuple[int, bool]:
+        """Count one charge attempt on ``day`` (once per ``attempt_key``): the day's count after it, and
+        whether this call counted it (False: the attempt was already made, by an earlier delivery)."""
         ...
 
 

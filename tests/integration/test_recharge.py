@@ -179,6 +179,30 @@ def test_a_declined_card_credits_nothing_alerts_and_retries_up_to_the_daily_cap(
     assert run_task(queue.created[-1], queue)[1]["status"] == "cap_reached" and len(gateway.charges) == 3
 
 
+def test_a_task_redelivered_after_its_charge_crashed_never_charges_twice(world):
+    container, gateway, queue, _ = world
+    start = balance(container)
+    original = gateway.charge_profile
+
+    def charge_then_crash(charge):
+        original(charge)
+        raise RuntimeError("instance lost after the gateway answered")
+
+    gateway.charge_profile = charge_then_crash
+    container.alert_publisher.publish(crossing(container, "ev-c"))
+    with pytest.raises(RuntimeError):
+        container.recharges.run(orjson.loads(run_task_body(queue)))
+    gateway.charge_profile = original
+    status, answer = run_task(queue.created[0], queue)
+    assert status == 200 and answer["status"] == "attempt_already_made"
+    assert len(gateway.charges) == 1 and balance(container) == start
+    assert container.recharges.locks.holder("CARD") is None
+
+
+def run_task_body(queue) -> bytes:
+    return orjson.dumps({k: v for k, v in queue.tasks[queue.created[0]].items() if k != "mac"})
+
+
 def test_a_task_that_is_not_ours_is_refused(world):
     container, gateway, queue, _ = world
     container.alert_publisher.publish(crossing(container, "ev-f"))

@@ -25,9 +25,9 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 _COUNT = """
-redis.call('SADD', KEYS[1], ARGV[1])
+local new = redis.call('SADD', KEYS[1], ARGV[1])
 redis.call('EXPIRE', KEYS[1], ARGV[2])
-return redis.call('SCARD', KEYS[1])
+return {redis.call('SCARD', KEYS[1]), new}
 """
 ATTEMPTS_TTL_S = 2 * 86_400
 
@@ -60,8 +60,9 @@ class RedisRechargeLocks:
     def release(self, customer_id: str, recharge_id: str) -> None:
         self._call(self._release, keys=[inflight_key(customer_id)], args=[recharge_id])
 
-    def count_attempt(self, customer_id: str, day: str, attempt_key: str) -> int:
-        return int(self._call(self._count, keys=[attempts_key(customer_id, day)], args=[attempt_key, ATTEMPTS_TTL_S]))
+    def count_attempt(self, customer_id: str, day: str, attempt_key: str) -> tuple[int, bool]:
+        count, new = self._call(self._count, keys=[attempts_key(customer_id, day)], args=[attempt_key, ATTEMPTS_TTL_S])
+        return int(count), bool(int(new))
 
     @staticmethod
     def _call(function: Any, *args: Any, **kwargs: Any) -> Any:

@@ -6,7 +6,9 @@
    flight per customer (``RechargeLocks``, its own Redis namespace), so while one recharge is in
    flight a second crossing (or the same one redelivered) requests nothing. Then a task named
    after the recharge goes on the ``recharge`` queue (a task name is used once per queue).
-2. ``run`` (the task): counts the attempt for the day (at most ``daily_attempts``), charges the
+2. ``run`` (the task): counts the attempt for the day (at most ``daily_attempts``; a task delivered
+   again after it got that far is never charged twice: its charge, if approved, is credited by
+   the gateway's webhook), charges the
    profile (``createTransactionRequest``, ``authCaptureTransaction``, refId = the recharge id).
    Approved: the payment is applied through ``PaymentService.apply`` under the gateway's
    transaction id (``payment:<transId>``), so the webhook that follows changes nothing more.
@@ -138,7 +140,14 @@ class RechargeService:
         now_ms = self.clock.now_ms()
         day = datetime.fromtimestamp(now_ms / 1000, UTC).date().isoformat()
         attempt_id = f"{rid}-{attempt}"
-        count = self.locks.count_attempt(customer_id, day, attempt_id)
+        count, first_delivery = self.locks.count_attempt(customer_id, day, attempt_id)
+        if not first_delivery:
+            # an earlier delivery of this task got as far as the charge and did not finish: the card may
+            # have been charged, so it is not charged again; an approved charge is credited by its webhook
+            self.locks.release(customer_id, rid)
+            log.error("recharge attempt redelivered after its charge; not charged again",
+                      extra={"customer_id": customer_id, "recharge_id": rid, "attempt": attempt})
+            return {"status": "attempt_already_made", "recharge_id": rid}
         if count > self.daily_attempts:
             self.locks.release(customer_id, rid)
             self._declined(terms, rid, attempt, None, f"daily cap of {self.daily_attempts} attempts reached")
