@@ -12,7 +12,7 @@
 locals {
   # THE list of deployed functions. Each name needs functions/<name>/main.py with its entry point
   # and an entry in function_catalog; `make deploy-check` (CI) fails, naming the function, otherwise.
-  declared_functions = ["rate_voice", "rate_sms", "rate_api", "netsuite_sync", "balance_sweep", "notify", "crm_sync"]
+  declared_functions = ["rate_voice", "rate_sms", "rate_api", "netsuite_sync", "balance_sweep", "notify", "crm_sync", "webhooks"]
 
   # Every entry has the same keys (deploy-check enforces it):
   #   trigger       "pubsub" (usage topic -> push subscription), "alerts" (a push subscription of its
@@ -46,14 +46,14 @@ locals {
       concurrency  = 8
       redis        = true
       env          = local.rating_env
-      secrets      = {}
+      secrets      = { WARP_RECHARGE_TASK_KEY = "warp-recharge-task-key" }
       bq_append    = ["rated_usage", "usage_rejects", "balance_ledger"]
       bq_read      = ["rated_usage", "balance_ledger"]
       bq_write     = []
       bq_jobs      = true
       firestore    = "viewer"
       publish      = ["billing_alerts"]
-      enqueue      = []
+      enqueue      = ["recharge"] # a card recharge at a prepaid low-balance crossing
       bucket_read  = []
       bucket_write = []
       schedules    = {}
@@ -74,14 +74,14 @@ locals {
       concurrency  = 8
       redis        = true
       env          = local.rating_env
-      secrets      = {}
+      secrets      = { WARP_RECHARGE_TASK_KEY = "warp-recharge-task-key" }
       bq_append    = ["rated_usage", "usage_rejects", "balance_ledger"]
       bq_read      = ["rated_usage", "balance_ledger"]
       bq_write     = []
       bq_jobs      = true
       firestore    = "viewer"
       publish      = ["billing_alerts"]
-      enqueue      = []
+      enqueue      = ["recharge"] # a card recharge at a prepaid low-balance crossing
       bucket_read  = []
       bucket_write = []
       schedules    = {}
@@ -102,14 +102,14 @@ locals {
       concurrency  = 8
       redis        = true
       env          = local.rating_env
-      secrets      = {}
+      secrets      = { WARP_RECHARGE_TASK_KEY = "warp-recharge-task-key" }
       bq_append    = ["rated_usage", "usage_rejects", "balance_ledger"]
       bq_read      = ["rated_usage", "balance_ledger"]
       bq_write     = []
       bq_jobs      = true
       firestore    = "viewer"
       publish      = ["billing_alerts"]
-      enqueue      = []
+      enqueue      = ["recharge"] # a card recharge at a prepaid low-balance crossing
       bucket_read  = []
       bucket_write = []
       schedules    = {}
@@ -361,6 +361,64 @@ locals {
       buckets = []
     }
 
+    # Inbound webhooks: Authorize.Net payment notifications and NetSuite events (public ingress: the
+    # gateways call it; every request is authenticated by its signature, recharge tasks by their
+    # HMAC), payments applied to balances (ledger + Redis) and invoices, the recharge queue's target.
+    webhooks = {
+      description = "Authorize.Net and NetSuite webhooks: payments applied, card recharges (public, signed requests)."
+      entry_point = "webhooks"
+      trigger     = "http"
+      topic       = null
+      ingress     = "ALLOW_ALL"
+      memory      = "512Mi"
+      cpu         = "1"
+      timeout     = 60
+      concurrency = 8
+      redis       = true
+      env = {
+        WARP_RECHARGE_QUEUE        = "projects/${var.project}/locations/${var.region}/queues/recharge"
+        WARP_RECHARGE_TASK_URL     = "https://webhooks-${local.run_app_suffix}/tasks/recharge"
+        WARP_TASKS_INVOKER_ACCOUNT = google_service_account.tasks.email
+        WARP_USAGE_STORE           = "bigquery"
+        WARP_LEDGER_STORE          = "bigquery"
+        WARP_PLAN_STORE            = "firestore"
+        WARP_REGISTER_STORE        = "firestore"
+        WARP_SYNC_OUTBOX           = "register" # customer payments join the outbox netsuite_sync drains
+        WARP_PAYMENT_STORE         = "firestore"
+        WARP_WEBHOOK_RECEIPTS      = "firestore"
+        WARP_ALERT_SINK            = "pubsub"
+        WARP_ALERT_TOPIC           = "billing-alerts"
+        WARP_AUTHORIZE_NET_URL     = var.authorize_net_url
+        WARP_RECHARGE_TRIGGER      = "false" # it serves the recharge tasks; the rating functions request them
+      }
+      secrets = {
+        WARP_RECHARGE_TASK_KEY             = "warp-recharge-task-key"
+        WARP_AUTHORIZE_NET_SIGNATURE_KEY   = "warp-authorize-net-signature-key"
+        WARP_AUTHORIZE_NET_LOGIN_ID        = "warp-authorize-net-login-id"
+        WARP_AUTHORIZE_NET_TRANSACTION_KEY = "warp-authorize-net-transaction-key"
+        WARP_NETSUITE_WEBHOOK_SECRET       = "warp-netsuite-webhook-secret"
+      }
+      bq_append    = ["balance_ledger"]
+      bq_read      = ["balance_ledger", "rated_usage"] # the reconcile of a stale prepaid customer
+      bq_write     = []
+      bq_jobs      = true
+      firestore    = "user" # payments, receipts, register outbox, a plan version on a NetSuite terms change
+      publish      = ["billing_alerts"]
+      enqueue      = ["recharge"] # the retry of a declined recharge
+      bucket_read  = []
+      bucket_write = []
+      schedules    = {}
+      queues = {
+        recharge = {
+          max_concurrent_dispatches = 5
+          max_dispatches_per_second = 5
+        }
+      }
+      tables  = {}
+      topics  = []
+      buckets = []
+    }
+
     # Daily vendor CDR reconciliation against rated usage. Its tables are re-written per run id
     # (DELETE + INSERT, MERGE of disputes), so it holds the merge role on them, never on the ledger.
     reconcile = {
@@ -413,12 +471,19 @@ locals {
   functions = { for name, spec in local.function_catalog : name => spec if contains(local.declared_functions, name) }
 
   # Settings of the rating functions (warp_billing.settings); the Redis URL comes from Secret Manager.
+  # A low-balance crossing of a plan with a stored card requests a card recharge (issue 12): the
+  # queue, the URL its tasks call (the webhooks function) and, as a secret, the key that signs each
+  # task body (the webhooks function is public: only our tasks may charge a card).
   rating_env = {
-    WARP_USAGE_STORE  = "bigquery"
-    WARP_LEDGER_STORE = "bigquery"
-    WARP_PLAN_STORE   = "firestore"
-    WARP_ALERT_SINK   = "pubsub"
-    WARP_ALERT_TOPIC  = "billing-alerts"
+    WARP_USAGE_STORE           = "bigquery"
+    WARP_LEDGER_STORE          = "bigquery"
+    WARP_PLAN_STORE            = "firestore"
+    WARP_ALERT_SINK            = "pubsub"
+    WARP_ALERT_TOPIC           = "billing-alerts"
+    WARP_RECHARGE_TRIGGER      = "true"
+    WARP_RECHARGE_QUEUE        = "projects/${var.project}/locations/${var.region}/queues/recharge"
+    WARP_RECHARGE_TASK_URL     = "https://webhooks-${local.run_app_suffix}/tasks/recharge"
+    WARP_TASKS_INVOKER_ACCOUNT = google_service_account.tasks.email
   }
 
   # Settings every function gets.

@@ -246,6 +246,16 @@ resource "google_cloud_run_service_iam_member" "scheduler_invoker" {
   member   = google_service_account.scheduler.member
 }
 
+# Public functions (ingress ALLOW_ALL): the payment gateway and NetSuite call them without a Google
+# identity; each request is authenticated by the function itself (webhook signatures, task HMAC).
+resource "google_cloud_run_service_iam_member" "public_invoker" {
+  for_each = toset([for name, spec in local.functions : name if spec.ingress == "ALLOW_ALL"])
+  location = var.region
+  service  = google_cloudfunctions2_function.fn[each.value].service_config[0].service
+  role     = "roles/run.invoker"
+  member   = "allUsers"
+}
+
 resource "google_cloud_run_service_iam_member" "tasks_invoker" {
   for_each = toset(distinct([for queue in values(local.queues) : queue.function]))
   location = var.region

@@ -4,8 +4,10 @@
 #   managed here   warp-redis-url  rediss://:AUTH@HOST:6378/0 from the Memorystore instance
 #                  warp-redis-ca   the instance's server CA certificates (PEM), mounted as a file
 #   external       warp-netsuite-private-key, warp-netsuite-client-id, warp-netsuite-certificate-id,
-#                  warp-sendgrid-api-key (notify, rollup), warp-hubspot-token (crm_sync)
-#                  (and, when the webhooks function lands, the Authorize.Net ones): created with
+#                  warp-sendgrid-api-key (notify, rollup), warp-hubspot-token (crm_sync),
+#                  warp-authorize-net-signature-key, warp-authorize-net-login-id,
+#                  warp-authorize-net-transaction-key, warp-netsuite-webhook-secret,
+#                  warp-recharge-task-key (the webhooks function and the recharge tasks): created with
 #                  their values BEFORE the first apply, outside Terraform, so no private key is
 #                  ever in the state; their version numbers are pinned in var.secret_versions.
 

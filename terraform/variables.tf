@@ -96,6 +96,12 @@ variable "usage_rejects_retention_days" {
   }
 }
 
+variable "authorize_net_url" {
+  description = "Authorize.Net request.api endpoint (the sandbox in dev, production in prod)."
+  type        = string
+  default     = "https://api.authorize.net/xml/v1/request.api"
+}
+
 variable "netsuite_account_id" {
   description = "NetSuite account id (not a secret: it is in every REST URL)."
   type        = string

@@ -18,6 +18,9 @@ netsuite       tools/netsuite_standin.py (NetSuite)   8090 (test certificate in 
 netsuite_sync  functions-framework (http)             8091 (the netsuite queue's target)
 storage        PyPI ``gcp-storage-emulator``          9023 (in memory), buckets created at start
 rollup         functions-framework (http)             8092 (cycle close, hourly rollup, dunning)
+webhooks       functions-framework (http)             8093 (Authorize.Net and NetSuite notifications)
+authorize_net  tools/authorize_net_standin.py         8095 (request.api with a BOM; signed webhooks to
+                                                      the webhooks function's /authorize-net)
 sendgrid       tools/sendgrid_standin.py (SendGrid)   8096 (records mails, 202; sandbox mode honoured)
 hubspot        tools/hubspot_standin.py (HubSpot)     8097 (batch upsert; 429 + Retry-After above 10/s)
 crm_sync       functions-framework (http)             8098 (the hubspot queue's target)
@@ -85,6 +88,14 @@ NETSUITE_KID = "warp-local-cert"
 NETSUITE_CLIENT_ID = "warp-local-client"
 NETSUITE_MAPPING = ROOT / "config" / "netsuite-mapping.yaml"
 STORAGE_PORT = 9023 + PORT_OFFSET
+WEBHOOKS_PORT = 8093 + PORT_OFFSET
+AUTHORIZE_NET_PORT = 8095 + PORT_OFFSET
+# Test credentials of the Authorize.Net stand-in (never real ones): API login, transaction key, signature key.
+AUTHORIZE_NET_LOGIN_ID = "warp-local-login"
+AUTHORIZE_NET_TRANSACTION_KEY = "warp-local-transaction-key"
+AUTHORIZE_NET_SIGNATURE_KEY = "5741525000000000000000000000000000000000000000000000000000000000" * 2
+NETSUITE_WEBHOOK_SECRET = "warp-local-netsuite-webhook-secret"
+RECHARGE_TASK_KEY = "warp-local-recharge-task-key"
 DOCUMENTS_BUCKET = f"{PROJECT}-documents"
 VENDOR_CDR_BUCKET = f"{PROJECT}-vendor-cdrs"
 USAGE_DATASET = "warp_billing"
@@ -100,6 +111,7 @@ HUBSPOT_CONCURRENCY = 2    # terraform var.hubspot_concurrency's default
 HUBSPOT_STANDIN_RATE = 10  # requests per second before the stand-in answers 429 (HubSpot: 100-190 per 10 s)
 EMAIL_KINDS = ("remind", "warn", "suspend", "collections", "reinstated", "low_balance", "recharge_declined",
                "payment_receipt")
+RECHARGE_QUEUE = "recharge"  # card auto-recharge tasks, served by the webhooks function's /tasks/recharge
 
 FUNCTIONS = (  # (name, target, port): the Pub/Sub-triggered rating functions
     ("rate_voice", "rate_voice", 8081 + PORT_OFFSET),
@@ -108,6 +120,7 @@ FUNCTIONS = (  # (name, target, port): the Pub/Sub-triggered rating functions
 )
 HTTP_FUNCTIONS = (  # (name, target, port): the HTTP functions Cloud Scheduler calls
     ("rollup", "rollup", 8092 + PORT_OFFSET),
+    ("webhooks", "webhooks", WEBHOOKS_PORT),
 )
 
 DUCKDB_VERSION = "1.5.5"
@@ -188,6 +201,7 @@ def stack_env() -> dict[str, str]:
         env[f"WARP_{name.upper()}_URL"] = f"http://{HOST}:{port}/"
     env.update(netsuite_env())
     env.update(collections_env())
+    env.update(payments_env())
     return env
 
 
@@ -206,6 +220,24 @@ def collections_env() -> dict[str, str]:
         "WARP_HUBSPOT_TOKEN": "pat-local-stand-in",
         "WARP_HUBSPOT_QUEUE": f"projects/{PROJECT}/locations/{LOCATION}/queues/{HUBSPOT_QUEUE}",
         "WARP_HUBSPOT_TASK_URL": f"http://{HOST}:{CRM_SYNC_PORT}/",
+    }
+
+
+def payments_env() -> dict[str, str]:
+    """Settings of the webhooks function and the payment side on the Authorize.Net stand-in."""
+    return {
+        "WARP_AUTHORIZE_NET_URL": f"http://{HOST}:{AUTHORIZE_NET_PORT}/xml/v1/request.api",
+        "WARP_AUTHORIZE_NET_LOGIN_ID": AUTHORIZE_NET_LOGIN_ID,
+        "WARP_AUTHORIZE_NET_TRANSACTION_KEY": AUTHORIZE_NET_TRANSACTION_KEY,
+        "WARP_AUTHORIZE_NET_SIGNATURE_KEY": AUTHORIZE_NET_SIGNATURE_KEY,
+        "WARP_NETSUITE_WEBHOOK_SECRET": NETSUITE_WEBHOOK_SECRET,
+        # as in production (terraform/functions.tf): payments and receipts on Firestore
+        "WARP_PAYMENT_STORE": "firestore",
+        "WARP_WEBHOOK_RECEIPTS": "firestore",
+        "WARP_RECHARGE_QUEUE": f"projects/{PROJECT}/locations/{LOCATION}/queues/{RECHARGE_QUEUE}",
+        "WARP_RECHARGE_TASK_URL": f"http://{HOST}:{WEBHOOKS_PORT}/tasks/recharge",
+        "WARP_RECHARGE_TASK_KEY": RECHARGE_TASK_KEY,
+        "WARP_RECHARGE_TRIGGER": "true",
     }
 
 
@@ -489,9 +521,11 @@ def services() -> list[Service]:
             # backoff with Retry-After, as Cloud Tasks does (the emulator alone does neither).
             [str(STACK_DIR / "tasks" / "bin" / "python"), str(ROOT / "tools" / "tasks_emulator.py"), "start",
              "--queue-concurrency", f"{NETSUITE_QUEUE}={NETSUITE_CONCURRENCY}",
-             "--queue-concurrency", f"{HUBSPOT_QUEUE}={HUBSPOT_CONCURRENCY}", "-p", str(TASKS_PORT),
+             "--queue-concurrency", f"{HUBSPOT_QUEUE}={HUBSPOT_CONCURRENCY}",
+             "--queue-concurrency", f"{RECHARGE_QUEUE}=5", "-p", str(TASKS_PORT),
              "-d", f"projects/{PROJECT}/locations/{LOCATION}/queues/{NETSUITE_QUEUE}",
-             "-d", f"projects/{PROJECT}/locations/{LOCATION}/queues/{HUBSPOT_QUEUE}"],
+             "-d", f"projects/{PROJECT}/locations/{LOCATION}/queues/{HUBSPOT_QUEUE}",
+             "-d", f"projects/{PROJECT}/locations/{LOCATION}/queues/{RECHARGE_QUEUE}"],
             (TASKS_PORT,),
         ),
         Service(
@@ -529,6 +563,16 @@ def services() -> list[Service]:
                 (port,),
                 env={"PYTHONPATH": str(ROOT / "shared")},
             ))
+    result.append(
+        Service(
+            "authorize_net",
+            [str(PROJECT_VENV_BIN / "python"), str(ROOT / "tools" / "authorize_net_standin.py"), "--host", HOST,
+             "--port", str(AUTHORIZE_NET_PORT), "--signature-key", AUTHORIZE_NET_SIGNATURE_KEY,
+             "--webhook-url", f"http://{HOST}:{WEBHOOKS_PORT}/authorize-net"],
+            (AUTHORIZE_NET_PORT,),
+            http_probe="/_control",
+        )
+    )
     if (ROOT / "functions" / "netsuite_sync" / "main.py").exists():
         result.append(
             Service(

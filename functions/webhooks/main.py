@@ -1,9 +1,11 @@
 """Cloud Function (gen2, HTTP) `webhooks`: Authorize.Net payment notifications and NetSuite events.
 
-Routes ``/authorize-net`` and ``/netsuite``. The work is in ``warp_billing.webhooks.receiver``
-(through ``bootstrap.webhook``): body over 1 MB -> 413, a missing or wrong signature -> 401, a
-replayed notification -> 200 and no change. The body is read only up to the limit, so an
-oversized request is refused without buffering it.
+Routes ``/authorize-net`` and ``/netsuite`` (signed notifications, applied: payments, NetSuite
+events) and ``/tasks/recharge`` (the ``recharge`` queue's HMAC-signed tasks: card auto-recharge).
+The work is in ``warp_billing.webhooks.receiver`` and ``warp_billing.payments`` (through
+``bootstrap.webhook``): body over 1 MB -> 413, a missing or wrong signature -> 401, a replayed
+notification -> 200 and no change, a store or gateway that is down -> 503 (the sender retries).
+The body is read only up to the limit, so an oversized request is refused without buffering it.
 """
 
 import functions_framework

@@ -457,6 +457,14 @@ class Container:
         raise ConfigurationError(f"unknown plan store {kind!r}")
 
     def _build_alert_publisher(self):
+        publisher = self._build_alert_sink()
+        if self.settings.recharge_trigger:
+            from .payments.recharge import RechargeTrigger
+
+            return RechargeTrigger(publisher, lambda: self.recharges)
+        return publisher
+
+    def _build_alert_sink(self):
         kind = self.settings.alert_sink
         if kind == "log":
             from .adapters.log_alerts import LogAlertPublisher
@@ -658,9 +666,114 @@ class Container:
                 from .adapters.sqlite_webhook_receipts import SqliteWebhookReceipts
 
                 return SqliteWebhookReceipts(self._data_file("webhook_receipts.sqlite"))
+            if kind == "firestore":
+                from .adapters.firestore_payments import FirestoreWebhookReceipts
+
+                return FirestoreWebhookReceipts(self._firestore_client,
+                                                collection_prefix=self.settings.firestore_collection_prefix)
             raise ConfigurationError(f"unknown webhook receipts store {kind!r}")
 
         return self._part("webhook_receipts", build)
+
+    # -- payments (issue 12) --------------------------------------------------------------------
+
+    @property
+    def payment_store(self):
+        """Received payments, by transaction id (WARP_PAYMENT_STORE)."""
+        def build():
+            kind = self.settings.payment_store
+            if kind == "sqlite":
+                from .adapters.sqlite_payments import SqlitePaymentStore
+
+                if self.settings.register_store == "files":   # beside the register, which reads it
+                    from .billing.invoice_store import PAYMENTS_FILE
+
+                    return SqlitePaymentStore(Path(self.settings.register_dir) / PAYMENTS_FILE)
+                return SqlitePaymentStore(self._data_file("payments.sqlite"))
+            if kind == "firestore":
+                from .adapters.firestore_payments import FirestorePaymentStore
+
+                return FirestorePaymentStore(self._firestore_client,
+                                             collection_prefix=self.settings.firestore_collection_prefix)
+            raise ConfigurationError(f"unknown payment store {kind!r}")
+
+        return self._part("payment_store", build)
+
+    @property
+    def payment_gateway(self):
+        """Authorize.Net ``request.api`` (the ``PaymentGateway`` port), credentials from the settings' secrets."""
+        def build():
+            from .adapters.authorize_net import AuthorizeNetClient
+
+            settings = self.settings
+            return AuthorizeNetClient(settings.authorize_net_url,
+                                      settings.authorize_net_login_id.get_secret_value,
+                                      settings.authorize_net_transaction_key.get_secret_value,
+                                      timeout_s=settings.authorize_net_timeout_ms / 1000)
+
+        return self._part("payment_gateway", build)
+
+    @property
+    def payments(self):
+        """The payment application service (prepaid top-ups, postpaid invoices, reversals)."""
+        def build():
+            from .payments.service import CustomerAccount, PaymentService, PrepaidBook
+
+            def account(customer_id: str) -> CustomerAccount | None:
+                compiled = self.plan_catalog.current(customer_id)
+                if compiled is None:
+                    return None
+                billing = "prepaid" if compiled.prepaid is not None else "postpaid"
+                return CustomerAccount(billing, compiled.currency, compiled.prepaid)
+
+            return PaymentService(self.payment_store, self.close_register.documents, account,
+                                  PrepaidBook(self.balances, self.ledger_store, self.reconcile_customer),
+                                  self.sync_outbox, self.alert_publisher, self.clock,
+                                  gateway=self.payment_gateway if self._gateway_configured() else None)
+
+        return self._part("payments", build)
+
+    @property
+    def recharge_queue(self):
+        """The Cloud Tasks ``recharge`` queue (its tasks call the webhooks function's /tasks/recharge)."""
+        def build():
+            from .adapters.cloud_tasks import CloudTasksQueue, tasks_client
+
+            settings = self.settings
+            return CloudTasksQueue(lambda: tasks_client(settings.tasks_endpoint), settings.recharge_queue,
+                                   settings.recharge_task_url, invoker_account=settings.tasks_invoker_account)
+
+        return self._part("recharge_queue", build)
+
+    @property
+    def recharges(self):
+        """Card auto-recharge: requested at a low-balance crossing, charged by a recharge task."""
+        def build():
+            from .adapters.redis_recharge import RedisRechargeLocks
+            from .money import round_cents
+            from .payments.recharge import CardRecharge, RechargeService
+
+            def terms(customer_id: str) -> CardRecharge | None:
+                compiled = self.plan_catalog.current(customer_id)
+                if compiled is None or compiled.prepaid is None:
+                    return None
+                prepaid = compiled.plan.prepaid
+                if prepaid.recharge_profile is None or not prepaid.auto_recharge_amount:
+                    return None
+                return CardRecharge(customer_id, prepaid.recharge_profile, round_cents(prepaid.auto_recharge_amount),
+                                    compiled.currency)
+
+            settings = self.settings
+            return RechargeService(terms, RedisRechargeLocks(self.redis), self.recharge_queue,
+                                   lambda: self.payment_gateway, lambda: self.payments, self.alert_publisher,
+                                   self.clock,
+                                   task_key=settings.recharge_task_key.get_secret_value(),
+                                   daily_attempts=settings.recharge_daily_attempts, retry_s=settings.recharge_retry_s)
+
+        return self._part("recharges", build)
+
+    def _gateway_configured(self) -> bool:
+        return bool(self.settings.authorize_net_login_id.get_secret_value())
 
     def _data_file(self, name: str) -> Path:
         return Path(self.settings.data_dir) / name
@@ -741,12 +854,29 @@ def webhook(route: str, headers, body: bytes) -> tuple[int, dict]:
 
     graph = container()
     settings = graph.settings
+    if route.rstrip("/") == "/tasks/recharge":
+        from .payments.recharge import handle_task
+
+        return handle_task(body, settings.recharge_task_key.get_secret_value(), lambda: graph.recharges)
     secrets = WebhookSecrets(
         settings.authorize_net_signature_key.get_secret_value(),
         settings.netsuite_webhook_secret.get_secret_value(),
         settings.netsuite_webhook_tolerance_s,
     )
-    return receive(route, headers, body, datetime.now(UTC), secrets, graph.webhook_receipts)
+    handlers = {}
+    if settings.payment_store != "none":
+        def apply_payment(raw: bytes) -> dict:
+            return graph.payments.handle_notification(raw)
+
+        def netsuite_event(raw: bytes) -> dict:
+            from .webhooks.netsuite_events import NetSuiteEvents
+
+            events = NetSuiteEvents(graph.payments, graph.payment_store, graph.plan_store, graph.alert_publisher)
+            return events.handle(raw)
+
+        handlers["authorize-net"] = apply_payment
+        handlers["netsuite"] = netsuite_event
+    return receive(route, headers, body, datetime.now(UTC), secrets, graph.webhook_receipts, handlers)
 
 
 def alert_handler():

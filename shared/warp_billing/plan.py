@@ -308,13 +308,33 @@ class Terms(_Section):
     anchor_day: int = Field(1, ge=1, le=28)
 
 
+class RechargeProfile(_Section):
+    """The customer's stored card (Authorize.Net customer and payment profile ids) for auto-recharge."""
+
+    customer_profile_id: str = Field(min_length=1, max_length=40)
+    payment_profile_id: str = Field(min_length=1, max_length=40)
+
+
 class Prepaid(_Section):
-    """Prepaid charging settings (used by the real-time charging functions)."""
+    """Prepaid charging settings (used by the real-time charging functions).
+
+    With ``recharge_profile`` the auto-recharge charges that stored card when the balance crosses
+    below ``auto_recharge_below`` and credits only what the gateway approved (issue 12); without it
+    the amount is booked at once and collected later (the AUTO_RECHARGE alert).
+    """
 
     low_balance_threshold: Money = Decimal(0)
     suspend_after_hours: int = Field(24, ge=0)
     auto_recharge_below: Money | None = None
     auto_recharge_amount: Money | None = None
+    recharge_profile: RechargeProfile | None = None
+
+    @model_validator(mode="after")
+    def _card_recharge_needs_its_terms(self) -> Prepaid:
+        if self.recharge_profile is not None and (self.auto_recharge_below is None
+                                                  or not self.auto_recharge_amount or self.auto_recharge_amount <= 0):
+            raise ValueError("prepaid.recharge_profile needs auto_recharge_below and a positive auto_recharge_amount")
+        return self
 
 
 class Postpaid(_Section):

@@ -16,15 +16,21 @@ PrepaidStatements.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from datetime import date
+    from decimal import Decimal
+
     from .billing.fees import Fee
     from .billing.taxes import TaxRequest
     from .charging.accounts import AccountState, ChargeRequest, ChargeResult, PrepaidTerms
     from .charging.errors import TransientError
+    from .payments.allocation import Application
+    from .payments.gateway import ChargeOutcome, ProfileCharge, TransactionDetails
+    from .payments.records import PaymentHeader, PaymentRecord, ReversalRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +155,9 @@ class BalanceStore(Protocol):
         """Create a prepaid account at zero balance if it does not exist."""
 
     def account(self, customer_id: str) -> AccountState | None: ...
+
+    def is_verified(self, customer_id: str) -> bool:
+        """Whether the customer's Redis account is known to match the ledger (else reconcile first)."""
 
     def persisted(self, entries: Sequence[LedgerEntry], rated: Sequence[tuple[str, str]] = (), *,
                   deferred: bool = False) -> None:
@@ -330,6 +339,91 @@ class WebhookReceipts(Protocol):
         ...
 
 
+# ---------------------------------------------------------------- payments (issue 12)
+
+
+class PaymentStore(Protocol):
+    """Received payments, each kept once by its gateway transaction id, with what it paid.
+
+    ``apply`` and ``reverse`` decide under the store's serialization per customer (a SQLite
+    write transaction, a Firestore transaction on the customer's document), so concurrent
+    payments of one customer never apply the same open amount twice.
+    """
+
+    def apply(self, header: PaymentHeader,
+              decide: Callable[[Mapping[str, Decimal]], tuple[Application, ...]]) -> PaymentRecord:
+        """Apply a payment once: ``decide(paid_by_invoice)`` (what the customer's applied payments cover,
+        net of reversals) says where it goes. A payment already applied (or declined) is returned as
+        kept (``created=False``); a pending one is applied now."""
+        ...
+
+    def hold(self, header: PaymentHeader) -> PaymentRecord:
+        """Keep a payment as pending (held for fraud review); an existing one is returned as kept."""
+        ...
+
+    def decline(self, transaction_id: str) -> PaymentRecord | None:
+        """A pending payment becomes declined (nothing applied); None when it was never kept."""
+        ...
+
+    def reverse(self, reversal_id: str, transaction_id: str, at: str,
+                decide: Callable[[tuple[Application, ...]], tuple[Application, ...]]) -> ReversalRecord:
+        """Reverse (part of) an applied payment once per ``reversal_id``: ``decide(left)`` gets what is
+        left of it and returns what to take back. KeyError when the payment is not applied."""
+        ...
+
+    def get(self, transaction_id: str) -> PaymentRecord | None: ...
+
+    def applications(self, customer_id: str) -> list[tuple[str, str, Decimal, date]]:
+        """(transaction id, invoice number, net amount, received on) of every applied payment on invoices."""
+        ...
+
+    def reject(self, reject_id: str, reason: str, detail: str, body: bytes, at: str) -> bool:
+        """Keep a notification that could not be applied (create-only); True when new."""
+        ...
+
+    def flag(self, flag_id: str, kind: str, customer_id: str, detail: Mapping, at: str) -> bool:
+        """Keep a change an operator must look at (e.g. an invoice voided in NetSuite), create-only."""
+        ...
+
+
+class PaymentGateway(Protocol):
+    """The card gateway's API (Authorize.Net ``request.api``)."""
+
+    def transaction_details(self, transaction_id: str) -> TransactionDetails:
+        """``getTransactionDetailsRequest``; KeyError when the gateway does not know the transaction."""
+        ...
+
+    def charge_profile(self, charge: ProfileCharge) -> ChargeOutcome:
+        """``createTransactionRequest`` (authCaptureTransaction on a stored customer payment profile)."""
+        ...
+
+
+class RechargeLocks(Protocol):
+    """Per-customer auto-recharge state (Redis, its own key namespace): the one recharge in flight and
+    the day's attempt count."""
+
+    def acquire(self, customer_id: str, recharge_id: str, ttl_s: int) -> bool:
+        """Mark ``recharge_id`` in flight for the customer unless one is; True when this call did."""
+        ...
+
+    def holder(self, customer_id: str) -> str | None:
+        """The recharge in flight, or None."""
+        ...
+
+    def extend(self, customer_id: str, recharge_id: str, ttl_s: int) -> bool:
+        """Keep ``recharge_id`` in flight ``ttl_s`` longer (False when it is not the holder)."""
+        ...
+
+    def release(self, customer_id: str, recharge_id: str) -> None:
+        """End ``recharge_id`` (only when it is the holder)."""
+        ...
+
+    def count_attempt(self, customer_id: str, day: str, attempt_key: str) -> tuple[int, bool]:
+        """Count one charge attempt on ``day`` (once per ``attempt_key``): the day's count after it, and
+        whether this call counted it (False: the attempt was already made, by an earlier delivery)."""
+        ...
+
+
 # ---------------------------------------------------------------- vendor reconciliation (issue 13)
 
 
@@ -365,7 +459,7 @@ class ReportSink(Protocol):
 # name them, so this module stays free of the billing package at import.
 
 if TYPE_CHECKING:
-    from datetime import date, datetime
+    from datetime import datetime
 
     from .billing.close_usage import CloseWindow, UsageBatch
     from .billing.invoice import Invoice

@@ -226,7 +226,22 @@ class Settings(BaseSettings):
     authorize_net_signature_key: SecretStr = SecretStr("")
     netsuite_webhook_secret: SecretStr = SecretStr("")
     netsuite_webhook_tolerance_s: int = Field(300, ge=1, le=3600)
-    webhook_receipts: Literal["sqlite"] = "sqlite"
+    webhook_receipts: Literal["sqlite", "firestore"] = "sqlite"
+
+    # Payments (issue 12): received payments applied ("none": notifications are only verified and kept),
+    # the Authorize.Net API (login id and transaction key are secrets: Secret Manager -> WARP_ variables),
+    # auto-recharge tasks (queue, the URL they call, their HMAC key, the per-day attempt cap).
+    payment_store: Literal["none", "sqlite", "firestore"] = "sqlite"
+    authorize_net_url: str = "https://apitest.authorize.net/xml/v1/request.api"
+    authorize_net_login_id: SecretStr = SecretStr("")
+    authorize_net_transaction_key: SecretStr = SecretStr("")
+    authorize_net_timeout_ms: int = Field(20_000, ge=1)
+    recharge_queue: str = "projects/warp-local/locations/us-central1/queues/recharge"
+    recharge_task_url: str = "http://127.0.0.1:8093/tasks/recharge"
+    recharge_task_key: SecretStr = SecretStr("")
+    recharge_daily_attempts: int = Field(3, ge=1, le=24)
+    recharge_retry_s: int = Field(3600, ge=1)
+    recharge_trigger: bool = False   # the charging functions request card recharges at low-balance crossings
 
     # Vendor reconciliation (issue 13).
     recon_source: Literal["files"] = "files"

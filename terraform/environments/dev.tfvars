@@ -23,6 +23,7 @@ function_sizing = {
   reconcile     = { memory = "1Gi", cpu = "1", min_instances = 0, max_instances = 1 }
   notify        = { memory = "512Mi", cpu = "1", min_instances = 0, max_instances = 2 }
   crm_sync      = { memory = "256Mi", cpu = "1", min_instances = 0, max_instances = 2 }
+  webhooks      = { memory = "512Mi", cpu = "1", min_instances = 0, max_instances = 3 }
 }
 
 # NetSuite sandbox account: shared tier.
@@ -35,9 +36,17 @@ max_delivery_attempts        = 5
 
 # Versions of the external secrets (README, "Rotating secrets").
 secret_versions = {
-  "warp-netsuite-private-key"    = "1"
-  "warp-netsuite-client-id"      = "1"
-  "warp-netsuite-certificate-id" = "1"
-  "warp-sendgrid-api-key"        = "1"
-  "warp-hubspot-token"           = "1"
+  "warp-netsuite-private-key"          = "1"
+  "warp-netsuite-client-id"            = "1"
+  "warp-netsuite-certificate-id"       = "1"
+  "warp-sendgrid-api-key"              = "1"
+  "warp-hubspot-token"                 = "1"
+  "warp-authorize-net-signature-key"   = "1"
+  "warp-authorize-net-login-id"        = "1"
+  "warp-authorize-net-transaction-key" = "1"
+  "warp-netsuite-webhook-secret"       = "1"
+  "warp-recharge-task-key"             = "1"
 }
+
+# the Authorize.Net sandbox (its own credentials, in the secrets above)
+authorize_net_url = "https://apitest.authorize.net/xml/v1/request.api"

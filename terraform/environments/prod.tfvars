@@ -23,6 +23,7 @@ function_sizing = {
   reconcile     = { memory = "2Gi", cpu = "1", min_instances = 0, max_instances = 5 }
   notify        = { memory = "512Mi", cpu = "1", min_instances = 0, max_instances = 10 }
   crm_sync      = { memory = "256Mi", cpu = "1", min_instances = 0, max_instances = 4 }
+  webhooks      = { memory = "512Mi", cpu = "1", min_instances = 1, max_instances = 20 }
 }
 
 # NetSuite Tier 1 account (15 concurrent requests).
@@ -34,9 +35,14 @@ usage_rejects_retention_days = 90
 max_delivery_attempts        = 10
 
 secret_versions = {
-  "warp-netsuite-private-key"    = "1"
-  "warp-netsuite-client-id"      = "1"
-  "warp-netsuite-certificate-id" = "1"
-  "warp-sendgrid-api-key"        = "1"
-  "warp-hubspot-token"           = "1"
+  "warp-netsuite-private-key"          = "1"
+  "warp-netsuite-client-id"            = "1"
+  "warp-netsuite-certificate-id"       = "1"
+  "warp-sendgrid-api-key"              = "1"
+  "warp-hubspot-token"                 = "1"
+  "warp-authorize-net-signature-key"   = "1"
+  "warp-authorize-net-login-id"        = "1"
+  "warp-authorize-net-transaction-key" = "1"
+  "warp-netsuite-webhook-secret"       = "1"
+  "warp-recharge-task-key"             = "1"
 }

@@ -31,6 +31,8 @@ STAND_INS = {
     "tasks": local_stack.TASKS_PORT,
     "netsuite": local_stack.NETSUITE_PORT,
     "storage": local_stack.STORAGE_PORT,
+    "authorize_net": local_stack.AUTHORIZE_NET_PORT,
+    "webhooks": local_stack.WEBHOOKS_PORT,
 }
 RUN_ID = uuid.uuid4().hex[:8]
 

@@ -191,7 +191,7 @@ def test_the_ledger_is_append_only_for_every_function_that_writes_it():
     for name, spec in CATALOG.items():
         assert "balance_ledger" not in spec["bq_write"], name
     writers = [name for name, spec in CATALOG.items() if "balance_ledger" in spec["bq_append"]]
-    assert set(RATING) | {"balance_sweep"} == set(writers)
+    assert set(RATING) | {"balance_sweep", "webhooks"} == set(writers)   # webhooks: payments to prepaid balances
     # Nothing is granted on the dataset: a dataset-level role would reach the ledger too.
     assert "google_bigquery_dataset_iam_member" not in RESOURCES
     assert "google_bigquery_dataset_iam_binding" not in RESOURCES
@@ -230,6 +230,33 @@ def test_the_netsuite_queue_is_owned_by_netsuite_sync_rate_limited_and_routed_to
     assert LOCALS["run_app_suffix"] == "${data.google_project.this.number}.${var.region}.run.app"
     retry = queue["retry_config"][0]
     assert retry["max_attempts"] >= 1 and retry["min_backoff"] and retry["max_backoff"]
+
+
+def test_webhooks_is_public_with_its_own_account_allowed_only_payments_ledger_and_recharge_tasks():
+    webhooks = CATALOG["webhooks"]
+    assert "webhooks" in DECLARED and (ROOT / "functions" / "webhooks" / "main.py").is_file()
+    assert webhooks["trigger"] == "http" and webhooks["ingress"] == "ALLOW_ALL"
+    # its access lists: the ledger (append, and read for a reconcile), Firestore (payments, receipts,
+    # register outbox), the alerts topic, the recharge queue; no merge role, no bucket, no other queue
+    assert webhooks["bq_append"] == ["balance_ledger"] and webhooks["bq_write"] == []
+    assert webhooks["publish"] == ["billing_alerts"] and webhooks["enqueue"] == ["recharge"]
+    assert webhooks["bucket_read"] == [] and webhooks["bucket_write"] == [] and webhooks["schedules"] == {}
+    assert set(webhooks["queues"]) == {"recharge"}
+    assert webhooks["env"]["WARP_PAYMENT_STORE"] == "firestore"
+    assert webhooks["env"]["WARP_RECHARGE_TASK_URL"] == "https://webhooks-${local.run_app_suffix}/tasks/recharge"
+    assert set(webhooks["secrets"].values()) == {
+        "warp-authorize-net-signature-key", "warp-authorize-net-login-id", "warp-authorize-net-transaction-key",
+        "warp-netsuite-webhook-secret", "warp-recharge-task-key"}
+    # public: allUsers may invoke only the ALLOW_ALL functions (webhooks), every other one stays internal
+    public = RESOURCES["google_cloud_run_service_iam_member"]["public_invoker"]
+    assert public["member"] == "allUsers" and 'spec.ingress == "ALLOW_ALL"' in _compact(public["for_each"]).replace(
+        "==", " == ")
+    assert [name for name, spec in CATALOG.items() if spec["ingress"] == "ALLOW_ALL"] == ["webhooks"]
+    # the rating functions request recharges: they may enqueue on the recharge queue and sign its tasks
+    for name in RATING:
+        assert CATALOG[name]["enqueue"] == ["recharge"]
+        assert CATALOG[name]["secrets"] == {"WARP_RECHARGE_TASK_KEY": "warp-recharge-task-key"}
+    assert LOCALS["rating_env"]["WARP_RECHARGE_TRIGGER"] == "true"
 
 
 def test_scheduler_jobs_come_from_the_functions_and_authenticate_with_oidc():
@@ -390,16 +417,18 @@ def test_a_declared_function_without_source_fails_naming_the_function(tmp_path):
 
 
 def test_declaring_a_function_absent_from_the_catalog_fails(tmp_path):
-    config, errors = _broken(tmp_path, "functions.tf", '"rate_api"]', '"rate_api", "webhooks"]')
-    assert config.declared == [*RATING, "webhooks"]
+    config, errors = _broken(tmp_path, "functions.tf", '"rate_api"]', '"rate_api", "not_a_function"]')
+    assert config.declared == [*RATING, "not_a_function"]
     assert errors == []
-    assert "function webhooks is declared but has no entry in local.function_catalog" in _errors(config)
+    assert "function not_a_function is declared but has no entry in local.function_catalog" in _errors(config)
 
 
 def test_a_reference_to_an_undeclared_queue_table_topic_or_function_fails(tmp_path):
-    config, _ = _broken(tmp_path, "functions.tf", 'enqueue      = []', 'enqueue      = ["netsuite"]')
+    config, _ = _broken(tmp_path, "functions.tf", 'enqueue      = ["recharge"]', 'enqueue      = ["netsuite"]')
     errors = _errors(config)
     assert any("rate_voice enqueues on queue netsuite, whose target function is not declared" in e for e in errors)
+    # the rating functions' recharge requests need the webhooks function, the recharge queue's target
+    assert any("rate_sms enqueues on queue recharge, whose target function is not declared" in e for e in errors)
 
     config, _ = _broken(tmp_path / "b", "functions.tf", 'bq_read      = ["rated_usage", "balance_ledger"]',
                         'bq_read      = ["usage_hourly"]')

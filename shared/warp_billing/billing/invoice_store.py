@@ -36,11 +36,13 @@ returns none until the issue that records them fills it, and every view takes th
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import re
+import sqlite3
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date, datetime
@@ -77,6 +79,25 @@ class IssueOutcome:
     outcome: str
     invoice: Invoice
     credit_note: Invoice | None = None
+
+
+PAYMENTS_FILE = "payments.sqlite"
+# (transaction id, invoice number, amount, received on) of every movement of a customer's payments on
+# invoices (applications, and reversals as negative amounts), in the order they were made
+APPLICATIONS_SQL = (
+    "SELECT l.transaction_id, l.target, l.amount, p.received_on FROM payment_lines l "
+    "JOIN payments p USING (transaction_id) WHERE p.customer_id = ? AND l.target NOT LIKE '@%' "
+    "ORDER BY p.rowid, l.rowid")
+
+
+def net_applications(rows: Iterable[tuple[str, str, str, str]]) -> list[tuple[str, str, Decimal, date]]:
+    """Rows of ``APPLICATIONS_SQL`` netted per (payment, invoice); what nets to zero is left out."""
+    totals: dict[tuple[str, str], Decimal] = {}
+    days: dict[str, date] = {}
+    for transaction_id, target, amount, received_on in rows:
+        totals[(transaction_id, target)] = totals.get((transaction_id, target), Decimal(0)) + Decimal(amount)
+        days[transaction_id] = date.fromisoformat(received_on)
+    return [(txn, target, amount, days[txn]) for (txn, target), amount in totals.items() if amount != 0]
 
 
 class InvoiceRegister:
@@ -146,8 +167,21 @@ class InvoiceRegister:
         return found
 
     def payments(self, customer_id: str) -> list[PaymentApplication]:
-        """Payments applied to the customer's invoices: none until payments are recorded (a later issue)."""
-        return []
+        """Payments applied to the customer's invoices, net of refunds and voids (issue 12).
+
+        The payment store of the files setup is the SQLite file ``payments.sqlite`` in the register
+        folder (``adapters.sqlite_payments``); it is read here, read-only, with the store's own query.
+        """
+        path = self.root / PAYMENTS_FILE
+        if not path.is_file():
+            return []
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as conn:
+                rows = conn.execute(APPLICATIONS_SQL, (customer_id,)).fetchall()
+        except sqlite3.Error as exc:
+            raise InvoiceRegisterError(f"cannot read the payments of {customer_id} in {path}: {exc}") from None
+        return [PaymentApplication(txn, number, amount, received_on)
+                for txn, number, amount, received_on in net_applications(rows)]
 
     def standings(self, as_of: date, customer_id: str | None = None) -> list[InvoiceStanding]:
         """Each issued invoice with what was credited, paid and is left, and its aging on ``as_of``."""

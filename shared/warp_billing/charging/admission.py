@@ -4,7 +4,8 @@
 check's: ``rating.event_check``.)
 
 * Reserved ids: the ledger keys a debit by its event_id, a top-up by ``topup:<id>``, an
-  adjustment by ``adjustment:<id>`` and an auto-recharge by ``<event_id>#recharge``. An event
+  adjustment by ``adjustment:<id>``, a gateway payment by ``payment:<transaction id>``
+  and an auto-recharge by ``<event_id>#recharge``. An event
   whose id has one of those shapes could overwrite (or be swallowed by) another movement's
   ledger row, so it is refused BAD_FIELD. (Redis keys are namespaced on top of this: events under
   ``event:``, credits under ``credit:``.)
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 
-RESERVED_PREFIXES = ("topup:", "adjustment:")
+RESERVED_PREFIXES = ("topup:", "adjustment:", "payment:")
 RECHARGE_SUFFIX = "#recharge"
 RAW_LIMIT_CHARS = 16_384
 

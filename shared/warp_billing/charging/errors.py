@@ -26,6 +26,8 @@ class TransientCode(str, Enum):
     BALANCES_FENCED = "BALANCES_FENCED"                # a reconcile holds this customer for a moment
     BALANCES_STALE = "BALANCES_STALE"                  # Redis not verified against the ledger since it loaded its data
     WEBHOOK_STORE_UNAVAILABLE = "WEBHOOK_STORE_UNAVAILABLE"  # the webhook receipts store refused a write
+    PAYMENT_STORE_UNAVAILABLE = "PAYMENT_STORE_UNAVAILABLE"  # the payments store refused a write
+    GATEWAY_UNAVAILABLE = "GATEWAY_UNAVAILABLE"        # the card gateway (Authorize.Net) did not answer usably
 
     def __str__(self) -> str:
         return self.value

@@ -35,10 +35,15 @@ def prepaid_terms(plan: Plan) -> PrepaidTerms:
     below = section.auto_recharge_below
     amount = section.auto_recharge_amount
     recharge_below = recharge_amount = None
-    if below is not None and amount is not None and amount > 0:  # auto-recharge needs both, and a real amount
+    low = to_micros(round_micro(section.low_balance_threshold))
+    if section.recharge_profile is not None and below is not None:
+        # a card recharge: nothing is booked before the gateway approves it; the LOW_BALANCE crossing
+        # (at the recharge trigger, or the plan's own threshold if higher) is what asks for the charge
+        low = max(low, to_micros(round_micro(below)))
+    elif below is not None and amount is not None and amount > 0:  # auto-recharge needs both, and a real amount
         recharge_below, recharge_amount = to_micros(round_micro(below)), to_micros(round_micro(amount))
     return PrepaidTerms(
-        low_balance_threshold_micros=to_micros(round_micro(section.low_balance_threshold)),
+        low_balance_threshold_micros=low,
         suspend_after_s=section.suspend_after_hours * 3600,
         recharge_below_micros=recharge_below,
         recharge_amount_micros=recharge_amount,

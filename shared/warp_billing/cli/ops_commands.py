@@ -25,21 +25,19 @@ import orjson
 
 from .. import bootstrap, logs
 from ..charging.accounts import PrepaidTerms
-from ..charging.alerts import account_alert
 from ..charging.clock import iso_from_ms
 from ..charging.errors import BalanceOutOfRange, LedgerConflict, TransientError
 from ..charging.postpaid import postpaid_terms
 from ..charging.rebuild import rebuild_balances
 from ..charging.service import Delivery, Handled
 from ..charging.sweep import sweep as run_sweep
+from ..charging.topups import PAYMENT_PREFIX, TOPUP_PREFIX, book_credit, publish_credit_alerts
 from ..money import MoneyError, format_amount, from_micros, to_decimal, to_micros
 from ..plan import Plan, PlanError, load_plan
 from ..rating.deck import DeckError, load_deck
 from ..rating.rater import deck_paths
 from .common import StrictGroup, fail, first_line
 from .output_files import check_outputs, write_atomic
-
-TOPUP_PREFIX = "topup:"
 
 
 def _container() -> bootstrap.Container:
@@ -208,28 +206,24 @@ def topup(customer_id: str, amount_text: str, topup_id: str, reference: str) -> 
         raise fail(str(exc)) from None
     if terms is None:
         raise fail(f"{customer_id!r} has no prepaid plan in the plan store; load one first (warp plans load)")
+    if topup_id.startswith(PAYMENT_PREFIX):
+        raise fail(f"--id {topup_id!r}: ids starting {PAYMENT_PREFIX!r} are gateway payments' (their own namespace)")
     entry_id = TOPUP_PREFIX + topup_id
     try:
-        if not container.balances.is_verified(customer_id):   # lost / restored Redis: up to the ledger first
-            container.reconcile_customer(customer_id)
-        result = container.balances.credit(customer_id, entry_id, micros, "topup", reference or topup_id,
-                                           container.clock.now_ms(), terms)
-        container.ledger_store.append(list(result.entries))
-        container.balances.persisted(list(result.entries))
+        result = book_credit(container.balances, container.ledger_store, container.reconcile_customer,
+                             customer_id=customer_id, entry_id=entry_id, amount_micros=micros, kind="topup",
+                             reference=reference or topup_id, at_ms=container.clock.now_ms(), terms=terms)
     except (LedgerConflict, BalanceOutOfRange) as exc:
         raise fail(str(exc)) from None
     except Exception as exc:
         raise fail(f"top-up {topup_id} not confirmed ({exc}); run the same command again (it is idempotent)") from None
-    terms_threshold = terms.low_balance_threshold_micros or None
     compiled = container.plan_catalog.current(customer_id)
     # the plan was there a moment ago (its terms priced the top-up); if it vanished, alerts keep the default currency
     currency = compiled.currency if compiled is not None else Plan.model_fields["currency"].default
-    for alert in result.alerts:  # e.g. a top-up that still leaves the balance low or exhausted
-        try:
-            container.alert_publisher.publish(
-                account_alert(alert, customer_id, entry_id, result.at_ms, currency, terms_threshold))
-        except Exception as exc:
-            click.echo(f"warp: warning: alert {alert.code.value} not published: {exc}", err=True)
+    # e.g. a top-up that still leaves the balance low or exhausted
+    for code, error in publish_credit_alerts(result, container.alert_publisher, customer_id=customer_id,
+                                             entry_id=entry_id, currency=currency, terms=terms):
+        click.echo(f"warp: warning: alert {code} not published: {error}", err=True)
     state = "already booked" if result.duplicate else "booked"
     click.echo(f"{customer_id}: top-up {topup_id} of {format_amount(from_micros(micros))} {state}; "
                f"balance {format_amount(from_micros(result.balance_micros))}")

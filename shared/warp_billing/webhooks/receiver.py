@@ -11,12 +11,13 @@ and changes nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import orjson
 
+from ..charging.errors import TransientError
 from ..ports import WebhookReceipts
 from .signatures import SignatureVerdict, verify_authorize_net, verify_netsuite
 
@@ -43,8 +44,15 @@ def receive(
     now: datetime,
     secrets: WebhookSecrets,
     receipts: WebhookReceipts,
+    handlers: Mapping[str, Callable[[bytes], dict]] | None = None,
 ) -> tuple[int, dict]:
-    """Handle one request on ``route`` ("/authorize-net" or "/netsuite"): (HTTP status, answer)."""
+    """Handle one request on ``route`` ("/authorize-net" or "/netsuite"): (HTTP status, answer).
+
+    ``handlers`` (by source) apply a verified notification. The handler runs BEFORE the receipt
+    is kept and on every delivery (it is idempotent by the sender's business keys), so a delivery
+    that fails half-way (503, the sender retries) is completed by the next one; a replay runs it
+    again and changes nothing.
+    """
     source = route.strip("/").lower()
     if source not in (AUTHORIZE_NET, NETSUITE):
         return 404, {"error": "unknown_route", "route": route}
@@ -64,12 +72,25 @@ def receive(
     if event_id is None:
         log.error("webhook without an event id", extra={"source": source, "body": body[:2000]})
         return 400, {"error": "event_id_missing"}
+    outcome: dict | None = None
+    handler = (handlers or {}).get(source)
+    if handler is not None:
+        try:
+            outcome = handler(body)
+        except TransientError as exc:
+            log.warning("webhook not applied, sender to retry",
+                        extra={"source": source, "event_id": event_id, "error": str(exc)})
+            return 503, {"error": exc.code.value, "event_id": event_id}
     received_at = now.astimezone(UTC).isoformat()
+    answer: dict = {"status": "accepted", "event_id": event_id}
     if not receipts.record_once(source, event_id, received_at, body):
         log.info("webhook replay ignored", extra={"source": source, "event_id": event_id})
-        return 200, {"status": "duplicate", "event_id": event_id}
-    log.info("webhook accepted", extra={"source": source, "event_id": event_id})
-    return 200, {"status": "accepted", "event_id": event_id}
+        answer["status"] = "duplicate"
+    else:
+        log.info("webhook accepted", extra={"source": source, "event_id": event_id})
+    if outcome is not None:
+        answer["outcome"] = outcome
+    return 200, answer
 
 
 def _event_id(source: str, body: bytes) -> str | None:

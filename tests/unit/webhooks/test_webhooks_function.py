@@ -26,7 +26,7 @@ SECRET = "netsuite-webhook-secret"
 def app(tmp_path):
     settings = Settings(
         data_dir=tmp_path / "data", authorize_net_signature_key=KEY, netsuite_webhook_secret=SECRET,
-        webhook_receipts="sqlite", netsuite_webhook_tolerance_s=300,
+        webhook_receipts="sqlite", netsuite_webhook_tolerance_s=300, payment_store="none",
     )
     bootstrap.reset(bootstrap.Container(settings))
     yield create_app("webhooks", str(ROOT / "functions" / "webhooks" / "main.py"), "http")

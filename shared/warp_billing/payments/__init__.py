@@ -1,0 +1,1 @@
+"""Money in: gateway payments applied to prepaid balances and postpaid invoices (issue 12)."""
