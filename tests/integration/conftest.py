@@ -8,10 +8,13 @@ BigQuery dataset and its own Firestore collections, so runs never see each other
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -35,6 +38,17 @@ STAND_INS = {
     "webhooks": local_stack.WEBHOOKS_PORT,
 }
 RUN_ID = uuid.uuid4().hex[:8]
+
+
+def settings_from_env(env: Mapping[str, str], **overrides):
+    """Settings as a function of the stack reads them: its ``WARP_*`` variables through the environment
+    source (so JSON values such as ``WARP_SENDGRID_TEMPLATES`` parse as they do in a function)."""
+    from warp_billing.settings import Settings
+
+    values = {key: value for key, value in os.environ.items() if not key.startswith("WARP_")}
+    values.update({key: value for key, value in env.items() if key.startswith("WARP_")})
+    with mock.patch.dict(os.environ, values, clear=True):
+        return Settings(**overrides)
 
 
 def _answers(port: int) -> bool:

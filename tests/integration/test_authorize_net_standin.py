@@ -23,12 +23,12 @@ import redis
 import requests
 import yaml
 from tests.charging_world import DECKS
+from tests.integration.conftest import settings_from_env
 
 from warp_billing import bootstrap
 from warp_billing.adapters.authorize_net import AuthorizeNetClient, GatewayRefused
 from warp_billing.charging.errors import TransientError
 from warp_billing.payments.gateway import ProfileCharge
-from warp_billing.settings import Settings
 from warp_billing.webhooks.signatures import SignatureVerdict, verify_authorize_net
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -166,7 +166,7 @@ def function(standin, tmp_path_factory):
                 "WARP_SYNC_OUTBOX": "register", "WARP_AUTHORIZE_NET_SIGNATURE_KEY": SIGNATURE_KEY,
                 "WARP_AUTHORIZE_NET_URL": standin + "/xml/v1/request.api", "WARP_AUTHORIZE_NET_LOGIN_ID": LOGIN,
                 "WARP_AUTHORIZE_NET_TRANSACTION_KEY": TRANSACTION_KEY, "PYTHONPATH": str(ROOT / "shared")})
-    settings = Settings(**{key[5:].lower(): value for key, value in env.items() if key.startswith("WARP_")})
+    settings = settings_from_env(env)
     container = bootstrap.Container(settings)
     deadline = time.monotonic() + 10
     while True:

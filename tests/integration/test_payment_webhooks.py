@@ -33,11 +33,11 @@ import requests
 import yaml
 from tests.charging_world import DECKS
 from tests.erp_builders import draft
+from tests.integration.conftest import settings_from_env
 
 from warp_billing import bootstrap
 from warp_billing.adapters.sqlite_payments import SqlitePaymentStore
 from warp_billing.billing.invoice_store import InvoiceRegister
-from warp_billing.settings import Settings
 from warp_billing.webhooks.signatures import authorize_net_signature
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,7 +72,7 @@ def stack(tmp_path_factory):
         "WARP_SYNC_OUTBOX": "register", "WARP_AUTHORIZE_NET_SIGNATURE_KEY": KEY, "WARP_PAYMENT_STORE": "sqlite",
         "WARP_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT / "shared"),
     })
-    settings = Settings(**{key[5:].lower(): value for key, value in env.items() if key.startswith("WARP_")})
+    settings = settings_from_env(env)
     container = bootstrap.Container(settings)
     _wait(lambda: redis.Redis(port=redis_port).ping())
     for customer in PREPAID + POSTPAID:

@@ -14,14 +14,13 @@ import time
 import requests
 import yaml
 from tests.charging_world import DECKS
-from tests.integration.conftest import HOST, RUN_ID, require_stand_in
+from tests.integration.conftest import HOST, RUN_ID, require_stand_in, settings_from_env
 
 import local_stack
 from warp_billing.bootstrap import Container
 from warp_billing.charging.accounts import AlertCode, ChargeRequest
 from warp_billing.charging.alerts import account_alert
 from warp_billing.charging.topups import book_credit
-from warp_billing.settings import Settings
 
 STANDIN = f"http://{HOST}:{local_stack.AUTHORIZE_NET_PORT}"
 
@@ -30,7 +29,7 @@ def test_a_prepaid_customer_runs_low_and_is_recharged_once():
     for name in ("redis", "bigquery", "firestore", "tasks", "authorize_net", "webhooks"):
         require_stand_in(name)
     env = local_stack.stack_env()
-    settings = Settings(**{key[5:].lower(): value for key, value in env.items() if key.startswith("WARP_")})
+    settings = settings_from_env(env)
     container = Container(settings)
     customer = f"RCG{RUN_ID}".upper()
     plan = {"customer_id": customer, "billing": "prepaid", "timezone": "UTC", "voice": {"deck": "voice.csv"},
