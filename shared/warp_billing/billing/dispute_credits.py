@@ -61,14 +61,14 @@ def cancelling_note(invoice: Invoice, credit_notes: Sequence[Invoice], number: s
     for credit in dispute_credits(invoice, credit_notes):
         taken[credit.sku] = taken.get(credit.sku, ZERO) + credit.amount
     lines = []
-    for line in note.lines:
-        left = taken.get(line.sku, ZERO)
-        if left > 0 and line.amount < 0:
-            back = min(left, -line.amount)  # the negated line is at most the line itself
-            taken[line.sku] = left - back
-            line = replace(line, amount=cents(line.amount + back),
-                           details=(*line.details, ("dispute_credits", format(back, "f"))))
-        lines.append(line)
+    for negated in note.lines:
+        left = taken.get(negated.sku, ZERO)
+        if left > 0 and negated.amount < 0:
+            back = min(left, -negated.amount)  # never more than the line itself
+            taken[negated.sku] = left - back
+            negated = replace(negated, amount=cents(negated.amount + back),  # noqa: PLW2901
+                              details=(*negated.details, ("dispute_credits", format(back, "f"))))
+        lines.append(negated)
     return replace(note, lines=tuple(lines))
 
 
