@@ -23,6 +23,7 @@ Steps:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -78,6 +79,14 @@ ITEM_COLUMNS = (
 )
 
 
+# what a paired item shows of each side, carried through the candidates
+CARRIED = tuple(
+    (side, column)
+    for side in ("v", "o")
+    for column in ("call_id", "jurisdiction", "start_ms", "duration_ms", "billed_s", "rate", "cost", "dest")
+) + (("o", "calling"), ("o", "called"))
+
+
 @dataclass(frozen=True)
 class Tolerances:
     """How far apart two records of one call may be.
@@ -115,42 +124,73 @@ def matching_query(
     duration_ms = int(tolerances.duration_s) * 1000
     cost = _decimal_literal(tolerances.cost)
     rate = _decimal_literal(tolerances.rate)
-    # a missing calling number (no ANI) is the empty string here: NULL would swallow the whole key
-    identity = (
-        "COALESCE(v.call_id, COALESCE(v.calling, '') || '|' || v.called || '|' || CAST(v.start_ms AS VARCHAR) "
-        "|| '|' || CAST(v.duration_ms AS VARCHAR))"
+    # A call's identity: its call id, else (calling, called, start, duration); a missing calling
+    # number (no ANI) is the empty string (NULL would swallow the key). Kept as separate non-NULL
+    # columns: grouping and joining on them needs no string building.
+    keys = (
+        "COALESCE(v.call_id, '') AS k_call, "
+        "CASE WHEN v.call_id IS NULL THEN COALESCE(v.calling, '') ELSE '' END AS k_calling, "
+        "CASE WHEN v.call_id IS NULL THEN v.called ELSE '' END AS k_called, "
+        "CASE WHEN v.call_id IS NULL THEN v.start_ms ELSE 0 END AS k_start, "
+        "CASE WHEN v.call_id IS NULL THEN v.duration_ms ELSE 0 END AS k_duration"
     )
+    key_columns = ("k_call", "k_calling", "k_called", "k_start", "k_duration")
+    same_key = " AND ".join(f"d.{k} = v.{k}" for k in key_columns)
     order = "v.source_file, v.source_line, v.record_id"
+    # every column a paired item shows rides along with its candidate (no join back to either side)
+    carried = ", ".join(f"{side}.{column} AS {side}_{column}" for side, column in CARRIED)
+    # Duplicates are rare: only the records whose identity is billed more than once are ranked
+    # (a window over every record would sort the whole file).
     parts = [
         f"""
-vendor_ranked AS {m}(
-  SELECT v.*,
-    ROW_NUMBER() OVER (PARTITION BY {identity} ORDER BY {order}) AS copy_number,
-    FIRST_VALUE(v.record_id) OVER (PARTITION BY {identity} ORDER BY {order}
-                                    ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS original_record
-  FROM {vendor} AS v
+vendor_keyed AS {m}(SELECT v.*, {keys} FROM {vendor} AS v),
+duplicate_keys AS {m}(
+  SELECT {", ".join(key_columns)} FROM vendor_keyed GROUP BY {", ".join(key_columns)} HAVING COUNT(*) > 1
 ),
-vendor_first AS {m}(SELECT * FROM vendor_ranked WHERE copy_number = 1),
+vendor_copies AS {m}(
+  SELECT v.*,
+    ROW_NUMBER() OVER (PARTITION BY {", ".join(f"v.{k}" for k in key_columns)} ORDER BY {order}) AS copy_number,
+    FIRST_VALUE(v.record_id) OVER (PARTITION BY {", ".join(f"v.{k}" for k in key_columns)} ORDER BY {order}
+                                    ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS original_record
+  FROM vendor_keyed AS v JOIN duplicate_keys AS d ON {same_key}
+),
+vendor_first AS {m}(
+  SELECT v.* FROM vendor_keyed AS v
+  LEFT JOIN (SELECT record_id FROM vendor_copies WHERE copy_number > 1) AS c ON c.record_id = v.record_id
+  WHERE c.record_id IS NULL
+),
 ours AS (SELECT * FROM {ours} AS o),
 candidates AS {m}(
   SELECT v.record_id AS vendor_record, o.record_id AS event_id, 0 AS by_numbers,
-         ABS(v.start_ms - o.start_ms) AS start_gap, ABS(v.duration_ms - o.duration_ms) AS duration_gap
+         ABS(v.start_ms - o.start_ms) AS start_gap, ABS(v.duration_ms - o.duration_ms) AS duration_gap, {carried}
   FROM vendor_first AS v JOIN ours AS o ON v.call_id = o.call_id
   UNION ALL
   SELECT v.record_id AS vendor_record, o.record_id AS event_id, 1 AS by_numbers,
-         ABS(v.start_ms - o.start_ms) AS start_gap, ABS(v.duration_ms - o.duration_ms) AS duration_gap
+         ABS(v.start_ms - o.start_ms) AS start_gap, ABS(v.duration_ms - o.duration_ms) AS duration_gap, {carried}
   FROM vendor_first AS v JOIN ours AS o ON COALESCE(v.calling, '') = COALESCE(o.calling, '') AND v.called = o.called
   WHERE (v.call_id IS NULL OR o.call_id IS NULL) AND ABS(v.start_ms - o.start_ms) <= {tolerance_ms}
-)"""
+),
+vendor_candidates AS {m}(SELECT vendor_record, COUNT(*) AS n FROM candidates GROUP BY vendor_record),
+our_candidates AS {m}(SELECT event_id, COUNT(*) AS n FROM candidates GROUP BY event_id),
+sole AS {m}(
+  SELECT c.*, CASE WHEN cv.n = 1 AND co.n = 1 THEN 1 ELSE 0 END AS is_sole
+  FROM candidates AS c
+  JOIN vendor_candidates AS cv ON cv.vendor_record = c.vendor_record
+  JOIN our_candidates AS co ON co.event_id = c.event_id
+),
+contested AS {m}(SELECT vendor_record, event_id, by_numbers, start_gap, duration_gap FROM sole WHERE is_sole = 0)"""
     ]
-    previous = "candidates"
-    pair_names: list[str] = []
+    # A candidate that is the only one of its vendor record and of our event is a pair (each is
+    # the other's best): only the contested rest goes through the rounds below.
+    previous = "contested"
+    pair_names: list[str] = ["sole_pairs"]
+    parts.append("sole_pairs AS (SELECT vendor_record, event_id, by_numbers FROM sole WHERE is_sole = 1)")
     for number in range(1, rounds + 1):
         source = f"open{number}"
         if number == 1:
-            parts.append(f"{source} AS (SELECT * FROM candidates)")
+            parts.append(f"{source} AS (SELECT * FROM contested)")
         else:
-            taken = " UNION ALL ".join(f"SELECT vendor_record, event_id FROM {name}" for name in pair_names)
+            taken = " UNION ALL ".join(f"SELECT vendor_record, event_id FROM {name}" for name in pair_names[1:])
             parts.append(f"""taken{number} AS ({taken}),
 {source} AS {m}(
   SELECT c.* FROM {previous} AS c
@@ -173,6 +213,13 @@ pairs{number} AS {m}(
         previous = source
     all_pairs = " UNION ALL ".join(f"SELECT * FROM {name}" for name in pair_names)
     parts.append(f"pairs AS {m}({all_pairs})")
+    won = " UNION ALL ".join(f"SELECT vendor_record, event_id FROM {name}" for name in pair_names[1:])
+    parts.append(f"""paired AS (
+  SELECT * FROM sole WHERE is_sole = 1
+  UNION ALL
+  SELECT c.* FROM sole AS c JOIN ({won}) AS w ON w.vendor_record = c.vendor_record AND w.event_id = c.event_id
+  WHERE c.is_sole = 0
+)""")
     duration_gap = "ABS(v.duration_ms - o.duration_ms)"
     rates_agree = "(v.rate IS NULL OR o.rate IS NULL OR v.rate = o.rate)"
     rates_near = f"(v.rate IS NULL OR o.rate IS NULL OR ABS(v.rate - o.rate) <= {rate})"
@@ -226,12 +273,13 @@ pairs{number} AS {m}(
         f"THEN '{PARTIAL}' ELSE '{MISMATCH}' END"
     )
     match_by = "CASE WHEN p.by_numbers = 0 THEN 'call_id' ELSE 'numbers' END"
+    paired = select(
+        klass, match_by, none, True, True, "o.calling AS calling, o.called AS called", "COALESCE(o.dest, v.dest)"
+    )
+    paired = re.sub(r"\b([vo])\.(\w+)", r"p.\1_\2", paired).replace("p.o_record_id", "p.event_id")
+    paired = paired.replace("p.v_record_id", "p.vendor_record").replace("p.p_by_numbers", "p.by_numbers")
     items = [
-        select(
-            klass, match_by, none, True, True, "o.calling AS calling, o.called AS called", "COALESCE(o.dest, v.dest)"
-        )
-        + " FROM pairs AS p JOIN vendor_first AS v ON v.record_id = p.vendor_record"
-        " JOIN ours AS o ON o.record_id = p.event_id",
+        paired + " FROM paired AS p",
         select(f"'{VENDOR_ONLY}'", none, none, False, True, "v.calling AS calling, v.called AS called", "v.dest")
         + " FROM vendor_first AS v LEFT JOIN pairs AS p ON p.vendor_record = v.record_id"
         " WHERE p.vendor_record IS NULL",
@@ -246,7 +294,7 @@ pairs{number} AS {m}(
             "v.calling AS calling, v.called AS called",
             "v.dest",
         )
-        + " FROM vendor_ranked AS v WHERE v.copy_number > 1",
+        + " FROM vendor_copies AS v WHERE v.copy_number > 1",
     ]
     return "WITH " + ",\n".join(parts) + "\n" + "\nUNION ALL\n".join(items)
 
