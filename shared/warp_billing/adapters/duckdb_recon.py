@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -349,15 +350,26 @@ FROM recon_items WHERE event_id IS NOT NULL AND vendor_record IS NOT NULL GROUP 
         columns = ", ".join(f"i.{name}" for name in ITEM_COLUMNS if name != "class")
         target = Path(path)
         temporary = target.with_name(f".{target.name}.partial")
+        rest = target.with_name(f".{target.name}.rest")
         key = "COALESCE({0}.event_id, '') || '|' || COALESCE({0}.vendor_record, '')"
-        # one equi-join on the item's key; rows in class order (a full sort of every column of
-        # millions of rows costs more than the match itself)
+        # Rows in class order. 'exact' sorts first: those (nearly all) rows go out as stored, no
+        # sort, joined on their two ids with the few hints of paired records (a time offset); the
+        # other classes are joined with their hints, sorted by class and appended.
         db.execute(f"""COPY (
 SELECT i.class, {columns}, COALESCE(h.hint, '') AS cause_hint
-FROM recon_items AS i
+FROM (SELECT * FROM recon_items WHERE class = '{EXACT}') AS i
+LEFT JOIN (SELECT * FROM item_hints WHERE event_id IS NOT NULL AND vendor_record IS NOT NULL) AS h
+  ON h.event_id = i.event_id AND h.vendor_record = i.vendor_record
+) TO {_quote(str(temporary))} (HEADER, DELIMITER ',')""")
+        db.execute(f"""COPY (
+SELECT i.class, {columns}, COALESCE(h.hint, '') AS cause_hint
+FROM (SELECT * FROM recon_items WHERE class <> '{EXACT}') AS i
 LEFT JOIN (SELECT {key.format("item_hints")} AS k, hint FROM item_hints) AS h ON h.k = {key.format("i")}
 ORDER BY i.class
-) TO {_quote(str(temporary))} (HEADER, DELIMITER ',')""")
+) TO {_quote(str(rest))} (HEADER false, DELIMITER ',')""")
+        with open(temporary, "ab") as out, open(rest, "rb") as more:
+            shutil.copyfileobj(more, out, 1 << 20)
+        rest.unlink()
         os.replace(temporary, target)
         return db.execute("SELECT count(*) FROM recon_items").fetchone()[0]
 
