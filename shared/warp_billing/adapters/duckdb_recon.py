@@ -318,7 +318,13 @@ WHERE start_ms >= {period_start_ms} AND start_ms < {period_end_ms}"""
         db.execute("DROP TABLE IF EXISTS recon_items")
         db.execute(
             "CREATE TABLE recon_items AS "
-            + matching_query("vendor_cdrs", "our_cdrs", mapping.match_tolerances, materialized=True)
+            + matching_query(
+                "(SELECT * EXCLUDE (reason), rowid AS record_key FROM vendor_checked WHERE reason IS NULL)",
+                "(SELECT *, rowid AS record_key FROM our_cdrs)",
+                mapping.match_tolerances,
+                materialized=True,
+                fingerprint="hash({})",
+            )
         )
         aggregates = db.execute("""
 SELECT dest, class, count(*), COALESCE(sum(our_duration_ms), 0), COALESCE(sum(their_duration_ms), 0),
