@@ -22,6 +22,10 @@ from ..reconciliation.matching_sql import EXACT, ITEM_COLUMNS, matching_query, o
 from ..reconciliation.outcome import LoadReport, MatchOutcome
 
 DOMESTIC = ("interstate", "intrastate", "indeterminate", "tollfree")
+VENDOR_CDR_COLUMNS = (
+    "source_file, source_line, source_file || ':' || CAST(source_line AS VARCHAR) AS record_id, call_id, start_ms, "
+    "calling, called, duration_ms, billed_s, rate, cost, jurisdiction, dest"
+)
 
 
 class ReconInputError(ValueError):
@@ -128,6 +132,10 @@ class DuckDBReconEngine:
                     "threads": self.threads or max(1, os.cpu_count() or 1),
                 },
             )
+            # tables kept compressed in memory (the file name repeated on every vendor row, ids,
+            # numbers): ten million rows a side fit the limit instead of spilling gigabytes
+            self._db.execute("ATTACH ':memory:' AS recon (COMPRESS)")
+            self._db.execute("USE recon")
         return self._db
 
     def close(self) -> None:
@@ -214,11 +222,10 @@ class DuckDBReconEngine:
         # one pass: parse, normalise and check every row; the digits of each number computed once
         db.execute(f"""
 CREATE TABLE vendor_checked AS
-SELECT source_file, source_line, record_id, call_id, start_ms, calling, called, duration_ms, billed_s, rate, cost,
+SELECT source_file, source_line, call_id, start_ms, calling, called, duration_ms, billed_s, rate, cost,
        jurisdiction, {dest} AS dest, {reason} AS reason
 FROM (
   SELECT source_file, source_line,
-         source_file || ':' || CAST(source_line AS VARCHAR) AS record_id,
          {call_id} AS call_id,
          {_start_ms(col(c.start_time), mapping)} AS start_ms,
          {e164_sql(col(c.calling), country, "calling_digits")} AS calling,
@@ -237,7 +244,8 @@ FROM (
         db.execute("DROP TABLE vendor_raw")
         db.execute("CREATE VIEW vendor_rejects AS SELECT source_file, source_line, reason FROM vendor_checked "
                    "WHERE reason IS NOT NULL")
-        db.execute("CREATE VIEW vendor_cdrs AS SELECT * EXCLUDE (reason) FROM vendor_checked WHERE reason IS NULL")
+        # the record id (file:line) is built when read, not stored ten million times
+        db.execute(f"CREATE VIEW vendor_cdrs AS SELECT {VENDOR_CDR_COLUMNS} FROM vendor_checked WHERE reason IS NULL")
         loaded = db.execute("SELECT count(*) FROM vendor_cdrs").fetchone()[0]
         rejected = dict(
             db.execute("SELECT reason, count(*) FROM vendor_rejects GROUP BY reason ORDER BY reason").fetchall()
@@ -319,7 +327,7 @@ WHERE start_ms >= {period_start_ms} AND start_ms < {period_end_ms}"""
         db.execute(
             "CREATE TABLE recon_items AS "
             + matching_query(
-                "(SELECT * EXCLUDE (reason), rowid AS record_key FROM vendor_checked WHERE reason IS NULL)",
+                f"(SELECT {VENDOR_CDR_COLUMNS}, rowid AS record_key FROM vendor_checked WHERE reason IS NULL)",
                 "(SELECT *, rowid AS record_key FROM our_cdrs)",
                 mapping.match_tolerances,
                 materialized=True,

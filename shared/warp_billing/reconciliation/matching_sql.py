@@ -23,7 +23,6 @@ Steps:
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -77,14 +76,6 @@ ITEM_COLUMNS = (
     "our_cost",
     "their_cost",
 )
-
-
-# what a paired item shows of each side, carried through the candidates
-CARRIED = tuple(
-    (side, column)
-    for side in ("v", "o")
-    for column in ("call_id", "jurisdiction", "start_ms", "duration_ms", "billed_s", "rate", "cost", "dest")
-) + (("o", "calling"), ("o", "called"))
 
 
 @dataclass(frozen=True)
@@ -153,8 +144,6 @@ def matching_query(
         grouped = ("k_hash",)
     same_key = " AND ".join(f"d.{k} = v.{k}" for k in grouped)
     order = "v.source_file, v.source_line, v.record_id"
-    # every column a paired item shows rides along with its candidate (no join back to either side)
-    carried = ", ".join(f"{side}.{column} AS {side}_{column}" for side, column in CARRIED)
     # Duplicates are rare: only the records whose identity is billed more than once are ranked
     # (a window over every record would sort the whole file).
     parts = [
@@ -177,14 +166,12 @@ vendor_first AS {m}(
 ),
 ours AS (SELECT * FROM {ours} AS o),
 candidates AS {m}(
-  SELECT v.record_key AS vkey, o.record_key AS okey, v.record_id AS vendor_record, o.record_id AS event_id,
-         0 AS by_numbers,
-         ABS(v.start_ms - o.start_ms) AS start_gap, ABS(v.duration_ms - o.duration_ms) AS duration_gap, {carried}
+  SELECT v.record_key AS vkey, o.record_key AS okey, 0 AS by_numbers,
+         ABS(v.start_ms - o.start_ms) AS start_gap, ABS(v.duration_ms - o.duration_ms) AS duration_gap
   FROM vendor_first AS v JOIN ours AS o ON v.call_id = o.call_id
   UNION ALL
-  SELECT v.record_key AS vkey, o.record_key AS okey, v.record_id AS vendor_record, o.record_id AS event_id,
-         1 AS by_numbers,
-         ABS(v.start_ms - o.start_ms) AS start_gap, ABS(v.duration_ms - o.duration_ms) AS duration_gap, {carried}
+  SELECT v.record_key AS vkey, o.record_key AS okey, 1 AS by_numbers,
+         ABS(v.start_ms - o.start_ms) AS start_gap, ABS(v.duration_ms - o.duration_ms) AS duration_gap
   FROM vendor_first AS v JOIN ours AS o ON COALESCE(v.calling, '') = COALESCE(o.calling, '') AND v.called = o.called
   WHERE (v.call_id IS NULL OR o.call_id IS NULL) AND ABS(v.start_ms - o.start_ms) <= {tolerance_ms}
 ),
@@ -197,7 +184,10 @@ sole AS {m}(
   JOIN our_candidates AS co ON co.okey = c.okey
 ),
 contested AS {m}(
-  SELECT vkey, okey, vendor_record, event_id, by_numbers, start_gap, duration_gap FROM sole WHERE is_sole = 0
+  SELECT c.vkey, c.okey, v.record_id AS vendor_record, o.record_id AS event_id, c.by_numbers, c.start_gap,
+         c.duration_gap
+  FROM sole AS c JOIN vendor_first AS v ON v.record_key = c.vkey JOIN ours AS o ON o.record_key = c.okey
+  WHERE c.is_sole = 0
 )"""
     ]
     # A candidate that is the only one of its vendor record and of our event is a pair (each is
@@ -233,13 +223,6 @@ pairs{number} AS {m}(
         previous = source
     all_pairs = " UNION ALL ".join(f"SELECT * FROM {name}" for name in pair_names)
     parts.append(f"pairs AS {m}({all_pairs})")
-    won = " UNION ALL ".join(f"SELECT vkey, okey FROM {name}" for name in pair_names[1:])
-    parts.append(f"""paired AS (
-  SELECT * FROM sole WHERE is_sole = 1
-  UNION ALL
-  SELECT c.* FROM sole AS c JOIN ({won}) AS w ON w.vkey = c.vkey AND w.okey = c.okey
-  WHERE c.is_sole = 0
-)""")
     duration_gap = "ABS(v.duration_ms - o.duration_ms)"
     rates_agree = "(v.rate IS NULL OR o.rate IS NULL OR v.rate = o.rate)"
     rates_near = f"(v.rate IS NULL OR o.rate IS NULL OR ABS(v.rate - o.rate) <= {rate})"
@@ -293,13 +276,11 @@ pairs{number} AS {m}(
         f"THEN '{PARTIAL}' ELSE '{MISMATCH}' END"
     )
     match_by = "CASE WHEN p.by_numbers = 0 THEN 'call_id' ELSE 'numbers' END"
-    paired = select(
-        klass, match_by, none, True, True, "o.calling AS calling, o.called AS called", "COALESCE(o.dest, v.dest)"
-    )
-    paired = re.sub(r"\b([vo])\.(\w+)", r"p.\1_\2", paired).replace("p.o_record_id", "p.event_id")
-    paired = paired.replace("p.v_record_id", "p.vendor_record").replace("p.p_by_numbers", "p.by_numbers")
     items = [
-        paired + " FROM paired AS p",
+        select(
+            klass, match_by, none, True, True, "o.calling AS calling, o.called AS called", "COALESCE(o.dest, v.dest)"
+        )
+        + " FROM pairs AS p JOIN vendor_first AS v ON v.record_key = p.vkey JOIN ours AS o ON o.record_key = p.okey",
         select(f"'{VENDOR_ONLY}'", none, none, False, True, "v.calling AS calling, v.called AS called", "v.dest")
         + " FROM vendor_first AS v LEFT JOIN pairs AS p ON p.vkey = v.record_key WHERE p.vkey IS NULL",
         select(f"'{OURS_ONLY}'", none, none, True, False, "o.calling AS calling, o.called AS called", "o.dest")
