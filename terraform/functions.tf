@@ -12,7 +12,9 @@
 locals {
   # THE list of deployed functions. Each name needs functions/<name>/main.py with its entry point
   # and an entry in function_catalog; `make deploy-check` (CI) fails, naming the function, otherwise.
-  declared_functions = ["rate_voice", "rate_sms", "rate_api", "netsuite_sync", "balance_sweep", "notify", "crm_sync", "webhooks"]
+  declared_functions = [
+    "rate_voice", "rate_sms", "rate_api", "netsuite_sync", "balance_sweep", "notify", "crm_sync", "webhooks", "reconcile",
+  ]
 
   # Every entry has the same keys (deploy-check enforces it):
   #   trigger       "pubsub" (usage topic -> push subscription), "alerts" (a push subscription of its

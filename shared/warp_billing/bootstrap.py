@@ -371,12 +371,25 @@ class Container:
         from .adapters.pdf_documents import html_to_pdf
         from .adapters.report_folder import FolderSink
         from .adapters.vendor_files import FolderVendorFiles
+        from .ports import ReportSink, VendorFileSource
         from .reconciliation_job import ReconciliationJob
 
         settings = self.settings
-        files = FolderVendorFiles(settings.vendor_cdr_dir)
+        files: VendorFileSource
+        if settings.recon_source == "storage":
+            from .adapters.gcs_vendor_files import GcsReportSink, GcsVendorFiles
 
-        def sink_for(vendor: str, period: str):
+            files = GcsVendorFiles(self._storage_client, settings.vendor_cdr_bucket)
+        elif settings.recon_source == "files":
+            files = FolderVendorFiles(settings.vendor_cdr_dir)
+        else:
+            raise ConfigurationError(f"unknown reconciliation source {settings.recon_source!r}")
+
+        def sink_for(vendor: str, period: str, delivery: str) -> ReportSink:
+            if settings.recon_source == "storage":
+                prefix = f"{settings.recon_reports_prefix.strip('/')}/{vendor}/{period}/{delivery}"
+                return GcsReportSink(self._storage_client, settings.vendor_cdr_bucket, prefix,
+                                     read_first=bool(settings.storage_endpoint))
             return FolderSink(Path(settings.recon_output_dir) / vendor / period)
 
         def engine_for(vendor: str, period: str, first, end):

@@ -9,12 +9,16 @@ For one vendor and period:
    earlier rows in ``vendor_cdrs`` (a re-delivered file is loaded again, never twice);
 3. the shared matching query runs in BigQuery over ``rated_usage`` and ``vendor_cdrs`` into
    ``recon_items``; the pure analysis decides hints, variance and the dispute;
-4. outputs go to the sink (``recon/<vendor>/<period>/...``), the run to ``recon_runs``; a dispute
-   is written to ``disputes`` once per run id and only then alerted (with the email intent).
+4. outputs go to the sink of the (vendor, period, delivery): a folder ``<vendor>/<period>/``
+   replaced per run, or in the bucket ``<reports>/<vendor>/<period>/<delivery>/``, where the
+   delivery is a digest of the input objects' names and bytes (objects are created once); the
+   run goes to ``recon_runs``; a dispute is written to ``disputes`` once per run id and only then
+   alerted (with the email intent).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import tempfile
@@ -48,7 +52,7 @@ class ReconciliationJob:
 
     Attributes:
         files: where vendor files arrive.
-        sink_for: the output sink of a (vendor, period).
+        sink_for: the output sink of a (vendor, period, delivery digest of the inputs).
         engine_for: builds the BigQuery engine of a (vendor, period, first day, end day).
         normaliser: builds the DuckDB loader (``DuckDBReconEngine``) used to normalise the files.
         render_pdf: HTML -> PDF bytes for the dispute letter.
@@ -57,7 +61,7 @@ class ReconciliationJob:
     """
 
     files: VendorFileSource
-    sink_for: Callable[[str, str], ReportSink]
+    sink_for: Callable[[str, str, str], ReportSink]
     engine_for: Callable[[str, str, date, date], Any]
     normaliser: Callable[[], Any]
     render_pdf: Callable[[str, str], bytes]
@@ -105,7 +109,7 @@ class ReconciliationJob:
             else None
         )
         rates_for = self._rates_for(vendor)
-        rows, load = self._normalise(mapping, names, start_ms, end_ms)
+        rows, load, delivery = self._normalise(mapping, names, start_ms, end_ms)
         first = datetime.fromtimestamp(start_ms / 1000, tz=UTC).date()
         end = datetime.fromtimestamp(end_ms / 1000, tz=UTC).date()
         engine = self.engine_for(vendor, period, first, end)
@@ -113,7 +117,7 @@ class ReconciliationJob:
         engine.load_vendor_rows(rows, [self.files.location(name) for name in names])
         recon, _ = run_analysis(engine, mapping, period, load, engine.our_count(), invoice, rates_for)
         engine.record_hints(recon.hints.by_item)
-        sink = self.sink_for(vendor, period)
+        sink = self.sink_for(vendor, period, delivery)
         written = {"items.csv": sink.put("items.csv", engine.items_csv(), "text/csv; charset=utf-8")}
         written.update(write_documents(recon, sink, self.render_pdf))
         engine.record_run(recon, written)
@@ -147,14 +151,19 @@ class ReconciliationJob:
 
     def _normalise(self, mapping, names: list[str], start_ms: int, end_ms: int):
         loader = self.normaliser()
+        digest = hashlib.sha256()
         with tempfile.TemporaryDirectory(prefix="warp-vendor-cdrs-") as folder:
             paths = []
             for number, name in enumerate(names):
                 # the loader reads the layout from the name: keep .tsv / .gz
                 suffix = (".tsv" if ".tsv" in name.lower() else ".csv") + (".gz" if name.endswith(".gz") else "")
                 path = os.path.join(folder, f"{number:05d}{suffix}")
+                data = self.files.read(name)
+                digest.update(f"{name}\n{len(data)}\n".encode())
+                digest.update(data)
                 with open(path, "wb") as handle:
-                    handle.write(self.files.read(name))
+                    handle.write(data)
+                del data
                 paths.append(path)
             try:
                 load = loader.load_vendor(
@@ -163,7 +172,7 @@ class ReconciliationJob:
                 rows = loader.normalised_vendor_rows()
             finally:
                 loader.close()
-        return rows, load
+        return rows, load, digest.hexdigest()[:16]
 
 
 # -- delivery: what functions/reconcile hands over ------------------------------------------------

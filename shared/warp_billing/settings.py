@@ -84,11 +84,13 @@ Tax engine (``WARP_TAX_ENGINE``): ``offline`` applies USF from the dated contrib
                                    (customer billing locations: data, not credentials)
 
   Vendor reconciliation (functions/reconcile; issue 13):
-    WARP_RECON_SOURCE              files   (where vendor-cdrs/<vendor>/<period>/... arrive; the Cloud
-                                            Storage source comes with the storage adapter of issue 10)
+    WARP_RECON_SOURCE              files | storage   (where vendor-cdrs/<vendor>/<period>/... arrive:
+                                            a folder, or the bucket WARP_VENDOR_CDR_BUCKET through
+                                            WARP_STORAGE_ENDPOINT or the real API)
+    WARP_RECON_REPORTS_PREFIX      recon   (storage: outputs under <prefix>/<vendor>/<period>/<delivery>/
+                                            in the vendor CDR bucket, each object created once)
     WARP_VENDOR_CDR_DIR            .warp-data/vendor-files   (the folder laid out like the bucket, for files)
-    WARP_RECON_OUTPUT_DIR          .warp-data/recon     (outputs for files; with storage they go to
-                                                         recon/<vendor>/<period>/ in the vendor CDR bucket)
+    WARP_RECON_OUTPUT_DIR          .warp-data/recon     (outputs for files, replaced per run)
     WARP_RECON_OPERATOR_EMAIL      unset   (where a dispute package is meant to go when the mapping
                                             says send_to: operator; recorded in the alert)
     WARP_RECON_MEMORY_LIMIT        1GB     (DuckDB's limit while normalising a vendor's files)
@@ -244,7 +246,8 @@ class Settings(BaseSettings):
     recharge_trigger: bool = False   # the charging functions request card recharges at low-balance crossings
 
     # Vendor reconciliation (issue 13).
-    recon_source: Literal["files"] = "files"
+    recon_source: Literal["files", "storage"] = "files"
+    recon_reports_prefix: str = "recon"
     vendor_cdr_dir: Path = Path(".warp-data/vendor-files")
     recon_output_dir: Path = Path(".warp-data/recon")
     recon_operator_email: str | None = None

@@ -13,13 +13,15 @@ from pathlib import Path
 
 import pytest
 from functions_framework import create_app
-from tests.integration.conftest import PROJECT
+from google.api_core.exceptions import NotFound
+from tests.integration.conftest import HOST, PROJECT, STAND_INS, require_stand_in
 from tests.recon_builders import VendorFileBuilder, mapping_yaml, ours_for, rated_month
 
 from warp_billing import bootstrap
 from warp_billing.adapters.bigquery_recon import BigQueryReconEngine
 from warp_billing.adapters.bigquery_usage import BigQueryUsageStore, bigquery_client
 from warp_billing.adapters.duckdb_recon import DuckDBReconEngine
+from warp_billing.adapters.gcs_documents import storage_client
 from warp_billing.reconciliation.mapping import load_mapping
 from warp_billing.reconciliation.service import period_bounds
 from warp_billing.settings import Settings
@@ -195,3 +197,107 @@ def test_the_function_reconciles_from_the_bucket_layout_into_tables_files_and_on
         ).result()
     )
     assert loaded[0]["n"] == summary["vendor_rows"]["loaded"]  # re-run replaced the file's rows, no doubles
+
+
+@pytest.fixture()
+def bucket():
+    """A bucket of this test's own in the local Cloud Storage stand-in."""
+    require_stand_in("storage")
+    endpoint = f"http://{HOST}:{STAND_INS['storage']}"
+    client = storage_client(PROJECT, endpoint)
+    name = f"recon-{uuid.uuid4().hex[:10]}"
+    client.create_bucket(name)
+    yield client, name, endpoint
+    try:
+        for blob in client.list_blobs(name):
+            blob.delete()
+        client.bucket(name).delete()
+    except NotFound:
+        pass  # already gone
+
+
+def test_the_function_reads_gzip_files_from_the_bucket_and_writes_its_outputs_there(
+    month, bigquery_stack, bucket, tmp_path
+):
+    """WARP_RECON_SOURCE=storage: files in the bucket + rated_usage in BigQuery -> recon tables,
+    the package in the bucket, one alert; a repeated run of the same delivery creates nothing new."""
+    client, name, endpoint = bucket
+    folder, rated = month
+    dataset = f"recon_gcs_{uuid.uuid4().hex[:8]}"
+    store = BigQueryUsageStore(
+        lambda: bigquery_client(PROJECT, bigquery_stack), project=PROJECT, dataset=dataset, deadline_s=60
+    )
+    store.ensure_schema()
+    voice = [r for r in rated if r["status"] == "rated" and r["kind"] == "voice"]
+    for start in range(0, len(voice), 500):
+        store.insert_rated(voice[start : start + 500])
+    local = tmp_path / "cdrs-1.tsv.gz"
+    builder = VendorFileBuilder(ours_for(rated, "V2"))
+    builder.inject_increments((60, 60))
+    builder.write(local, layout="local")
+    target = client.bucket(name)
+    target.blob("vendor-cdrs/V2/mapping.yaml").upload_from_string(mapping_yaml("V2", "local"))
+    target.blob("vendor-cdrs/V2/2026-06/cdrs-1.tsv.gz").upload_from_string(
+        local.read_bytes(), content_type="application/gzip"
+    )
+    settings = Settings(
+        _env_file=None,
+        usage_store="bigquery",
+        bigquery_endpoint=bigquery_stack,
+        bigquery_project=PROJECT,
+        bigquery_dataset=dataset,
+        recon_source="storage",
+        storage_endpoint=endpoint,
+        vendor_cdr_bucket=name,
+        recon_reports_prefix="reports",
+        recon_operator_email="ops@example.com",
+    )
+    alerts = RecordingAlerts()
+    bootstrap.reset(bootstrap.Container(settings, alert_publisher=alerts))
+    try:
+        app = create_app(target="reconcile", source=str(ROOT / "functions" / "reconcile" / "main.py")).test_client()
+        first = app.post("/", json={"vendor": "V2", "period": "2026-06"})
+        assert first.status_code == 200, first.get_data(as_text=True)
+        run = first.get_json()["runs"][0]
+        objects_after_first = sorted(blob.name for blob in client.list_blobs(name, prefix="reports/"))
+        again = app.post("/", json={"vendor": "V2", "period": "2026-06"})
+        assert again.status_code == 200 and again.get_json()["runs"][0]["dispute_opened"] is False
+        assert again.get_json()["runs"][0]["outputs"] == run["outputs"]
+        bq = bigquery_client(PROJECT, bigquery_stack)
+        where = "period_start >= DATE '2026-06-01' AND period_start < DATE '2026-07-01'"
+        tables = {
+            table: [dict(row) for row in bq.query(f"SELECT {columns} FROM `{PROJECT}.{dataset}.{table}` "
+                                                    f"WHERE {where}").result()]
+            for table, columns in (("disputes", "dispute_id, status"), ("recon_runs", "run_id, dispute"),
+                                   ("recon_items", "COUNT(*) AS n"))
+        }
+        loaded = list(bq.query(f"SELECT COUNT(*) AS n FROM `{PROJECT}.{dataset}.vendor_cdrs` "
+                               "WHERE vendor_id = 'V2'").result())[0]["n"]
+    finally:
+        bootstrap.reset()
+        bigquery_client(PROJECT, bigquery_stack).delete_dataset(
+            f"{PROJECT}.{dataset}", delete_contents=True, not_found_ok=True
+        )
+    assert run["dispute"] is True and run["dispute_opened"] is True
+    (prefix,) = {name_.rsplit("/", 1)[0] for name_ in objects_after_first if name_.endswith("summary.json")}
+    assert prefix.startswith("reports/V2/2026-06/")
+    assert {name_[len(prefix) + 1 :] for name_ in objects_after_first} == {
+        "items.csv",
+        "summary.json",
+        "report.html",
+        "dispute/disputed-records.csv",
+        "dispute/letter.html",
+        "dispute/letter.pdf",
+    }
+    assert sorted(blob.name for blob in client.list_blobs(name, prefix="reports/")) == objects_after_first
+    assert run["outputs"]["summary.json"] == f"gs://{name}/{prefix}/summary.json"
+    summary = json.loads(target.blob(f"{prefix}/summary.json").download_as_bytes())
+    assert summary["dispute"] is True and any(h["hint"] == "increment:60/60" for h in summary["hints"])
+    assert summary["vendor_rows"]["loaded"] == loaded == len(builder.rows)
+    assert tables["disputes"] == [{"dispute_id": "vendor-dispute:V2-2026-06", "status": "open"}]
+    assert tables["recon_runs"] == [{"run_id": "V2-2026-06", "dispute": True}]
+    assert tables["recon_items"][0]["n"] == sum(summary["counts"].values())
+    assert target.blob(f"{prefix}/dispute/letter.pdf").download_as_bytes().startswith(b"%PDF")
+    assert "increment:60/60" in target.blob(f"{prefix}/items.csv").download_as_bytes().decode()
+    assert [a["alert_id"] for a in alerts.alerts] == ["vendor-dispute:V2-2026-06"]
+    assert alerts.alerts[0]["package"]["dispute/letter.pdf"] == f"gs://{name}/{prefix}/dispute/letter.pdf"

@@ -567,3 +567,28 @@ def test_the_collections_secrets_are_pinned_in_every_environment():
     for env, values in config.tfvars.items():
         for secret in ("warp-sendgrid-api-key", "warp-hubspot-token"):
             assert str(values["secret_versions"][secret]).isdigit(), (env, secret)
+
+
+def test_reconcile_is_declared_with_its_own_least_privilege_account_and_a_daily_job():
+    assert "reconcile" in DECLARED and (ROOT / "functions" / "reconcile" / "main.py").is_file()
+    spec = CATALOG["reconcile"]
+    assert (spec["trigger"], spec["ingress"], spec["redis"], spec["firestore"]) == (
+        "http", "ALLOW_INTERNAL_ONLY", False, "none")
+    # reads rated usage, rewrites only its own tables, never appends to (or reads) the ledger
+    assert spec["bq_read"] == ["rated_usage"] and spec["bq_append"] == []
+    assert sorted(spec["bq_write"]) == ["disputes", "recon_items", "recon_runs", "vendor_cdrs"]
+    assert set(spec["tables"]) == set(spec["bq_write"])
+    assert (spec["bucket_read"], spec["bucket_write"], spec["buckets"]) == (["vendor_cdrs"], ["vendor_cdrs"],
+                                                                              ["vendor_cdrs"])
+    assert spec["publish"] == ["billing_alerts"] and spec["enqueue"] == [] and spec["secrets"] == {}
+    assert spec["env"]["WARP_RECON_SOURCE"] == "storage"
+    assert spec["env"]["WARP_VENDOR_CDR_BUCKET"] == "${local.bucket_names.vendor_cdrs}"
+    assert list(spec["schedules"]) == ["reconcile-daily"] and spec["schedules"]["reconcile-daily"]["body"] == {}
+
+
+def test_the_probe_accepts_the_reconcile_functions_deployed_settings(tmp_path):
+    config, _ = deploy_check.load(TERRAFORM)
+    settings = deploy_check.function_environment(config, CATALOG["reconcile"])
+    bundle = function_bundles.bundle("reconcile", tmp_path)
+    probe = deploy_check.probe_bundle(Path(sys.executable), bundle, "reconcile", settings)
+    assert deploy_check.probe_problems("reconcile", "reconcile", {"trigger": "http"}, probe) == []

@@ -132,8 +132,9 @@ class BigQueryReconEngine(_BigQueryDataset):
 
     def vendor_relation(self) -> str:
         return (
-            f"(SELECT record_id, call_id, start_ms, calling, called, duration_ms, billed_s, rate, cost, "
-            f"jurisdiction, dest, source_file, source_line FROM `{self.table_ref(VENDOR_CDRS)}` "
+            f"(SELECT record_id, FARM_FINGERPRINT(record_id) AS record_key, call_id, start_ms, calling, called, "
+            f"duration_ms, billed_s, rate, cost, jurisdiction, dest, source_file, source_line "
+            f"FROM `{self.table_ref(VENDOR_CDRS)}` "
             f"WHERE {self._days('event_date')} AND vendor_id = {_literal(self.vendor_id)} "
             f"AND period = {_literal(self.period)})"
         )
@@ -142,7 +143,8 @@ class BigQueryReconEngine(_BigQueryDataset):
         rated = deduplicated(self.table_ref(RATED_USAGE), RATED_USAGE, self._days("event_date"))
         domestic = ", ".join(_literal(d) for d in DOMESTIC)
         return (
-            f"(SELECT event_id AS record_id, NULLIF(call_id, '') AS call_id, UNIX_MILLIS(start_time) AS start_ms, "
+            f"(SELECT event_id AS record_id, FARM_FINGERPRINT(event_id) AS record_key, "
+            f"NULLIF(call_id, '') AS call_id, UNIX_MILLIS(start_time) AS start_ms, "
             f"{_number('calling_number')} AS calling, {_number('called_number')} AS called, "
             f"duration_s * 1000 AS duration_ms, vendor_billed_units AS billed_s, vendor_rate AS rate, "
             f"vendor_cost AS cost, jurisdiction, "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,10 @@ from ..reconciliation.matching_sql import EXACT, ITEM_COLUMNS, matching_query, o
 from ..reconciliation.outcome import LoadReport, MatchOutcome
 
 DOMESTIC = ("interstate", "intrastate", "indeterminate", "tollfree")
+VENDOR_CDR_COLUMNS = (
+    "source_file, source_line, source_file || ':' || CAST(source_line AS VARCHAR) AS record_id, call_id, start_ms, "
+    "calling, called, duration_ms, billed_s, rate, cost, jurisdiction, dest"
+)
 
 
 class ReconInputError(ValueError):
@@ -35,10 +40,18 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def e164_sql(expr: str, country: str) -> str:
-    """An expression normalising a phone number text to E.164 digits (NULL when unusable)."""
-    digits = f"regexp_replace(COALESCE({expr}, ''), '[^0-9]', '', 'g')"
-    plus = f"starts_with(trim(COALESCE({expr}, '')), '+')"
+def digits_sql(expr: str) -> str:
+    """The digits of a phone number text (computed once per number: see ``e164_sql``)."""
+    return f"regexp_replace(COALESCE({expr}, ''), '[^0-9]', '', 'g')"
+
+
+def e164_sql(expr: str, country: str, digits: str | None = None) -> str:
+    """An expression normalising a phone number text to E.164 digits (NULL when unusable).
+
+    ``digits`` names a column already holding ``digits_sql(expr)``; without it the regular
+    expression is repeated in every branch (fine for a few rows, not for millions)."""
+    digits = digits or digits_sql(expr)
+    plus = f"starts_with(ltrim(COALESCE({expr}, '')), '+')"
     national = f"'{country}' || {digits}"
     return f"""(CASE
       WHEN length({digits}) < 3 THEN NULL
@@ -119,6 +132,10 @@ class DuckDBReconEngine:
                     "threads": self.threads or max(1, os.cpu_count() or 1),
                 },
             )
+            # tables kept compressed in memory (the file name repeated on every vendor row, ids,
+            # numbers): ten million rows a side fit the limit instead of spilling gigabytes
+            self._db.execute("ATTACH ':memory:' AS recon (COMPRESS)")
+            self._db.execute("USE recon")
         return self._db
 
     def close(self) -> None:
@@ -187,24 +204,6 @@ class DuckDBReconEngine:
         jurisdiction = _jurisdiction(col(c.jurisdiction) if c.jurisdiction else None, mapping)
         destination = f"NULLIF(trim({col(c.destination)}), '')" if c.destination else "CAST(NULL AS VARCHAR)"
         country = mapping.default_country
-        db.execute("DROP TABLE IF EXISTS vendor_parsed")
-        db.execute(f"""
-CREATE TABLE vendor_parsed AS
-SELECT source_file, source_line,
-       source_file || ':' || CAST(source_line AS VARCHAR) AS record_id,
-       {call_id} AS call_id,
-       {_start_ms(col(c.start_time), mapping)} AS start_ms,
-       {e164_sql(col(c.calling), country)} AS calling,
-       {e164_sql(col(c.called), country)} AS called,
-       {_duration_ms(col(c.duration), mapping.duration_unit)} AS duration_ms,
-       {billed} AS billed_s,
-       {rate} AS rate,
-       TRY_CAST(trim({col(c.cost)}) AS DECIMAL(38, 9)) AS cost,
-       {currency} AS currency,
-       {jurisdiction} AS jurisdiction,
-       {destination} AS destination
-FROM (SELECT *, rowid - line_base + {2 if mapping.header else 1} AS source_line FROM vendor_raw)""")
-        db.execute("DROP TABLE vendor_raw")
         reason = f"""CASE
   WHEN start_ms IS NULL THEN 'BAD_START_TIME'
   WHEN called IS NULL OR length(called) > 15 THEN 'BAD_NUMBER'
@@ -213,24 +212,40 @@ FROM (SELECT *, rowid - line_base + {2 if mapping.header else 1} AS source_line 
   WHEN currency IS DISTINCT FROM {_quote(mapping.currency.upper())} THEN 'BAD_CURRENCY'
   WHEN start_ms < {period_start_ms} OR start_ms >= {period_end_ms} THEN 'OUT_OF_PERIOD'
   END"""
-        db.execute("DROP TABLE IF EXISTS vendor_checked")
-        db.execute(f"CREATE TABLE vendor_checked AS SELECT *, {reason} AS reason FROM vendor_parsed")
-        db.execute("DROP TABLE vendor_parsed")
-        db.execute("DROP TABLE IF EXISTS vendor_rejects")
-        db.execute(
-            "CREATE TABLE vendor_rejects AS SELECT source_file, source_line, reason FROM vendor_checked "
-            "WHERE reason IS NOT NULL"
-        )
         dest = (
             f"CASE WHEN jurisdiction IN ({', '.join(_quote(d) for d in DOMESTIC)}) THEN jurisdiction "
             f"ELSE COALESCE(destination, jurisdiction, 'unknown') END"
         )
-        db.execute("DROP TABLE IF EXISTS vendor_cdrs")
-        db.execute(f"""CREATE TABLE vendor_cdrs AS
-SELECT source_file, source_line, record_id, call_id, start_ms, calling, called, duration_ms, billed_s, rate, cost,
-       jurisdiction, {dest} AS dest
-FROM vendor_checked WHERE reason IS NULL""")
-        db.execute("DROP TABLE vendor_checked")
+        for name in ("vendor_cdrs", "vendor_rejects"):
+            db.execute(f"DROP VIEW IF EXISTS {name}")
+        db.execute("DROP TABLE IF EXISTS vendor_checked")
+        # one pass: parse, normalise and check every row; the digits of each number computed once
+        db.execute(f"""
+CREATE TABLE vendor_checked AS
+SELECT source_file, source_line, call_id, start_ms, calling, called, duration_ms, billed_s, rate, cost,
+       jurisdiction, {dest} AS dest, {reason} AS reason
+FROM (
+  SELECT source_file, source_line,
+         {call_id} AS call_id,
+         {_start_ms(col(c.start_time), mapping)} AS start_ms,
+         {e164_sql(col(c.calling), country, "calling_digits")} AS calling,
+         {e164_sql(col(c.called), country, "called_digits")} AS called,
+         {_duration_ms(col(c.duration), mapping.duration_unit)} AS duration_ms,
+         {billed} AS billed_s,
+         {rate} AS rate,
+         TRY_CAST(trim({col(c.cost)}) AS DECIMAL(38, 9)) AS cost,
+         {currency} AS currency,
+         {jurisdiction} AS jurisdiction,
+         {destination} AS destination
+  FROM (SELECT *, rowid - line_base + {2 if mapping.header else 1} AS source_line,
+               {digits_sql(col(c.calling))} AS calling_digits, {digits_sql(col(c.called))} AS called_digits
+        FROM vendor_raw)
+)""")
+        db.execute("DROP TABLE vendor_raw")
+        db.execute("CREATE VIEW vendor_rejects AS SELECT source_file, source_line, reason FROM vendor_checked "
+                   "WHERE reason IS NOT NULL")
+        # the record id (file:line) is built when read, not stored ten million times
+        db.execute(f"CREATE VIEW vendor_cdrs AS SELECT {VENDOR_CDR_COLUMNS} FROM vendor_checked WHERE reason IS NULL")
         loaded = db.execute("SELECT count(*) FROM vendor_cdrs").fetchone()[0]
         rejected = dict(
             db.execute("SELECT reason, count(*) FROM vendor_rejects GROUP BY reason ORDER BY reason").fetchall()
@@ -268,24 +283,38 @@ FROM vendor_checked WHERE reason IS NULL""")
         )
         source = f"read_json({files}, format='newline_delimited', columns={spec}, maximum_object_size=1048576)"
         self.db.execute("DROP TABLE IF EXISTS our_cdrs")
-        try:
-            self.db.execute(f"""CREATE TABLE our_cdrs AS
+        select = f"""
 WITH rated AS (
   SELECT event_id, epoch_ms(CAST(start_time AS TIMESTAMPTZ)) AS start_ms, duration_s, calling_number, called_number,
-         call_id, vendor_cost, vendor_rate, vendor_billed_units, jurisdiction, destination
-  FROM {source}
+         call_id, vendor_cost, vendor_rate, vendor_billed_units, jurisdiction, destination,
+         {digits_sql("calling_number")} AS calling_digits, {digits_sql("called_number")} AS called_digits
+  FROM {{source}}
   WHERE status = 'rated' AND kind = 'voice' AND vendor_id = {_quote(vendor_id)} AND vendor_cost IS NOT NULL
         AND duration_s > 0
 )
 SELECT event_id AS record_id, NULLIF(call_id, '') AS call_id, start_ms,
-       {e164_sql("calling_number", "1")} AS calling, {e164_sql("called_number", "1")} AS called,
+       {e164_sql("calling_number", "1", "calling_digits")} AS calling,
+       {e164_sql("called_number", "1", "called_digits")} AS called,
        duration_s * 1000 AS duration_ms, vendor_billed_units AS billed_s,
        CAST(vendor_rate AS DECIMAL(38, 9)) AS rate, CAST(vendor_cost AS DECIMAL(38, 9)) AS cost, jurisdiction,
        CASE WHEN jurisdiction IN ({", ".join(_quote(d) for d in DOMESTIC)}) THEN jurisdiction
             ELSE COALESCE(destination, jurisdiction, 'unknown') END AS dest
 FROM rated
-WHERE start_ms >= {period_start_ms} AND start_ms < {period_end_ms}
-QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY start_ms) = 1""")
+WHERE start_ms >= {period_start_ms} AND start_ms < {period_end_ms}"""
+        try:
+            self.db.execute("CREATE TABLE our_cdrs AS " + select.replace("{source}", source))
+            # a redelivered event is kept once (its earliest start); checked first, because the
+            # window that keeps one of each sorts every event and redeliveries are rare
+            repeated = self.db.execute(
+                "SELECT count(*) FROM (SELECT record_id FROM our_cdrs GROUP BY record_id HAVING count(*) > 1)"
+            ).fetchone()[0]
+            if repeated:
+                self.db.execute(
+                    "CREATE TABLE our_cdrs_once AS SELECT * FROM our_cdrs "
+                    "QUALIFY row_number() OVER (PARTITION BY record_id ORDER BY start_ms) = 1"
+                )
+                self.db.execute("DROP TABLE our_cdrs")
+                self.db.execute("ALTER TABLE our_cdrs_once RENAME TO our_cdrs")
         except duckdb.Error as exc:
             raise ReconInputError(f"rated file: {str(exc).splitlines()[0]}") from None
         return self.db.execute("SELECT count(*) FROM our_cdrs").fetchone()[0]
@@ -297,7 +326,13 @@ QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY start_ms) = 1""")
         db.execute("DROP TABLE IF EXISTS recon_items")
         db.execute(
             "CREATE TABLE recon_items AS "
-            + matching_query("vendor_cdrs", "our_cdrs", mapping.match_tolerances, materialized=True)
+            + matching_query(
+                f"(SELECT {VENDOR_CDR_COLUMNS}, rowid AS record_key FROM vendor_checked WHERE reason IS NULL)",
+                "(SELECT *, rowid AS record_key FROM our_cdrs)",
+                mapping.match_tolerances,
+                materialized=True,
+                fingerprint="hash({})",
+            )
         )
         aggregates = db.execute("""
 SELECT dest, class, count(*), COALESCE(sum(our_duration_ms), 0), COALESCE(sum(their_duration_ms), 0),
@@ -349,15 +384,26 @@ FROM recon_items WHERE event_id IS NOT NULL AND vendor_record IS NOT NULL GROUP 
         columns = ", ".join(f"i.{name}" for name in ITEM_COLUMNS if name != "class")
         target = Path(path)
         temporary = target.with_name(f".{target.name}.partial")
+        rest = target.with_name(f".{target.name}.rest")
         key = "COALESCE({0}.event_id, '') || '|' || COALESCE({0}.vendor_record, '')"
-        # one equi-join on the item's key; rows in class order (a full sort of every column of
-        # millions of rows costs more than the match itself)
+        # Rows in class order. 'exact' sorts first: those (nearly all) rows go out as stored, no
+        # sort, joined on their two ids with the few hints of paired records (a time offset); the
+        # other classes are joined with their hints, sorted by class and appended.
         db.execute(f"""COPY (
 SELECT i.class, {columns}, COALESCE(h.hint, '') AS cause_hint
-FROM recon_items AS i
+FROM (SELECT * FROM recon_items WHERE class = '{EXACT}') AS i
+LEFT JOIN (SELECT * FROM item_hints WHERE event_id IS NOT NULL AND vendor_record IS NOT NULL) AS h
+  ON h.event_id = i.event_id AND h.vendor_record = i.vendor_record
+) TO {_quote(str(temporary))} (HEADER, DELIMITER ',')""")
+        db.execute(f"""COPY (
+SELECT i.class, {columns}, COALESCE(h.hint, '') AS cause_hint
+FROM (SELECT * FROM recon_items WHERE class <> '{EXACT}') AS i
 LEFT JOIN (SELECT {key.format("item_hints")} AS k, hint FROM item_hints) AS h ON h.k = {key.format("i")}
 ORDER BY i.class
-) TO {_quote(str(temporary))} (HEADER, DELIMITER ',')""")
+) TO {_quote(str(rest))} (HEADER false, DELIMITER ',')""")
+        with open(temporary, "ab") as out, open(rest, "rb") as more:
+            shutil.copyfileobj(more, out, 1 << 20)
+        rest.unlink()
         os.replace(temporary, target)
         return db.execute("SELECT count(*) FROM recon_items").fetchone()[0]
 

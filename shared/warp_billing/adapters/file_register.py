@@ -32,6 +32,7 @@ from ..billing.erp_outbox import customer_doc_id, issue_documents
 from ..billing.errors import InvoiceRegisterError
 from ..billing.invoice import INVOICE, STATEMENT, Invoice
 from ..billing.invoice_store import InvoiceRegister, IssueOutcome
+from ..billing.receivables import cancels_in_full
 from ..billing.revenue_recognition import AccountMap
 from ..ports import OutboxDocument
 
@@ -143,7 +144,7 @@ class FileCloseRegister:
 
     def issued_number(self, customer_id: str, period: str) -> str | None:
         documents = self.register.documents(customer_id)
-        credited = {d.credits for d in documents if d.document_type not in BILLED}
+        credited = {d.credits for d in documents if d.document_type not in BILLED and cancels_in_full(d)}
         for document in reversed(documents):
             if (document.document_type in BILLED and document.cycle.label == period
                     and document.number not in credited):
@@ -159,7 +160,8 @@ class FileCloseRegister:
                 outcome = IssueOutcome(ALREADY_ISSUED if live.content_hash != draft.content_hash else "unchanged", live)
             else:
                 outcome = self.register.issue(draft, as_of=as_of)
-            documents = [document for document in (outcome.credit_note, outcome.invoice) if document is not None]
+            documents = [document for document in (outcome.credit_note, outcome.invoice, *outcome.carried)
+                         if document is not None]
             entries = issue_documents(documents, customer.issued_at, accounts)
             if not self.outbox.has(customer_doc_id(draft.customer_id)):
                 entries.insert(0, customer)
@@ -181,7 +183,9 @@ class FileCloseRegister:
 
     def _live(self, draft: Invoice) -> Invoice | None:
         documents = self.register.documents(draft.customer_id)
-        credited = {document.credits for document in documents if document.document_type not in BILLED}
+        # a dispute's partial credit note leaves the invoice live (only a cancelling note ends it)
+        credited = {document.credits for document in documents
+                    if document.document_type not in BILLED and cancels_in_full(document)}
         live = [document for document in documents if document.document_type in BILLED
                 and document.number not in credited and document.cycle.start == draft.cycle.start]
         return live[-1] if live else None

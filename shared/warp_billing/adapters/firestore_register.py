@@ -38,6 +38,7 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from ..billing.close_service import ALREADY_ISSUED
+from ..billing.dispute_credits import cancelling_note, carried_credits
 from ..billing.erp_outbox import customer_doc_id, issue_documents
 from ..billing.errors import InvoiceRegisterError
 from ..billing.invoice import CREDIT_NOTE, INVOICE, ISSUED, STATEMENT, Invoice
@@ -149,7 +150,7 @@ class FirestoreRegister:
             writes.append(("update", cycle_ref, {"live_number": outcome.invoice.number}))
         if writes:
             writes.append(("set", register_ref, {"customer_id": customer_id, "counts": counts}))
-        documents = [d for d in (outcome.credit_note, outcome.invoice) if d is not None]
+        documents = [d for d in (outcome.credit_note, outcome.invoice, *outcome.carried) if d is not None]
         entries = [customer, *issue_documents(documents, customer.issued_at, accounts)]
         base = _sequence_base()
         for position, entry in enumerate(entries):
@@ -166,13 +167,17 @@ class FirestoreRegister:
                            issued_before: list[Invoice]):
         today = datetime.now(draft.cycle.zone).date()
         on = max(as_of or today, draft.cycle.issue_date)
-        note = live.credit_note(_next_number(draft.customer_id, CREDIT_NOTE, counts), on)
+        # the same rule as the file register: dispute credits are neither cancelled twice nor lost
+        credit_notes = [other for other in issued_before if other.document_type == CREDIT_NOTE]
+        note = cancelling_note(live, credit_notes, _next_number(draft.customer_id, CREDIT_NOTE, counts), on)
         rebill = replace(draft, number=_next_number(draft.customer_id, draft.document_type, counts), status=ISSUED,
                          issue_date=on, due_date=draft.cycle.due_date(draft.net_days, on), replaces=live.number)
         rebill = _with_account(rebill, [*issued_before, note])
-        writes = [("create", self._document_ref(draft.customer_id, str(note.number)), _document_fields(note)),
-                  ("create", self._document_ref(draft.customer_id, str(rebill.number)), _document_fields(rebill))]
-        return IssueOutcome(REISSUED, rebill, note), writes
+        carried = tuple(carried_credits(live, credit_notes, rebill, on,
+                                        lambda: _next_number(draft.customer_id, CREDIT_NOTE, counts)))
+        writes = [("create", self._document_ref(draft.customer_id, str(doc.number)), _document_fields(doc))
+                  for doc in (note, rebill, *carried)]
+        return IssueOutcome(REISSUED, rebill, note, carried), writes
 
     def _issued_documents(self, transaction, customer_id: str) -> list[Invoice]:
         """The customer's issued documents, read in the issue transaction (for the account box)."""

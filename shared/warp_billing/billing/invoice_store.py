@@ -52,6 +52,7 @@ from urllib.parse import quote, unquote
 
 import orjson
 
+from .dispute_credits import cancelling_note, carried_credits
 from .errors import InvoiceRegisterError
 from .invoice import CREDIT_NOTE, INVOICE, ISSUED, STATEMENT, Invoice
 from .receivables import InvoiceStanding, PaymentApplication, account_summary, cancels_in_full, standings
@@ -74,11 +75,14 @@ class IssueOutcome:
             "reissued" (credit note + rebill).
         invoice: the live invoice for the cycle after the call.
         credit_note: the credit note issued by this call, if any.
+        carried: on a rebill, the accepted dispute credits of the old invoice carried onto the
+            rebill (partial credit notes; ``billing.dispute_credits``).
     """
 
     outcome: str
     invoice: Invoice
     credit_note: Invoice | None = None
+    carried: tuple[Invoice, ...] = ()
 
 
 PAYMENTS_FILE = "payments.sqlite"
@@ -133,7 +137,10 @@ class InvoiceRegister:
                 return IssueOutcome(UNCHANGED, current)
             today = datetime.now(draft.cycle.zone).date()
             on = max(as_of or today, draft.cycle.issue_date)
-            note = current.credit_note(self._next_number(folder, CREDIT_NOTE, draft.customer_id), on)
+            # the cancelling note credits what dispute credits left open; what the rebill still
+            # bills of a conceded line is credited again on the rebill (once: dispute_credits)
+            note = cancelling_note(current, credit_notes,
+                                   self._next_number(folder, CREDIT_NOTE, draft.customer_id), on)
             self._write(folder, note)
             rebill = replace(
                 draft, number=self._next_number(folder, kind, draft.customer_id), status=ISSUED,
@@ -141,7 +148,12 @@ class InvoiceRegister:
             )
             rebill = self._with_account(rebill, invoices, [*credit_notes, note])
             self._write(folder, rebill)
-            return IssueOutcome(REISSUED, rebill, note)
+            taken = len(self._numbers(folder, CREDIT_NOTE))
+            numbers = (f"{draft.customer_id}-{PREFIXES[CREDIT_NOTE]}-{taken + n:06d}" for n in range(1, 1_000_000))
+            carried = tuple(carried_credits(current, credit_notes, rebill, on, lambda: next(numbers)))
+            for carry in carried:
+                self._write(folder, carry)
+            return IssueOutcome(REISSUED, rebill, note, carried)
 
     def _with_account(self, document: Invoice, earlier: list[Invoice], credit_notes: list[Invoice]) -> Invoice:
         if document.document_type != INVOICE:
@@ -284,9 +296,17 @@ class InvoiceRegister:
             for note in credit_notes:
                 if any(dict(line.details).get("dispute_id") == dispute_id for line in note.lines):
                     return note
-            invoice = next((i for i in self._read_all(folder, INVOICE) if i.number == invoice_number), None)
+            invoices = self._read_all(folder, INVOICE)
+            invoice = next((i for i in invoices if i.number == invoice_number), None)
             if invoice is None:
                 raise InvoiceRegisterError(f"no issued invoice {invoice_number}")
+            if any(note.credits == invoice_number and cancels_in_full(note) for note in credit_notes):
+                # its cancelling note already took back everything: crediting it again would
+                # credit the customer twice; the dispute belongs on the rebill that replaced it
+                rebill = next((str(i.number) for i in invoices if i.replaces == invoice_number), None)
+                raise InvoiceRegisterError(
+                    f"{invoice_number} is cancelled by a credit note"
+                    + (f"; dispute the line on its rebill {rebill}" if rebill else ""))
             line = next((line for line in invoice.lines if line.sku == sku), None)
             if line is None:
                 raise InvoiceRegisterError(f"{invoice_number} has no line {sku}")

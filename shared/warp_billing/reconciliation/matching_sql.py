@@ -101,73 +101,123 @@ def _decimal_literal(value: Decimal) -> str:
 
 
 def matching_query(
-    vendor: str, ours: str, tolerances: Tolerances, rounds: int = ROUNDS, materialized: bool = False
+    vendor: str,
+    ours: str,
+    tolerances: Tolerances,
+    rounds: int = ROUNDS,
+    materialized: bool = False,
+    fingerprint: str | None = None,
 ) -> str:
     """The query returning one row per item (``ITEM_COLUMNS``) for two normalised relations.
 
     ``vendor`` and ``ours`` are relation texts (a table name or a parenthesised subquery) with
-    the ``NORMALISED_COLUMNS``; the vendor relation adds ``source_file`` and ``source_line``.
+    the ``NORMALISED_COLUMNS`` and ``record_key``, an integer unique per record of its side (a
+    row number, a fingerprint of the id): candidates, pairs and the one-to-one rounds join and
+    group on it instead of on the long record ids; the vendor relation adds ``source_file`` and
+    ``source_line``.
     ``materialized`` marks the CTEs read more than once ``AS MATERIALIZED`` (DuckDB computes
     them once instead of once per reader; BigQuery has no such hint and decides itself).
+    ``fingerprint`` (an engine hint, e.g. DuckDB's ``hash({})``) finds the identities billed
+    more than once by grouping one integer instead of the key columns; a collision only lets
+    a few more records into the ranking, which still partitions by the key columns themselves.
     """
     m = "MATERIALIZED " if materialized else ""
     tolerance_ms = int(tolerances.start_s) * 1000
     duration_ms = int(tolerances.duration_s) * 1000
     cost = _decimal_literal(tolerances.cost)
     rate = _decimal_literal(tolerances.rate)
-    # a missing calling number (no ANI) is the empty string here: NULL would swallow the whole key
-    identity = (
-        "COALESCE(v.call_id, COALESCE(v.calling, '') || '|' || v.called || '|' || CAST(v.start_ms AS VARCHAR) "
-        "|| '|' || CAST(v.duration_ms AS VARCHAR))"
-    )
+    # A call's identity: its call id, else (calling, called, start, duration); a missing calling
+    # number (no ANI) is the empty string (NULL would swallow the key). Kept as separate non-NULL
+    # columns: grouping and joining on them needs no string building.
+    key_expressions = {
+        "k_call": "COALESCE(v.call_id, '')",
+        "k_calling": "CASE WHEN v.call_id IS NULL THEN COALESCE(v.calling, '') ELSE '' END",
+        "k_called": "CASE WHEN v.call_id IS NULL THEN v.called ELSE '' END",
+        "k_start": "CASE WHEN v.call_id IS NULL THEN v.start_ms ELSE 0 END",
+        "k_duration": "CASE WHEN v.call_id IS NULL THEN v.duration_ms ELSE 0 END",
+    }
+    key_columns = tuple(key_expressions)
+    keys = ", ".join(f"{expression} AS {name}" for name, expression in key_expressions.items())
+    grouped = key_columns
+    if fingerprint:
+        keys += f", {fingerprint.format(', '.join(key_expressions.values()))} AS k_hash"
+        grouped = ("k_hash",)
+    same_key = " AND ".join(f"d.{k} = v.{k}" for k in grouped)
     order = "v.source_file, v.source_line, v.record_id"
+    # Duplicates are rare: only the records whose identity is billed more than once are ranked
+    # (a window over every record would sort the whole file).
     parts = [
         f"""
-vendor_ranked AS {m}(
-  SELECT v.*,
-    ROW_NUMBER() OVER (PARTITION BY {identity} ORDER BY {order}) AS copy_number,
-    FIRST_VALUE(v.record_id) OVER (PARTITION BY {identity} ORDER BY {order}
-                                    ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS original_record
-  FROM {vendor} AS v
+vendor_keyed AS {m}(SELECT v.*, {keys} FROM {vendor} AS v),
+duplicate_keys AS {m}(
+  SELECT {", ".join(grouped)} FROM vendor_keyed GROUP BY {", ".join(grouped)} HAVING COUNT(*) > 1
 ),
-vendor_first AS {m}(SELECT * FROM vendor_ranked WHERE copy_number = 1),
+vendor_copies AS {m}(
+  SELECT v.*,
+    ROW_NUMBER() OVER (PARTITION BY {", ".join(f"v.{k}" for k in key_columns)} ORDER BY {order}) AS copy_number,
+    FIRST_VALUE(v.record_id) OVER (PARTITION BY {", ".join(f"v.{k}" for k in key_columns)} ORDER BY {order}
+                                    ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS original_record
+  FROM vendor_keyed AS v JOIN duplicate_keys AS d ON {same_key}
+),
+vendor_first AS {m}(
+  SELECT v.* FROM vendor_keyed AS v
+  LEFT JOIN (SELECT record_key FROM vendor_copies WHERE copy_number > 1) AS c ON c.record_key = v.record_key
+  WHERE c.record_key IS NULL
+),
 ours AS (SELECT * FROM {ours} AS o),
 candidates AS {m}(
-  SELECT v.record_id AS vendor_record, o.record_id AS event_id, 0 AS by_numbers,
+  SELECT v.record_key AS vkey, o.record_key AS okey, 0 AS by_numbers,
          ABS(v.start_ms - o.start_ms) AS start_gap, ABS(v.duration_ms - o.duration_ms) AS duration_gap
   FROM vendor_first AS v JOIN ours AS o ON v.call_id = o.call_id
   UNION ALL
-  SELECT v.record_id AS vendor_record, o.record_id AS event_id, 1 AS by_numbers,
+  SELECT v.record_key AS vkey, o.record_key AS okey, 1 AS by_numbers,
          ABS(v.start_ms - o.start_ms) AS start_gap, ABS(v.duration_ms - o.duration_ms) AS duration_gap
   FROM vendor_first AS v JOIN ours AS o ON COALESCE(v.calling, '') = COALESCE(o.calling, '') AND v.called = o.called
   WHERE (v.call_id IS NULL OR o.call_id IS NULL) AND ABS(v.start_ms - o.start_ms) <= {tolerance_ms}
+),
+vendor_candidates AS {m}(SELECT vkey, COUNT(*) AS n FROM candidates GROUP BY vkey),
+our_candidates AS {m}(SELECT okey, COUNT(*) AS n FROM candidates GROUP BY okey),
+sole AS {m}(
+  SELECT c.*, CASE WHEN cv.n = 1 AND co.n = 1 THEN 1 ELSE 0 END AS is_sole
+  FROM candidates AS c
+  JOIN vendor_candidates AS cv ON cv.vkey = c.vkey
+  JOIN our_candidates AS co ON co.okey = c.okey
+),
+contested AS {m}(
+  SELECT c.vkey, c.okey, v.record_id AS vendor_record, o.record_id AS event_id, c.by_numbers, c.start_gap,
+         c.duration_gap
+  FROM sole AS c JOIN vendor_first AS v ON v.record_key = c.vkey JOIN ours AS o ON o.record_key = c.okey
+  WHERE c.is_sole = 0
 )"""
     ]
-    previous = "candidates"
-    pair_names: list[str] = []
+    # A candidate that is the only one of its vendor record and of our event is a pair (each is
+    # the other's best): only the contested rest goes through the rounds below.
+    previous = "contested"
+    pair_names: list[str] = ["sole_pairs"]
+    parts.append("sole_pairs AS (SELECT vkey, okey, by_numbers FROM sole WHERE is_sole = 1)")
     for number in range(1, rounds + 1):
         source = f"open{number}"
         if number == 1:
-            parts.append(f"{source} AS (SELECT * FROM candidates)")
+            parts.append(f"{source} AS (SELECT * FROM contested)")
         else:
-            taken = " UNION ALL ".join(f"SELECT vendor_record, event_id FROM {name}" for name in pair_names)
+            taken = " UNION ALL ".join(f"SELECT vkey, okey FROM {name}" for name in pair_names[1:])
             parts.append(f"""taken{number} AS ({taken}),
 {source} AS {m}(
   SELECT c.* FROM {previous} AS c
-  LEFT JOIN taken{number} AS tv ON tv.vendor_record = c.vendor_record
-  LEFT JOIN taken{number} AS te ON te.event_id = c.event_id
-  WHERE tv.vendor_record IS NULL AND te.event_id IS NULL
+  LEFT JOIN taken{number} AS tv ON tv.vkey = c.vkey
+  LEFT JOIN taken{number} AS te ON te.okey = c.okey
+  WHERE tv.vkey IS NULL AND te.okey IS NULL
 )""")
         parts.append(f"""ranked{number} AS (
   SELECT c.*,
-    ROW_NUMBER() OVER (PARTITION BY c.vendor_record
+    ROW_NUMBER() OVER (PARTITION BY c.vkey
                        ORDER BY c.by_numbers, c.start_gap, c.duration_gap, c.event_id) AS vendor_pick,
-    ROW_NUMBER() OVER (PARTITION BY c.event_id
+    ROW_NUMBER() OVER (PARTITION BY c.okey
                        ORDER BY c.by_numbers, c.start_gap, c.duration_gap, c.vendor_record) AS our_pick
   FROM {source} AS c
 ),
 pairs{number} AS {m}(
-  SELECT vendor_record, event_id, by_numbers FROM ranked{number} WHERE vendor_pick = 1 AND our_pick = 1
+  SELECT vkey, okey, by_numbers FROM ranked{number} WHERE vendor_pick = 1 AND our_pick = 1
 )""")
         pair_names.append(f"pairs{number}")
         previous = source
@@ -230,13 +280,11 @@ pairs{number} AS {m}(
         select(
             klass, match_by, none, True, True, "o.calling AS calling, o.called AS called", "COALESCE(o.dest, v.dest)"
         )
-        + " FROM pairs AS p JOIN vendor_first AS v ON v.record_id = p.vendor_record"
-        " JOIN ours AS o ON o.record_id = p.event_id",
+        + " FROM pairs AS p JOIN vendor_first AS v ON v.record_key = p.vkey JOIN ours AS o ON o.record_key = p.okey",
         select(f"'{VENDOR_ONLY}'", none, none, False, True, "v.calling AS calling, v.called AS called", "v.dest")
-        + " FROM vendor_first AS v LEFT JOIN pairs AS p ON p.vendor_record = v.record_id"
-        " WHERE p.vendor_record IS NULL",
+        + " FROM vendor_first AS v LEFT JOIN pairs AS p ON p.vkey = v.record_key WHERE p.vkey IS NULL",
         select(f"'{OURS_ONLY}'", none, none, True, False, "o.calling AS calling, o.called AS called", "o.dest")
-        + " FROM ours AS o LEFT JOIN pairs AS p ON p.event_id = o.record_id WHERE p.event_id IS NULL",
+        + " FROM ours AS o LEFT JOIN pairs AS p ON p.okey = o.record_key WHERE p.okey IS NULL",
         select(
             f"'{VENDOR_DUPLICATE}'",
             none,
@@ -246,7 +294,7 @@ pairs{number} AS {m}(
             "v.calling AS calling, v.called AS called",
             "v.dest",
         )
-        + " FROM vendor_ranked AS v WHERE v.copy_number > 1",
+        + " FROM vendor_copies AS v WHERE v.copy_number > 1",
     ]
     return "WITH " + ",\n".join(parts) + "\n" + "\nUNION ALL\n".join(items)
 

@@ -94,3 +94,16 @@ def test_classes_at_the_boundaries_of_the_tolerances(tmp_path):
         ("partial", "E4", "v:5"),
         ("mismatch", "E5", "v:6"),
     }
+
+
+def test_a_redelivered_event_of_ours_is_matched_once(tmp_path):
+    items = run(
+        tmp_path,
+        [
+            ours("e1", "2026-06-02T10:00:05Z", 60),
+            ours("e1", "2026-06-02T10:00:00Z", 60),  # the same event delivered twice
+            ours("e2", "2026-06-03T10:00:00Z", 30),
+        ],
+        ["x,2026-06-02 10:00:00,+12125550001,+13125550002,60,0.006,0.006000"],
+    )
+    assert items == {("exact", "e1", "v:2"), ("ours_only", "e2", None)}

@@ -97,3 +97,76 @@ def test_an_issued_document_file_is_never_overwritten(tmp_path):
     issued = register.issue(draft(rated(amount="1.000000"))).invoice
     with pytest.raises(InvoiceRegisterError, match="never overwritten"):
         register._write(tmp_path / "ACME", issued)
+
+
+# -- a rebill after an accepted customer dispute: the customer is credited exactly once ----------
+
+def _customer_balance(register: InvoiceRegister, customer: str = "ACME") -> Decimal:
+    return sum((document.total for document in register.documents(customer)), Decimal("0.00"))
+
+
+def _standing(register: InvoiceRegister, number: str):
+    return next(s for s in register.standings(date(2026, 12, 31), "ACME") if s.invoice.number == number)
+
+
+def test_a_rebill_that_corrects_the_disputed_usage_does_not_credit_the_dispute_a_second_time(tmp_path):
+    register = InvoiceRegister(tmp_path)
+    first = register.issue(draft(rated(amount="10.000000", event_id="a"), rated(amount="2.500000", event_id="b")))
+    register.credit_line(first.invoice.number, "VOICE-INTERSTATE", Decimal("2.50"), date(2026, 12, 5), "ACME-DSP-1")
+    assert _customer_balance(register) == Decimal("10.00")
+    # the operator removes the call the customer never made and re-closes: the rebill bills 10.00,
+    # which already contains the conceded 2.50; the dispute credit must not be given again
+    outcome = register.issue(draft(rated(amount="10.000000", event_id="a")), as_of=date(2026, 12, 9))
+    assert outcome.outcome == REISSUED
+    assert _customer_balance(register) == Decimal("10.00")
+    cancelled = _standing(register, first.invoice.number)
+    assert (cancelled.credited, cancelled.balance_due, cancelled.status) == (Decimal("12.50"), Decimal("0.00"),
+                                                                               "credited")
+    assert outcome.credit_note.total == Decimal("-10.00")
+    assert outcome.carried == ()
+    assert _standing(register, outcome.invoice.number).balance_due == Decimal("10.00")
+
+
+def test_a_rebill_for_other_late_usage_keeps_the_dispute_credit_once_on_the_rebill(tmp_path):
+    register = InvoiceRegister(tmp_path)
+    first = register.issue(draft(rated(amount="10.000000", event_id="a")))
+    register.credit_line(first.invoice.number, "VOICE-INTERSTATE", Decimal("2.50"), date(2026, 12, 5), "ACME-DSP-1")
+    # late SMS usage of the same cycle: the voice line is billed again in full, so the accepted
+    # dispute's 2.50 moves to the rebill (a partial credit note on it), never 2.50 twice
+    late = draft(rated(amount="10.000000", event_id="a"), rated("sms", units=1, amount="1.000000", event_id="s"))
+    outcome = register.issue(late, as_of=date(2026, 12, 9))
+    assert outcome.outcome == REISSUED
+    assert outcome.invoice.total == Decimal("11.00")
+    assert _customer_balance(register) == Decimal("8.50")
+    cancelled = _standing(register, first.invoice.number)
+    assert (cancelled.credited, cancelled.balance_due) == (Decimal("10.00"), Decimal("0.00"))
+    assert outcome.credit_note.total == Decimal("-7.50")
+    (carried,) = outcome.carried
+    assert (carried.credits, carried.total) == (outcome.invoice.number, Decimal("-2.50"))
+    assert dict(carried.lines[0].details)["dispute_id"] == "ACME-DSP-1"
+    rebill = _standing(register, outcome.invoice.number)
+    assert (rebill.credited, rebill.balance_due, rebill.cancelled) == (Decimal("2.50"), Decimal("8.50"), False)
+    # the same close again changes nothing; a second rebill carries the credit once more, not twice
+    assert register.issue(late).outcome == UNCHANGED
+    again = register.issue(draft(rated(amount="10.000000", event_id="a")), as_of=date(2026, 12, 10))
+    assert again.outcome == REISSUED
+    assert _customer_balance(register) == Decimal("7.50")
+    assert [note.total for note in again.carried] == [Decimal("-2.50")]
+
+
+def test_a_dispute_credit_on_a_cancelled_invoice_is_refused_naming_its_rebill(tmp_path):
+    register = InvoiceRegister(tmp_path)
+    first = register.issue(draft(rated(amount="10.000000", event_id="a")))
+    rebill = register.issue(draft(rated(amount="12.000000", event_id="a")), as_of=date(2026, 12, 9)).invoice
+    with pytest.raises(InvoiceRegisterError, match=str(rebill.number)):
+        register.credit_line(first.invoice.number, "VOICE-INTERSTATE", Decimal("1.00"), date(2026, 12, 10), "D-9")
+    assert _customer_balance(register) == Decimal("12.00")
+
+
+def test_the_close_register_still_sees_an_invoice_with_a_dispute_credit_as_the_cycle_s_live_invoice(tmp_path):
+    from warp_billing.adapters.file_register import FileCloseRegister
+
+    close_register = FileCloseRegister(tmp_path)
+    first = close_register.register.issue(draft(rated(amount="10.000000", event_id="a"))).invoice
+    close_register.register.credit_line(first.number, "VOICE-INTERSTATE", Decimal("1.00"), date(2026, 12, 5), "D-1")
+    assert close_register.issued_number("ACME", "2026-11") == first.number
