@@ -12,7 +12,7 @@
 locals {
   # THE list of deployed functions. Each name needs functions/<name>/main.py with its entry point
   # and an entry in function_catalog; `make deploy-check` (CI) fails, naming the function, otherwise.
-  declared_functions = ["rate_voice", "rate_sms", "rate_api", "netsuite_sync", "balance_sweep"]
+  declared_functions = ["rate_voice", "rate_sms", "rate_api", "netsuite_sync", "balance_sweep", "rollup"]
 
   # Every entry has the same keys (deploy-check enforces it):
   #   trigger       "pubsub" (usage topic -> push subscription) or "http" (Scheduler / Cloud Tasks)
@@ -179,7 +179,11 @@ locals {
         WARP_DOCUMENTS_BUCKET = local.bucket_names.documents
         WARP_INVOICE_SINK     = "pubsub"
         WARP_INVOICE_TOPIC    = "invoices"
-        WARP_SYNC_OUTBOX      = "register" # the outbox it writes is the one netsuite_sync drains
+        # After each close it enqueues the outbox it wrote (the Firestore register's, the settings
+        # default) on the netsuite queue; netsuite_sync's scheduled sweep catches any it missed.
+        WARP_NETSUITE_QUEUE        = local.netsuite_queue_env.WARP_NETSUITE_QUEUE
+        WARP_NETSUITE_SYNC_URL     = local.netsuite_queue_env.WARP_NETSUITE_SYNC_URL
+        WARP_TASKS_INVOKER_ACCOUNT = local.netsuite_queue_env.WARP_TASKS_INVOKER_ACCOUNT
       }
       secrets      = {}
       bq_append    = ["cycle_runs"]
@@ -188,7 +192,7 @@ locals {
       bq_jobs      = true
       firestore    = "user"
       publish      = ["invoices"]
-      enqueue      = [] # the close writes the ERP outbox (Firestore); netsuite_sync's sweep enqueues it
+      enqueue      = ["netsuite"]
       bucket_read  = ["documents"]
       bucket_write = ["documents"]
       schedules = {
@@ -227,14 +231,13 @@ locals {
       concurrency = 1
       redis       = false
       env = {
-        WARP_NETSUITE_QUEUE        = "projects/${var.project}/locations/${var.region}/queues/netsuite"
-        WARP_NETSUITE_SYNC_URL     = "https://netsuite-sync-${local.run_app_suffix}"
-        WARP_TASKS_INVOKER_ACCOUNT = google_service_account.tasks.email
+        WARP_NETSUITE_QUEUE        = local.netsuite_queue_env.WARP_NETSUITE_QUEUE
+        WARP_NETSUITE_SYNC_URL     = local.netsuite_queue_env.WARP_NETSUITE_SYNC_URL
+        WARP_TASKS_INVOKER_ACCOUNT = local.netsuite_queue_env.WARP_TASKS_INVOKER_ACCOUNT
         WARP_NETSUITE_ACCOUNT      = var.netsuite_account_id
         # The sync drains the outbox the cycle close writes in the same transaction as each
-        # document: the Firestore register's erp_outbox (WARP_SYNC_OUTBOX=register with
-        # WARP_REGISTER_STORE=firestore). sync_errors on Firestore too.
-        WARP_SYNC_OUTBOX    = "register"
+        # document: the register's own outbox (the settings default), here the Firestore
+        # register's erp_outbox. sync_errors on Firestore too.
         WARP_REGISTER_STORE = "firestore"
         WARP_SYNC_ERRORS    = "firestore"
       }
@@ -320,6 +323,13 @@ locals {
   }
 
   functions = { for name, spec in local.function_catalog : name => spec if contains(local.declared_functions, name) }
+
+  # Where a function that enqueues on the netsuite queue sends its tasks (rollup, netsuite_sync).
+  netsuite_queue_env = {
+    WARP_NETSUITE_QUEUE        = "projects/${var.project}/locations/${var.region}/queues/netsuite"
+    WARP_NETSUITE_SYNC_URL     = "https://netsuite-sync-${local.run_app_suffix}"
+    WARP_TASKS_INVOKER_ACCOUNT = google_service_account.tasks.email
+  }
 
   # Settings of the rating functions (warp_billing.settings); the Redis URL comes from Secret Manager.
   rating_env = {

@@ -60,9 +60,12 @@ NetSuite sync (issue 11; the secrets come from Secret Manager in the cloud, as e
     WARP_NETSUITE_MAPPING          netsuite-mapping.yaml (SKU/fee/account/currency ids, versioned)
     WARP_NETSUITE_TIMEOUT_MS       30000   (per NetSuite call; a timeout looks the record up first)
     WARP_NETSUITE_TOKEN_MARGIN_S   300     (refresh a token this long before it expires)
-    WARP_SYNC_OUTBOX               sqlite | register  (the ERP outbox the sync drains: sqlite = a standalone
-                                   file in WARP_DATA_DIR; register = the one the cycle close writes,
-                                   beside the file register or in Firestore, per WARP_REGISTER_STORE)
+    WARP_SYNC_OUTBOX               register | sqlite  (the ERP outbox the sync drains. register, the default:
+                                   the one the cycle close writes in the transaction that issues each
+                                   document, so WARP_REGISTER_STORE alone decides where it is:
+                                   REGISTER_DIR/outbox.sqlite beside the file register, the erp_outbox
+                                   collection of the Firestore register. sqlite: a standalone outbox
+                                   file in WARP_DATA_DIR that no close writes (tests, benchmarks))
     WARP_SYNC_ERRORS               sqlite | firestore  (the sync_errors records)
     WARP_TASKS_ENDPOINT            unset = the real Cloud Tasks API; host:port = the local emulator
     WARP_NETSUITE_QUEUE            projects/warp-local/locations/us-central1/queues/netsuite
@@ -185,7 +188,7 @@ class Settings(BaseSettings):
     netsuite_mapping: Path = Path("netsuite-mapping.yaml")
     netsuite_timeout_ms: int = Field(30_000, ge=1)
     netsuite_token_margin_s: int = Field(300, ge=0, le=3000)
-    sync_outbox: Literal["register", "sqlite"] = "sqlite"
+    sync_outbox: Literal["register", "sqlite"] = "register"  # the close's own outbox (see the docstring)
     sync_errors: Literal["sqlite", "firestore"] = "sqlite"
     tasks_endpoint: str | None = None
     netsuite_queue: str = "projects/warp-local/locations/us-central1/queues/netsuite"
