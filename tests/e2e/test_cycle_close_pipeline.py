@@ -291,6 +291,6 @@ def assert_in_netsuite_once(records: list[dict], register, customers) -> None:
     assert len(keys) == len(set(keys)), sorted(keys)   # no record twice
     for customer in customers:
         [invoice] = register.documents(customer)
-        [found] = [record for record in records if record["type"] == "invoice" and record["externalId"] == invoice.number]
+        [found] = [r for r in records if r["type"] == "invoice" and r["externalId"] == invoice.number]
         assert Decimal(found["total"]) == invoice.total
         assert sum(1 for record in records if record["type"] == "customer" and customer in record["externalId"]) == 1
