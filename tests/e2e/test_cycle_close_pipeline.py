@@ -222,7 +222,7 @@ def test_scheduled_close_from_rated_calls_to_register_documents_outbox_and_netsu
     assert run["rows_returned"] == 2, run   # one usage line per customer: Python never saw the 24 calls
     for customer, row in rows.items():
         assert row["status"] == "issued" and row["document_number"] == f"{customer}-INV-000001"
-        assert row["events"] == row["rated_events"] == 12
+        assert row["events"] == row["rated_events"] == 12, raw_rows(pipeline, customer, row)
         expected = sent[customer].quantize(Decimal("0.000001"))
         assert Decimal(row["usage_amount"]) == Decimal(row["rated_amount"]) == expected
 
@@ -294,3 +294,16 @@ def assert_in_netsuite_once(records: list[dict], register, customers) -> None:
         [found] = [r for r in records if r["type"] == "invoice" and r["externalId"] == invoice.number]
         assert Decimal(found["total"]) == invoice.total
         assert sum(1 for record in records if record["type"] == "customer" and customer in record["externalId"]) == 1
+
+
+def raw_rows(pipeline, customer: str, row: dict) -> str:
+    """What a wrong count is made of: the customer's raw rated rows and the close's watermark."""
+    env = pipeline["env"]
+    client = bigquery_client(env["WARP_BIGQUERY_PROJECT"], env["WARP_BIGQUERY_ENDPOINT"])
+    table = f"{env['WARP_BIGQUERY_PROJECT']}.{env['WARP_BIGQUERY_DATASET']}.rated_usage"
+    sql = (f"SELECT event_id, event_date, start_time, inserted_at, amount FROM `{table}` "
+           f"WHERE event_date >= '2000-01-01' AND customer_id = '{customer}' ORDER BY inserted_at")
+    found = client.query(sql).result()
+    lines = [f"{r['event_id']} {r['event_date']} {r['start_time'].isoformat()} {r['inserted_at'].isoformat()} "
+             f"{r['amount']}" for r in found]
+    return f"close row {row}; watermark {row['watermark']}; raw rows:\n" + "\n".join(lines)
