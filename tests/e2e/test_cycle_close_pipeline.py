@@ -52,6 +52,7 @@ STANDIN = f"http://{local_stack.HOST}:{local_stack.NETSUITE_PORT}"
 FAULTS = {"rate_429": 0.05, "rate_limit400": 0.03, "rate_5xx": 0.05, "rate_commit_drop": 0.07}
 RUN = uuid.uuid4().hex[:8]
 DAY_S = 86_400
+WATERMARK_LAG_S = 1   # the close leaves usage written in the last second before it for the next cycle
 
 
 def stack_settings() -> dict[str, str]:
@@ -112,7 +113,7 @@ def pipeline(tmp_path_factory):
         "WARP_PLAN_STORE": "files", "WARP_PLANS_DIR": str(plans), "WARP_BIGQUERY_DATASET": f"e2ecc_{RUN}",
         "WARP_FIRESTORE_COLLECTION_PREFIX": f"e2ecc{RUN}_", "WARP_DOCUMENTS_PREFIX": f"e2ecc{RUN}",
         "WARP_MAX_EVENT_AGE_S": str(100 * DAY_S),
-        "WARP_DEDUP_TTL_S": str(100 * DAY_S), "WARP_CLOSE_WATERMARK_LAG_S": "1",
+        "WARP_DEDUP_TTL_S": str(100 * DAY_S), "WARP_CLOSE_WATERMARK_LAG_S": str(WATERMARK_LAG_S),
         "WARP_DATA_DIR": str(tmp_path_factory.mktemp("data")), "PYTHONPATH": str(ROOT / "shared"),
         # The rollup enqueues on a queue of this test's own, whose tasks go to its own netsuite_sync.
         "WARP_NETSUITE_QUEUE": queue,
@@ -211,6 +212,11 @@ def test_scheduled_close_from_rated_calls_to_register_documents_outbox_and_netsu
     first_day = date(year, month, 1)
     rated = [r for r in pipeline["usage"].rated_records(first_day, first_day + timedelta(days=31))]
     assert len({r["event_id"] for r in rated}) == 24
+    # The close bills usage written before its watermark (close time - lag); a row written within
+    # the lag is left for the next cycle, by design. The 24 calls are rated in well under a second,
+    # so the close must come after the lag, as Scheduler's daily call comes long after the last call;
+    # without this wait the close counted only the calls written before (close - 1 s): 1 of 12.
+    time.sleep(2 * WATERMARK_LAG_S)
 
     standin({"faults": FAULTS, "seed": 7, "concurrency_limit": local_stack.NETSUITE_CONCURRENCY, "latency_ms": 0})
     summary = close(pipeline, task="cycle_close", period=period)
