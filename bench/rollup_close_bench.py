@@ -12,7 +12,9 @@ For each event count asked (``--events``, several allowed) the benchmark:
    Storage stand-in, which slows down as objects accumulate), POSTs ``{"task": "cycle_close",
    "period": "2026-10"}`` and reports: load time, close time, the rows the aggregation query
    returned to Python, the customers issued, the conservation failures, and the function
-   process's peak RSS (VmHWM) before and after the close.
+   process's peak RSS (VmHWM) before and after the close. The close ends by enqueuing the ERP
+   outbox (3 documents per customer) on a Cloud Tasks queue of the benchmark's own, paused, so
+   the time includes the enqueue but no NetSuite sync runs (the NetSuite benchmark measures that).
 
 Needs the local stack (``make stack-up`` with the same WARP_STACK_PORT_OFFSET). Results go to
 stdout as JSON lines; BENCHMARKS.md has the figures with the machine's load.
@@ -41,10 +43,11 @@ sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(ROOT / "shared"))
 
 import orjson  # noqa: E402
-from google.cloud import bigquery  # noqa: E402
+from google.cloud import bigquery, tasks_v2  # noqa: E402
 
 import local_stack  # noqa: E402
 from warp_billing.adapters.bigquery_usage import RATED_USAGE, BigQueryUsageStore, bigquery_client  # noqa: E402
+from warp_billing.adapters.cloud_tasks import tasks_client  # noqa: E402
 
 PERIOD = "2026-10"
 DECK = "prefix,destination,rate,effective_date\n1,US,0.0100,2020-01-01\n"
@@ -157,6 +160,12 @@ def measure(events: int, count: int, work: Path, documents: str) -> dict:
                 "WARP_DOCUMENTS_DIR": str(work / f"documents-{tag}"),
                 "WARP_LOG_LEVEL": "WARNING", "WARP_DATA_DIR": str(work / "data"),
                 "PYTHONPATH": str(ROOT / "shared")})
+    # The rollup enqueues what it issued: onto a paused queue of this run, deleted afterwards.
+    tasks = tasks_client(env["WARP_TASKS_ENDPOINT"])
+    queue = f"projects/{local_stack.PROJECT}/locations/{local_stack.LOCATION}/queues/bench-{tag}"
+    tasks.create_queue(parent=queue.rsplit("/queues/", 1)[0], queue=tasks_v2.Queue(name=queue))
+    tasks.pause_queue(name=queue)
+    env.update({"WARP_NETSUITE_QUEUE": queue, "WARP_NETSUITE_SYNC_URL": f"http://{local_stack.HOST}:9/"})
     port = free_port()
     log = open(work / f"rollup-{events}.log", "wb")  # noqa: SIM115 - the child process writes it
     process = subprocess.Popen(
@@ -179,6 +188,7 @@ def measure(events: int, count: int, work: Path, documents: str) -> dict:
     finally:
         process.terminate()
         process.wait(timeout=30)
+        tasks.delete_queue(name=queue)
         client.delete_dataset(f"{local_stack.PROJECT}.{dataset}", delete_contents=True, not_found_ok=True)
     answer.raise_for_status()
     [run] = answer.json()["runs"]
@@ -186,7 +196,7 @@ def measure(events: int, count: int, work: Path, documents: str) -> dict:
             "generate_s": round(generated_s, 1), "load_s": round(load_s, 1),
             "close_s": round(close_s, 1), "rows_returned": run["rows_returned"], "by_status": run["by_status"],
             "events_billed": sum(row["events"] for row in run["closes"]),
-            "conservation_failures": len(run["conservation_failures"]),
+            "conservation_failures": len(run["conservation_failures"]), "netsuite": answer.json()["netsuite"],
             "peak_rss_mb_before_close": round(rss_before, 1), "peak_rss_mb_after_close": round(rss_after, 1),
             "load_average": os.getloadavg()}
 

@@ -14,6 +14,7 @@ locals {
   # and an entry in function_catalog; `make deploy-check` (CI) fails, naming the function, otherwise.
   declared_functions = [
     "rate_voice", "rate_sms", "rate_api", "netsuite_sync", "balance_sweep", "notify", "crm_sync", "webhooks", "reconcile",
+    "rollup",
   ]
 
   # Every entry has the same keys (deploy-check enforces it):
@@ -182,24 +183,31 @@ locals {
         WARP_DOCUMENTS_BUCKET = local.bucket_names.documents
         WARP_INVOICE_SINK     = "pubsub"
         WARP_INVOICE_TOPIC    = "invoices"
-        WARP_SYNC_OUTBOX      = "register" # the outbox it writes is the one netsuite_sync drains
+        # After each close it enqueues the outbox it wrote (the Firestore register's, the settings
+        # default) on the netsuite queue; netsuite_sync's scheduled sweep catches any it missed.
+        WARP_NETSUITE_QUEUE        = local.netsuite_queue_env.WARP_NETSUITE_QUEUE
+        WARP_NETSUITE_SYNC_URL     = local.netsuite_queue_env.WARP_NETSUITE_SYNC_URL
+        WARP_TASKS_INVOKER_ACCOUNT = local.netsuite_queue_env.WARP_TASKS_INVOKER_ACCOUNT
+        # Prepaid statements: the balance box from balance_ledger, the recharges and fees debited
+        # from the balance (Redis + an append to the ledger), idempotent by statement line.
+        WARP_CLOSE_PREPAID_STATEMENTS = "true"
+        WARP_LEDGER_STORE             = "bigquery"
         # The daily dunning task (issue 12): the shared Firestore stores, SendGrid, HubSpot's queue.
-        WARP_DUNNING_STORE         = "firestore"
-        WARP_EMAIL_LOG             = "firestore"
-        WARP_SENDGRID_FROM_EMAIL   = var.sendgrid_from_email
-        WARP_SENDGRID_TEMPLATES    = jsonencode(var.sendgrid_templates)
-        WARP_HUBSPOT_QUEUE         = "projects/${var.project}/locations/${var.region}/queues/hubspot"
-        WARP_HUBSPOT_TASK_URL      = "https://crm-sync-${local.run_app_suffix}"
-        WARP_TASKS_INVOKER_ACCOUNT = google_service_account.tasks.email
+        WARP_DUNNING_STORE       = "firestore"
+        WARP_EMAIL_LOG           = "firestore"
+        WARP_SENDGRID_FROM_EMAIL = var.sendgrid_from_email
+        WARP_SENDGRID_TEMPLATES  = jsonencode(var.sendgrid_templates)
+        WARP_HUBSPOT_QUEUE       = "projects/${var.project}/locations/${var.region}/queues/hubspot"
+        WARP_HUBSPOT_TASK_URL    = "https://crm-sync-${local.run_app_suffix}"
       }
       secrets      = { WARP_SENDGRID_API_KEY = "warp-sendgrid-api-key" }
-      bq_append    = ["cycle_runs"]
-      bq_read      = ["rated_usage"]
+      bq_append    = ["cycle_runs", "balance_ledger"] # prepaid statement debits (append only)
+      bq_read      = ["rated_usage", "balance_ledger"]
       bq_write     = ["usage_hourly"]
       bq_jobs      = true
       firestore    = "user"
       publish      = ["invoices"]
-      enqueue      = ["hubspot"] # dunning steps update HubSpot companies; the ERP outbox is netsuite_sync's
+      enqueue      = ["netsuite", "hubspot"] # the outbox after each close; dunning steps update HubSpot
       bucket_read  = ["documents"]
       bucket_write = ["documents"]
       schedules = {
@@ -244,14 +252,13 @@ locals {
       concurrency = 1
       redis       = false
       env = {
-        WARP_NETSUITE_QUEUE        = "projects/${var.project}/locations/${var.region}/queues/netsuite"
-        WARP_NETSUITE_SYNC_URL     = "https://netsuite-sync-${local.run_app_suffix}"
-        WARP_TASKS_INVOKER_ACCOUNT = google_service_account.tasks.email
+        WARP_NETSUITE_QUEUE        = local.netsuite_queue_env.WARP_NETSUITE_QUEUE
+        WARP_NETSUITE_SYNC_URL     = local.netsuite_queue_env.WARP_NETSUITE_SYNC_URL
+        WARP_TASKS_INVOKER_ACCOUNT = local.netsuite_queue_env.WARP_TASKS_INVOKER_ACCOUNT
         WARP_NETSUITE_ACCOUNT      = var.netsuite_account_id
         # The sync drains the outbox the cycle close writes in the same transaction as each
-        # document: the Firestore register's erp_outbox (WARP_SYNC_OUTBOX=register with
-        # WARP_REGISTER_STORE=firestore). sync_errors on Firestore too.
-        WARP_SYNC_OUTBOX    = "register"
+        # document: the register's own outbox (the settings default), here the Firestore
+        # register's erp_outbox. sync_errors on Firestore too.
         WARP_REGISTER_STORE = "firestore"
         WARP_SYNC_ERRORS    = "firestore"
       }
@@ -471,6 +478,13 @@ locals {
   }
 
   functions = { for name, spec in local.function_catalog : name => spec if contains(local.declared_functions, name) }
+
+  # Where a function that enqueues on the netsuite queue sends its tasks (rollup, netsuite_sync).
+  netsuite_queue_env = {
+    WARP_NETSUITE_QUEUE        = "projects/${var.project}/locations/${var.region}/queues/netsuite"
+    WARP_NETSUITE_SYNC_URL     = "https://netsuite-sync-${local.run_app_suffix}"
+    WARP_TASKS_INVOKER_ACCOUNT = google_service_account.tasks.email
+  }
 
   # Settings of the rating functions (warp_billing.settings); the Redis URL comes from Secret Manager.
   # A low-balance crossing of a plan with a stored card requests a card recharge (issue 12): the

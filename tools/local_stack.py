@@ -179,9 +179,8 @@ def stack_env() -> dict[str, str]:
         # The cycle close (issue 10): BigQuery usage, Firestore register + outbox, Cloud Storage documents.
         "WARP_RATED_SOURCE": "bigquery",
         "WARP_REGISTER_STORE": "firestore",
-        # The NetSuite sync drains the outbox the close writes (the Firestore register's erp_outbox),
-        # as in production (terraform/functions.tf); the settings default stays sqlite (README).
-        "WARP_SYNC_OUTBOX": "register",
+        # The NetSuite sync drains the outbox the close writes, the Firestore register's erp_outbox: the
+        # settings default (WARP_SYNC_OUTBOX=register) follows WARP_REGISTER_STORE, as in terraform.
         "WARP_DOCUMENT_STORE": "gcs",
         "WARP_RUN_LOG_STORE": "bigquery",
         "WARP_INVOICE_SINK": "log",  # no Pub/Sub stand-in: announcements become log lines

@@ -534,7 +534,7 @@ class Container:
         def build():
             from .charging.statement_debits import LedgerPrepaidStatements
 
-            return LedgerPrepaidStatements(self.balances, self.ledger_store, self.clock)
+            return LedgerPrepaidStatements(self.balances, self.ledger_store, self.clock, self.reconcile_customer)
 
         return self._part("prepaid_statements", build)
 

@@ -8,13 +8,20 @@
   credited and rebilled).
 * ``hourly_rollup(container)``: MERGE ``usage_hourly`` (BigQuery source only).
 * ``dunning(container)``: the daily dunning of overdue invoices (``dunning.service``, issue 12).
+* ``netsuite_sweep(container)``: enqueue the ERP outbox's pending documents on the netsuite
+  queue (``erp.enqueue.enqueue_pending``). The rollup runs it after every ``cycle_close`` (so an
+  issued invoice is on its way to NetSuite without waiting for the sweep) and on its own as the
+  scheduled ``netsuite_sweep`` task, which picks up whatever an earlier enqueue missed.
 * ``handle_request(body, container)``: the JSON task of a Cloud Scheduler call.
 
-A plan that cannot be read fails that customer's close (named in the run), not the run.
+A plan that cannot be read fails that customer's close (named in the run), not the run. An
+enqueue that fails after a close does not fail the close (the documents are issued and in the
+outbox): the summary says so under ``netsuite`` and the next sweep enqueues them.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +33,8 @@ from .billing.cycles import parse_period
 from .billing.errors import BillingError, PeriodError
 from .plan import Plan, PlanError, parse_plan
 from .timeutil import UTC
+
+log = logging.getLogger(__name__)
 
 
 class TaskError(ValueError):
@@ -118,6 +127,25 @@ def dunning(container: Any) -> dict:
     return summary
 
 
+def netsuite_sweep(container: Any) -> dict:
+    """Enqueue every pending outbox document (and stale enqueued ones) on the netsuite queue."""
+    from .erp.enqueue import enqueue_pending
+
+    return enqueue_pending(container.sync_outbox, container.netsuite_queue).to_record()
+
+
+def _enqueue_after_close(container: Any) -> dict:
+    try:
+        return netsuite_sweep(container)
+    except Exception as error:  # noqa: BLE001 - the close is done; the scheduled sweep retries the enqueue
+        log.error("outbox not enqueued after the close; the netsuite sweep will", exc_info=True,
+                  extra={"error": f"{type(error).__name__}: {error}"})
+        return {"error": f"{type(error).__name__}: {error}"}
+
+
+TASKS = ("hourly_rollup", "cycle_close", "netsuite_sweep", "dunning")
+
+
 def handle_request(body: Mapping | None, container: Any) -> tuple[dict, int]:
     """A Scheduler / operator request: (JSON summary, HTTP status)."""
     if not isinstance(body, Mapping):
@@ -133,12 +161,17 @@ def handle_request(body: Mapping | None, container: Any) -> tuple[dict, int]:
             return hourly_rollup(container), 200
         if task == "cycle_close":
             runs = cycle_close(container, period=body.get("period"), customer=body.get("customer"))
-            return {"task": "cycle_close", "runs": [run.summary() for run in runs]}, 200
+            return {"task": "cycle_close", "runs": [run.summary() for run in runs],
+                    "netsuite": _enqueue_after_close(container)}, 200
+        if task == "netsuite_sweep":
+            if body.get("customer") or body.get("period"):
+                raise TaskError("netsuite_sweep takes no customer or period")
+            return {"task": "netsuite_sweep", "netsuite": netsuite_sweep(container)}, 200
         if task == "dunning":
             if body.get("customer") or body.get("period"):
                 raise TaskError("dunning takes no customer or period")
             return dunning(container), 200
-        raise TaskError(f"unknown task {task!r}; expected hourly_rollup, cycle_close or dunning")
+        raise TaskError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
     except TaskError as error:
         return {"error": str(error)}, 400
     except BillingError as error:

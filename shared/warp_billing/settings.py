@@ -60,9 +60,12 @@ NetSuite sync (issue 11; the secrets come from Secret Manager in the cloud, as e
     WARP_NETSUITE_MAPPING          netsuite-mapping.yaml (SKU/fee/account/currency ids, versioned)
     WARP_NETSUITE_TIMEOUT_MS       30000   (per NetSuite call; a timeout looks the record up first)
     WARP_NETSUITE_TOKEN_MARGIN_S   300     (refresh a token this long before it expires)
-    WARP_SYNC_OUTBOX               sqlite | register  (the ERP outbox the sync drains: sqlite = a standalone
-                                   file in WARP_DATA_DIR; register = the one the cycle close writes,
-                                   beside the file register or in Firestore, per WARP_REGISTER_STORE)
+    WARP_SYNC_OUTBOX               register | sqlite  (the ERP outbox the sync drains. register, the default:
+                                   the one the cycle close writes in the transaction that issues each
+                                   document, so WARP_REGISTER_STORE alone decides where it is:
+                                   REGISTER_DIR/outbox.sqlite beside the file register, the erp_outbox
+                                   collection of the Firestore register. sqlite: a standalone outbox
+                                   file in WARP_DATA_DIR that no close writes (tests, benchmarks))
     WARP_SYNC_ERRORS               sqlite | firestore  (the sync_errors records)
     WARP_TASKS_ENDPOINT            unset = the real Cloud Tasks API; host:port = the local emulator
     WARP_NETSUITE_QUEUE            projects/warp-local/locations/us-central1/queues/netsuite
@@ -206,7 +209,7 @@ class Settings(BaseSettings):
     netsuite_mapping: Path = Path("netsuite-mapping.yaml")
     netsuite_timeout_ms: int = Field(30_000, ge=1)
     netsuite_token_margin_s: int = Field(300, ge=0, le=3000)
-    sync_outbox: Literal["register", "sqlite"] = "sqlite"
+    sync_outbox: Literal["register", "sqlite"] = "register"  # the close's own outbox (see the docstring)
     sync_errors: Literal["sqlite", "firestore"] = "sqlite"
     tasks_endpoint: str | None = None
     netsuite_queue: str = "projects/warp-local/locations/us-central1/queues/netsuite"
@@ -269,8 +272,8 @@ class Settings(BaseSettings):
     invoice_topic: str = "invoices"
     close_watermark_lag_s: int = Field(600, ge=0)
     # A prepaid customer's statement in the close: its balance box from the ledger store, and its
-    # recurring charges and fees debited from the balance (needs the ledger and Redis; the rollup
-    # function and the local stack turn it on, `warp close` on the embedded defaults leaves it off).
+    # recurring charges and fees debited from the balance (needs the ledger and Redis; Terraform turns
+    # it on for the rollup function; `warp close` and the local stack leave it off unless set).
     close_prepaid_statements: bool = False
     late_usage_lookback_days: int = Field(92, ge=1)
     firestore_collection_prefix: str = ""

@@ -62,6 +62,8 @@ class SyncWorld:
             "netsuite_private_key_file": str(self.key_file), "netsuite_mapping": str(self.mapping_file),
             "netsuite_timeout_ms": timeout_ms, "tasks_endpoint": TASKS, "netsuite_queue": self.queue_path,
             "netsuite_sync_url": self.url, "log_level": "WARNING",
+            # A standalone outbox in data_dir that the test fills itself (no close writes it).
+            "sync_outbox": "sqlite",
         }
         self.control({"certificates": {self.kid: cert}, "clients": {self.kid: self.client_id}})
         self.container = Container(Settings(**self.settings_values))

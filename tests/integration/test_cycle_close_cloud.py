@@ -31,12 +31,14 @@ from warp_billing.adapters.invoice_announcements import LogInvoicePublisher
 from warp_billing.adapters.rated_files import RatedFileSource
 from warp_billing.adapters.run_log_files import JsonlRunLog
 from warp_billing.billing.close_service import CloseTarget, CycleCloser
+from warp_billing.billing.cycles import plan_cycle
 from warp_billing.billing.taxes import OfflineTaxEngine
 from warp_billing.bootstrap import Container
 from warp_billing.closing import cycle_close
 from warp_billing.plan import load_plan, parse_plan
 from warp_billing.ports import OutboxDocument
 from warp_billing.settings import Settings
+from warp_billing.timeutil import parse_instant
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
 import local_stack  # noqa: E402
@@ -107,9 +109,6 @@ def sample(tmp_path_factory):
     return root
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "issue 10 open: the BigQuery close does not yet sum the voice-by-destination table the file close "
-    "prints (voice_destinations is [] in the cloud documents); strict, so the fix must remove this mark"))
 def test_bigquery_and_jsonl_close_into_identical_documents(stack, sample, tmp_path):
     cloud = Cloud(stack)
     records = [orjson.loads(line) for line in (sample / "rated.jsonl").read_bytes().splitlines()]
@@ -145,11 +144,21 @@ def test_bigquery_and_jsonl_close_into_identical_documents(stack, sample, tmp_pa
         billed = Decimal(cloud_row["usage_amount"])
         assert billed == Decimal(cloud_row["rated_amount"]) == Decimal(file_row["usage_amount"])
         assert all(ref.startswith(f"gs://{local_stack.DOCUMENTS_BUCKET}/") for ref in cloud_row["documents"])
-    # Python got one row per customer and line (plus one conservation row per customer), never events.
-    lines = sum(len(cloud.register.documents(c)[0].lines) for c in SAMPLE_CUSTOMERS)
+    # Python got one row per customer and line, voice lines split by deck destination (plus one
+    # conservation row per customer), never events.
+    cycles = {p.customer_id: plan_cycle(p, "2026-06") for p in plans}
+    billed = [r for r in rated if cycles[r["customer_id"]].starts_at <= parse_instant(r["start_time"])
+              < cycles[r["customer_id"]].ends_at]
+    groups = {(r["customer_id"], r["kind"], r.get("jurisdiction") or r.get("direction") or r.get("query_type"),
+               (r.get("destination") or "") if r["kind"] == "voice" else None) for r in billed}
     events = sum(row["events"] for row in bigquery.rows)
+    assert events == len(billed)
     assert queries == [bigquery.rows_returned, 3]
-    assert bigquery.rows_returned <= lines and events > 10 * sum(queries)
+    assert bigquery.rows_returned == len(groups) and events > 2 * sum(queries)
+    for customer in SAMPLE_CUSTOMERS:   # the table is there and counts every voice call of the cycle
+        [invoice] = cloud.register.documents(customer)
+        calls = sum(1 for r in billed if r["customer_id"] == customer and r["kind"] == "voice")
+        assert sum(row["calls"] for row in invoice.voice_destinations) == calls > 0
     # The run rows landed in cycle_runs.
     logged = cloud.run_log.rows(date.today() - timedelta(days=2), date.today() + timedelta(days=2), bigquery.run_id)
     assert sorted(row["customer_id"] for row in logged) == list(SAMPLE_CUSTOMERS)

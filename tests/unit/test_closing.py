@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import orjson
+from tests.erp_builders import FakeQueue
 from tests.unit.billing.billing_builders import rated
 
 from warp_billing.bootstrap import Container
@@ -13,7 +14,7 @@ from warp_billing.closing import handle_request
 from warp_billing.settings import Settings
 
 
-def container(tmp_path: Path) -> Container:
+def container(tmp_path: Path, queue=None) -> Container:
     plans = tmp_path / "plans"
     plans.mkdir()
     (plans / "deck.csv").write_text("prefix,destination,rate,effective_date\n1,US,0.01,2020-01-01\n", encoding="utf-8")
@@ -29,7 +30,8 @@ def container(tmp_path: Path) -> Container:
     settings = Settings.model_construct(**{**Settings.model_construct().__dict__, **{
         "plans_dir": plans, "rated_file": rated_path, "register_dir": tmp_path / "register",
         "documents_dir": tmp_path / "documents", "data_dir": tmp_path / "data"}})
-    return Container(settings)
+    # The netsuite queue is a fake: a unit test never reaches for Cloud Tasks.
+    return Container(settings, netsuite_queue=queue if queue is not None else FakeQueue())
 
 
 def test_a_bad_request_is_refused_with_400_naming_the_problem(tmp_path):
@@ -66,3 +68,37 @@ def test_a_cycle_issued_but_not_stored_is_finished_by_the_next_run_without_a_new
     assert set(rows) == {"BETA", "BROKEN"}
     assert (rows["BETA"]["status"], rows["BETA"]["document_number"]) == ("unchanged", "BETA-INV-000001")
     assert (tmp_path / "documents" / "BETA" / "2026-11" / "BETA-INV-000001.json").exists()
+
+
+def test_a_close_enqueues_what_it_issued_in_issue_order_and_a_repeated_close_enqueues_nothing_new(tmp_path):
+    queue = FakeQueue()
+    graph = container(tmp_path, queue)
+    assert graph.sync_outbox is graph.close_register.outbox   # the default: the outbox the close writes
+    answer, status = handle_request({"task": "cycle_close", "period": "2026-11"}, graph)
+    assert status == 200 and answer["netsuite"] == {"enqueued": 6, "already_queued": 0, "failed_waiting_for_retry": 0}
+    enqueued = [body["doc_id"] for body in queue.tasks.values()]
+    for customer in ("ACME", "BETA"):   # the customers closed in parallel; each one's documents in issue order
+        assert [doc for doc in enqueued if customer in doc] == [
+            f"customer:{customer}", f"{customer}-INV-000001", f"journal:{customer}-INV-000001"]
+    assert {doc.status for doc in graph.sync_outbox.documents()} == {"enqueued"}
+    again, _ = handle_request({"task": "cycle_close", "period": "2026-11"}, graph)
+    assert again["netsuite"]["enqueued"] == 0 and len(queue.tasks) == 6
+
+
+def test_the_netsuite_sweep_task_enqueues_what_an_earlier_enqueue_missed(tmp_path):
+    class DownQueue(FakeQueue):
+        def enqueue(self, name, body, *, delay_s=0):
+            raise ConnectionError("Cloud Tasks unavailable")
+
+    graph = container(tmp_path, DownQueue())
+    answer, status = handle_request({"task": "cycle_close", "period": "2026-11"}, graph)
+    assert status == 200 and answer["runs"][0]["by_status"] == {"failed": 1, "issued": 2}  # the close stands
+    assert "ConnectionError" in answer["netsuite"]["error"]
+    assert {doc.status for doc in graph.sync_outbox.documents()} == {"pending"}
+
+    queue = FakeQueue()
+    graph._parts["netsuite_queue"] = queue   # the queue is back
+    swept, status = handle_request({"task": "netsuite_sweep"}, graph)
+    assert status == 200 and swept == {"task": "netsuite_sweep", "netsuite": {
+        "enqueued": 6, "already_queued": 0, "failed_waiting_for_retry": 0}}
+    assert handle_request({"task": "netsuite_sweep", "period": "2026-11"}, graph)[1] == 400

@@ -26,6 +26,7 @@ import pytest
 import warp_billing.adapters as adapters
 from warp_billing.adapters.bigquery_usage import TABLES, TableSpec, load_schema_json
 from warp_billing.products import functions, products
+from warp_billing.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM = ROOT / "terraform"
@@ -191,7 +192,8 @@ def test_the_ledger_is_append_only_for_every_function_that_writes_it():
     for name, spec in CATALOG.items():
         assert "balance_ledger" not in spec["bq_write"], name
     writers = [name for name, spec in CATALOG.items() if "balance_ledger" in spec["bq_append"]]
-    assert set(RATING) | {"balance_sweep", "webhooks"} == set(writers)   # webhooks: payments to prepaid balances
+    # webhooks: payments to prepaid balances; rollup: prepaid statement debits
+    assert set(RATING) | {"balance_sweep", "webhooks", "rollup"} == set(writers)
     # Nothing is granted on the dataset: a dataset-level role would reach the ledger too.
     assert "google_bigquery_dataset_iam_member" not in RESOURCES
     assert "google_bigquery_dataset_iam_binding" not in RESOURCES
@@ -226,7 +228,7 @@ def test_the_netsuite_queue_is_owned_by_netsuite_sync_rate_limited_and_routed_to
     assert "service_config[0].uri" in target["uri_override"][0]["host"]
     assert target["oidc_token"][0]["service_account_email"] == "${google_service_account.tasks.email}"
     assert "cloudfunctions.net" not in ALL_TF
-    assert CATALOG["netsuite_sync"]["env"]["WARP_NETSUITE_SYNC_URL"] == "https://netsuite-sync-${local.run_app_suffix}"
+    assert LOCALS["netsuite_queue_env"]["WARP_NETSUITE_SYNC_URL"] == "https://netsuite-sync-${local.run_app_suffix}"
     assert LOCALS["run_app_suffix"] == "${data.google_project.this.number}.${var.region}.run.app"
     retry = queue["retry_config"][0]
     assert retry["max_attempts"] >= 1 and retry["min_backoff"] and retry["max_backoff"]
@@ -271,6 +273,38 @@ def test_scheduler_jobs_come_from_the_functions_and_authenticate_with_oidc():
     oidc = job["http_target"][0]["oidc_token"][0]
     assert oidc["service_account_email"] == "${google_service_account.scheduler.email}"
     assert oidc["audience"] == job["http_target"][0]["uri"]
+
+
+def test_rollup_is_deployed_with_its_own_least_privilege_account_and_scheduled_with_oidc():
+    assert "rollup" in DECLARED and (ROOT / "functions" / "rollup" / "main.py").is_file()
+    rollup = CATALOG["rollup"]
+    # Redis: the dunning hold and the prepaid statement debits (a credit per statement line).
+    assert rollup["trigger"] == "http" and rollup["ingress"] == "ALLOW_INTERNAL_ONLY" and rollup["redis"] is True
+    # Its own account (google_service_account.fn is per function); only what the close touches:
+    assert rollup["bq_read"] == ["rated_usage", "balance_ledger"]   # the rated usage; prepaid statement boxes
+    assert rollup["bq_write"] == ["usage_hourly"]           # the hourly MERGE
+    assert rollup["bq_append"] == ["cycle_runs", "balance_ledger"]  # run rows; statement debits, append only
+    assert rollup["env"]["WARP_CLOSE_PREPAID_STATEMENTS"] == "true"
+    assert rollup["bq_jobs"] is True and rollup["firestore"] == "user"   # register transactions, plans
+    assert rollup["bucket_read"] == rollup["bucket_write"] == ["documents"]  # objectCreator: no overwrite
+    assert rollup["publish"] == ["invoices"] and rollup["enqueue"] == ["netsuite", "hubspot"]
+    assert rollup["secrets"] == {"WARP_SENDGRID_API_KEY": "warp-sendgrid-api-key"}   # dunning emails
+    # Daily close and hourly rollup, from Scheduler with OIDC (test_scheduler_jobs_...).
+    assert {job: spec["body"] for job, spec in rollup["schedules"].items()} == {
+        "rollup-hourly": {"task": "hourly_rollup"}, "cycle-close-daily": {"task": "cycle_close"},
+        "dunning-daily": {"task": "dunning"}}
+    assert rollup["schedules"]["cycle-close-daily"]["schedule"] == "0 12 * * *"
+    # The outbox the close writes is the one netsuite_sync drains: the register's (the settings
+    # default), Firestore in both; no function sets WARP_SYNC_OUTBOX to anything else.
+    assert Settings.model_fields["sync_outbox"].default == "register"
+    for name in ("rollup", "netsuite_sync"):
+        assert CATALOG[name]["env"]["WARP_REGISTER_STORE"] == "firestore"
+        assert "WARP_SYNC_OUTBOX" not in CATALOG[name]["env"]
+        for key in ("WARP_NETSUITE_QUEUE", "WARP_NETSUITE_SYNC_URL", "WARP_TASKS_INVOKER_ACCOUNT"):
+            assert CATALOG[name]["env"][key] == f"${{local.netsuite_queue_env.{key}}}"
+    # Enqueuing with the tasks' OIDC identity means acting as warp-tasks (iam.tf grants it per enqueuer).
+    assert RESOURCES["google_service_account_iam_member"]["function_acts_as_tasks"]["for_each"] == \
+        "${local.enqueuers}"
 
 
 def test_function_bundles_are_uploaded_under_their_content_hash():

@@ -9,7 +9,8 @@ start in the customer's own zone, shifted back by the anchor day, truncated to t
 (its first write, ``QUALIFY ROW_NUMBER()``); the first write's ``inserted_at`` decides current,
 late (prior-period) or next cycle (billing.close_usage). The partition column is filtered to
 the days the windows (and the late-usage lookback) can reach. Python receives one row per
-customer, service period and product line: never events.
+customer, service period and product line (voice lines: one per deck destination, which the
+invoice's voice-by-destination table sums): never events.
 
 The conservation check is a second, independent query on the raw rows (``GROUP BY event_id``
 instead of the window function): per customer the amount and count of the same selection,
@@ -29,7 +30,7 @@ from google.cloud import bigquery
 
 from ..billing.close_usage import CloseUsage, CloseWindow, UnbillableUsageError, UsageBatch, check_group
 from ..billing.usage_lines import CustomerUsage, UsageTotals
-from ..products import products
+from ..products import VOICE, products
 from .bigquery_usage import CYCLE_RUNS, RATED_USAGE, USAGE_HOURLY, _BigQueryDataset
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,9 @@ def _sub_kind_sql() -> str:
 
 
 _SUB_KIND = _sub_kind_sql()
+# Voice lines also split by the deck destination they were priced at (the invoice's voice-by-destination
+# table, as the file scan keys them; "" when the line names none); other kinds have no destination.
+_DESTINATION = f"CASE WHEN r.kind = '{VOICE.kind}' THEN COALESCE(r.destination, '') END"
 _WINDOWS = """windows AS (
   SELECT w.customer_id, w.period, w.zone, w.anchor_day, w.mark, w.previous_mark FROM UNNEST(@windows) AS w)"""
 _SELECTED = ("inserted_at <= mark AND (service_period = period "
@@ -84,16 +88,16 @@ class BigQueryRatedSource(_BigQueryDataset):
         lines_sql = f"""
 WITH {_WINDOWS},
 rated AS (
-  SELECT r.customer_id, r.kind, {_SUB_KIND} AS sub_kind, r.billed_units, r.amount, r.vendor_cost,
-         r.inserted_at, {_PERIOD} AS service_period, w.period, w.mark, w.previous_mark
+  SELECT r.customer_id, r.kind, {_SUB_KIND} AS sub_kind, {_DESTINATION} AS destination, r.billed_units,
+         r.amount, r.vendor_cost, r.inserted_at, {_PERIOD} AS service_period, w.period, w.mark, w.previous_mark
   FROM `{table}` AS r JOIN windows AS w ON r.customer_id = w.customer_id
   WHERE r.event_date BETWEEN @first_day AND @last_day AND r.customer_id IN UNNEST(@customer_ids)
   QUALIFY ROW_NUMBER() OVER (PARTITION BY r.event_id ORDER BY r.inserted_at) = 1)
-SELECT customer_id, service_period, kind, sub_kind, COUNT(*) AS events,
+SELECT customer_id, service_period, kind, sub_kind, destination, COUNT(*) AS events,
        SUM(billed_units) AS billed_units, SUM(amount) AS amount, SUM(vendor_cost) AS vendor_cost
 FROM rated WHERE {_SELECTED}
-GROUP BY customer_id, service_period, kind, sub_kind
-ORDER BY customer_id, service_period, kind, sub_kind"""
+GROUP BY customer_id, service_period, kind, sub_kind, destination
+ORDER BY customer_id, service_period, kind, sub_kind, destination"""
         rows = list(self._query(lines_sql, parameters))
         usage, failures = _usage_from_lines(windows, rows)
         checks = self._conservation(parameters)
@@ -262,6 +266,7 @@ def _usage_from_lines(windows: Sequence[CloseWindow], rows: list) -> tuple[dict[
     """Per customer: the cycle's groups and late groups by service period, from the line rows."""
     periods = {w.customer_id: w.cycle.label for w in windows}
     groups: dict[str, dict[str, dict[tuple[str, str], UsageTotals]]] = {w.customer_id: {} for w in windows}
+    destinations: dict[str, dict[str, dict[str, UsageTotals]]] = {w.customer_id: {} for w in windows}
     failures: dict[str, UnbillableUsageError] = {}
     for row in rows:
         customer = row["customer_id"]
@@ -271,12 +276,22 @@ def _usage_from_lines(windows: Sequence[CloseWindow], rows: list) -> tuple[dict[
             failures.setdefault(customer, UnbillableUsageError(
                 f"{customer} {row['service_period']}: {error} ({row['events']} events)"))
             continue
-        period_groups = groups[customer].setdefault(row["service_period"], {})
-        period_groups[(row["kind"], row["sub_kind"])] = UsageTotals(row["events"], row["billed_units"] or 0,
-                                                                row["amount"] or Decimal(0))
+        period = row["service_period"]
+        totals = UsageTotals(row["events"], row["billed_units"] or 0, row["amount"] or Decimal(0))
+        _add(groups[customer].setdefault(period, {}), (row["kind"], row["sub_kind"]), totals)
+        if row["kind"] == VOICE.kind:   # one row per destination: folded into the line, kept for the table
+            _add(destinations[customer].setdefault(period, {}), row["destination"] or "", totals)
     usage = {}
     for customer, by_period in groups.items():
-        current = CustomerUsage(customer, by_period.pop(periods[customer], {}))
-        prior = {label: CustomerUsage(customer, found) for label, found in by_period.items()}
+        named = destinations[customer]
+        label = periods[customer]
+        current = CustomerUsage(customer, by_period.pop(label, {}), destinations=named.pop(label, {}))
+        prior = {period: CustomerUsage(customer, found, destinations=named.get(period, {}))
+                 for period, found in by_period.items()}
         usage[customer] = CloseUsage(customer, current, prior)
     return usage, failures
+
+
+def _add(totals_by_key: dict, key: Any, totals: UsageTotals) -> None:
+    found = totals_by_key.get(key)
+    totals_by_key[key] = totals if found is None else found + totals

@@ -10,6 +10,7 @@ lines still missing and finds the others already booked.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..billing.invoice import Invoice
@@ -17,6 +18,7 @@ from ..billing.prepaid_statement import statement_debits
 from ..plan import Plan
 from ..ports import BalanceStore, Clock, LedgerEntry, LedgerStore
 from .prepaid import prepaid_terms
+from .topups import book_credit
 
 ADJUSTMENT = "adjustment"
 
@@ -31,15 +33,24 @@ class PostedDebits:
 
 
 def post_statement_debits(statement: Invoice, plan: Plan, balances: BalanceStore, ledger: LedgerStore,
-                          at_ms: int) -> PostedDebits:
-    """Debit every non-usage line and fee of an issued statement (idempotent by statement line)."""
+                          at_ms: int, reconcile: Callable[[str], bool] | None = None) -> PostedDebits:
+    """Debit every non-usage line and fee of an issued statement (idempotent by statement line).
+
+    With ``reconcile``, each debit goes through ``topups.book_credit``: a customer whose Redis copy
+    was lost or restored is brought up to the ledger first, so a debit never lands on an account
+    re-opened at zero."""
     terms = prepaid_terms(plan)
     booked = already = 0
     balance = None
     for debit in statement_debits(statement):
-        result = balances.credit(statement.customer_id, debit.entry_id, debit.amount_micros, ADJUSTMENT,
-                                 debit.reference, at_ms, terms)
-        ledger.append(list(result.entries))      # re-appending a booked entry is a no-op (by entry id)
+        if reconcile is not None:
+            result = book_credit(balances, ledger, reconcile, customer_id=statement.customer_id,
+                                 entry_id=debit.entry_id, amount_micros=debit.amount_micros, kind=ADJUSTMENT,
+                                 reference=debit.reference, at_ms=at_ms, terms=terms)
+        else:
+            result = balances.credit(statement.customer_id, debit.entry_id, debit.amount_micros, ADJUSTMENT,
+                                     debit.reference, at_ms, terms)
+            ledger.append(list(result.entries))      # re-appending a booked entry is a no-op (by entry id)
         balance = result.balance_micros
         if result.duplicate:
             already += 1
@@ -52,11 +63,12 @@ class LedgerPrepaidStatements:
     """``PrepaidStatements`` on the charging stores: the persisted ledger for the balance box,
     the balance store (Redis) and the ledger for the statement debits (the cloud close)."""
 
-    def __init__(self, balances: BalanceStore, ledger: LedgerStore, clock: Clock):
-        self.balances, self.ledger, self.clock = balances, ledger, clock
+    def __init__(self, balances: BalanceStore, ledger: LedgerStore, clock: Clock,
+                 reconcile: Callable[[str], bool] | None = None):
+        self.balances, self.ledger, self.clock, self.reconcile = balances, ledger, clock, reconcile
 
     def ledger_entries(self, customer_id: str) -> list[LedgerEntry]:
         return list(self.ledger.entries(customer_id))
 
     def post(self, statement: Invoice, plan: Plan) -> PostedDebits:
-        return post_statement_debits(statement, plan, self.balances, self.ledger, self.clock.now_ms())
+        return post_statement_debits(statement, plan, self.balances, self.ledger, self.clock.now_ms(), self.reconcile)
