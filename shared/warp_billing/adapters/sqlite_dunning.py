@@ -9,9 +9,10 @@ claim older than ``stale_claim_s`` (a crash between claim and send) may be taken
 from __future__ import annotations
 
 import sqlite3
-import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from .sqlite_connections import ThreadConnections
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS dunning_steps (
@@ -30,20 +31,10 @@ CREATE TABLE IF NOT EXISTS email_log (
 
 class _Sqlite:
     def __init__(self, path: str | Path):
-        self._path = Path(path)
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        self._init_lock = threading.Lock()
+        self._connections = ThreadConnections(path, _SCHEMA)
 
     def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            with self._init_lock:  # one connection at a time switches a new file to WAL
-                conn = sqlite3.connect(self._path, timeout=30, isolation_level=None)
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.executescript(_SCHEMA)
-            self._local.conn = conn
-        return conn
+        return self._connections.get()
 
 
 class SqliteDunningStore(_Sqlite):

@@ -9,7 +9,6 @@ id). Amounts are stored as decimal text and summed as Decimal.
 from __future__ import annotations
 
 import sqlite3
-import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date
@@ -22,6 +21,7 @@ from ..billing.invoice_store import APPLICATIONS_SQL, net_applications
 from ..charging.errors import TransientCode, TransientError
 from ..payments.allocation import ZERO, Application
 from ..payments.records import APPLIED, DECLINED, PENDING, PaymentHeader, PaymentRecord, ReversalRecord, remaining
+from .sqlite_connections import ThreadConnections
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS payments (
@@ -48,18 +48,10 @@ class SqlitePaymentStore:
     """``PaymentStore`` in one SQLite file (WAL, a connection per thread)."""
 
     def __init__(self, path: Path) -> None:
-        self._path = Path(path)
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
+        self._connections = ThreadConnections(path, _SCHEMA)
 
     def _connection(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self._path, timeout=30, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(_SCHEMA)
-            self._local.conn = conn
-        return conn
+        return self._connections.get()
 
     @contextmanager
     def _writing(self) -> Iterator[sqlite3.Connection]:

@@ -8,10 +8,10 @@ notification redelivered concurrently is accepted exactly once.
 from __future__ import annotations
 
 import sqlite3
-import threading
 from pathlib import Path
 
 from ..charging.errors import TransientCode, TransientError
+from .sqlite_connections import ThreadConnections
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS webhook_receipts (
@@ -24,18 +24,10 @@ class SqliteWebhookReceipts:
     """``WebhookReceipts`` in one SQLite file."""
 
     def __init__(self, path: Path) -> None:
-        self._path = Path(path)
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
+        self._connections = ThreadConnections(path, _SCHEMA)
 
     def _connection(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self._path, timeout=30, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(_SCHEMA)
-            self._local.conn = conn
-        return conn
+        return self._connections.get()
 
     def record_once(self, source: str, event_id: str, received_at: str, body: bytes) -> bool:
         try:
