@@ -128,6 +128,7 @@ BIGQUERY_PACKAGES = (
     "bqemulator==1.4.0",
     f"duckdb=={DUCKDB_VERSION}",
     f"duckdb-extension-spatial=={DUCKDB_VERSION}",
+    f"duckdb-extension-avro=={DUCKDB_VERSION}",
     "numpy",
 )
 TASKS_PACKAGES = ("gcloud-tasks-emulator==0.6.2",)
@@ -340,31 +341,35 @@ def _base_python() -> str:
     return getattr(sys, "_base_executable", None) or sys.executable
 
 
-def _spatial_extension_source() -> Path:
+DUCKDB_EXTENSIONS = ("spatial", "avro")  # bqemulator loads spatial at start and avro for query results
+
+
+def _extension_source(name: str) -> Path:
     site = next((STACK_DIR / "bigquery" / "lib").glob("python3*/site-packages"), None)
     if site is None:
         raise StackError("the BigQuery emulator venv has no site-packages; rerun `make stack-install`")
-    return site / "duckdb_extension_spatial" / "extensions" / f"v{DUCKDB_VERSION}" / "spatial.duckdb_extension"
+    return site / f"duckdb_extension_{name}" / "extensions" / f"v{DUCKDB_VERSION}" / f"{name}.duckdb_extension"
 
 
-def _spatial_extension_target() -> Path:
-    return Path.home() / ".duckdb" / "extensions" / f"v{DUCKDB_VERSION}" / "linux_amd64" / "spatial.duckdb_extension"
+def _extension_target(name: str) -> Path:
+    return Path.home() / ".duckdb" / "extensions" / f"v{DUCKDB_VERSION}" / "linux_amd64" / f"{name}.duckdb_extension"
 
 
-def _copy_spatial_extension() -> None:
-    """bqemulator loads DuckDB's spatial extension at start and would download it otherwise."""
-    source, target = _spatial_extension_source(), _spatial_extension_target()
-    if not source.exists():
-        raise StackError(f"{source} is missing: duckdb-extension-spatial did not install its extension file")
-    if target.exists() and target.stat().st_size == source.stat().st_size:
-        return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, target)
+def _copy_duckdb_extensions() -> None:
+    """The emulator's DuckDB would download these extensions, and this machine has no network at run time."""
+    for name in DUCKDB_EXTENSIONS:
+        source, target = _extension_source(name), _extension_target(name)
+        if not source.exists():
+            raise StackError(f"{source} is missing: duckdb-extension-{name} did not install its extension file")
+        if target.exists() and target.stat().st_size == source.stat().st_size:
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
 
 
 def _install_bigquery(component: Component, log: Path) -> None:
     _install_python_venv(component, log)
-    _copy_spatial_extension()
+    _copy_duckdb_extensions()
 
 
 def _install_firestore(component: Component, log: Path) -> None:
@@ -394,7 +399,8 @@ COMPONENTS = (
         "bigquery",
         BIGQUERY_PACKAGES,
         _install_bigquery,
-        lambda: (STACK_DIR / "bigquery" / "bin" / "bqemulator").exists() and _spatial_extension_target().exists(),
+        lambda: (STACK_DIR / "bigquery" / "bin" / "bqemulator").exists()
+        and all(_extension_target(name).exists() for name in DUCKDB_EXTENSIONS),
     ),
     Component(
         "firestore",
@@ -438,7 +444,7 @@ def install(args: argparse.Namespace) -> int:
     for directory in (STACK_DIR, LOG_DIR, STAMP_DIR):
         directory.mkdir(parents=True, exist_ok=True)
     if (STACK_DIR / "bigquery" / "bin" / "bqemulator").exists():
-        _copy_spatial_extension()  # $HOME may be new although .local-stack was kept
+        _copy_duckdb_extensions()  # $HOME may be new although .local-stack was kept
     todo = [c for c in COMPONENTS if args.force or not c.is_installed()]
     for component in COMPONENTS:
         if component not in todo:
