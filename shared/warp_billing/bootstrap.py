@@ -547,7 +547,8 @@ class Container:
         if kind == "bigquery":
             from .adapters.bigquery_close import BigQueryRatedSource
 
-            return BigQueryRatedSource(self._bigquery_client, self.settings)
+            return BigQueryRatedSource(self._bigquery_client, self.settings,
+                                       deadline_s=self.settings.close_query_timeout_s)
         raise ConfigurationError(f"unknown rated source {kind!r}")
 
     def _build_close_register(self):
