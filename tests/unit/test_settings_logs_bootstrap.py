@@ -106,6 +106,20 @@ def test_the_cloud_adapters_are_chosen_by_settings_and_build_no_client_until_use
     assert cloud.usage_store.dataset == "warp_billing" and cloud.alert_publisher.topic == "billing-alerts"
 
 
+def test_the_close_waits_minutes_for_its_bigquery_aggregation_while_the_realtime_store_keeps_60_s(monkeypatch):
+    from warp_billing.adapters.bigquery_close import BigQueryRatedSource
+
+    monkeypatch.delenv("WARP_CLOSE_QUERY_TIMEOUT_S", raising=False)
+    assert Settings().close_query_timeout_s == 600
+    monkeypatch.setenv("WARP_CLOSE_QUERY_TIMEOUT_S", "1800")
+    cloud = bootstrap.Container(Settings(rated_source="bigquery", usage_store="bigquery",
+                                         bigquery_endpoint="http://127.0.0.1:1"))
+
+    assert isinstance(cloud.rated_source, BigQueryRatedSource)
+    assert cloud.rated_source.deadline_s == 1800
+    assert cloud.usage_store.deadline_s == 60
+
+
 def test_the_instance_container_is_built_once(monkeypatch, tmp_path):
     monkeypatch.setenv("WARP_DATA_DIR", str(tmp_path))
     bootstrap.reset()
