@@ -229,6 +229,12 @@ locals {
           schedule    = "0 14 * * *"
           body        = { task = "dunning" }
         }
+        # Daily full HubSpot push: every customer's company and deals (plans, commitments), <= 100 per task.
+        "crm-push-daily" = {
+          description = "HubSpot: every customer's company and deals upserted in batches (hubspot queue)."
+          schedule    = "30 14 * * *"
+          body        = { task = "crm_push" }
+        }
       }
       queues = {}
       tables = {

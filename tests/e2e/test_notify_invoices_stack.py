@@ -181,3 +181,18 @@ def test_receipts_from_notify_and_reminders_carry_the_invoice_pdf_from_the_docum
     assert len(reminders) == 1
     _pdf_attachment(reminders[0], overdue.number)
 
+
+def test_warp_crm_push_upserts_the_customers_company_and_deals_through_the_hubspot_queue(env, tmp_path_factory):
+    customer = load_customer(env, tmp_path_factory, "postpaid")
+    summary = json.loads(warp(env, "crm", "push", "--customer", customer, "--json"))
+    assert summary == {"task": "crm_push", "companies": 1, "company_tasks": 1, "deals": 1, "deal_tasks": 1,
+                       "errors": []}
+    found = company(customer)
+    assert found is not None and found["properties"]["name"] == f"{customer} Telecom"
+    assert found["properties"]["warp_billing"] == "postpaid"
+    deadline = time.monotonic() + 60
+    deal = None
+    while deal is None and time.monotonic() < deadline:
+        deal = requests.get(HUBSPOT + "/_objects/deals", timeout=10).json().get(f"warp_deal_id={customer}:plan")
+        time.sleep(0.3)
+    assert deal is not None and deal["properties"]["warp_customer_id"] == customer

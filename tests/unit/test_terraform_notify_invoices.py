@@ -45,3 +45,8 @@ def test_notify_reads_only_the_documents_bucket_and_writes_none():
     member = RESOURCES["google_storage_bucket_iam_member"]["function_buckets"]
     assert member["for_each"] == "${local.function_buckets}" and member["role"] == "${each.value.role}"
 
+
+def test_the_bulk_hubspot_push_is_a_daily_rollup_task():
+    job = CATALOG["rollup"]["schedules"]["crm-push-daily"]
+    assert job["body"] == {"task": "crm_push"}
+    assert "hubspot" in CATALOG["rollup"]["enqueue"]
