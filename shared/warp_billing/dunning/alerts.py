@@ -89,7 +89,6 @@ class AlertHandler:
             self.crm.company(customer_id, properties)
         return {"outcome": sent, "type": kind, "customer_id": customer_id, "reinstated": reinstated}
 
-
     def invoice_issued(self, announcement: Mapping[str, Any], as_of: date) -> dict[str, Any]:
         """An issued document on the invoices topic -> the HubSpot company, once per document."""
         customer, number = announcement.get("customer_id"), announcement.get("invoice_number")
