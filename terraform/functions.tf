@@ -229,6 +229,12 @@ locals {
           schedule    = "0 14 * * *"
           body        = { task = "dunning" }
         }
+        # Daily full HubSpot push: every customer's company and deals (plans, commitments), <= 100 per task.
+        "crm-push-daily" = {
+          description = "HubSpot: every customer's company and deals upserted in batches (hubspot queue)."
+          schedule    = "30 14 * * *"
+          body        = { task = "crm_push" }
+        }
       }
       queues = {}
       tables = {
@@ -294,8 +300,11 @@ locals {
       buckets = []
     }
 
-    # Customer emails from billing-alerts (issue 12): low balance, recharge declined, payment receipts;
-    # on payment_received the reinstatement of a customer suspended for non-payment, and HubSpot.
+    # Customer emails from billing-alerts (issue 12): low balance, prepaid suspension pending and
+    # suspended, recharge declined, payment receipts (the paid invoices' PDFs attached, read from the
+    # documents bucket); on payment_received the reinstatement of a customer suspended for non-payment,
+    # and HubSpot. It also consumes the invoices topic (pubsub.tf): each issued document updates the
+    # customer's HubSpot company (last invoice, balance due) through the hubspot queue.
     notify = {
       description = "Customer emails, receipts and reinstatement from billing-alerts (SendGrid, HubSpot queue)."
       entry_point = "notify"
@@ -317,6 +326,8 @@ locals {
         WARP_HUBSPOT_QUEUE         = "projects/${var.project}/locations/${var.region}/queues/hubspot"
         WARP_HUBSPOT_TASK_URL      = "https://crm-sync-${local.run_app_suffix}"
         WARP_TASKS_INVOKER_ACCOUNT = google_service_account.tasks.email
+        WARP_DOCUMENT_STORE        = "gcs" # invoice PDFs to attach (read only)
+        WARP_DOCUMENTS_BUCKET      = local.bucket_names.documents
       }
       secrets      = { WARP_SENDGRID_API_KEY = "warp-sendgrid-api-key" }
       bq_append    = []
@@ -326,7 +337,7 @@ locals {
       firestore    = "user" # plans (read), register (read), dunning store and email log (write)
       publish      = []
       enqueue      = ["hubspot"]
-      bucket_read  = [] # invoice PDFs: the documents bucket, once rollup (its owner) is declared
+      bucket_read  = ["documents"] # invoice PDFs: objectViewer on the documents bucket only
       bucket_write = []
       schedules    = {}
       queues       = {}

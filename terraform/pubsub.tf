@@ -188,3 +188,86 @@ resource "google_pubsub_subscription_iam_member" "alerts_dead_letter_subscriber"
   role         = "roles/pubsub.subscriber"
   member       = local.pubsub_service_agent
 }
+
+# -- the invoices consumers (issue 12: HubSpot's last invoice and balance due per issued document) ----
+# The cycle close (rollup) announces each issued document on `invoices`; `notify` updates the
+# customer's HubSpot company through the hubspot queue, once per document. Same retry and
+# dead-letter discipline as above; declared only while both the topic's owner and the consumer are.
+
+locals {
+  invoice_functions = {
+    for name in ["notify"] : name => local.functions[name]
+    # an "alerts" function: its push invoker (iam.tf alerts_push_invoker) serves this subscription too
+    if contains(keys(local.functions), name) && contains(keys(local.owned_topics), "invoices")
+    && try(local.functions[name].trigger, "") == "alerts"
+  }
+}
+
+resource "google_pubsub_topic" "invoices_dead_letter" {
+  for_each                   = local.invoice_functions
+  name                       = "invoices-${replace(each.key, "_", "-")}-dead-letter"
+  message_retention_duration = var.usage_message_retention
+  depends_on                 = [time_sleep.apis_ready]
+}
+
+resource "google_pubsub_subscription" "invoices_push" {
+  for_each                   = local.invoice_functions
+  name                       = "invoices-${replace(each.key, "_", "-")}"
+  topic                      = google_pubsub_topic.owned["invoices"].id
+  ack_deadline_seconds       = each.value.timeout
+  message_retention_duration = var.usage_message_retention
+
+  expiration_policy {
+    ttl = ""
+  }
+
+  retry_policy {
+    minimum_backoff = "10s"
+    maximum_backoff = "600s"
+  }
+
+  dead_letter_policy {
+    dead_letter_topic     = google_pubsub_topic.invoices_dead_letter[each.key].id
+    max_delivery_attempts = var.max_delivery_attempts
+  }
+
+  push_config {
+    push_endpoint = google_cloudfunctions2_function.fn[each.key].service_config[0].uri
+    oidc_token {
+      service_account_email = google_service_account.pubsub_push.email
+      audience              = google_cloudfunctions2_function.fn[each.key].service_config[0].uri
+    }
+  }
+
+  depends_on = [
+    google_cloud_run_service_iam_member.alerts_push_invoker,
+    google_pubsub_topic_iam_member.invoices_dead_letter_publisher,
+    time_sleep.iam_ready,
+  ]
+}
+
+resource "google_pubsub_subscription" "invoices_dead_letter" {
+  for_each                   = local.invoice_functions
+  name                       = "invoices-${replace(each.key, "_", "-")}-dead-letter-hold"
+  topic                      = google_pubsub_topic.invoices_dead_letter[each.key].id
+  message_retention_duration = var.usage_message_retention
+  retain_acked_messages      = true
+  ack_deadline_seconds       = 60
+  expiration_policy {
+    ttl = ""
+  }
+}
+
+resource "google_pubsub_topic_iam_member" "invoices_dead_letter_publisher" {
+  for_each = local.invoice_functions
+  topic    = google_pubsub_topic.invoices_dead_letter[each.key].name
+  role     = "roles/pubsub.publisher"
+  member   = local.pubsub_service_agent
+}
+
+resource "google_pubsub_subscription_iam_member" "invoices_dead_letter_subscriber" {
+  for_each     = local.invoice_functions
+  subscription = google_pubsub_subscription.invoices_push[each.key].name
+  role         = "roles/pubsub.subscriber"
+  member       = local.pubsub_service_agent
+}

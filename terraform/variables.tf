@@ -201,7 +201,7 @@ variable "sendgrid_from_email" {
 }
 
 variable "sendgrid_templates" {
-  description = "SendGrid dynamic template id by email kind (remind, warn, suspend, collections, reinstated, low_balance, recharge_declined, payment_receipt)."
+  description = "SendGrid dynamic template id by email kind (remind, warn, suspend, collections, reinstated, low_balance, recharge_declined, payment_receipt, suspend_pending, suspended)."
   type        = map(string)
   default     = {}
 }

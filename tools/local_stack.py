@@ -110,7 +110,7 @@ HUBSPOT_QUEUE = "hubspot"
 HUBSPOT_CONCURRENCY = 2    # terraform var.hubspot_concurrency's default
 HUBSPOT_STANDIN_RATE = 10  # requests per second before the stand-in answers 429 (HubSpot: 100-190 per 10 s)
 EMAIL_KINDS = ("remind", "warn", "suspend", "collections", "reinstated", "low_balance", "recharge_declined",
-               "payment_receipt")
+               "payment_receipt", "suspend_pending", "suspended")
 RECHARGE_QUEUE = "recharge"  # card auto-recharge tasks, served by the webhooks function's /tasks/recharge
 
 FUNCTIONS = (  # (name, target, port): the Pub/Sub-triggered rating functions

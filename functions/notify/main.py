@@ -1,10 +1,13 @@
-"""Cloud Function (gen2) `notify`: customer emails, reinstatement and HubSpot from billing-alerts.
+"""Cloud Function (gen2) `notify`: customer emails, reinstatement and HubSpot from billing-alerts and invoices.
 
-Eventarc pushes one billing alert per CloudEvent. The work is in ``warp_billing.dunning``:
-low-balance and recharge-declined emails, payment receipts and, on ``payment_received``, the
-reinstatement of a customer suspended for non-payment whose overdue balance is settled; other
-alert types are acknowledged untouched. A retryable failure raises, so Pub/Sub redelivers (each
-email is sent once per (document, step)). Clients are built on the first event, never at import.
+Its push subscriptions deliver one message per CloudEvent: a billing alert, or an issued document
+announced on the invoices topic. The work is in ``warp_billing.dunning``: low-balance,
+suspension-pending, suspended and recharge-declined emails, payment receipts (the paid invoices'
+PDFs attached) and, on ``payment_received``, the reinstatement of a customer suspended for
+non-payment whose overdue balance is settled; an issued document updates the customer's HubSpot
+company once (last invoice, balance due); other alert types are acknowledged untouched. A
+retryable failure raises, so Pub/Sub redelivers (each email is sent once per (document, step)).
+Clients are built on the first event, never at import.
 """
 
 import functions_framework

@@ -8,6 +8,8 @@
   credited and rebilled).
 * ``hourly_rollup(container)``: MERGE ``usage_hourly`` (BigQuery source only).
 * ``dunning(container)``: the daily dunning of overdue invoices (``dunning.service``, issue 12).
+* ``crm_push(container)``: every customer's HubSpot company and deals (plan, commitment) upserted
+  through the hubspot queue in batches of at most 100 (``dunning.crm.push_plans``; `warp crm push`).
 * ``netsuite_sweep(container)``: enqueue the ERP outbox's pending documents on the netsuite
   queue (``erp.enqueue.enqueue_pending``). The rollup runs it after every ``cycle_close`` (so an
   issued invoice is on its way to NetSuite without waiting for the sweep) and on its own as the
@@ -127,6 +129,28 @@ def dunning(container: Any) -> dict:
     return summary
 
 
+def crm_push(container: Any, customers: list[str] | None = None) -> dict:
+    """Enqueue every customer's (or ``customers``') HubSpot company and deals on the hubspot queue."""
+    from .dunning.crm import push_plans
+
+    updates = container.crm_updates
+    if updates is None:
+        raise TaskError("crm_push needs the HubSpot sync (WARP_HUBSPOT_SYNC=true)")
+    plans, failed = load_plans(container.plan_store, customers)
+    counts = push_plans(plans.values(), updates)
+    return {"task": "crm_push", **counts,
+            "errors": [{"customer_id": customer, "error": error} for customer, error in sorted(failed.items())]}
+
+
+def _crm_push_request(body: Mapping, container: Any) -> dict:
+    if body.get("period"):
+        raise TaskError("crm_push takes no period")
+    customer = body.get("customer")
+    if customer is not None and (not isinstance(customer, str) or not customer):
+        raise TaskError("customer: a customer id")
+    return crm_push(container, [customer] if customer else None)
+
+
 def netsuite_sweep(container: Any) -> dict:
     """Enqueue every pending outbox document (and stale enqueued ones) on the netsuite queue."""
     from .erp.enqueue import enqueue_pending
@@ -143,7 +167,7 @@ def _enqueue_after_close(container: Any) -> dict:
         return {"error": f"{type(error).__name__}: {error}"}
 
 
-TASKS = ("hourly_rollup", "cycle_close", "netsuite_sweep", "dunning")
+TASKS = ("hourly_rollup", "cycle_close", "netsuite_sweep", "dunning", "crm_push")
 
 
 def handle_request(body: Mapping | None, container: Any) -> tuple[dict, int]:
@@ -171,6 +195,8 @@ def handle_request(body: Mapping | None, container: Any) -> tuple[dict, int]:
             if body.get("customer") or body.get("period"):
                 raise TaskError("dunning takes no customer or period")
             return dunning(container), 200
+        if task == "crm_push":
+            return _crm_push_request(body, container), 200
         raise TaskError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
     except TaskError as error:
         return {"error": str(error)}, 400

@@ -527,6 +527,10 @@ class DocumentStore(Protocol):
         """Whether a document is stored under ``name``."""
         ...
 
+    def get(self, name: str) -> bytes:
+        """The bytes stored under ``name`` (an invoice PDF attached to an email); raises when absent."""
+        ...
+
 
 class InvoicePublisher(Protocol):
     """Each issued document announced on the ``invoices`` topic (subscribers dedup by number)."""

@@ -292,7 +292,7 @@ def test_rollup_is_deployed_with_its_own_least_privilege_account_and_scheduled_w
     # Daily close and hourly rollup, from Scheduler with OIDC (test_scheduler_jobs_...).
     assert {job: spec["body"] for job, spec in rollup["schedules"].items()} == {
         "rollup-hourly": {"task": "hourly_rollup"}, "cycle-close-daily": {"task": "cycle_close"},
-        "dunning-daily": {"task": "dunning"}}
+        "dunning-daily": {"task": "dunning"}, "crm-push-daily": {"task": "crm_push"}}
     assert rollup["schedules"]["cycle-close-daily"]["schedule"] == "0 12 * * *"
     # The outbox the close writes is the one netsuite_sync drains: the register's (the settings
     # default), Firestore in both; no function sets WARP_SYNC_OUTBOX to anything else.

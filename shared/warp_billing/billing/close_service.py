@@ -219,7 +219,7 @@ class CycleCloser:
                 draft, watermark=window.watermark, customer=customer_document(target.plan, issued_at),
                 accounts=self.accounts, as_of=as_of, rebill=rebill)
             references = self._store(outcome)
-            self.publisher.publish(_announcement(outcome))
+            self.publisher.publish(announcement(outcome))
             self._post_statement(outcome, target.plan)
         except Exception as error:  # noqa: BLE001 - one customer's failure must not stop the others
             log.error("cycle close failed", extra={"customer_id": customer, "period": label, "error": str(error)},
@@ -302,13 +302,14 @@ def _previous_label(cycle: BillingCycle) -> str:
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
-def _announcement(outcome: IssueOutcome) -> dict[str, Any]:
+def announcement(outcome: IssueOutcome) -> dict[str, Any]:
     invoice = outcome.invoice
     return {
         "invoice_number": invoice.number, "customer_id": invoice.customer_id, "billing_period": invoice.cycle.label,
         "outcome": outcome.outcome, "total": format(invoice.total, "f"), "currency": invoice.currency,
         "credit_note_number": outcome.credit_note.number if outcome.credit_note else None,
-        "replaces": invoice.replaces,
+        "replaces": invoice.replaces, "document_type": invoice.document_type,
+        "issue_date": invoice.issue_date.isoformat(), "due_date": invoice.due_date.isoformat(),
     }
 
 

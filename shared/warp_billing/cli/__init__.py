@@ -8,6 +8,7 @@ from .. import __version__
 from .account_commands import account
 from .close_command import close
 from .common import StrictGroup, make_strict
+from .crm_commands import crm
 from .deck_commands import deck
 from .dispute_commands import dispute
 from .explain_command import explain
@@ -29,6 +30,6 @@ def main() -> None:
 
 
 for command in (rate, explain, deck, plan, sample, invoice, invoices, plans, balance, rejects, reasons, netsuite,
-                reconcile, dispute, close, account):
+                reconcile, dispute, close, account, crm):
     main.add_command(command)
 make_strict(main)  # every subcommand, also those declared without StrictCommand, refuses a repeated option

@@ -1,15 +1,23 @@
-"""Billing alerts that reach customers: emails, reinstatement and HubSpot, from the alerts topic.
+"""Billing alerts that reach customers, and issued invoices that reach HubSpot (``functions/notify``).
 
-``AlertHandler.handle(alert, as_of)`` for one alert document (``charging/alerts.py``, and the
-payments side's ``payment_received`` / ``recharge_declined``):
+``AlertHandler.handle(message, as_of)`` for one message of the billing-alerts topic (an alert
+document: ``charging/alerts.py``, and the payments side's ``payment_received`` /
+``recharge_declined``) or of the invoices topic (an announcement: ``billing.close_service``):
 
-* ``low_balance`` -> the low-balance email; ``recharge_declined`` -> the declined-recharge email;
-* ``payment_received`` -> the receipt (``<transaction id>:receipt``), then ``settle``: a customer
-  suspended for non-payment whose overdue balance the register now shows settled is reinstated;
-  the HubSpot company gets its balance due and last payment;
+* ``low_balance``, ``recharge_declined``, and the prepaid ``suspend_pending`` (balance exhausted:
+  suspension at ``suspend_at`` unless topped up) and ``suspended`` -> the email of that kind, once
+  per (customer, alert id) (the alert id names the customer and the entry that caused it);
+* ``payment_received`` -> the receipt (``<transaction id>:receipt``, the PDFs of the invoices it
+  paid attached where the document store has them), then ``settle``: a customer suspended for
+  non-payment whose overdue balance the register now shows settled is reinstated; the HubSpot
+  company gets its balance due and last payment;
+* an invoice announcement (``invoice_number``, no ``type``) -> the HubSpot company's last invoice
+  (number, date, amount, period) and balance due, once per document: the (invoice,
+  ``hubspot_invoice_issued``) record of the dunning store is kept after the enqueue, so a
+  redelivery enqueues nothing (a crash in between re-enqueues the same batch: the same task name);
 * any other type is acknowledged untouched (the topic carries alerts for other consumers).
 
-Each email is sent once per (document, step) whatever the redeliveries (the email log). An alert
+Each email is sent once per (document, step) whatever the redeliveries (the email log). A message
 that cannot be used (no customer, no plan for it) is a named outcome, acknowledged and logged,
 never retried; anything a retry can cure raises ``TransientError`` (the push is redelivered).
 """
@@ -25,13 +33,18 @@ from typing import Any
 from ..billing.amounts import money_text
 from ..plan import Plan
 from .crm import CrmUpdates
-from .notices import LOW_BALANCE, PAYMENT_RECEIPT, RECHARGE_DECLINED
+from .notices import LOW_BALANCE, PAYMENT_RECEIPT, PREPAID_SUSPENDED, RECHARGE_DECLINED, SUSPEND_PENDING
 from .notifier import Notifier
 from .service import DunningService
 
 log = logging.getLogger(__name__)
 PAYMENT_RECEIVED = "payment_received"
 IGNORED, UNUSABLE = "ignored", "unusable"
+INVOICE_ISSUED = "invoice_issued"
+CRM_INVOICE_STEP = "hubspot_invoice_issued"   # the dunning store's record: HubSpot was told of the invoice
+ENQUEUED, ALREADY_DONE, CRM_OFF, NOT_IN_REGISTER = "enqueued", "already_done", "crm_off", "not_in_register"
+# alerts that are one email of their own kind, once per (customer, alert id)
+EMAIL_ALERTS = (LOW_BALANCE, RECHARGE_DECLINED, SUSPEND_PENDING, PREPAID_SUSPENDED)
 _EMAIL_FIELDS = ("balance", "threshold", "amount", "currency", "at", "suspend_at", "reason", "attempt",
                  "transaction_id", "received_on", "invoice_numbers", "applied", "credit_balance_added")
 
@@ -46,7 +59,9 @@ class AlertHandler:
 
     def handle(self, alert: Mapping[str, Any], as_of: date) -> dict[str, Any]:
         kind = alert.get("type")
-        if kind not in (LOW_BALANCE, RECHARGE_DECLINED, PAYMENT_RECEIVED):
+        if kind is None and alert.get("invoice_number") is not None:
+            return self.invoice_issued(alert, as_of)
+        if kind not in (*EMAIL_ALERTS, PAYMENT_RECEIVED):
             return {"outcome": IGNORED, "type": kind}
         customer, alert_id = alert.get("customer_id"), alert.get("alert_id")
         plan = self.plans(customer) if isinstance(customer, str) and customer else None
@@ -60,7 +75,11 @@ class AlertHandler:
             sent = self.notifier.notify(kind, plan, alert_id, kind, data)
             return {"outcome": sent, "type": kind, "customer_id": customer_id}
         transaction = str(alert.get("transaction_id") or alert_id)
-        sent = self.notifier.notify(PAYMENT_RECEIPT, plan, transaction, "receipt", data)
+        standings = self.dunning.receivables.standings(customer_id, as_of)
+        named = alert.get("invoice_numbers")
+        paid = {str(number) for number in named} if isinstance(named, list) else set()
+        sent = self.notifier.notify(PAYMENT_RECEIPT, plan, transaction, "receipt", data,
+                                    invoices=[row.invoice for row in standings if str(row.invoice.number) in paid])
         reinstated = self.dunning.settle(plan, as_of)
         if self.crm is not None:
             standings = self.dunning.receivables.standings(customer_id, as_of)
@@ -70,3 +89,51 @@ class AlertHandler:
             self.crm.company(customer_id, properties)
         return {"outcome": sent, "type": kind, "customer_id": customer_id, "reinstated": reinstated}
 
+    def invoice_issued(self, announcement: Mapping[str, Any], as_of: date) -> dict[str, Any]:
+        """An issued document on the invoices topic -> the HubSpot company, once per document."""
+        customer, number = announcement.get("customer_id"), announcement.get("invoice_number")
+        if not isinstance(customer, str) or not customer or not isinstance(number, str) or not number:
+            log.error("invoice announcement not usable: no customer_id or invoice_number; acknowledged",
+                      extra={"customer_id": customer, "invoice_number": number})
+            return {"outcome": UNUSABLE, "type": INVOICE_ISSUED, "customer_id": customer}
+        result: dict[str, Any] = {"type": INVOICE_ISSUED, "customer_id": customer, "invoice_number": number}
+        if self.crm is None:
+            return {**result, "outcome": CRM_OFF}
+        store = self.dunning.store
+        if (number, CRM_INVOICE_STEP) in store.steps(customer):
+            return {**result, "outcome": ALREADY_DONE}
+        standings = self.dunning.receivables.standings(customer, as_of)
+        this = next((row.invoice for row in standings if str(row.invoice.number) == number), None)
+        issued = _date(announcement.get("issue_date")) or (this.issue_date if this is not None else None)
+        if issued is None:
+            # Not retried: the daily dunning run gives every customer's company its balance and last invoice.
+            log.error("announced invoice without an issue date and not in the register; HubSpot left to the "
+                      "daily dunning run", extra={"customer_id": customer, "invoice_number": number})
+            return {**result, "outcome": NOT_IN_REGISTER}
+        due = sum((row.balance_due for row in standings if row.balance_due > 0), start=Decimal("0.00"))
+        properties: dict[str, Any] = {"warp_balance_due": money_text(due)}
+        # a late redelivery of an older document never takes "last invoice" back
+        if not any((row.invoice.issue_date, str(row.invoice.number)) > (issued, number) for row in standings):
+            total = this.total if this is not None else _money(announcement.get("total"))
+            properties.update({"warp_last_invoice": number, "warp_last_invoice_date": issued.isoformat(),
+                               "warp_last_invoice_amount": money_text(total) if total is not None else "",
+                               "warp_last_invoice_period": str(announcement.get("billing_period") or "")})
+        self.crm.company(customer, properties)
+        store.record_step(customer, number, CRM_INVOICE_STEP, self.dunning.now_iso())
+        log.info("HubSpot company update enqueued for an issued document",
+                 extra={"customer_id": customer, "invoice_number": number})
+        return {**result, "outcome": ENQUEUED}
+
+
+def _date(value: Any) -> date | None:
+    try:
+        return date.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _money(value: Any) -> Decimal | None:
+    try:
+        return Decimal(value) if isinstance(value, str) and value else None
+    except ArithmeticError:
+        return None

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
 
 from ..billing.close_service import document_stem
 from ..billing.invoice import Invoice
+from ..ports import DocumentStore
 from .notices import Attachment
 
 log = logging.getLogger(__name__)
 
 
-def invoice_pdf(documents: Any) -> Callable[[Invoice], Attachment | None]:
-    """A loader of an invoice's PDF from ``documents`` (``exists(name)`` and ``get(name)``)."""
+def invoice_pdf(documents: DocumentStore) -> Callable[[Invoice], Attachment | None]:
+    """A loader of an invoice's PDF from the document store (its ``exists`` and ``get``: a folder, or
+    the documents bucket through ``GcsDocumentStore``, where ``notify`` and ``rollup`` may read)."""
     def load(invoice: Invoice) -> Attachment | None:
         name = document_stem(invoice.customer_id, invoice.cycle.label, str(invoice.number)) + ".pdf"
         try:

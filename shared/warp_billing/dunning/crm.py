@@ -7,13 +7,16 @@ batch on the rate-limited ``hubspot`` queue (task name = a digest of the batch, 
 repeated by a retry is one task). ``run_crm_task`` is the task handler: it upserts the batch and
 answers 429 with HubSpot's Retry-After when HubSpot throttles (503 when it fails), so the queue
 retries the same batch; an upsert is idempotent, so a retried batch changes nothing twice.
+
+``push_plans`` is the bulk push (`warp crm push`, the ``crm_push`` task of ``functions/rollup``):
+every customer's company and its deals (the plan, the voice commitment) through the same queue.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -107,6 +110,15 @@ class CrmUpdates:
 
     def company(self, customer_id: str, properties: Mapping[str, Any]) -> int:
         return self.upsert(COMPANIES, [company_input(customer_id, properties)])
+
+
+def push_plans(plans: Iterable[Plan], updates: CrmUpdates) -> dict[str, int]:
+    """Enqueue every plan's company and deals (batches of at most ``updates.batch_size``); the counts."""
+    ordered = sorted(plans, key=lambda plan: plan.customer_id)
+    companies = [company_from_plan(plan) for plan in ordered]
+    deals = [deal for plan in ordered for deal in deals_from_plan(plan)]
+    return {"companies": len(companies), "company_tasks": updates.upsert(COMPANIES, companies),
+            "deals": len(deals), "deal_tasks": updates.upsert(DEALS, deals)}
 
 
 def run_crm_task(body: Mapping[str, Any] | None, crm: Crm) -> tuple[dict[str, Any], int, dict[str, str]]:

@@ -15,7 +15,10 @@ from typing import Any
 REMIND, WARN, SUSPEND, COLLECTIONS = "remind", "warn", "suspend", "collections"
 REINSTATED = "reinstated"
 LOW_BALANCE, RECHARGE_DECLINED, PAYMENT_RECEIPT = "low_balance", "recharge_declined", "payment_receipt"
-KINDS = (REMIND, WARN, SUSPEND, COLLECTIONS, REINSTATED, LOW_BALANCE, RECHARGE_DECLINED, PAYMENT_RECEIPT)
+# prepaid: the balance is exhausted (suspension at ``suspend_at`` unless topped up), then suspended
+SUSPEND_PENDING, PREPAID_SUSPENDED = "suspend_pending", "suspended"
+KINDS = (REMIND, WARN, SUSPEND, COLLECTIONS, REINSTATED, LOW_BALANCE, RECHARGE_DECLINED, PAYMENT_RECEIPT,
+         SUSPEND_PENDING, PREPAID_SUSPENDED)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ without ``billing_profile.email`` gets no email: that is logged as a named outco
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..billing.invoice import Invoice
@@ -31,8 +31,11 @@ class Notifier:
         self._attachment = attachment
 
     def notify(self, kind: str, plan: Plan, document: str, step: str, data: dict[str, Any],
-               invoice: Invoice | None = None) -> str:
-        """Send the ``kind`` email about ``document`` once; SENT, ALREADY or NO_RECIPIENT."""
+               invoice: Invoice | None = None, *, invoices: Sequence[Invoice] = ()) -> str:
+        """Send the ``kind`` email about ``document`` once; SENT, ALREADY or NO_RECIPIENT.
+
+        The PDF of ``invoice`` (and of each of ``invoices``: the ones a receipt paid) is attached
+        where the document store has one."""
         profile = plan.billing_profile
         identifier = email_id(document, step)
         if profile is None or not profile.email:
@@ -42,9 +45,9 @@ class Notifier:
         if not self.log.claim(identifier, plan.customer_id, self._now()):
             return ALREADY
         attachments: tuple[Attachment, ...] = ()
-        if invoice is not None and self._attachment is not None:
-            found = self._attachment(invoice)
-            attachments = (found,) if found is not None else ()
+        if self._attachment is not None:
+            found = [self._attachment(item) for item in ([invoice] if invoice is not None else []) + list(invoices)]
+            attachments = tuple(item for item in found if item is not None)
         mail = Mail(identifier, kind, plan.customer_id, profile.email, profile.attention or profile.name,
                     {"customer_name": profile.name, "account_number": profile.account_number, **data}, attachments)
         try:

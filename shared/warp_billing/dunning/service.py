@@ -101,7 +101,7 @@ class DunningService:
         done = self.store.steps(customer_id)
         for due in due_steps(standings, plan.collections.ladder, done):
             self._step(plan, due)
-            if self.store.record_step(customer_id, due.invoice_number, due.step.action, self._now_iso()):
+            if self.store.record_step(customer_id, due.invoice_number, due.step.action, self.now_iso()):
                 run.steps.append({"customer_id": customer_id, "invoice_number": due.invoice_number,
                                   "action": due.step.action, "days_overdue": due.standing.days_overdue})
             if due.step.action == SUSPEND:
@@ -124,7 +124,7 @@ class DunningService:
             self.holds.suspend(AccountHold(customer_id, self._now_ms(), invoice))
             return False
         self.holds.reinstate(customer_id)
-        self.store.clear_suspended(customer_id, self._now_iso())
+        self.store.clear_suspended(customer_id, self.now_iso())
         self.notifier.notify(REINSTATED, plan, invoice, REINSTATED,
                              {"invoice_number": invoice})
         if self.crm is not None:
@@ -138,7 +138,7 @@ class DunningService:
         invoice = standing.invoice
         if action == SUSPEND:
             self.holds.suspend(AccountHold(plan.customer_id, self._now_ms(), due.invoice_number))
-            self.store.set_suspended(plan.customer_id, due.invoice_number, self._now_iso())
+            self.store.set_suspended(plan.customer_id, due.invoice_number, self.now_iso())
         data = {"invoice_number": due.invoice_number, "billing_period": invoice.cycle.label,
                 "issue_date": invoice.issue_date.isoformat(), "due_date": invoice.due_date.isoformat(),
                 "days_overdue": standing.days_overdue, "balance_due": money_text(standing.balance_due),
@@ -152,8 +152,10 @@ class DunningService:
         log.info("dunning step", extra={"customer_id": plan.customer_id, "invoice_number": due.invoice_number,
                                         "action": action, "days_overdue": standing.days_overdue})
 
-    def _now_iso(self) -> str:
+    def now_iso(self) -> str:
+        """The service clock's time (ISO 8601, UTC): what its records are stamped with."""
         return datetime.fromtimestamp(self._now_ms() / 1000, UTC).isoformat()
+
 
 
 def _account_properties(customer_id: str, standings: list[InvoiceStanding]) -> dict[str, Any]:
