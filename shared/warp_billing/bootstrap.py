@@ -520,11 +520,13 @@ class Container:
             from datetime import timedelta
 
             from .billing.close_service import CycleCloser
+            from .billing.render_pdf import render_invoice_pdf
 
             prepaid = self.prepaid_statements if self.settings.close_prepaid_statements else None
             return CycleCloser(self.rated_source, self.close_register, self.document_store, self.invoice_publisher,
                                self.run_log, self.tax_engine,
-                               watermark_lag=timedelta(seconds=self.settings.close_watermark_lag_s), prepaid=prepaid)
+                               watermark_lag=timedelta(seconds=self.settings.close_watermark_lag_s), prepaid=prepaid,
+                               pdf=render_invoice_pdf if self.settings.close_pdf else None)
 
         return self._part("cycle_closer", build)
 

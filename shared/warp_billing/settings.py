@@ -116,6 +116,9 @@ Cycle close (`warp close`, the rollup function; issue 10):
     WARP_CLOSE_WATERMARK_LAG_S     600     (usage written in the last 10 minutes before a close waits
                                             for the next cycle; covers streaming delay and clock skew)
     WARP_LATE_USAGE_LOOKBACK_DAYS  92      (late usage older than this is not looked for)
+    WARP_CLOSE_PDF                 true    (each issued document's PDF beside its HTML, as `warp invoice`
+                                            writes it; needs WeasyPrint and the Pango libraries: without
+                                            them each close fails with PdfUnavailable, false skips PDFs)
     WARP_CLOSE_QUERY_TIMEOUT_S     600     (how long the close waits for one BigQuery query: the month's
                                             aggregation; the real-time stores keep their 60 s)
     WARP_FIRESTORE_COLLECTION_PREFIX  ""   (prefix of the register's collections: tests, tenants)
@@ -274,6 +277,7 @@ class Settings(BaseSettings):
     invoice_topic: str = "invoices"
     close_watermark_lag_s: int = Field(600, ge=0)
     close_query_timeout_s: int = Field(600, ge=1)
+    close_pdf: bool = True
     # A prepaid customer's statement in the close: its balance box from the ledger store, and its
     # recurring charges and fees debited from the balance (needs the ledger and Redis; Terraform turns
     # it on for the rollup function; `warp close` and the local stack leave it off unless set).

@@ -242,6 +242,8 @@ def test_scheduled_close_from_rated_calls_to_register_documents_outbox_and_netsu
         [invoice] = register.documents(customer)
         stored = json.loads(documents.get(f"{customer}/{period}/{invoice.number}.json"))
         assert stored == invoice.to_record() and stored["total"] == row["total"]
+        pdf = documents.get(f"{customer}/{period}/{invoice.number}.pdf")   # WARP_CLOSE_PDF: on by default
+        assert pdf.startswith(b"%PDF-")
         outbox = register.outbox_documents(customer)
         assert [(d.doc_id, d.doc_type) for d in outbox] == [
             (f"customer:{customer}", "customer"), (invoice.number, "invoice"),

@@ -143,15 +143,17 @@ class CycleCloser:
                  publisher: InvoicePublisher, run_log: CloseRunLog, taxes: TaxEngine, *,
                  accounts: AccountMap | None = None, watermark_lag: timedelta = timedelta(minutes=10),
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC), html: bool = True, workers: int = 8,
-                 prepaid: PrepaidStatements | None = None):
+                 prepaid: PrepaidStatements | None = None, pdf: Callable[[str], bytes] | None = None):
         """``prepaid``: the ledger and balances of prepaid customers, whose statements then carry the
         balance box and have their recurring charges and fees debited from the balance (without
-        it a statement is issued as `warp invoice` issues it without ``--prepaid-ledger``)."""
+        it a statement is issued as `warp invoice` issues it without ``--prepaid-ledger``).
+        ``pdf``: HTML page -> PDF bytes (``render_pdf.render_invoice_pdf``); each document's PDF is
+        then stored beside its HTML, as `warp invoice` writes it (None: no PDF)."""
         self.source, self.register, self.documents = source, register, documents
         self.prepaid = prepaid
         self.publisher, self.run_log, self.taxes = publisher, run_log, taxes
         self.accounts = accounts or AccountMap()
-        self.watermark_lag, self.clock, self.html = watermark_lag, clock, html
+        self.watermark_lag, self.clock, self.html, self.pdf = watermark_lag, clock, html, pdf
         self.workers = workers
 
     def close(self, targets: Sequence[CloseTarget], *, rebill: bool = False, as_of: date | None = None,
@@ -259,9 +261,13 @@ class CycleCloser:
             stem = document_stem(document.customer_id, document.cycle.label, str(document.number))
             record = orjson.dumps(document.to_record(), option=orjson.OPT_INDENT_2) + b"\n"
             references.append(self.documents.put(stem + ".json", record, "application/json"))
-            if self.html:
-                references.append(self.documents.put(stem + ".html", render_invoice_html(document).encode("utf-8"),
-                                                     "text/html; charset=utf-8"))
+            if self.html or self.pdf is not None:
+                page = render_invoice_html(document)
+                if self.html:
+                    references.append(self.documents.put(stem + ".html", page.encode("utf-8"),
+                                                         "text/html; charset=utf-8"))
+                if self.pdf is not None:   # a PdfUnavailable fails this customer's close, named; re-run it
+                    references.append(self.documents.put(stem + ".pdf", self.pdf(page), "application/pdf"))
             journal = orjson.dumps(journal_record(document, self.accounts), option=orjson.OPT_INDENT_2) + b"\n"
             references.append(self.documents.put(stem + ".journal.json", journal, "application/json"))
         return references

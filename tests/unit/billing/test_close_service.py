@@ -65,6 +65,41 @@ def test_a_close_issues_stores_announces_and_records_the_outbox(tmp_path, rated_
     assert JsonlRunLog(tmp_path / "runs.jsonl").rows() == run.rows
 
 
+def test_a_close_with_a_pdf_renderer_stores_each_documents_pdf_beside_its_html(tmp_path, rated_file):
+    from tests.invoice_page import pdf_text
+
+    from warp_billing.billing.render_pdf import render_invoice_pdf
+
+    path = rated_file(rated(event_id="a1", amount="1.000000"), rated(event_id="a2", amount="2.500001"))
+    service = CycleCloser(RatedFileSource(path), FileCloseRegister(tmp_path / "register"),
+                          DocumentFolder(tmp_path / "documents"), Recorder(), JsonlRunLog(tmp_path / "runs.jsonl"),
+                          OfflineTaxEngine(), clock=lambda: NOW, pdf=render_invoice_pdf)
+    [row] = service.close([CloseTarget(acme(), "2026-11")]).rows
+    assert row["status"] == "issued"
+    assert {ref.rsplit("/", 1)[-1] for ref in row["documents"]} == {
+        "ACME-INV-000001.json", "ACME-INV-000001.html", "ACME-INV-000001.pdf", "ACME-INV-000001.journal.json"}
+    text = pdf_text(tmp_path / "documents" / "ACME" / "2026-11" / "ACME-INV-000001.pdf")
+    assert "ACME-INV-000001" in text and "3.50" in text
+
+
+def test_a_close_whose_pdf_cannot_be_made_fails_that_customer_by_name_and_a_rerun_completes_it(tmp_path, rated_file):
+    from warp_billing.billing.render_pdf import PdfUnavailable
+
+    def broken(page: str) -> bytes:
+        raise PdfUnavailable("cannot make the PDF: WeasyPrint is not usable here (test)")
+
+    path = rated_file(rated(event_id="a1", amount="1.000000"))
+    register = FileCloseRegister(tmp_path / "register")
+    documents = DocumentFolder(tmp_path / "documents")
+    args = (RatedFileSource(path), register, documents, Recorder(), JsonlRunLog(tmp_path / "runs.jsonl"),
+            OfflineTaxEngine())
+    [failed] = CycleCloser(*args, clock=lambda: NOW, pdf=broken).close([CloseTarget(acme(), "2026-11")]).rows
+    assert failed["status"] == "failed" and "PdfUnavailable" in failed["error"]
+    [again] = CycleCloser(*args, clock=lambda: NOW).close([CloseTarget(acme(), "2026-11")]).rows
+    assert again["document_number"] == "ACME-INV-000001"   # the number issued the first time, not a second one
+    assert (tmp_path / "documents" / "ACME" / "2026-11" / "ACME-INV-000001.html").exists()
+
+
 def test_a_retried_close_reuses_its_watermark_and_issues_nothing_new(tmp_path, rated_file):
     path = rated_file(rated(event_id="a1", amount="1.000000"))
     clock = iter([NOW, NOW, NOW, NOW + timedelta(hours=1), NOW + timedelta(hours=1), NOW + timedelta(hours=1)])
