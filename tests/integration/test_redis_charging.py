@@ -10,6 +10,7 @@ the usage write followed by the redelivery.
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import signal
@@ -594,6 +595,64 @@ def test_scripts_missing_on_the_server_are_loaded_and_the_calls_sent_again(store
     assert first.charged and not first.duplicate
     assert [(result.charged, result.duplicate) for result in batch] == [(True, False), (True, True), (True, False)]
     assert store.account("ACME").balance_micros == DOLLAR - 3 * CALL
+
+
+def test_each_thread_keeps_one_connection_for_its_charges_instead_of_one_pool_checkout_per_charge(store, client):
+    verified(store, "ACME")
+    store.credit("ACME", "topup:held", 100 * DOLLAR, "topup", "", NOW, PrepaidTerms())
+    pool = client.connection_pool
+    taken = []
+    original = pool.get_connection
+
+    def counted(*args, **kwargs):
+        taken.append(threading.get_ident())
+        return original(*args, **kwargs)
+
+    pool.get_connection = counted
+    try:
+        def work(thread: int) -> None:
+            for number in range(30):
+                store.charge(debit(entry=f"held-{thread}-{number}"))
+            store.charge_many([debit(entry=f"held-batch-{thread}-{number}") for number in range(10)])
+
+        workers = [threading.Thread(target=work, args=(thread,)) for thread in range(4)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+    finally:
+        del pool.get_connection
+    assert len(taken) == 4 and len(set(taken)) == 4        # one checkout per thread, not per charge
+    gc.collect()                                            # the 4 threads ended: their connections are back
+    assert len(pool._in_use_connections) == 1               # only this (main) thread still holds one
+    assert store.account("ACME").balance_micros == 100 * DOLLAR - 4 * 40 * CALL
+
+
+def test_a_connection_the_server_dropped_is_replaced_and_the_charge_answers_once(store, client):
+    verified(store, "ACME")
+    store.credit("ACME", "topup:kill", DOLLAR, "topup", "", NOW, PrepaidTerms())
+    store.charge(debit(entry="before-kill"))
+    client.client_kill_filter(_type="normal", skipme=True)   # every other connection: the store's held one
+    after = store.charge(debit(entry="after-kill"))
+    again = store.charge(debit(entry="after-kill"))
+
+    assert after.charged and not after.duplicate and again.duplicate
+    assert store.account("ACME").balance_micros == DOLLAR - 2 * CALL
+
+
+def test_a_forked_child_never_writes_on_the_connection_its_parent_holds(store, client, monkeypatch):
+    from warp_billing.adapters import redis_round_trip
+
+    verified(store, "ACME")
+    store.credit("ACME", "topup:fork", DOLLAR, "topup", "", NOW, PrepaidTerms())
+    store.charge(debit(entry="parent"))
+    parent = redis_round_trip._HELD.leases[id(client.connection_pool)].connection
+    monkeypatch.setattr(redis_round_trip.os, "getpid", lambda: -1)   # what the child sees after fork
+    store.charge(debit(entry="child"))
+    child = redis_round_trip._HELD.leases[id(client.connection_pool)].connection
+
+    assert child is not parent
+    assert store.account("ACME").balance_micros == DOLLAR - 2 * CALL
 
 
 def test_a_new_connection_reads_the_run_id_of_the_server_it_reaches(server):

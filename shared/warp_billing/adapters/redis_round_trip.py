@@ -12,16 +12,30 @@ was verified on another server (the generation fence, see prepaid_debit.lua). Re
 restart, a restore from a snapshot and a failover all drop the TCP connection, so the run_id a
 connection read when it connected is the current server's for as long as the connection lives;
 it is read again (one ``INFO server``) on every new connection.
+
+Why a connection is kept per thread: taking one from redis-py's pool and giving it back cost about
+as much Python time per charge as packing and parsing together (BENCHMARKS.md, issue 8), so each
+thread keeps the connection it took and returns it only when it fails. A connection taken before
+a fork is never used after it (the child takes its own).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from redis import exceptions as redis_errors
+
+_pack_one: Any
+try:
+    from hiredis import pack_command as _pack_one
+except ImportError:  # pragma: no cover - hiredis is in requirements.txt; redis-py packs without it
+    _pack_one = None
 
 _RUN_ID = re.compile(r"run_id:([0-9a-f]+)")
 
@@ -71,8 +85,34 @@ def _read(connection: Any) -> Any:
         return refused
 
 
+_CHUNK = 6000   # bytes per write, as redis-py does: the server starts on a batch before all of it is sent
+
+
+def _pack(connection: Any, wire: list[tuple[str, ...]]) -> Any:
+    """The commands in the wire protocol, in writes of about ``_CHUNK`` bytes.
+
+    One write for a whole batch of 100 charges measured slower than redis-py's 6 KB writes
+    (BENCHMARKS.md, issue 8), so a batch keeps that size; a charge is one write.
+    """
+    if _pack_one is None:
+        return connection.pack_commands(wire)
+    chunks: list[bytes] = []
+    pieces: list[bytes] = []
+    size = 0
+    for command in wire:
+        packed = _pack_one(command)
+        pieces.append(packed)
+        size += len(packed)
+        if size > _CHUNK:
+            chunks.append(b"".join(pieces))
+            pieces, size = [], 0
+    if pieces:
+        chunks.append(b"".join(pieces))
+    return chunks
+
+
 def _exchange(connection: Any, wire: list[tuple[str, ...]]) -> list[Any]:
-    connection.send_packed_command(connection.pack_commands(wire))
+    connection.send_packed_command(_pack(connection, wire), check_health=False)
     return [_read(connection) for _ in wire]
 
 
@@ -90,6 +130,54 @@ def _on_connection(connection: Any, items: Sequence[ScriptCall | Command]) -> li
     return replies
 
 
+class _Lease:
+    """A connection a thread keeps; given back to its pool when the thread ends (the lease is
+    collected with the thread's locals) or when the connection fails."""
+
+    __slots__ = ("connection", "pid", "pool")
+
+    def __init__(self, pool: Any, connection: Any):
+        self.pool, self.connection, self.pid = pool, connection, os.getpid()
+
+    def give_back(self, *, disconnect: bool) -> None:
+        connection, self.connection = self.connection, None
+        if connection is None or self.pid != os.getpid():
+            return
+        if disconnect:
+            connection.disconnect()
+        self.pool.release(connection)
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):   # interpreter shutdown or a closed pool: nothing to give back to
+            self.give_back(disconnect=False)
+
+
+class _Held(threading.local):
+    """This thread's leases, per pool."""
+
+    def __init__(self) -> None:
+        self.leases: dict[int, _Lease] = {}
+
+
+_HELD = _Held()
+
+
+def _take(pool: Any) -> Any:
+    lease = _HELD.leases.get(id(pool))
+    if lease is not None and lease.pool is pool and lease.pid == os.getpid() and lease.connection is not None:
+        return lease.connection
+    lease = _Lease(pool, pool.get_connection())
+    _HELD.leases[id(pool)] = lease
+    return lease.connection
+
+
+def _give_back(pool: Any) -> None:
+    """A failed connection goes back to the pool disconnected; the next call takes a fresh one."""
+    lease = _HELD.leases.pop(id(pool), None)
+    if lease is not None:
+        lease.give_back(disconnect=True)
+
+
 def round_trip(client: Any, items: Sequence[ScriptCall | Command]) -> list[Any]:
     """Send ``items`` in order in one round trip; return one reply (or ``ResponseError``) each.
 
@@ -100,13 +188,14 @@ def round_trip(client: Any, items: Sequence[ScriptCall | Command]) -> list[Any]:
     """
     pool = client.connection_pool
     for attempt in (1, 2):
-        connection = pool.get_connection()
+        connection = _take(pool)
         try:
             return _on_connection(connection, items)
         except (redis_errors.ConnectionError, redis_errors.TimeoutError):
-            connection.disconnect()
+            _give_back(pool)
             if attempt == 2:
                 raise
-        finally:
-            pool.release(connection)
+        except BaseException:
+            _give_back(pool)   # a reply may be left unread: never reuse the connection
+            raise
     raise AssertionError("unreachable")
