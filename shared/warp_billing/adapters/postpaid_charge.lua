@@ -61,7 +61,7 @@ if fence[1] ~= server_run_id then
   return {'stale', ''}
 end
 
-local state = redis.call('HMGET', KEYS[1], 'total', 'soft_alerted', 'hard_alerted')
+local state = redis.call('HMGET', KEYS[1], 'total', 'soft_alerted', 'hard_alerted', 'events')
 local total = tonumber(state[1]) or 0
 local outcome, reason, flags = 'C', '', ''
 
@@ -75,8 +75,7 @@ elseif amount > 0 and (total + amount > bound or (limit and total + amount > lim
   end
 else
   total = total + amount
-  redis.call('HSET', KEYS[1], 'total', int(total))
-  redis.call('HINCRBY', KEYS[1], 'events', 1)
+  redis.call('HSET', KEYS[1], 'total', int(total), 'events', int((tonumber(state[4]) or 0) + 1))
   -- Pending until the function has written the rated row: a rebuild counts rows + pending.
   redis.call('HSET', KEYS[4], 'p:' .. ARGV[1], ARGV[11] .. '|' .. int(amount))
   if soft and total >= soft and state[2] ~= '1' then

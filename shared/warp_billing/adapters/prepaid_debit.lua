@@ -196,12 +196,15 @@ else
   suspended_alerted = false
 end
 
-redis.call('HSET', KEYS[1], 'balance', int(balance), 'seq', int(seq), 'low', low and '1' or '0',
-  'suspended_alerted', suspended_alerted and '1' or '0')
 if suspend_at then
-  redis.call('HSET', KEYS[1], 'suspend_at', int(suspend_at))
+  redis.call('HSET', KEYS[1], 'balance', int(balance), 'seq', int(seq), 'low', low and '1' or '0',
+    'suspended_alerted', suspended_alerted and '1' or '0', 'suspend_at', int(suspend_at))
 else
-  redis.call('HDEL', KEYS[1], 'suspend_at')
+  redis.call('HSET', KEYS[1], 'balance', int(balance), 'seq', int(seq), 'low', low and '1' or '0',
+    'suspended_alerted', suspended_alerted and '1' or '0')
+  if account[3] then  -- only a notice that was running is removed (no HDEL on every debit)
+    redis.call('HDEL', KEYS[1], 'suspend_at')
+  end
 end
 
 local result = table.concat({'1', outcome, reason, int(amount), int(balance), ARGV[4],

@@ -18,6 +18,8 @@ The totals are a real-time view; invoices are computed from the rated usage in B
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
+from functools import lru_cache
 
 from ..money import EXACT, round_micro, to_micros
 from ..plan import Plan
@@ -43,5 +45,12 @@ def postpaid_terms(plan: Plan, instant: datetime) -> PostpaidTerms:
     cycle = cycle_start(plan, instant).isoformat()
     if limit is None:
         return PostpaidTerms(cycle)
-    soft = round_micro(EXACT.divide(EXACT.multiply(limit, plan.postpaid.soft_limit_pct), HUNDRED))
-    return PostpaidTerms(cycle, to_micros(round_micro(limit)), to_micros(soft))
+    hard, soft = _limits_micros(limit, plan.postpaid.soft_limit_pct)
+    return PostpaidTerms(cycle, hard, soft)
+
+
+@lru_cache(maxsize=1024)
+def _limits_micros(limit: Decimal, soft_limit_pct: Decimal) -> tuple[int, int]:
+    """Hard and soft credit limits in micro-units (computed once per plan's values, not per event)."""
+    soft = round_micro(EXACT.divide(EXACT.multiply(limit, soft_limit_pct), HUNDRED))
+    return to_micros(round_micro(limit)), to_micros(soft)
