@@ -228,3 +228,24 @@ def test_a_prepaid_refund_refunds_the_deposit_and_touches_no_payment():
     [refund] = erp_writes(customer_refund_document(after, reversal, "t"), mapping(), {**REFS, "payment:T1": "31"})
     assert refund.record_type == "customerRefund" and "apply" not in refund.body
     assert refund.body["deposit"] == {"items": [{"doc": {"id": "31"}, "apply": True, "amount": Decimal("10.00")}]}
+
+
+def test_a_top_up_and_the_statement_that_draws_on_it_meet_on_customer_deposits_and_never_touch_receivables():
+    """The money of a prepaid customer in NetSuite: the deposit credits Customer Deposits (2200, NetSuite's
+    deposit account), the statement's journal debits the same account for what was drawn, and no record
+    of either is a receivable (no customerPayment, no invoice, no line on 1200): counted once."""
+    from warp_billing.payments.records import customer_payment_document
+
+    statement = replace(issued(draft(lines=(("VOICE-INTERSTATE", "1000", "30.00"),), fees=()), "ACME-ST-000001"),
+                        document_type=STATEMENT, billing="prepaid")
+    [journal] = issued_documents([statement], first_sequence=1, issued_at="t")
+    deposit = customer_payment_document(_payment("prepaid", [("@prepaid", "150.00")]), "t")
+    writes = [*erp_writes(deposit, mapping(), REFS), *erp_writes(journal, mapping(), REFS)]
+    assert [w.record_type for w in writes][0] == "customerDeposit"
+    assert {w.record_type for w in writes} == {"customerDeposit", "journalEntry"}
+    deposits = mapping().account(deposit.payload["deposit_account"], deposit.doc_id)
+    lines = [line for w in writes[1:] for line in w.body["line"]["items"]]
+    drawn = sum((line.get("debit", Decimal(0)) for line in lines if line["account"] == {"id": deposits}), Decimal(0))
+    assert drawn == statement.total == Decimal("30.00")
+    receivables = mapping().account("1200", "t")
+    assert not [line for line in lines if line["account"] == {"id": receivables}]
