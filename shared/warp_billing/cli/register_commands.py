@@ -4,8 +4,8 @@
     warp invoice show NUMBER --register DIR [--as-of DATE] [--json]
 
 Read-only: they read the register's documents through ``InvoiceRegister`` (never its files
-directly), and ``billing.receivables`` works out each invoice's standing. Payments are not
-recorded yet (a later issue), so ``paid`` is 0.00 until they are; days overdue count from
+directly), and ``billing.receivables`` works out each invoice's standing, with the payments of
+the payment store beside the register (``payments.sqlite``); days overdue count from
 the due date to ``--as-of`` (default: today, UTC) while a balance is left.
 """
 
