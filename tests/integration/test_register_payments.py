@@ -46,6 +46,7 @@ class FirestoreWorld:
         from warp_billing.adapters.firestore_register import FirestoreRegister
 
         prefix = f"rp{RUN_ID}{uuid.uuid4().hex[:6]}_"
+        self.prefix, self.register_host = prefix, host
         self.register = FirestoreRegister(lambda: firestore_client(PROJECT, host), collection_prefix=prefix,
                                           timeout_s=30)
         self.store = FirestorePaymentStore(lambda: firestore_client(PROJECT, host), collection_prefix=prefix)
@@ -108,3 +109,39 @@ def test_the_firestore_register_lists_every_customer_with_its_payments(firestore
     assert world.register.customers() == [world.customer]
     [row] = world.register.standings(AS_OF)
     assert (row.invoice.number, row.paid, row.balance_due, row.status) == (number, D("70.00"), D("0.00"), "paid")
+
+
+def test_warp_invoices_list_and_show_read_the_configured_firestore_register_as_they_read_the_files(
+        worlds, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import orjson
+
+    warp = Path(sys.executable).with_name("warp")
+    file_world, cloud_world = worlds
+    numbers = []
+    for world in worlds:
+        number = str(world.issue("2026-10", "100.00").number)
+        service(world).handle_notification(notification("authcapture.created", "T1", "35.00", invoiceNumber=number))
+        numbers.append(number)
+    base = {key: value for key, value in os.environ.items() if not key.startswith("WARP_")}
+    cloud_env = {**base, "WARP_REGISTER_STORE": "firestore", "WARP_PAYMENT_STORE": "firestore",
+                 "WARP_FIRESTORE_PROJECT": PROJECT, "WARP_FIRESTORE_EMULATOR_HOST": cloud_world.register_host,
+                 "WARP_FIRESTORE_COLLECTION_PREFIX": cloud_world.prefix, "WARP_DATA_DIR": str(tmp_path / "data")}
+
+    def run(env, *args) -> str:
+        done = subprocess.run([str(warp), *args], env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    listed = [run({**base, "WARP_DATA_DIR": str(tmp_path / "data")}, "invoices", "list", "--register",
+                  str(tmp_path / "register"), "--customer", file_world.customer, "--as-of", "2026-12-20", "--json"),
+              run(cloud_env, "invoices", "list", "--customer", cloud_world.customer, "--as-of", "2026-12-20", "--json")]
+    file_rows, cloud_rows = ([orjson.loads(line) for line in text.splitlines()] for text in listed)
+    assert cloud_rows == file_rows
+    assert [(row["paid"], row["balance_due"], row["status"]) for row in cloud_rows] == [("35.00", "65.00", "overdue")]
+    shown = orjson.loads(run(cloud_env, "invoice", "show", numbers[1], "--as-of", "2026-12-20", "--json"))
+    assert shown["standing"]["balance_due"] == "65.00" and shown["document"]["invoice_number"] == numbers[1]

@@ -43,7 +43,7 @@ from ..billing.dispute_credits import cancelling_note, carried_credits
 from ..billing.erp_outbox import customer_doc_id, issue_documents
 from ..billing.errors import InvoiceRegisterError
 from ..billing.invoice import CREDIT_NOTE, INVOICE, ISSUED, STATEMENT, Invoice
-from ..billing.invoice_store import ISSUED_NEW, PREFIXES, REISSUED, UNCHANGED, IssueOutcome
+from ..billing.invoice_store import ISSUED_NEW, NUMBER_PATTERN, PREFIXES, REISSUED, UNCHANGED, IssueOutcome
 from ..billing.receivables import InvoiceStanding, PaymentApplication, account_summary, standings
 from ..billing.revenue_recognition import AccountMap
 from ..ports import OutboxDocument
@@ -132,6 +132,14 @@ class FirestoreRegister:
             days[str(transaction_id)] = received_on
         return [PaymentApplication(txn, number, amount, days[txn])
                 for (txn, number), amount in totals.items() if amount != 0]
+
+    def find(self, number: str) -> Invoice | None:
+        """The issued document numbered ``number`` (any customer: ``<customer>-INV|CN|ST-<n>``), or None."""
+        match = NUMBER_PATTERN.fullmatch(number + ".json")
+        if match is None:
+            return None
+        snapshot = self._document_ref(number[:match.start(1) - 1], number).get(timeout=self.timeout_s)
+        return Invoice.from_record(orjson.loads(snapshot.get("record"))) if snapshot.exists else None
 
     def customers(self) -> list[str]:
         """Customers with a register document (every issue writes its customer's counter), by name."""
