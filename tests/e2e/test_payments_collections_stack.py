@@ -27,7 +27,7 @@ import orjson
 import pytest
 import requests
 import yaml
-from tests.e2e.test_realtime_pipeline import ROOT, stack_settings
+from tests.e2e.test_realtime_pipeline import stack_settings
 from tests.erp_builders import draft
 
 import local_stack
@@ -48,7 +48,7 @@ WEBHOOKS_URL = f"http://{HOST}:{local_stack.WEBHOOKS_PORT}/authorize-net"
 SENDGRID = f"http://{HOST}:{local_stack.SENDGRID_PORT}"
 AUTHORIZE_NET = f"http://{HOST}:{local_stack.AUTHORIZE_NET_PORT}"
 NETSUITE = f"http://{HOST}:{local_stack.NETSUITE_PORT}"
-LOGS = ROOT / ".local-stack" / "logs"
+LOGS = local_stack.LOG_DIR   # each stack function logs here (the log sink writes the alerts it publishes)
 DECK = "prefix,destination,rate,effective_date\n1,US,1.0000,2026-01-01\n"   # 1.00 a minute
 LADDER = {"ladder": [{"after_days": 1, "action": "remind"}, {"after_days": 7, "action": "warn"},
                      {"after_days": 15, "action": "suspend"}, {"after_days": 30, "action": "collections"}]}
