@@ -12,8 +12,11 @@ What it does like NetSuite (reference.md, "NetSuite SuiteTalk REST"):
   ``Location: .../<type>/<internal id>``; an update keeps a sublist's lines and adds the sent
   ones unless ``?replace=<sublist,...>`` names it; ``POST .../<type>``: create -> 204 + Location;
   ``GET .../<type>/eid:<externalId>`` or ``.../<type>/<id>``: the record, 404 when missing.
-  References must exist (an invoice's customer, a payment's or credit memo's invoices), journal
-  entries must balance, transactions need item lines: otherwise 400 with ``o:errorDetails``.
+  References must exist (an invoice's customer, a payment's or credit memo's invoices, the payment
+  or deposit a customer refund gives back), journal entries must balance, transactions need item
+  lines, a payment applies at most its amount, a ``customerRefund`` refunds at most the unapplied
+  amount of the ``customerPayment`` (sublist ``apply``) or what is left of the ``customerDeposit``
+  (sublist ``deposit``) it names, net of the other refunds: otherwise 400 with ``o:errorDetails``.
 * The account concurrency limit: more record calls in flight than ``concurrency_limit`` -> 429.
 * Faults, drawn per record call from a seeded generator: ``rate_429``, ``rate_limit400``
   (400 SSS_REQUEST_LIMIT_EXCEEDED), ``rate_5xx``, ``rate_timeout`` (hold the call
@@ -189,14 +192,80 @@ def _journal_total(body: dict) -> Decimal:
     return debits
 
 
-def validate(record_type: str, body: dict) -> Decimal | None:
-    """Check a record like NetSuite would (references exist, lines present); its total if a transaction."""
+def _applied(lines: list, only: str | None = None) -> Decimal:
+    """The amount of the sublist lines marked ``apply`` (those on the record ``only`` when given)."""
+    return sum((Decimal(str(line.get("amount", 0))) for line in lines
+                if line.get("apply", True) is not False and (only is None or _ref_id(line, "doc") == only)),
+               Decimal("0"))
+
+
+def _refunded(internal_id: str, sublist: str, exclude: str | None) -> Decimal:
+    """What the customer refunds (other than ``exclude``) already give back of payment or deposit ``internal_id``."""
+    return sum((_applied((record["body"].get(sublist) or {}).get("items") or [], internal_id)
+                for record_id, record in ACCOUNT.records.get("customerRefund", {}).items() if record_id != exclude),
+               Decimal("0"))
+
+
+def _check_payment(body: dict, self_id: str | None) -> Decimal:
+    """A customer payment: its customer and invoices exist, and what it applies plus what refunds gave back
+    of it is at most the payment."""
+    _check_reference(body, "customer", "customer")
+    _check_applications(body)
+    payment = Decimal(str(body.get("payment", "0")))
+    applied = _applied((body.get("apply") or {}).get("items") or [])
+    refunded = _refunded(self_id, "apply", None) if self_id else Decimal("0")
+    if applied + refunded > payment:
+        raise Refused(400, "USER_ERROR", f"The total applied ({applied}) and refunded ({refunded}) exceeds the "
+                      f"payment ({payment}).", "apply")
+    return payment
+
+
+def _check_deposit(body: dict) -> Decimal:
+    _check_reference(body, "customer", "customer")
+    payment = Decimal(str(body.get("payment", "0")))
+    if payment <= 0:
+        raise Refused(400, "USER_ERROR", "Please enter a value for Payment Amount.", "payment")
+    return payment
+
+
+def _check_refund(body: dict, self_id: str | None) -> Decimal:
+    """A customer refund gives back unapplied credit: a payment's unapplied amount (``apply``) or a
+    deposit (``deposit``), never more than is left of it after the other refunds."""
+    _check_reference(body, "customer", "customer")
+    total = Decimal("0")
+    for sublist, record_type in (("apply", "customerPayment"), ("deposit", "customerDeposit")):
+        for index, line in enumerate((body.get(sublist) or {}).get("items") or []):
+            doc = _ref_id(line, "doc")
+            credit = ACCOUNT.records.get(record_type, {}).get(doc or "")
+            if credit is None:
+                raise Refused(400, "INVALID_KEY_OR_REF", f"Invalid {sublist} reference key {doc}.",
+                              f"{sublist}.items[{index}].doc")
+            if line.get("apply", True) is False:
+                continue
+            amount = Decimal(str(line.get("amount", 0)))
+            left = Decimal(str(credit["body"].get("payment", "0"))) - _refunded(str(doc), sublist, self_id)
+            if record_type == "customerPayment":
+                left -= _applied((credit["body"].get("apply") or {}).get("items") or [])
+            if amount <= 0 or amount > left:
+                raise Refused(400, "USER_ERROR", f"The refund amount {amount} exceeds the available credit {left} "
+                              f"of {record_type} {doc}.", f"{sublist}.items[{index}].amount")
+            total += amount
+    if total <= 0:
+        raise Refused(400, "USER_ERROR", "You must apply the refund to at least one credit or deposit.", "apply")
+    return total
+
+
+def validate(record_type: str, body: dict, self_id: str | None = None) -> Decimal | None:
+    """Check a record like NetSuite would (references exist, lines present, nothing applied or refunded
+    beyond what there is); its total if a transaction. ``self_id``: the record being updated."""
     if record_type in ("invoice", "creditMemo"):
         return _transaction_total(body)
     if record_type == "customerPayment":
-        _check_reference(body, "customer", "customer")
-        _check_applications(body)
-        return Decimal(str(body.get("payment", "0")))
+        return _check_payment(body, self_id)
+    if record_type == "customerDeposit":
+        return _check_deposit(body)
+    if record_type == "customerRefund":
+        return _check_refund(body, self_id)
     if record_type == "journalEntry":
         return _journal_total(body)
     if record_type == "customer" and not body.get("companyName"):
@@ -221,7 +290,7 @@ def write_record(record_type: str, external_id: str | None, body: dict, replace:
         if existing is not None:
             body = merged(table[existing]["body"], body, replace)
         try:
-            total = validate(record_type, body)
+            total = validate(record_type, body, existing)
         except Refused:
             ACCOUNT.stats["validation_errors"] += 1
             raise

@@ -203,7 +203,8 @@ class OutboxDocument:
             "customer:ACME", "payment:<transaction id>", "journal:ACME-INV-000001").
         revision: 1 for a first issue; a re-sent document (e.g. a customer record whose
             billing profile changed) gets the next revision.
-        doc_type: "customer" | "invoice" | "credit_memo" | "customer_payment" | "journal_entry".
+        doc_type: "customer" | "invoice" | "credit_memo" | "customer_payment" | "customer_deposit" |
+            "customer_refund" | "journal_entry".
         customer_id: whose document it is.
         sequence: the issue order within the outbox (monotonic per outbox; drains go in this order).
         issued_at: ISO 8601 instant of issue.

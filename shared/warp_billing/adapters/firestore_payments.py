@@ -264,4 +264,5 @@ def _record(data: dict[str, Any]) -> PaymentRecord:
                            data["currency"], date.fromisoformat(data["received_on"]), data.get("invoice_reference"),
                            data.get("source") or "authorize-net")
     return PaymentRecord(header, data["status"], _applications(data.get("applications")),
-                         Decimal(str(data.get("reversed_amount") or "0")))
+                         Decimal(str(data.get("reversed_amount") or "0")),
+                         reversal_ids=tuple(str(item) for item in data.get("reversals") or ()))

@@ -29,8 +29,9 @@ import contextlib
 import time
 from dataclasses import replace
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import orjson
 from google.api_core.exceptions import AlreadyExists, Conflict, FailedPrecondition, NotFound
@@ -42,10 +43,11 @@ from ..billing.dispute_credits import cancelling_note, carried_credits
 from ..billing.erp_outbox import customer_doc_id, issue_documents
 from ..billing.errors import InvoiceRegisterError
 from ..billing.invoice import CREDIT_NOTE, INVOICE, ISSUED, STATEMENT, Invoice
-from ..billing.invoice_store import ISSUED_NEW, PREFIXES, REISSUED, UNCHANGED, IssueOutcome
-from ..billing.receivables import account_summary
+from ..billing.invoice_store import ISSUED_NEW, NUMBER_PATTERN, PREFIXES, REISSUED, UNCHANGED, IssueOutcome
+from ..billing.receivables import InvoiceStanding, PaymentApplication, account_summary, standings
 from ..billing.revenue_recognition import AccountMap
 from ..ports import OutboxDocument
+from .firestore_payments import FirestorePaymentStore
 from .lazy_client import LazyClient
 
 OUTBOX_STATUSES = ("pending", "enqueued", "synced", "failed")
@@ -71,6 +73,8 @@ class FirestoreRegister:
         self.outbox_collection = f"{collection_prefix}erp_outbox"
         self.timeout_s = timeout_s
         self.outbox = FirestoreOutbox(self)
+        self._payment_store = FirestorePaymentStore(lambda: self.client, collection_prefix=collection_prefix,
+                                                    timeout_s=timeout_s)
 
     @property
     def client(self):
@@ -92,8 +96,12 @@ class FirestoreRegister:
                     as_of: date | None = None, rebill: bool = False) -> IssueOutcome:
         if draft.document_type not in (INVOICE, STATEMENT):
             raise InvoiceRegisterError("only invoices and statements are issued from drafts")
+        # payments are read before the transaction: the account box shows what was paid, as the file
+        # register's does (the payment store serialises its own decisions)
+        paid = self.payments(draft.customer_id) if draft.document_type == INVOICE else []
+
         def body(transaction) -> IssueOutcome:
-            return self._issue(transaction, draft, watermark, customer, accounts, as_of, rebill)
+            return self._issue(transaction, draft, watermark, customer, accounts, as_of, rebill, paid)
 
         for attempt in range(ISSUE_ATTEMPTS):
             try:
@@ -108,6 +116,44 @@ class FirestoreRegister:
                  for snapshot in self._register_ref(customer_id).collection("documents").stream(timeout=self.timeout_s)]
         return sorted(found, key=lambda d: (d.document_type == CREDIT_NOTE, str(d.number)))
 
+    # -- receivables: what `warp invoices list` shows of the file register, from the cloud's payments ----
+
+    def payments(self, customer_id: str) -> list[PaymentApplication]:
+        """Payments applied to the customer's invoices, net of refunds and voids: the payment store on
+        the same Firestore database and collection prefix (``adapters.firestore_payments``, the cloud's
+        ``WARP_PAYMENT_STORE``), read with the store's own query, as the file register reads the
+        SQLite payment store beside it."""
+        rows = self._payment_store.applications(customer_id)
+        totals: dict[tuple[str, str], Decimal] = {}
+        days: dict[str, date] = {}
+        for transaction_id, invoice_number, amount, received_on in rows:
+            key = (str(transaction_id), str(invoice_number))
+            totals[key] = totals.get(key, Decimal(0)) + Decimal(amount)
+            days[str(transaction_id)] = received_on
+        return [PaymentApplication(txn, number, amount, days[txn])
+                for (txn, number), amount in totals.items() if amount != 0]
+
+    def find(self, number: str) -> Invoice | None:
+        """The issued document numbered ``number`` (any customer: ``<customer>-INV|CN|ST-<n>``), or None."""
+        match = NUMBER_PATTERN.fullmatch(number + ".json")
+        if match is None:
+            return None
+        snapshot = self._document_ref(number[:match.start(1) - 1], number).get(timeout=self.timeout_s)
+        return Invoice.from_record(orjson.loads(snapshot.get("record"))) if snapshot.exists else None
+
+    def customers(self) -> list[str]:
+        """Customers with a register document (every issue writes its customer's counter), by name."""
+        snapshots = self.client.collection(self.registers).select(["customer_id"]).stream(timeout=self.timeout_s)
+        return sorted(unquote(snapshot.id) for snapshot in snapshots)
+
+    def standings(self, as_of: date, customer_id: str | None = None) -> list[InvoiceStanding]:
+        """Each issued invoice with what was credited, paid and is left, and its aging on ``as_of``
+        (``InvoiceRegister.standings`` of the file register, on Firestore)."""
+        result: list[InvoiceStanding] = []
+        for customer in ([customer_id] if customer_id is not None else self.customers()):
+            result.extend(standings(self.documents(customer), as_of, self.payments(customer)))
+        return result
+
     # -- the ERP outbox (``self.outbox`` is the ``SyncOutbox``; these delegate for convenience) ----
 
     def pending(self, limit: int = 100) -> list[OutboxDocument]:
@@ -119,7 +165,9 @@ class FirestoreRegister:
     # -- the issue transaction ------------------------------------------------------------------
 
     def _issue(self, transaction, draft: Invoice, watermark: datetime, customer: OutboxDocument,
-               accounts: AccountMap, as_of: date | None, rebill: bool) -> IssueOutcome:
+               accounts: AccountMap, as_of: date | None, rebill: bool,
+               paid: list[PaymentApplication] | None = None) -> IssueOutcome:
+        paid = paid or []
         customer_id, label = draft.customer_id, draft.cycle.label
         register_ref, cycle_ref = self._register_ref(customer_id), self._cycle_ref(customer_id, label)
         # Reads first, then every write (Firestore transactions require that order).
@@ -139,13 +187,13 @@ class FirestoreRegister:
             outcome = IssueOutcome(UNCHANGED if live.content_hash == draft.content_hash else ALREADY_ISSUED, live)
         elif live is None:
             issued = _numbered(draft, draft.document_type, counts)  # INV or ST: each its own counter
-            issued = _with_account(issued, issued_before)
+            issued = _with_account(issued, issued_before, paid)
             writes.append(("create", self._document_ref(customer_id, str(issued.number)), _document_fields(issued)))
             writes.append(("create", cycle_ref, {"period": label, "watermark": watermark.isoformat(),
                                                  "live_number": issued.number, "issued_at": customer.issued_at}))
             outcome = IssueOutcome(ISSUED_NEW, issued)
         else:
-            outcome, more = self._credit_and_rebill(draft, live, counts, as_of, issued_before)
+            outcome, more = self._credit_and_rebill(draft, live, counts, as_of, issued_before, paid)
             writes.extend(more)
             writes.append(("update", cycle_ref, {"live_number": outcome.invoice.number}))
         if writes:
@@ -164,7 +212,7 @@ class FirestoreRegister:
         return outcome
 
     def _credit_and_rebill(self, draft: Invoice, live: Invoice, counts: dict, as_of: date | None,
-                           issued_before: list[Invoice]):
+                           issued_before: list[Invoice], paid: list[PaymentApplication]):
         today = datetime.now(draft.cycle.zone).date()
         on = max(as_of or today, draft.cycle.issue_date)
         # the same rule as the file register: dispute credits are neither cancelled twice nor lost
@@ -172,7 +220,7 @@ class FirestoreRegister:
         note = cancelling_note(live, credit_notes, _next_number(draft.customer_id, CREDIT_NOTE, counts), on)
         rebill = replace(draft, number=_next_number(draft.customer_id, draft.document_type, counts), status=ISSUED,
                          issue_date=on, due_date=draft.cycle.due_date(draft.net_days, on), replaces=live.number)
-        rebill = _with_account(rebill, [*issued_before, note])
+        rebill = _with_account(rebill, [*issued_before, note], paid)
         carried = tuple(carried_credits(live, credit_notes, rebill, on,
                                         lambda: _next_number(draft.customer_id, CREDIT_NOTE, counts)))
         writes = [("create", self._document_ref(draft.customer_id, str(doc.number)), _document_fields(doc))
@@ -259,16 +307,15 @@ def _numbered(draft: Invoice, document_type: str, counts: dict) -> Invoice:
     return replace(draft, number=_next_number(draft.customer_id, document_type, counts), status=ISSUED)
 
 
-def _with_account(document: Invoice, issued_before: list[Invoice]) -> Invoice:
-    """An invoice's account box, worked out as the file register does (``receivables.account_summary``).
-
-    Payments are not recorded in the register yet (the file register's ``payments()`` is empty too).
-    """
+def _with_account(document: Invoice, issued_before: list[Invoice],
+                  paid: list[PaymentApplication] | None = None) -> Invoice:
+    """An invoice's account box, worked out as the file register does (``receivables.account_summary``),
+    with the payments applied so far (``FirestoreRegister.payments``)."""
     if document.document_type != INVOICE:
         return document
     invoices = [other for other in issued_before if other.document_type == INVOICE]
     credit_notes = [other for other in issued_before if other.document_type == CREDIT_NOTE]
-    return replace(document, account=account_summary(document, invoices, credit_notes, ()).to_record())
+    return replace(document, account=account_summary(document, invoices, credit_notes, paid or ()).to_record())
 
 
 def _document_fields(document: Invoice) -> dict:

@@ -186,10 +186,12 @@ class SqlitePaymentStore:
         header = PaymentHeader(row[0], row[1], row[2], Decimal(row[3]), row[4], date.fromisoformat(row[5]), row[6],
                                row[7])
         applied = self._lines(conn, transaction_id, transaction_id)
-        reversals = [self._lines(conn, transaction_id, reversal_id) for (reversal_id,) in conn.execute(
-            "SELECT reversal_id FROM payment_reversals WHERE transaction_id = ? ORDER BY rowid", (transaction_id,))]
+        reversal_ids = tuple(reversal_id for (reversal_id,) in conn.execute(
+            "SELECT reversal_id FROM payment_reversals WHERE transaction_id = ? ORDER BY rowid", (transaction_id,)))
+        reversals = [self._lines(conn, transaction_id, reversal_id) for reversal_id in reversal_ids]
         reversed_amount = -sum((item.amount for taken in reversals for item in taken), ZERO)
-        return PaymentRecord(header, row[8], remaining(applied, reversals), reversed_amount)
+        return PaymentRecord(header, row[8], remaining(applied, reversals), reversed_amount,
+                             reversal_ids=reversal_ids)
 
     @staticmethod
     def _lines(conn: sqlite3.Connection, transaction_id: str, movement_id: str) -> tuple[Application, ...]:

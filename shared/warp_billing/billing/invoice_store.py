@@ -30,8 +30,8 @@ An issued invoice carries its account box (previous balance, payments received, 
 amount due: ``receivables.account_summary``) worked out from the register under the same
 lock; it is not part of the billed content, so it never triggers a rebill. Prepaid
 statements are issued the same way in their own sequence (``ST``); their box is the
-prepaid balance, worked out by the close. Payments are not recorded yet: ``payments``
-returns none until the issue that records them fills it, and every view takes them.
+prepaid balance, worked out by the close. ``payments`` reads the payment store beside the
+register (``payments.sqlite``, net of refunds and voids); every view takes them.
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """What a customer owes, from the register: each invoice's standing and an invoice's account box.
 
-The register holds issued invoices and credit notes; payments are not recorded yet (a later
-issue adds them), but the view already takes ``PaymentApplication`` values so that recording
-payments only has to supply them. For each invoice:
+The register holds issued invoices and credit notes; the payment store supplies the payments
+applied to them (``PaymentApplication`` values, net of refunds and voids). For each invoice:
 
 * ``issued``: its total; ``credited``: the credit notes that credit it (as positive amounts);
   ``paid``: the payments applied to it; ``balance_due`` = issued - credited - paid;
@@ -36,7 +35,7 @@ STATUSES = (OPEN, PAID, OVERDUE, CREDITED)
 
 @dataclass(frozen=True, slots=True)
 class PaymentApplication:
-    """A payment (or part of one) applied to one invoice (recorded by a later issue)."""
+    """A payment (or part of one) applied to one invoice, net of its refunds and voids."""
 
     payment_id: str
     invoice_number: str

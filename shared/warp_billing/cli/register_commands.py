@@ -1,11 +1,14 @@
 """Operator views of the invoice register: what was issued, credited, paid and is left, and its aging.
 
-    warp invoices list --register DIR [--customer C] [--status open|paid|overdue|credited] [--as-of DATE] [--json]
-    warp invoice show NUMBER --register DIR [--as-of DATE] [--json]
+    warp invoices list [--register DIR] [--customer C] [--status open|paid|overdue|credited] [--as-of DATE] [--json]
+    warp invoice show NUMBER [--register DIR] [--as-of DATE] [--json]
+
+Without ``--register`` they read the register the settings configure (``WARP_REGISTER_STORE``:
+the files under ``WARP_REGISTER_DIR``, or the Firestore register with the cloud's payments).
 
 Read-only: they read the register's documents through ``InvoiceRegister`` (never its files
-directly), and ``billing.receivables`` works out each invoice's standing. Payments are not
-recorded yet (a later issue), so ``paid`` is 0.00 until they are; days overdue count from
+directly), and ``billing.receivables`` works out each invoice's standing, with the payments of
+the payment store beside the register (``payments.sqlite``); days overdue count from
 the due date to ``--as-of`` (default: today, UTC) while a balance is left.
 """
 
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 
 import click
 import orjson
@@ -20,6 +24,7 @@ import orjson
 from ..billing.errors import InvoiceRegisterError
 from ..billing.invoice_store import InvoiceRegister
 from ..billing.receivables import STATUSES, standings
+from ..charging.errors import TransientError
 from .common import fail
 
 
@@ -32,7 +37,14 @@ def _as_of(text: str | None) -> date:
         raise fail(f"--as-of {text!r} is not a date (YYYY-MM-DD)") from None
 
 
-def _register(path: str) -> InvoiceRegister:
+def _register(path: str | None) -> Any:
+    """The file register at ``path``, or (no path) the configured one: anything with ``standings``,
+    ``find``, ``documents`` and ``payments`` (``InvoiceRegister``, ``FirestoreRegister``)."""
+    if path is None:
+        from .ops_commands import _container
+
+        configured = _container().close_register
+        return getattr(configured, "register", configured)   # the file close register wraps an InvoiceRegister
     register = InvoiceRegister(path)
     if not register.root.is_dir():
         raise fail(f"no invoice register at {path} (the folder `warp invoice --register` writes)")
@@ -45,19 +57,20 @@ def invoices() -> None:
 
 
 @invoices.command("list")
-@click.option("--register", "register_dir", required=True, metavar="DIR", help="The invoice register folder.")
+@click.option("--register", "register_dir", metavar="DIR",
+              help="The invoice register folder (default: the register the settings configure).")
 @click.option("--customer", "customer_id", metavar="C", help="Only this customer's invoices.")
 @click.option("--status", type=click.Choice(STATUSES), help="Only invoices in this status on --as-of.")
 @click.option("--as-of", "as_of", metavar="YYYY-MM-DD", help="Aging worked out for this day (default today, UTC).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines, one invoice a line.")
-def list_invoices(register_dir: str, customer_id: str | None, status: str | None, as_of: str | None,
+def list_invoices(register_dir: str | None, customer_id: str | None, status: str | None, as_of: str | None,
                   as_json: bool) -> None:
     """List issued invoices: issued, credited, paid, balance due, status and days overdue."""
     register = _register(register_dir)
     day = _as_of(as_of)
     try:
         rows = register.standings(day, customer_id)
-    except InvoiceRegisterError as exc:
+    except (InvoiceRegisterError, TransientError) as exc:
         raise fail(str(exc)) from None
     if status is not None:
         rows = [row for row in rows if row.status == status]
@@ -79,21 +92,22 @@ def list_invoices(register_dir: str, customer_id: str | None, status: str | None
 
 @click.command("show")
 @click.argument("number", metavar="NUMBER")
-@click.option("--register", "register_dir", required=True, metavar="DIR", help="The invoice register folder.")
+@click.option("--register", "register_dir", metavar="DIR",
+              help="The invoice register folder (default: the register the settings configure).")
 @click.option("--as-of", "as_of", metavar="YYYY-MM-DD", help="Aging worked out for this day (default today, UTC).")
 @click.option("--json", "as_json", is_flag=True, help="Print the document and its standing as JSON.")
-def show(number: str, register_dir: str, as_of: str | None, as_json: bool) -> None:
+def show(number: str, register_dir: str | None, as_of: str | None, as_json: bool) -> None:
     """Show issued document NUMBER (invoice, statement or credit note) and what is left to pay."""
     register = _register(register_dir)
     day = _as_of(as_of)
     try:
         document = register.find(number)
         if document is None:
-            raise fail(f"no issued document {number!r} in {register_dir}")
+            raise fail(f"no issued document {number!r} in {register_dir or 'the configured register'}")
         standing = next((row for row in standings(register.documents(document.customer_id), day,
                                                     register.payments(document.customer_id))
                          if row.invoice.number == document.number), None)
-    except InvoiceRegisterError as exc:
+    except (InvoiceRegisterError, TransientError) as exc:
         raise fail(str(exc)) from None
     record = document.to_record()
     if as_json:

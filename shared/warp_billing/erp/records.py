@@ -8,6 +8,16 @@ Each document becomes one or more upserts keyed by externalId (= the WARP docume
 * ``credit_memo``       -> ``creditMemo``: the credit note's lines as positive credits, applied to
   the invoice it credits (a WARP correction is credit memo + new invoice, never an edit);
 * ``customer_payment``  -> ``customerPayment`` applied to the invoices it pays;
+* ``customer_deposit``  -> ``customerDeposit``: a prepaid top-up, money held for the customer (the
+  liability the prepaid statement journals draw on), never a receivable;
+* ``customer_refund``   -> ``customerRefund`` of a refund or void: applied to the customer payment
+  (``apply``) or to the customer deposit (``deposit``) it gives back. When the reversal reopened
+  invoices, the payment's ``apply`` lines are first rewritten to what is left on each invoice (an
+  upsert of the payment that replaces its ``apply`` sublist), so that the refunded amount is
+  unapplied on the payment, as NetSuite requires of a refund. reference.md documents create,
+  upsert and update (PATCH / ``?replace``) and no delete or void of a record, so a void of a
+  payment already in NetSuite is a refund of the whole payment too (the money out of the same
+  account it went into; both records stay, as in the gateway);
 * ``journal_entry``     -> one ``journalEntry`` per entry of the journal (the invoice entry, then
   each month's recognition entry): externalId ``DOC`` for the first, ``DOC#2``, ``DOC#3`` ...
 
@@ -30,10 +40,13 @@ CUSTOMER = "customer"
 INVOICE = "invoice"
 CREDIT_MEMO = "credit_memo"
 CUSTOMER_PAYMENT = "customer_payment"
+CUSTOMER_DEPOSIT = "customer_deposit"
+CUSTOMER_REFUND = "customer_refund"
 JOURNAL_ENTRY = "journal_entry"
 
 RECORD_TYPES = {CUSTOMER: "customer", INVOICE: "invoice", CREDIT_MEMO: "creditMemo",
-                CUSTOMER_PAYMENT: "customerPayment", JOURNAL_ENTRY: "journalEntry"}
+                CUSTOMER_PAYMENT: "customerPayment", CUSTOMER_DEPOSIT: "customerDeposit",
+                CUSTOMER_REFUND: "customerRefund", JOURNAL_ENTRY: "journalEntry"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,12 +66,15 @@ def customer_doc_id(customer_id: str) -> str:
 def required_refs(doc: OutboxDocument) -> tuple[str, ...]:
     """Document ids whose NetSuite internal ids the record body needs (beyond ``doc.prerequisites``)."""
     payload = doc.payload
-    if doc.doc_type in (INVOICE, CREDIT_MEMO, CUSTOMER_PAYMENT):
+    if doc.doc_type in (INVOICE, CREDIT_MEMO, CUSTOMER_PAYMENT, CUSTOMER_DEPOSIT, CUSTOMER_REFUND):
         needed = [customer_doc_id(doc.customer_id)]
         if doc.doc_type == CREDIT_MEMO and payload.get("credits"):
             needed.append(str(payload["credits"]))
         if doc.doc_type == CUSTOMER_PAYMENT:
             needed.extend(str(item["invoice_number"]) for item in payload.get("applies_to", ()))
+        if doc.doc_type == CUSTOMER_REFUND:
+            needed.append(str(payload["refunds"]))
+            needed.extend(str(item["invoice_number"]) for item in payload.get("payment_applies_to", ()))
         return tuple(needed)
     return ()
 
@@ -150,10 +166,7 @@ def _credit_memo(doc: OutboxDocument, mapping: ErpMapping, refs: Mapping[str, st
 
 def _customer_payment(doc: OutboxDocument, mapping: ErpMapping, refs: Mapping[str, str]) -> list[ErpWrite]:
     payload = doc.payload
-    account = payload.get("account") or mapping.payment_account
-    if account is None:
-        raise MappingError("UNMAPPED_ACCOUNT", f"{doc.doc_id}: no payment account (payments.account) in mapping "
-                           f"{mapping.name}", "payments.account")
+    account = _payment_account(doc, mapping)
     body = {
         "externalId": doc.doc_id,
         "customer": _ref(refs, customer_doc_id(doc.customer_id)),
@@ -166,6 +179,58 @@ def _customer_payment(doc: OutboxDocument, mapping: ErpMapping, refs: Mapping[st
                              "amount": _money(item["amount"])} for item in payload.get("applies_to", ())]},
     }
     return [ErpWrite(RECORD_TYPES[CUSTOMER_PAYMENT], doc.doc_id, body)]
+
+
+def _payment_account(doc: OutboxDocument, mapping: ErpMapping) -> str:
+    account = doc.payload.get("account") or mapping.payment_account
+    if account is None:
+        raise MappingError("UNMAPPED_ACCOUNT", f"{doc.doc_id}: no payment account (payments.account) in mapping "
+                           f"{mapping.name}", "payments.account")
+    return str(account)
+
+
+def _customer_deposit(doc: OutboxDocument, mapping: ErpMapping, refs: Mapping[str, str]) -> list[ErpWrite]:
+    payload = doc.payload
+    # NetSuite posts a deposit to its Customer Deposits account (an accounting preference, not a field
+    # of the record): that must be the account WARP's deposits code maps to, which the prepaid statement
+    # journals debit. An account the mapping does not know is refused here rather than left to diverge.
+    mapping.account(str(payload.get("deposit_account", "2200")), doc.doc_id)
+    body = {
+        "externalId": doc.doc_id,
+        "customer": _ref(refs, customer_doc_id(doc.customer_id)),
+        "tranDate": payload["date"],
+        "payment": _money(payload["amount"]),
+        "currency": {"id": mapping.currency(payload["currency"], doc.doc_id)},
+        "account": {"id": _payment_account(doc, mapping)},
+        "subsidiary": {"id": mapping.subsidiary_for(doc.customer_id)},
+        "memo": f"WARP prepaid top-up {payload.get('transaction_id', '')}".strip(),
+    }
+    return [ErpWrite(RECORD_TYPES[CUSTOMER_DEPOSIT], doc.doc_id, body)]
+
+
+def _customer_refund(doc: OutboxDocument, mapping: ErpMapping, refs: Mapping[str, str]) -> list[ErpWrite]:
+    payload = doc.payload
+    refunded = str(payload["refunds"])
+    writes: list[ErpWrite] = []
+    deposit = payload.get("refunds_type") == CUSTOMER_DEPOSIT
+    if payload.get("payment_applies_to") and not deposit:
+        # what the reversal took from invoices comes off the payment's applications first
+        lines = [{"doc": _ref(refs, str(item["invoice_number"])), "apply": _money(item["amount"]) > 0,
+                  "amount": _money(item["amount"])} for item in payload["payment_applies_to"]]
+        writes.append(ErpWrite(RECORD_TYPES[CUSTOMER_PAYMENT], refunded, {"apply": {"items": lines}}))
+    line = {"doc": _ref(refs, refunded), "apply": True, "amount": _money(payload["amount"])}
+    body: dict[str, Any] = {
+        "externalId": doc.doc_id,
+        "customer": _ref(refs, customer_doc_id(doc.customer_id)),
+        "tranDate": payload["date"],
+        "currency": {"id": mapping.currency(payload["currency"], doc.doc_id)},
+        "account": {"id": _payment_account(doc, mapping)},
+        "subsidiary": {"id": mapping.subsidiary_for(doc.customer_id)},
+        "memo": f"WARP {payload.get('reversal_id', doc.doc_id)} of {refunded}",
+        ("deposit" if deposit else "apply"): {"items": [line]},
+    }
+    writes.append(ErpWrite(RECORD_TYPES[CUSTOMER_REFUND], doc.doc_id, body))
+    return writes
 
 
 def _journal_entry(doc: OutboxDocument, mapping: ErpMapping, refs: Mapping[str, str]) -> list[ErpWrite]:
@@ -192,4 +257,5 @@ def _journal_entry(doc: OutboxDocument, mapping: ErpMapping, refs: Mapping[str, 
 
 
 _BUILDERS = {CUSTOMER: _customer, INVOICE: _invoice, CREDIT_MEMO: _credit_memo,
-             CUSTOMER_PAYMENT: _customer_payment, JOURNAL_ENTRY: _journal_entry}
+             CUSTOMER_PAYMENT: _customer_payment, CUSTOMER_DEPOSIT: _customer_deposit,
+             CUSTOMER_REFUND: _customer_refund, JOURNAL_ENTRY: _journal_entry}

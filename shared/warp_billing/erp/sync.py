@@ -114,6 +114,8 @@ class DocumentSync:
             log.warning("NetSuite busy or unreachable; Cloud Tasks retries",
                         extra={"doc_id": doc.doc_id, "code": error.code, "reason": str(error)})
             return SyncOutcome("retry_later", status, str(error), error.retry_after_s or DEFAULT_RETRY_S)
+        # the document's own record first: ``synced_internal_id`` reads it (a refund also updates its payment)
+        written.sort(key=lambda ref: ref.external_id != doc.doc_id)
         detail = " ".join(f"{ref.record_type}/{ref.internal_id}" for ref in written)
         detail += f" mapping={mapping.version}"
         self.outbox.mark(doc.doc_id, doc.revision, SYNCED, detail)

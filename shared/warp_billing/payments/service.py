@@ -9,10 +9,12 @@ step is redone on a redelivery (so a crash between two steps heals on the next d
    ``charging.topups.book_credit`` as `warp balance topup`; postpaid: apply in the payment store
    (named invoice, then oldest open first, the rest a credit balance) under its per-customer lock;
 3. keep the payment (store, by transaction id), put its ``customer_payment`` in the ERP outbox
-   (after the customer and the invoices it pays), publish ``payment_received``.
+   (after the customer and the invoices it pays; a prepaid top-up's is a ``customer_deposit``),
+   publish ``payment_received``.
 
 A reversal (refund, void) takes back what the payment applied (``allocation.reverse``), once per
-reversal id; on a prepaid balance it is a negative ``adjustment`` entry. A notification that is
+reversal id; on a prepaid balance it is a negative ``adjustment`` entry; it puts a
+``customer_refund`` in the ERP outbox (``records.customer_refund_document``). A notification that is
 authentic but unusable is kept as a reject with its reason code and answered 200 (the sender
 would only send it again); store or Redis trouble propagates so the sender retries.
 """
@@ -44,6 +46,7 @@ from .records import (
     PaymentRecord,
     ReversalRecord,
     customer_payment_document,
+    customer_refund_document,
     payment_alert,
     prepaid_entry_id,
     reversal_alert,
@@ -185,12 +188,26 @@ class PaymentService:
                 terms = (account.prepaid if account is not None else None) or PrepaidTerms()
                 self._credit(header.customer_id, reversal_entry_id(original, reversal_id), item.amount, "adjustment",
                              f"{reversal_id} of payment {original}", terms, header.currency)
+        if header.source != NETSUITE_SOURCE:   # a payment NetSuite recorded is refunded there, not by us
+            self._refund_to_erp(original, reversal)
         self.alerts.publish(reversal_alert(reversal, header.currency))
         log.info("payment reversed", extra={"transaction_id": original, "reversal_id": reversal_id,
                                             "amount": str(reversal.amount), "new": reversal.created})
         return reversal
 
     # -- internals -----------------------------------------------------------------------------
+
+    def _refund_to_erp(self, original: str, reversal: ReversalRecord) -> None:
+        """Put the reversal's ``customer_refund`` in the ERP outbox (after the payment and its earlier
+        reversals); on every delivery, since adding it again changes nothing."""
+        payment = self.store.get(original)
+        if payment is None:   # pragma: no cover - the store just reversed it
+            return
+        ids = payment.reversal_ids
+        earlier = ids[:ids.index(reversal.reversal_id)] if reversal.reversal_id in ids else ids
+        # an earlier reversal made before refunds were sent has no document: nothing to wait for
+        earlier = tuple(doc_id for doc_id in earlier if self.outbox.get(doc_id) is not None)
+        self.outbox.add(customer_refund_document(payment, reversal, self._now_iso(), earlier))
 
     def _header(self, event: GatewayEvent) -> tuple[PaymentHeader, str | None]:
         """The payment's header and the invoice it names (ours, of that customer), fetching details if needed."""

@@ -172,3 +172,80 @@ def test_the_netsuite_lines_of_an_invoice_and_its_credit_memo_add_up_to_the_regi
     assert sum(item["amount"] for item in memo_write.body["item"]["items"]) == expected
     assert len(invoice_write.body["item"]["items"]) == len(lines) + len(fees)
     assert Decimal(invoice.to_record()["total"]) == expected  # the register's printed total
+
+
+def _payment(billing: str, applications, reversal_ids=()):
+    from datetime import date
+
+    from warp_billing.payments.allocation import Application
+    from warp_billing.payments.records import PaymentHeader, PaymentRecord
+
+    header = PaymentHeader("T1", "ACME", billing, Decimal("150.00"), "USD", date(2026, 12, 5))
+    return PaymentRecord(header, "applied", tuple(Application(t, Decimal(a)) for t, a in applications),
+                         reversal_ids=reversal_ids)
+
+
+def test_a_prepaid_top_up_is_a_customer_deposit_on_the_deposits_account_never_a_payment():
+    from warp_billing.payments.records import customer_payment_document
+
+    doc = customer_payment_document(_payment("prepaid", [("@prepaid", "150.00")]), "t")
+    assert required_refs(doc) == ("customer:ACME",)
+    [write] = erp_writes(doc, mapping(), REFS)
+    assert (write.record_type, write.external_id) == ("customerDeposit", "payment:T1")
+    assert write.body["payment"] == Decimal("150.00") and write.body["account"] == {"id": "130"}
+    assert write.body["customer"] == {"id": "11"} and "apply" not in write.body
+    accounts = {k: v for k, v in MAPPING["accounts"].items() if k != "2200"}
+    with pytest.raises(MappingError, match="account '2200'"):   # the deposits account must be mapped
+        erp_writes(doc, mapping(accounts=accounts), REFS)
+
+
+def test_a_refund_that_reopens_an_invoice_unapplies_it_on_the_payment_then_refunds_the_payment():
+    from warp_billing.payments.allocation import Application
+    from warp_billing.payments.records import ReversalRecord, customer_refund_document
+
+    after = _payment("postpaid", [("ACME-INV-000001", "100.00"), ("ACME-INV-000002", "10.00")], ("refund:R1",))
+    reversal = ReversalRecord("refund:R1", "T1", "ACME", (Application("ACME-INV-000002", Decimal("-40.00")),),
+                              "2026-12-06T10:00:00Z")
+    doc = customer_refund_document(after, reversal, "t")
+    refs = {**REFS, "payment:T1": "31", "ACME-INV-000002": "22"}
+    assert set(required_refs(doc)) == {"customer:ACME", "payment:T1", "ACME-INV-000001", "ACME-INV-000002"}
+    unapply, refund = erp_writes(doc, mapping(), refs)
+    assert (unapply.record_type, unapply.external_id) == ("customerPayment", "payment:T1")
+    assert unapply.body == {"apply": {"items": [
+        {"doc": {"id": "21"}, "apply": True, "amount": Decimal("100.00")},
+        {"doc": {"id": "22"}, "apply": True, "amount": Decimal("10.00")}]}}
+    assert (refund.record_type, refund.external_id) == ("customerRefund", "refund:R1")
+    assert refund.body["apply"] == {"items": [{"doc": {"id": "31"}, "apply": True, "amount": Decimal("40.00")}]}
+    assert refund.body["tranDate"] == "2026-12-06" and refund.body["account"] == {"id": "130"}
+
+
+def test_a_prepaid_refund_refunds_the_deposit_and_touches_no_payment():
+    from warp_billing.payments.allocation import Application
+    from warp_billing.payments.records import ReversalRecord, customer_refund_document
+
+    after = _payment("prepaid", [("@prepaid", "140.00")], ("refund:R1",))
+    reversal = ReversalRecord("refund:R1", "T1", "ACME", (Application("@prepaid", Decimal("-10.00")),), "2026-12-06")
+    [refund] = erp_writes(customer_refund_document(after, reversal, "t"), mapping(), {**REFS, "payment:T1": "31"})
+    assert refund.record_type == "customerRefund" and "apply" not in refund.body
+    assert refund.body["deposit"] == {"items": [{"doc": {"id": "31"}, "apply": True, "amount": Decimal("10.00")}]}
+
+
+def test_a_top_up_and_the_statement_that_draws_on_it_meet_on_customer_deposits_and_never_touch_receivables():
+    """The money of a prepaid customer in NetSuite: the deposit credits Customer Deposits (2200, NetSuite's
+    deposit account), the statement's journal debits the same account for what was drawn, and no record
+    of either is a receivable (no customerPayment, no invoice, no line on 1200): counted once."""
+    from warp_billing.payments.records import customer_payment_document
+
+    statement = replace(issued(draft(lines=(("VOICE-INTERSTATE", "1000", "30.00"),), fees=()), "ACME-ST-000001"),
+                        document_type=STATEMENT, billing="prepaid")
+    [journal] = issued_documents([statement], first_sequence=1, issued_at="t")
+    deposit = customer_payment_document(_payment("prepaid", [("@prepaid", "150.00")]), "t")
+    writes = [*erp_writes(deposit, mapping(), REFS), *erp_writes(journal, mapping(), REFS)]
+    assert [w.record_type for w in writes][0] == "customerDeposit"
+    assert {w.record_type for w in writes} == {"customerDeposit", "journalEntry"}
+    deposits = mapping().account(deposit.payload["deposit_account"], deposit.doc_id)
+    lines = [line for w in writes[1:] for line in w.body["line"]["items"]]
+    drawn = sum((line.get("debit", Decimal(0)) for line in lines if line["account"] == {"id": deposits}), Decimal(0))
+    assert drawn == statement.total == Decimal("30.00")
+    receivables = mapping().account("1200", "t")
+    assert not [line for line in lines if line["account"] == {"id": receivables}]

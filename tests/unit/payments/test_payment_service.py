@@ -31,8 +31,10 @@ def test_prepaid_payment_is_a_topup_booked_once_with_ledger_outbox_and_alert(wor
     assert [(e.entry_id, e.kind, e.amount_micros) for e in world.ledger.entries("PRE")] == \
         [("payment:T1", "topup", 25_000_000)]
     document = world.outbox.get("payment:T1")
-    assert document.doc_type == "customer_payment" and document.payload["amount"] == "25.00"
-    assert document.payload["applies_to"] == [] and document.prerequisites == ("customer:PRE",)
+    # a top-up is a customer deposit in NetSuite (Customer Deposits, 2200, which the statement journals draw on)
+    assert document.doc_type == "customer_deposit" and document.payload["amount"] == "25.00"
+    assert document.payload["deposit_account"] == "2200" and "applies_to" not in document.payload
+    assert document.prerequisites == ("customer:PRE",)
     [alert] = world.alerts.of_type("payment_received")
     assert alert["customer_id"] == "PRE" and alert["amount"] == "25.00" and alert["transaction_id"] == "T1"
 
@@ -123,3 +125,42 @@ def test_refund_larger_than_payment_is_a_reject(world):
     world.service.handle_notification(notification("authcapture.created", "T1", "10.00", customerId="POST"))
     answer = world.service.handle_notification(notification("refund.created", "R1", "10.01", refTransId="T1"))
     assert answer["reason"] == "OVER_REVERSAL" and world.store.get("T1").reversed_amount == 0
+
+
+def test_a_refund_and_a_void_each_put_one_customer_refund_in_the_outbox_after_the_payment(world):
+    first, second = world.invoice("2026-09", "100.00"), world.invoice("2026-10", "80.00")
+    world.service.handle_notification(notification("authcapture.created", "T1", "200.00", customerId="POST"))
+    for _ in range(2):   # redelivered: one document
+        world.service.handle_notification(notification("refund.created", "R1", "60.00", refTransId="T1"))
+    refund = world.outbox.get("refund:R1")
+    assert refund.doc_type == "customer_refund" and refund.prerequisites == ("customer:POST", "payment:T1")
+    # 20.00 of the credit balance, then 40.00 off the most recently paid invoice
+    assert refund.payload["amount"] == "60.00" and refund.payload["refunds"] == "payment:T1"
+    assert refund.payload["reopens"] == [{"invoice_number": second, "amount": "40.00"}]
+    assert refund.payload["payment_applies_to"] == [{"invoice_number": first, "amount": "100.00"},
+                                                    {"invoice_number": second, "amount": "40.00"}]
+    world.service.handle_notification(notification("void.created", "T1", None))
+    void = world.outbox.get("void:T1")
+    assert void.doc_type == "customer_refund" and void.payload["amount"] == "140.00"
+    assert void.prerequisites == ("customer:POST", "payment:T1", "refund:R1")   # after the earlier refund
+    assert sorted(void.payload["payment_applies_to"], key=lambda item: item["invoice_number"]) == \
+        [{"invoice_number": first, "amount": "0.00"}, {"invoice_number": second, "amount": "0.00"}]
+    assert [d.doc_id for d in world.outbox.documents()] == ["payment:T1", "refund:R1", "void:T1"]
+
+
+def test_a_prepaid_refund_refunds_the_customer_deposit(world):
+    world.service.handle_notification(notification("authcapture.created", "T1", "25.00", customerId="PRE"))
+    world.service.handle_notification(notification("refund.created", "R1", "5.00", refTransId="T1"))
+    refund = world.outbox.get("refund:R1")
+    assert refund.payload["refunds_type"] == "customer_deposit" and refund.payload["amount"] == "5.00"
+    assert refund.payload["payment_applies_to"] == [] and refund.prerequisites == ("customer:PRE", "payment:T1")
+
+
+def test_a_reversal_of_a_payment_recorded_in_netsuite_is_not_sent_back(world):
+    from warp_billing.payments.records import PaymentHeader
+
+    invoice = world.invoice("2026-09", "100.00")
+    world.service.apply(PaymentHeader("netsuite:77", "POST", "postpaid", D("30.00"), "USD", date(2026, 12, 5),
+                                      None, "netsuite"))
+    world.service.handle_notification(notification("void.created", "netsuite:77", None))
+    assert world.paid() == {} and world.outbox.documents() == [] and invoice
