@@ -164,20 +164,24 @@ def _credit_memo(doc: OutboxDocument, mapping: ErpMapping, refs: Mapping[str, st
     return [ErpWrite(RECORD_TYPES[CREDIT_MEMO], doc.doc_id, body)]
 
 
-def _customer_payment(doc: OutboxDocument, mapping: ErpMapping, refs: Mapping[str, str]) -> list[ErpWrite]:
+def _money_in(doc: OutboxDocument, mapping: ErpMapping, refs: Mapping[str, str]) -> dict[str, Any]:
+    """The fields a customer payment and a customer deposit share: who paid, when, how much, into what."""
     payload = doc.payload
-    account = _payment_account(doc, mapping)
-    body = {
+    return {
         "externalId": doc.doc_id,
         "customer": _ref(refs, customer_doc_id(doc.customer_id)),
         "tranDate": payload["date"],
         "payment": _money(payload["amount"]),
         "currency": {"id": mapping.currency(payload["currency"], doc.doc_id)},
-        "account": {"id": str(account)},
+        "account": {"id": _payment_account(doc, mapping)},
         "subsidiary": {"id": mapping.subsidiary_for(doc.customer_id)},
-        "apply": {"items": [{"doc": _ref(refs, str(item["invoice_number"])), "apply": True,
-                             "amount": _money(item["amount"])} for item in payload.get("applies_to", ())]},
     }
+
+
+def _customer_payment(doc: OutboxDocument, mapping: ErpMapping, refs: Mapping[str, str]) -> list[ErpWrite]:
+    body = _money_in(doc, mapping, refs)
+    body["apply"] = {"items": [{"doc": _ref(refs, str(item["invoice_number"])), "apply": True,
+                                "amount": _money(item["amount"])} for item in doc.payload.get("applies_to", ())]}
     return [ErpWrite(RECORD_TYPES[CUSTOMER_PAYMENT], doc.doc_id, body)]
 
 
@@ -195,16 +199,8 @@ def _customer_deposit(doc: OutboxDocument, mapping: ErpMapping, refs: Mapping[st
     # of the record): that must be the account WARP's deposits code maps to, which the prepaid statement
     # journals debit. An account the mapping does not know is refused here rather than left to diverge.
     mapping.account(str(payload.get("deposit_account", "2200")), doc.doc_id)
-    body = {
-        "externalId": doc.doc_id,
-        "customer": _ref(refs, customer_doc_id(doc.customer_id)),
-        "tranDate": payload["date"],
-        "payment": _money(payload["amount"]),
-        "currency": {"id": mapping.currency(payload["currency"], doc.doc_id)},
-        "account": {"id": _payment_account(doc, mapping)},
-        "subsidiary": {"id": mapping.subsidiary_for(doc.customer_id)},
-        "memo": f"WARP prepaid top-up {payload.get('transaction_id', '')}".strip(),
-    }
+    body = _money_in(doc, mapping, refs)
+    body["memo"] = f"WARP prepaid top-up {payload.get('transaction_id', '')}".strip()
     return [ErpWrite(RECORD_TYPES[CUSTOMER_DEPOSIT], doc.doc_id, body)]
 
 
