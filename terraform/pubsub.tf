@@ -111,109 +111,46 @@ resource "google_pubsub_topic" "owned" {
   depends_on = [time_sleep.apis_ready]
 }
 
-# -- the billing-alerts consumers (issue 12: customer emails, receipts, reinstatement) --------------
-# A function with trigger "alerts" gets its own push subscription on billing-alerts, with the same
-# retry and dead-letter discipline as the usage subscriptions (a raise = a redelivery; each email is
-# sent once per (document, step), so a redelivery sends nothing twice).
+# -- the consumers of billing-alerts and invoices (issue 12) ------------------------------------------
+# A function with trigger "alerts" gets its own push subscription on billing-alerts (customer emails,
+# receipts, reinstatement); `notify` also consumes `invoices` (the cycle close announces each issued
+# document there; notify updates the customer's HubSpot company once per document). Each consumer
+# has the same retry and dead-letter discipline as the usage subscriptions (a raise = a redelivery;
+# every effect is keyed, so a redelivery does nothing twice). An invoices consumer is declared only
+# while both the topic's owner and the consumer are, and is an "alerts" function, whose push invoker
+# (iam.tf alerts_push_invoker) serves both of its subscriptions.
 
 locals {
   alert_functions = { for name, spec in local.functions : name => spec if spec.trigger == "alerts" }
-}
-
-resource "google_pubsub_topic" "alerts_dead_letter" {
-  for_each                   = local.alert_functions
-  name                       = "billing-alerts-${replace(each.key, "_", "-")}-dead-letter"
-  message_retention_duration = var.usage_message_retention
-  depends_on                 = [time_sleep.apis_ready]
-}
-
-resource "google_pubsub_subscription" "alerts_push" {
-  for_each                   = local.alert_functions
-  name                       = "billing-alerts-${replace(each.key, "_", "-")}"
-  topic                      = google_pubsub_topic.billing_alerts.id
-  ack_deadline_seconds       = each.value.timeout
-  message_retention_duration = var.usage_message_retention
-
-  expiration_policy {
-    ttl = ""
-  }
-
-  retry_policy {
-    minimum_backoff = "10s"
-    maximum_backoff = "600s"
-  }
-
-  dead_letter_policy {
-    dead_letter_topic     = google_pubsub_topic.alerts_dead_letter[each.key].id
-    max_delivery_attempts = var.max_delivery_attempts
-  }
-
-  push_config {
-    push_endpoint = google_cloudfunctions2_function.fn[each.key].service_config[0].uri
-    oidc_token {
-      service_account_email = google_service_account.pubsub_push.email
-      audience              = google_cloudfunctions2_function.fn[each.key].service_config[0].uri
-    }
-  }
-
-  depends_on = [
-    google_cloud_run_service_iam_member.alerts_push_invoker,
-    google_pubsub_topic_iam_member.alerts_dead_letter_publisher,
-    time_sleep.iam_ready,
-  ]
-}
-
-resource "google_pubsub_subscription" "alerts_dead_letter" {
-  for_each                   = local.alert_functions
-  name                       = "billing-alerts-${replace(each.key, "_", "-")}-dead-letter-hold"
-  topic                      = google_pubsub_topic.alerts_dead_letter[each.key].id
-  message_retention_duration = var.usage_message_retention
-  retain_acked_messages      = true
-  ack_deadline_seconds       = 60
-  expiration_policy {
-    ttl = ""
-  }
-}
-
-resource "google_pubsub_topic_iam_member" "alerts_dead_letter_publisher" {
-  for_each = local.alert_functions
-  topic    = google_pubsub_topic.alerts_dead_letter[each.key].name
-  role     = "roles/pubsub.publisher"
-  member   = local.pubsub_service_agent
-}
-
-resource "google_pubsub_subscription_iam_member" "alerts_dead_letter_subscriber" {
-  for_each     = local.alert_functions
-  subscription = google_pubsub_subscription.alerts_push[each.key].name
-  role         = "roles/pubsub.subscriber"
-  member       = local.pubsub_service_agent
-}
-
-# -- the invoices consumers (issue 12: HubSpot's last invoice and balance due per issued document) ----
-# The cycle close (rollup) announces each issued document on `invoices`; `notify` updates the
-# customer's HubSpot company through the hubspot queue, once per document. Same retry and
-# dead-letter discipline as above; declared only while both the topic's owner and the consumer are.
-
-locals {
   invoice_functions = {
     for name in ["notify"] : name => local.functions[name]
-    # an "alerts" function: its push invoker (iam.tf alerts_push_invoker) serves this subscription too
     if contains(keys(local.functions), name) && contains(keys(local.owned_topics), "invoices")
     && try(local.functions[name].trigger, "") == "alerts"
   }
+  # "<topic>/<function>" -> the subscription's name, topic and ack deadline
+  topic_consumers = merge(
+    { for name, spec in local.alert_functions : "billing-alerts/${name}" => {
+      function = name, timeout = spec.timeout, name = "billing-alerts-${replace(name, "_", "-")}",
+      topic    = google_pubsub_topic.billing_alerts.id
+    } },
+    { for name, spec in local.invoice_functions : "invoices/${name}" => {
+      function = name, timeout = spec.timeout, name = "invoices-${replace(name, "_", "-")}",
+      topic    = google_pubsub_topic.owned["invoices"].id
+    } },
+  )
 }
 
-resource "google_pubsub_topic" "invoices_dead_letter" {
-  for_each                   = local.invoice_functions
-  name                       = "invoices-${replace(each.key, "_", "-")}-dead-letter"
+resource "google_pubsub_topic" "consumer_dead_letter" {
+  for_each                   = local.topic_consumers
+  name                       = "${each.value.name}-dead-letter"
   message_retention_duration = var.usage_message_retention
   depends_on                 = [time_sleep.apis_ready]
 }
 
-resource "google_pubsub_subscription" "invoices_push" {
-  for_each                   = local.invoice_functions
-  name                       = "invoices-${replace(each.key, "_", "-")}"
-  topic                      = google_pubsub_topic.owned["invoices"].id
+resource "google_pubsub_subscription" "consumer_push" {
+  for_each                   = local.topic_consumers
+  name                       = each.value.name
+  topic                      = each.value.topic
   ack_deadline_seconds       = each.value.timeout
   message_retention_duration = var.usage_message_retention
 
@@ -227,29 +164,29 @@ resource "google_pubsub_subscription" "invoices_push" {
   }
 
   dead_letter_policy {
-    dead_letter_topic     = google_pubsub_topic.invoices_dead_letter[each.key].id
+    dead_letter_topic     = google_pubsub_topic.consumer_dead_letter[each.key].id
     max_delivery_attempts = var.max_delivery_attempts
   }
 
   push_config {
-    push_endpoint = google_cloudfunctions2_function.fn[each.key].service_config[0].uri
+    push_endpoint = google_cloudfunctions2_function.fn[each.value.function].service_config[0].uri
     oidc_token {
       service_account_email = google_service_account.pubsub_push.email
-      audience              = google_cloudfunctions2_function.fn[each.key].service_config[0].uri
+      audience              = google_cloudfunctions2_function.fn[each.value.function].service_config[0].uri
     }
   }
 
   depends_on = [
     google_cloud_run_service_iam_member.alerts_push_invoker,
-    google_pubsub_topic_iam_member.invoices_dead_letter_publisher,
+    google_pubsub_topic_iam_member.consumer_dead_letter_publisher,
     time_sleep.iam_ready,
   ]
 }
 
-resource "google_pubsub_subscription" "invoices_dead_letter" {
-  for_each                   = local.invoice_functions
-  name                       = "invoices-${replace(each.key, "_", "-")}-dead-letter-hold"
-  topic                      = google_pubsub_topic.invoices_dead_letter[each.key].id
+resource "google_pubsub_subscription" "consumer_dead_letter" {
+  for_each                   = local.topic_consumers
+  name                       = "${each.value.name}-dead-letter-hold"
+  topic                      = google_pubsub_topic.consumer_dead_letter[each.key].id
   message_retention_duration = var.usage_message_retention
   retain_acked_messages      = true
   ack_deadline_seconds       = 60
@@ -258,16 +195,39 @@ resource "google_pubsub_subscription" "invoices_dead_letter" {
   }
 }
 
-resource "google_pubsub_topic_iam_member" "invoices_dead_letter_publisher" {
-  for_each = local.invoice_functions
-  topic    = google_pubsub_topic.invoices_dead_letter[each.key].name
+resource "google_pubsub_topic_iam_member" "consumer_dead_letter_publisher" {
+  for_each = local.topic_consumers
+  topic    = google_pubsub_topic.consumer_dead_letter[each.key].name
   role     = "roles/pubsub.publisher"
   member   = local.pubsub_service_agent
 }
 
-resource "google_pubsub_subscription_iam_member" "invoices_dead_letter_subscriber" {
-  for_each     = local.invoice_functions
-  subscription = google_pubsub_subscription.invoices_push[each.key].name
+resource "google_pubsub_subscription_iam_member" "consumer_dead_letter_subscriber" {
+  for_each     = local.topic_consumers
+  subscription = google_pubsub_subscription.consumer_push[each.key].name
   role         = "roles/pubsub.subscriber"
   member       = local.pubsub_service_agent
+}
+
+# The alerts and invoices consumers had resources of their own before they shared these: the same
+# subscriptions and topics, moved rather than destroyed and created again (no message is lost).
+moved {
+  from = google_pubsub_topic.alerts_dead_letter["notify"]
+  to   = google_pubsub_topic.consumer_dead_letter["billing-alerts/notify"]
+}
+moved {
+  from = google_pubsub_subscription.alerts_push["notify"]
+  to   = google_pubsub_subscription.consumer_push["billing-alerts/notify"]
+}
+moved {
+  from = google_pubsub_subscription.alerts_dead_letter["notify"]
+  to   = google_pubsub_subscription.consumer_dead_letter["billing-alerts/notify"]
+}
+moved {
+  from = google_pubsub_topic_iam_member.alerts_dead_letter_publisher["notify"]
+  to   = google_pubsub_topic_iam_member.consumer_dead_letter_publisher["billing-alerts/notify"]
+}
+moved {
+  from = google_pubsub_subscription_iam_member.alerts_dead_letter_subscriber["notify"]
+  to   = google_pubsub_subscription_iam_member.consumer_dead_letter_subscriber["billing-alerts/notify"]
 }

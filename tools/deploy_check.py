@@ -282,6 +282,7 @@ def check_undefined(terraform: Path) -> list[str]:
     """Every var.X, local.X, resource and data source an expression names is declared somewhere."""
     declared: set[str] = set()
     texts: list[tuple[str, str]] = []
+    moves: list[tuple[str, dict]] = []
     for path in sorted(terraform.glob("*.tf")):
         parsed = hcl2.loads(path.read_text(encoding="utf-8"))
         declared |= {f"var.{name}" for block in parsed.get("variable", []) for name in block}
@@ -290,10 +291,28 @@ def check_undefined(terraform: Path) -> list[str]:
             declared |= {f"{kind}.{name}" for kind, named in block.items() for name in named}
         for block in parsed.get("data", []):
             declared |= {f"data.{kind}.{name}" for kind, named in block.items() for name in named}
-        texts += [(path.name, text) for text in _strings_in(parsed)]
+        texts += [(path.name, text) for text in _strings_in({kind: body for kind, body in parsed.items()
+                                                             if kind != "moved"})]
+        moves += [(path.name, block) for block in parsed.get("moved", [])]
     missing = sorted({(file, f"{match[0]}.{match[1]}") for file, text in texts for match in NAMED.findall(text)
                       if f"{match[0]}.{match[1]}" not in declared})
-    return [f"terraform/{file} refers to {name}, which is not declared" for file, name in missing]
+    errors = [f"terraform/{file} refers to {name}, which is not declared" for file, name in missing]
+    return errors + _check_moves(moves, declared)
+
+
+def _check_moves(moves: list[tuple[str, dict]], declared: set[str]) -> list[str]:
+    """A ``moved`` block goes from an address no longer declared to one that is (else a plan refuses it)."""
+    errors = []
+    for file, block in moves:
+        source, target = (NAMED.search(str(block.get(end, ""))) for end in ("from", "to"))
+        if source is None or target is None:
+            errors.append(f"terraform/{file}: a moved block needs a resource address in both from and to")
+            continue
+        if f"{source[1]}.{source[2]}" in declared:
+            errors.append(f"terraform/{file}: moved from {source[1]}.{source[2]}, which is still declared")
+        if f"{target[1]}.{target[2]}" not in declared:
+            errors.append(f"terraform/{file}: moved to {target[1]}.{target[2]}, which is not declared")
+    return errors
 
 
 def check_cycles(terraform: Path) -> list[str]:

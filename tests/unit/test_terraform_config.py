@@ -518,6 +518,17 @@ def test_an_undeclared_variable_local_or_resource_is_named(tmp_path):
     ]
 
 
+def test_a_moved_block_must_leave_an_address_no_longer_declared_for_one_that_is(tmp_path):
+    edited = ('from = google_pubsub_topic.consumer_dead_letter["billing-alerts/notify"]\n'
+              '  to   = google_pubsub_topic.alerts_dead_letter["notify"]')
+    _broken(tmp_path, "pubsub.tf", 'from = google_pubsub_topic.alerts_dead_letter["notify"]\n'
+                                   '  to   = google_pubsub_topic.consumer_dead_letter["billing-alerts/notify"]', edited)
+    assert deploy_check.check_undefined(tmp_path / "terraform") == [
+        "terraform/pubsub.tf: moved from google_pubsub_topic.consumer_dead_letter, which is still declared",
+        "terraform/pubsub.tf: moved to google_pubsub_topic.alerts_dead_letter, which is not declared",
+    ]
+
+
 # -- the import probe (run here with the project's interpreter; deploy-check uses a clean venv) ---
 
 @pytest.fixture(scope="module")
@@ -559,15 +570,17 @@ def test_the_usage_functions_are_the_product_tables_functions_and_topics():
 def test_notify_consumes_billing_alerts_through_its_own_push_subscription_with_a_dead_letter_policy():
     assert "notify" in DECLARED and CATALOG["notify"]["trigger"] == "alerts" and CATALOG["notify"]["topic"] is None
     assert deploy_check.SIGNATURES["alerts"] == "cloudevent"
-    push = RESOURCES["google_pubsub_subscription"]["alerts_push"]
-    assert push["for_each"] == "${local.alert_functions}"
-    assert push["topic"] == "${google_pubsub_topic.billing_alerts.id}"
-    uri = "${google_cloudfunctions2_function.fn[each.key].service_config[0].uri}"
+    consumers = _compact(LOCALS["topic_consumers"])
+    assert ('forname,specinlocal.alert_functions:"billing-alerts/${name}"' in consumers
+            and '"topic":"${google_pubsub_topic.billing_alerts.id}"' in consumers)
+    push = RESOURCES["google_pubsub_subscription"]["consumer_push"]
+    assert push["for_each"] == "${local.topic_consumers}" and push["topic"] == "${each.value.topic}"
+    uri = "${google_cloudfunctions2_function.fn[each.value.function].service_config[0].uri}"
     assert push["push_config"][0]["push_endpoint"] == uri
     assert push["push_config"][0]["oidc_token"][0]["service_account_email"] == \
         "${google_service_account.pubsub_push.email}"
     assert push["dead_letter_policy"][0]["dead_letter_topic"] == \
-        "${google_pubsub_topic.alerts_dead_letter[each.key].id}"
+        "${google_pubsub_topic.consumer_dead_letter[each.key].id}"
     assert push["dead_letter_policy"][0]["max_delivery_attempts"] == "${var.max_delivery_attempts}"
     invoker = RESOURCES["google_cloud_run_service_iam_member"]["alerts_push_invoker"]
     assert invoker["for_each"] == "${local.alert_functions}"

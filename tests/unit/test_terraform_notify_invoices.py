@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from tests.unit.test_terraform_config import CATALOG, DECLARED, LOCALS, RESOURCES, _compact
 
-URI = "${google_cloudfunctions2_function.fn[each.key].service_config[0].uri}"
+URI = "${google_cloudfunctions2_function.fn[each.value.function].service_config[0].uri}"
 
 
 def test_notify_consumes_the_invoices_topic_through_its_own_push_subscription_with_a_dead_letter_policy():
@@ -15,22 +15,24 @@ def test_notify_consumes_the_invoices_topic_through_its_own_push_subscription_wi
     consumers = _compact(LOCALS["invoice_functions"])
     assert "fornamein[notify]" in consumers and 'contains(keys(local.owned_topics),"invoices")' in consumers
     assert CATALOG["notify"]["trigger"] == "alerts"   # its push invoker (alerts_push_invoker) serves both
-    push = RESOURCES["google_pubsub_subscription"]["invoices_push"]
-    assert push["for_each"] == "${local.invoice_functions}"
-    assert push["topic"] == '${google_pubsub_topic.owned["invoices"].id}'
+    topic_consumers = _compact(LOCALS["topic_consumers"])
+    assert ('forname,specinlocal.invoice_functions:"invoices/${name}"' in topic_consumers
+            and '"topic":"${google_pubsub_topic.owned["invoices"].id}"' in topic_consumers)
+    push = RESOURCES["google_pubsub_subscription"]["consumer_push"]
+    assert push["for_each"] == "${local.topic_consumers}" and push["topic"] == "${each.value.topic}"
     assert push["push_config"][0]["push_endpoint"] == URI
     assert push["push_config"][0]["oidc_token"][0] == {
         "service_account_email": "${google_service_account.pubsub_push.email}", "audience": URI}
     assert push["dead_letter_policy"][0] == {
-        "dead_letter_topic": "${google_pubsub_topic.invoices_dead_letter[each.key].id}",
+        "dead_letter_topic": "${google_pubsub_topic.consumer_dead_letter[each.key].id}",
         "max_delivery_attempts": "${var.max_delivery_attempts}"}
     assert push["expiration_policy"][0]["ttl"] == ""
-    assert RESOURCES["google_pubsub_topic_iam_member"]["invoices_dead_letter_publisher"]["role"] == \
+    assert RESOURCES["google_pubsub_topic_iam_member"]["consumer_dead_letter_publisher"]["role"] == \
         "roles/pubsub.publisher"
-    assert RESOURCES["google_pubsub_subscription_iam_member"]["invoices_dead_letter_subscriber"]["role"] == \
+    assert RESOURCES["google_pubsub_subscription_iam_member"]["consumer_dead_letter_subscriber"]["role"] == \
         "roles/pubsub.subscriber"
-    hold = RESOURCES["google_pubsub_subscription"]["invoices_dead_letter"]
-    assert hold["retain_acked_messages"] is True
+    hold = RESOURCES["google_pubsub_subscription"]["consumer_dead_letter"]
+    assert hold["retain_acked_messages"] is True and hold["for_each"] == "${local.topic_consumers}"
 
 
 def test_notify_reads_only_the_documents_bucket_and_writes_none():
