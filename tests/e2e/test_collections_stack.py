@@ -25,8 +25,8 @@ SENDGRID = f"http://{local_stack.HOST}:{local_stack.SENDGRID_PORT}"
 HUBSPOT = f"http://{local_stack.HOST}:{local_stack.HUBSPOT_PORT}"
 
 
-@pytest.fixture(scope="module")
-def env():
+def collections_env() -> dict[str, str]:
+    """The stack's settings over this process's environment, once notify and the stand-ins answer."""
     import os
 
     settings = stack_settings()
@@ -36,6 +36,11 @@ def env():
         except requests.ConnectionError:
             pytest.fail(f"{url} is not answering: run `make stack-up`", pytrace=False)
     return {**os.environ, **settings}
+
+
+@pytest.fixture(scope="module")
+def env():
+    return collections_env()
 
 
 def warp(env, *args) -> str:

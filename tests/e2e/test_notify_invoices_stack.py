@@ -22,8 +22,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 import requests
-from tests.e2e.test_collections_stack import HUBSPOT, NOTIFY_URL, SENDGRID, mails_for, push, warp
-from tests.e2e.test_realtime_pipeline import stack_settings
+from tests.e2e.test_collections_stack import HUBSPOT, NOTIFY_URL, collections_env, mails_for, push, warp
 from tests.erp_builders import draft
 from tests.integration.conftest import settings_from_env
 
@@ -39,15 +38,7 @@ PDF = b"%PDF-1.4\n% a test invoice\n1 0 obj << /Type /Catalog >> endobj\ntrailer
 
 @pytest.fixture(scope="module")
 def env():
-    import os
-
-    settings = stack_settings()
-    for url in (NOTIFY_URL, SENDGRID + "/_mails", HUBSPOT + "/_stats"):
-        try:
-            requests.get(url, timeout=5)
-        except requests.ConnectionError:
-            pytest.fail(f"{url} is not answering: run `make stack-up`", pytrace=False)
-    return {**os.environ, **settings}
+    return collections_env()
 
 
 @pytest.fixture(scope="module")
