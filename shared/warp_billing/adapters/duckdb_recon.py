@@ -130,6 +130,9 @@ class DuckDBReconEngine:
                     "memory_limit": self.memory_limit,
                     "temp_directory": self.spill_dir,
                     "threads": self.threads or max(1, os.cpu_count() or 1),
+                    # results need no order unless asked (ORDER BY); only the vendor load keeps
+                    # the file's order, for the line numbers (``load_vendor`` turns it on there)
+                    "preserve_insertion_order": False,
                 },
             )
             # tables kept compressed in memory (the file name repeated on every vendor row, ids,
@@ -159,6 +162,23 @@ class DuckDBReconEngine:
         """Read and normalise the vendor's files into ``vendor_cdrs`` (bad rows into ``vendor_rejects``).
 
         ``names`` are how the records refer to their files (object names); default the paths."""
+        import duckdb  # noqa: PLC0415 - loaded only when a reconciliation runs
+
+        db = self.db
+        db.execute("SET preserve_insertion_order = true")
+        try:
+            return self._load_vendor(mapping, paths, period_start_ms, period_end_ms, names)
+        finally:
+            db.execute("SET preserve_insertion_order = false")
+
+    def _load_vendor(
+        self,
+        mapping: VendorMapping,
+        paths: Sequence[str],
+        period_start_ms: int,
+        period_end_ms: int,
+        names: Sequence[str] | None,
+    ) -> LoadReport:
         import duckdb  # noqa: PLC0415 - loaded only when a reconciliation runs
 
         db = self.db
