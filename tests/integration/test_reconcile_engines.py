@@ -318,7 +318,9 @@ def finalize_push(bucket_name: str, object_name: str, generation: str = "1") -> 
     }
 
 
-def test_an_object_finalize_event_reconciles_exactly_its_vendor_and_period_once(month, bigquery_stack, bucket, tmp_path):
+def test_an_object_finalize_event_reconciles_exactly_its_vendor_and_period_once(
+    month, bigquery_stack, bucket, tmp_path
+):
     """A new file under vendor-cdrs/V2/2026-06/ runs that reconciliation and no other (V1 has files
     too); the same event delivered again changes nothing; objects outside the layout, the
     reconciliation's own outputs and other buckets' objects run nothing."""

@@ -162,8 +162,6 @@ class DuckDBReconEngine:
         """Read and normalise the vendor's files into ``vendor_cdrs`` (bad rows into ``vendor_rejects``).
 
         ``names`` are how the records refer to their files (object names); default the paths."""
-        import duckdb  # noqa: PLC0415 - loaded only when a reconciliation runs
-
         db = self.db
         db.execute("SET preserve_insertion_order = true")
         try:
