@@ -180,8 +180,8 @@ candidates AS {m}(
   FROM vendor_first AS v JOIN ours AS o ON COALESCE(v.calling, '') = COALESCE(o.calling, '') AND v.called = o.called
   WHERE (v.call_id IS NULL OR o.call_id IS NULL) AND ABS(v.start_ms - o.start_ms) <= {tolerance_ms}
 ),
-vendor_candidates AS {m}(SELECT vkey, COUNT(*) AS n FROM candidates GROUP BY vkey),
-our_candidates AS {m}(SELECT okey, COUNT(*) AS n FROM candidates GROUP BY okey),
+vendor_candidates AS (SELECT vkey, COUNT(*) AS n FROM candidates GROUP BY vkey),
+our_candidates AS (SELECT okey, COUNT(*) AS n FROM candidates GROUP BY okey),
 sole AS {m}(
   SELECT c.*, CASE WHEN cv.n = 1 AND co.n = 1 THEN 1 ELSE 0 END AS is_sole
   FROM candidates AS c
@@ -227,7 +227,7 @@ pairs{number} AS {m}(
         pair_names.append(f"pairs{number}")
         previous = source
     all_pairs = " UNION ALL ".join(f"SELECT * FROM {name}" for name in pair_names)
-    parts.append(f"pairs AS {m}({all_pairs})")
+    parts.append(f"pairs AS ({all_pairs})")  # read once: a materialised copy would be held to the end
     duration_gap = "ABS(v.duration_ms - o.duration_ms)"
     rates_agree = "(v.rate IS NULL OR o.rate IS NULL OR v.rate = o.rate)"
     rates_near = f"(v.rate IS NULL OR o.rate IS NULL OR ABS(v.rate - o.rate) <= {rate})"
