@@ -442,7 +442,7 @@ locals {
     # Daily vendor CDR reconciliation against rated usage. Its tables are re-written per run id
     # (DELETE + INSERT, MERGE of disputes), so it holds the merge role on them, never on the ledger.
     reconcile = {
-      description = "Daily vendor CDR reconciliation against rated usage (Cloud Scheduler)."
+      description = "Vendor CDR reconciliation against rated usage (daily Scheduler job; new objects under vendor-cdrs/, vendor_cdrs.tf)."
       entry_point = "reconcile"
       trigger     = "http"
       topic       = null

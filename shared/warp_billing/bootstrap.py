@@ -398,7 +398,8 @@ class Container:
 
         return ReconciliationJob(files, sink_for, engine_for,
                                  lambda: DuckDBReconEngine(memory_limit=settings.recon_memory_limit, threads=1),
-                                 html_to_pdf, self.alert_publisher, settings.recon_operator_email)
+                                 html_to_pdf, self.alert_publisher, settings.recon_operator_email,
+                                 bucket=settings.vendor_cdr_bucket if settings.recon_source == "storage" else None)
 
     def _build_reconciler(self):
         from .charging.rebuild import PostpaidWindow, customer_reconciler

@@ -22,7 +22,7 @@ import hashlib
 import logging
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -58,6 +58,7 @@ class ReconciliationJob:
         render_pdf: HTML -> PDF bytes for the dispute letter.
         alerts: billing alerts (a dispute opening).
         operator_email: where the package goes when the mapping says send_to: operator.
+        bucket: the bucket the files come from (storage source): events of other buckets are ignored.
     """
 
     files: VendorFileSource
@@ -67,6 +68,7 @@ class ReconciliationJob:
     render_pdf: Callable[[str, str], bytes]
     alerts: AlertPublisher
     operator_email: str | None = None
+    bucket: str | None = None
 
     def vendors(self) -> list[str]:
         return sorted({name.split("/")[1] for name in self.files.names(ROOT + "/") if name.count("/") >= 2})
@@ -199,13 +201,78 @@ def handle_request(body: dict, job: ReconciliationJob, today: date) -> tuple[dic
     return {"runs": runs}, 200
 
 
-def handle_object(name: str, job: ReconciliationJob) -> dict | None:
-    """An object-finalize event: reconcile the vendor and period of ``vendor-cdrs/<v>/<p>/...``."""
+FINALIZED = "google.cloud.storage.object.v1.finalized"  # the CloudEvent type (Eventarc, direct)
+OBJECT_FINALIZE = "OBJECT_FINALIZE"  # the eventType attribute of a Storage notification (Pub/Sub)
+
+
+def is_event(headers: Mapping[str, str], body: Mapping[str, Any]) -> bool:
+    """Whether an HTTP delivery is an event (a Pub/Sub push envelope or a binary-mode CloudEvent)."""
+    pushed = isinstance(body.get("message"), Mapping) and "subscription" in body
+    return pushed or any(key.lower() == "ce-type" for key in headers)
+
+
+def finalized_object(headers: Mapping[str, str], body: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(bucket, object name) when an event delivery is an object-finalize event, else None.
+
+    Two shapes reach the HTTP entry point: a Storage notification pushed by Pub/Sub (the envelope
+    ``{"message": {"attributes": {"eventType", "bucketId", "objectId"}, ...}, "subscription"}``,
+    terraform/vendor_cdrs.tf) and a CloudEvent in binary mode (``ce-type`` header, the object
+    resource as the body: ``{"bucket", "name"}``, as Eventarc delivers it).
+    """
+    message = body.get("message")
+    if isinstance(message, Mapping) and "subscription" in body:
+        attributes = message.get("attributes") or {}
+        if attributes.get("eventType") != OBJECT_FINALIZE:
+            return None
+        return str(attributes.get("bucketId") or ""), str(attributes.get("objectId") or "")
+    lowered = {key.lower(): value for key, value in headers.items()}
+    if lowered.get("ce-type") == FINALIZED:
+        return str(body.get("bucket") or ""), str(body.get("name") or "")
+    return None
+
+
+def object_run(name: str) -> tuple[str, str] | None:
+    """The (vendor, period) an object of ``vendor-cdrs/<vendor>/<period>/<file>`` belongs to.
+
+    None for anything else: the mapping and the deck (``vendor-cdrs/<vendor>/...``, not a period's
+    file), "folder" placeholders, and the reconciliation's own outputs under the reports prefix."""
     parts = name.split("/")
-    if len(parts) < 4 or parts[0] != ROOT:
+    if len(parts) < 4 or parts[0] != ROOT or not parts[1] or not parts[2] or not parts[-1]:
+        return None
+    return parts[1], parts[2]
+
+
+def handle_object(name: str, job: ReconciliationJob, bucket: str | None = None) -> dict | None:
+    """An object-finalize event: reconcile the vendor and period of ``vendor-cdrs/<v>/<p>/...``.
+
+    Objects outside that layout, or in another bucket than the job's, are ignored (None). A
+    repeated delivery of the same event runs again over the same files: same delivery digest,
+    so the same outputs, no second dispute and no second alert (``ReconciliationJob.run``)."""
+    if bucket is not None and job.bucket is not None and bucket != job.bucket:
+        log.info("object of another bucket ignored", extra={"bucket": bucket, "object": name})
+        return None
+    run = object_run(name)
+    if run is None:
+        log.info("object outside vendor-cdrs/<vendor>/<period>/ ignored", extra={"object": name})
         return None
     try:
-        return job.run(parts[1], parts[2])
+        return job.run(*run)
     except PERMANENT as exc:
         log.warning("vendor reconciliation refused", extra={"object": name, "error": str(exc)})
         return None
+
+
+def handle_delivery(headers: Mapping[str, str], body: dict, job: ReconciliationJob, today: date) -> tuple[dict, int]:
+    """What the HTTP entry point answers: an object-finalize event, or a Scheduler / manual call.
+
+    An event is always acknowledged (200) unless the run raises (then it is redelivered): an object
+    that is not a vendor CDR file, or a delivery that cannot be reconciled, is logged, not retried."""
+    if not is_event(headers, body):
+        return handle_request(body, job, today)
+    event = finalized_object(headers, body)
+    if event is None:
+        log.info("event that is not an object finalize ignored")
+        return {"ignored": "not an object finalize"}, 200
+    bucket, name = event
+    run = handle_object(name, job, bucket)
+    return ({"runs": [run]} if run is not None else {"ignored": name}), 200

@@ -7,6 +7,7 @@ The function reads them from a folder laid out like the bucket (``vendor-cdrs/<v
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from pathlib import Path
@@ -301,3 +302,99 @@ def test_the_function_reads_gzip_files_from_the_bucket_and_writes_its_outputs_th
     assert "increment:60/60" in target.blob(f"{prefix}/items.csv").download_as_bytes().decode()
     assert [a["alert_id"] for a in alerts.alerts] == ["vendor-dispute:V2-2026-06"]
     assert alerts.alerts[0]["package"]["dispute/letter.pdf"] == f"gs://{name}/{prefix}/dispute/letter.pdf"
+
+
+def finalize_push(bucket_name: str, object_name: str, generation: str = "1") -> dict:
+    """The Pub/Sub push envelope of a Storage notification (payload JSON_API_V1) for a new object."""
+    resource = {"bucket": bucket_name, "name": object_name, "generation": generation}
+    return {
+        "message": {
+            "attributes": {"eventType": "OBJECT_FINALIZE", "bucketId": bucket_name, "objectId": object_name,
+                           "objectGeneration": generation, "payloadFormat": "JSON_API_V1"},
+            "data": base64.b64encode(json.dumps(resource).encode()).decode(),
+            "messageId": f"m-{generation}",
+        },
+        "subscription": "projects/warp-local/subscriptions/vendor-cdrs-finalized-reconcile",
+    }
+
+
+def test_an_object_finalize_event_reconciles_exactly_its_vendor_and_period_once(
+    month, bigquery_stack, bucket, tmp_path
+):
+    """A new file under vendor-cdrs/V2/2026-06/ runs that reconciliation and no other (V1 has files
+    too); the same event delivered again changes nothing; objects outside the layout, the
+    reconciliation's own outputs and other buckets' objects run nothing."""
+    client, name, endpoint = bucket
+    folder, rated = month
+    dataset = f"recon_evt_{uuid.uuid4().hex[:8]}"
+    store = BigQueryUsageStore(
+        lambda: bigquery_client(PROJECT, bigquery_stack), project=PROJECT, dataset=dataset, deadline_s=60
+    )
+    store.ensure_schema()
+    voice = [r for r in rated if r["status"] == "rated" and r["kind"] == "voice"]
+    for start in range(0, len(voice), 500):
+        store.insert_rated(voice[start : start + 500])
+    target = client.bucket(name)
+    for vendor in ("V1", "V2"):
+        local = tmp_path / f"{vendor}.tsv.gz"
+        builder = VendorFileBuilder(ours_for(rated, vendor))
+        builder.inject_increments((60, 60))
+        builder.write(local, layout="local")
+        target.blob(f"vendor-cdrs/{vendor}/mapping.yaml").upload_from_string(mapping_yaml(vendor, "local"))
+        target.blob(f"vendor-cdrs/{vendor}/2026-06/cdrs-1.tsv.gz").upload_from_string(
+            local.read_bytes(), content_type="application/gzip"
+        )
+    settings = Settings(
+        _env_file=None,
+        usage_store="bigquery",
+        bigquery_endpoint=bigquery_stack,
+        bigquery_project=PROJECT,
+        bigquery_dataset=dataset,
+        recon_source="storage",
+        storage_endpoint=endpoint,
+        vendor_cdr_bucket=name,
+        recon_reports_prefix="reports",
+    )
+    alerts = RecordingAlerts()
+    bootstrap.reset(bootstrap.Container(settings, alert_publisher=alerts))
+    bq = bigquery_client(PROJECT, bigquery_stack)
+
+    def runs() -> list[str]:
+        return sorted(r["run_id"] for r in bq.query(f"SELECT run_id FROM `{PROJECT}.{dataset}.recon_runs` "
+                                                    "WHERE period_start >= DATE '2026-01-01'").result())
+
+    try:
+        app = create_app(target="reconcile", source=str(ROOT / "functions" / "reconcile" / "main.py")).test_client()
+        first = app.post("/", json=finalize_push(name, "vendor-cdrs/V2/2026-06/cdrs-1.tsv.gz"))
+        assert first.status_code == 200, first.get_data(as_text=True)
+        (run,) = first.get_json()["runs"]
+        assert run["run_id"] == "V2-2026-06" and run["dispute_opened"] is True
+        assert runs() == ["V2-2026-06"]
+        reports = sorted(blob.name for blob in client.list_blobs(name, prefix="reports/"))
+        assert reports and all(r.startswith("reports/V2/2026-06/") for r in reports)
+
+        again = app.post("/", json=finalize_push(name, "vendor-cdrs/V2/2026-06/cdrs-1.tsv.gz"))
+        assert again.status_code == 200 and again.get_json()["runs"][0]["outputs"] == run["outputs"]
+        assert again.get_json()["runs"][0]["dispute_opened"] is False
+        assert sorted(blob.name for blob in client.list_blobs(name, prefix="reports/")) == reports
+
+        # the same event as a CloudEvent in binary mode (Eventarc's delivery) reads the same way
+        binary = app.post("/", json={"bucket": name, "name": "vendor-cdrs/V2/2026-06/cdrs-1.tsv.gz"},
+                          headers={"ce-type": "google.cloud.storage.object.v1.finalized", "ce-id": "1",
+                                   "ce-specversion": "1.0", "ce-source": f"//storage.googleapis.com/buckets/{name}"})
+        assert binary.status_code == 200 and binary.get_json()["runs"][0]["outputs"] == run["outputs"]
+
+        for ignored in (finalize_push(name, reports[0]), finalize_push(name, "vendor-cdrs/V2/mapping.yaml"),
+                        finalize_push(name, "vendor-cdrs/V2/2026-06/"),
+                        finalize_push("someone-elses-bucket", "vendor-cdrs/V1/2026-06/cdrs-1.tsv.gz")):
+            answer = app.post("/", json=ignored)
+            assert answer.status_code == 200 and "ignored" in answer.get_json(), answer.get_data(as_text=True)
+        deleted = finalize_push(name, "vendor-cdrs/V1/2026-06/cdrs-1.tsv.gz")
+        deleted["message"]["attributes"]["eventType"] = "OBJECT_DELETE"
+        answer = app.post("/", json=deleted)
+        assert answer.status_code == 200 and "ignored" in answer.get_json()
+        assert runs() == ["V2-2026-06"]
+    finally:
+        bootstrap.reset()
+        bq.delete_dataset(f"{PROJECT}.{dataset}", delete_contents=True, not_found_ok=True)
+    assert [a["alert_id"] for a in alerts.alerts] == ["vendor-dispute:V2-2026-06"]

@@ -18,6 +18,11 @@ that read the same counter cannot both take a number: the loser's commit fails, 
 from fresh reads, and finds the winner's document. Numbers stay gapless because a number is
 taken only in the commit that creates its document.
 
+An accepted customer dispute's partial credit note (``credit_line``) is issued the same way: one
+transaction reads the counter and the customer's documents, finds a note already carrying the
+dispute id (then returns it: idempotent) or creates the next ``CN`` number with its outbox entries
+(credit memo and journal), under the same ``create`` guard.
+
 Outbox sequences are the issue instant in milliseconds times 1000 plus the position in the
 issue (monotonic per outbox, without a single counter document every close would contend on);
 prerequisites order what must be ordered (customer, invoice, its journal and credit notes).
@@ -28,7 +33,7 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote, unquote
@@ -39,8 +44,8 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from ..billing.close_service import ALREADY_ISSUED
-from ..billing.dispute_credits import cancelling_note, carried_credits
-from ..billing.erp_outbox import customer_doc_id, issue_documents
+from ..billing.dispute_credits import cancelling_note, carried_credits, line_credit
+from ..billing.erp_outbox import DEFAULT_ACCOUNTS, customer_doc_id, issue_documents
 from ..billing.errors import InvoiceRegisterError
 from ..billing.invoice import CREDIT_NOTE, INVOICE, ISSUED, STATEMENT, Invoice
 from ..billing.invoice_store import ISSUED_NEW, NUMBER_PATTERN, PREFIXES, REISSUED, UNCHANGED, IssueOutcome
@@ -109,6 +114,26 @@ class FirestoreRegister:
             except (AlreadyExists, Conflict, FailedPrecondition, IssueConflict):
                 time.sleep(0.05 * (attempt + 1))  # someone else issued first: read again
         raise InvoiceRegisterError(f"{draft.customer_id} {draft.cycle.label}: could not issue after "
+                                   f"{ISSUE_ATTEMPTS} attempts (contention)")
+
+    def credit_line(self, invoice_number: str, sku: str, amount: Decimal, on: date, dispute_id: str,
+                    accounts: AccountMap = DEFAULT_ACCOUNTS) -> Invoice:
+        """A credit note of ``amount`` on the ``sku`` line of an issued invoice, for an accepted
+        customer dispute; issued once per ``dispute_id`` (a repeat returns the same note), numbered
+        in the customer's gapless ``CN`` sequence, with its ERP outbox entries in the same commit."""
+        customer_id, _, _ = invoice_number.rpartition(f"-{PREFIXES[INVOICE]}-")
+        if not customer_id:
+            raise InvoiceRegisterError(f"{invoice_number} is not an invoice number")
+
+        def body(transaction) -> Invoice:
+            return self._credit_line(transaction, customer_id, invoice_number, sku, amount, on, dispute_id, accounts)
+
+        for attempt in range(ISSUE_ATTEMPTS):
+            try:
+                return firestore.transactional(body)(self.client.transaction())
+            except (AlreadyExists, Conflict, FailedPrecondition, IssueConflict):
+                time.sleep(0.05 * (attempt + 1))  # another issue took the number first: read again
+        raise InvoiceRegisterError(f"{invoice_number}: could not credit {dispute_id} after "
                                    f"{ISSUE_ATTEMPTS} attempts (contention)")
 
     def documents(self, customer_id: str) -> list[Invoice]:
@@ -210,6 +235,38 @@ class FirestoreRegister:
         for kind, ref, fields in writes:
             getattr(transaction, kind)(ref, fields)
         return outcome
+
+    def _credit_line(self, transaction, customer_id: str, invoice_number: str, sku: str, amount: Decimal,
+                     on: date, dispute_id: str, accounts: AccountMap) -> Invoice:
+        register_ref = self._register_ref(customer_id)
+        # Reads first, then every write (Firestore transactions require that order).
+        register = register_ref.get(transaction=transaction)
+        counts = dict(register.get("counts") or {}) if register.exists else {}
+        issued = self._issued_documents(transaction, customer_id)
+        # numbers are gapless, so the notes on file are the highest number (a counter the emulator
+        # lost an update of cannot make this commit retry the same number forever)
+        notes_on_file = sum(1 for d in issued if d.document_type == CREDIT_NOTE)
+        counts[CREDIT_NOTE] = max(int(counts.get(CREDIT_NOTE, 0)), notes_on_file)
+        note, new = line_credit(invoice_number, sku, amount, on, dispute_id,
+                                [d for d in issued if d.document_type == INVOICE],
+                                [d for d in issued if d.document_type == CREDIT_NOTE],
+                                lambda: _next_number(customer_id, CREDIT_NOTE, counts))
+        if not new:
+            return note
+        issued_at = datetime.now(UTC).isoformat()
+        entries = issue_documents([note], issued_at, accounts)
+        refs = [self._outbox_ref(entry.doc_id, entry.revision) for entry in entries]
+        missing = [not ref.get(transaction=transaction).exists for ref in refs]
+        # ``create``: a number another commit took in the meantime fails here and is read again
+        transaction.create(self._document_ref(customer_id, str(note.number)), _document_fields(note))
+        transaction.set(register_ref, {"customer_id": customer_id, "counts": counts})
+        base = _sequence_base()
+        for position, (entry, ref, absent) in enumerate(zip(entries, refs, missing, strict=True)):
+            if absent:
+                fields = _outbox_fields(entry)
+                fields["sequence"] = base + position
+                transaction.create(ref, fields)
+        return note
 
     def _credit_and_rebill(self, draft: Invoice, live: Invoice, counts: dict, as_of: date | None,
                            issued_before: list[Invoice], paid: list[PaymentApplication]):

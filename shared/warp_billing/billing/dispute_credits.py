@@ -25,6 +25,7 @@ from datetime import date
 from decimal import Decimal
 
 from .amounts import cents
+from .errors import InvoiceRegisterError
 from .invoice import CREDIT_NOTE, ISSUED, Invoice, InvoiceLine
 from .receivables import cancels_in_full
 
@@ -96,6 +97,39 @@ def carried_credits(invoice: Invoice, credit_notes: Sequence[Invoice], rebill: I
                              document_type=CREDIT_NOTE, number=next_number(), status=ISSUED, replaces=None,
                              credits=rebill.number, account=None, statement=None, voice_destinations=()))
     return notes
+
+
+def line_credit(invoice_number: str, sku: str, amount: Decimal, on: date, dispute_id: str,
+                invoices: Sequence[Invoice], credit_notes: Sequence[Invoice],
+                next_number: Callable[[], str]) -> tuple[Invoice, bool]:
+    """The partial credit note of an accepted customer dispute on one line, and whether it is new.
+
+    A note already carrying ``dispute_id`` is returned as is (``False``): an accept is issued once
+    per dispute. Both registers call this inside their lock / transaction, with what they hold of
+    the customer; ``next_number`` is called only when a new note is made.
+    """
+    for note in credit_notes:
+        if any(dict(line.details).get("dispute_id") == dispute_id for line in note.lines):
+            return note, False
+    invoice = next((i for i in invoices if i.number == invoice_number), None)
+    if invoice is None:
+        raise InvoiceRegisterError(f"no issued invoice {invoice_number}")
+    if any(note.credits == invoice_number and cancels_in_full(note) for note in credit_notes):
+        # its cancelling note already took back everything: crediting it again would credit the
+        # customer twice; the dispute belongs on the rebill that replaced it
+        rebill = next((str(i.number) for i in invoices if i.replaces == invoice_number), None)
+        raise InvoiceRegisterError(
+            f"{invoice_number} is cancelled by a credit note"
+            + (f"; dispute the line on its rebill {rebill}" if rebill else ""))
+    line = next((line for line in invoice.lines if line.sku == sku), None)
+    if line is None:
+        raise InvoiceRegisterError(f"{invoice_number} has no line {sku}")
+    credited = replace(line, amount=-amount, details=(*line.details, ("dispute_id", dispute_id),
+                                                      ("credited_amount", format(amount, "f"))))
+    note = replace(invoice, issue_date=on, due_date=on, lines=(credited,), fees=(), document_type=CREDIT_NOTE,
+                   number=next_number(), status=ISSUED, replaces=None, credits=invoice.number, account=None,
+                   statement=None, voice_destinations=())
+    return note, True
 
 
 def _line_total(invoice: Invoice, sku: str) -> Decimal:

@@ -52,7 +52,7 @@ from urllib.parse import quote, unquote
 
 import orjson
 
-from .dispute_credits import cancelling_note, carried_credits
+from .dispute_credits import cancelling_note, carried_credits, line_credit
 from .errors import InvoiceRegisterError
 from .invoice import CREDIT_NOTE, INVOICE, ISSUED, STATEMENT, Invoice
 from .receivables import InvoiceStanding, PaymentApplication, account_summary, cancels_in_full, standings
@@ -292,29 +292,9 @@ class InvoiceRegister:
             raise InvoiceRegisterError(f"{invoice_number} is not an invoice number")
         folder = self._customer_folder(customer_id)
         with self._locked(folder):
-            credit_notes = self._read_all(folder, CREDIT_NOTE)
-            for note in credit_notes:
-                if any(dict(line.details).get("dispute_id") == dispute_id for line in note.lines):
-                    return note
-            invoices = self._read_all(folder, INVOICE)
-            invoice = next((i for i in invoices if i.number == invoice_number), None)
-            if invoice is None:
-                raise InvoiceRegisterError(f"no issued invoice {invoice_number}")
-            if any(note.credits == invoice_number and cancels_in_full(note) for note in credit_notes):
-                # its cancelling note already took back everything: crediting it again would
-                # credit the customer twice; the dispute belongs on the rebill that replaced it
-                rebill = next((str(i.number) for i in invoices if i.replaces == invoice_number), None)
-                raise InvoiceRegisterError(
-                    f"{invoice_number} is cancelled by a credit note"
-                    + (f"; dispute the line on its rebill {rebill}" if rebill else ""))
-            line = next((line for line in invoice.lines if line.sku == sku), None)
-            if line is None:
-                raise InvoiceRegisterError(f"{invoice_number} has no line {sku}")
-            credited = replace(line, amount=-amount, details=(*line.details, ("dispute_id", dispute_id),
-                                                              ("credited_amount", format(amount, "f"))))
-            note = replace(invoice, issue_date=on, due_date=on, lines=(credited,), fees=(),
-                           document_type=CREDIT_NOTE, number=self._next_number(folder, CREDIT_NOTE, customer_id),
-                           status=ISSUED, replaces=None, credits=invoice.number, account=None, statement=None,
-                           voice_destinations=())
-            self._write(folder, note)
+            note, new = line_credit(invoice_number, sku, amount, on, dispute_id, self._read_all(folder, INVOICE),
+                                    self._read_all(folder, CREDIT_NOTE),
+                                    lambda: self._next_number(folder, CREDIT_NOTE, customer_id))
+            if new:
+                self._write(folder, note)
             return note

@@ -115,13 +115,18 @@ def matching_query(
     row number, a fingerprint of the id): candidates, pairs and the one-to-one rounds join and
     group on it instead of on the long record ids; the vendor relation adds ``source_file`` and
     ``source_line``.
-    ``materialized`` marks the CTEs read more than once ``AS MATERIALIZED`` (DuckDB computes
-    them once instead of once per reader; BigQuery has no such hint and decides itself).
+    ``materialized`` marks the narrow CTEs read more than once ``AS MATERIALIZED`` (DuckDB computes
+    them once instead of once per reader) and the two views of the whole vendor side ``NOT
+    MATERIALIZED`` (re-read, only the columns needed); BigQuery has no such hints and decides itself.
     ``fingerprint`` (an engine hint, e.g. DuckDB's ``hash({})``) finds the identities billed
     more than once by grouping one integer instead of the key columns; a collision only lets
     a few more records into the ranking, which still partitions by the key columns themselves.
     """
     m = "MATERIALIZED " if materialized else ""
+    # the vendor side is read again rather than copied: a materialized copy of ten million wide
+    # rows is held uncompressed (and spills), while a re-read of the table reads only the columns
+    # each reader needs
+    n = "NOT MATERIALIZED " if materialized else ""
     tolerance_ms = int(tolerances.start_s) * 1000
     duration_ms = int(tolerances.duration_s) * 1000
     cost = _decimal_literal(tolerances.cost)
@@ -148,7 +153,7 @@ def matching_query(
     # (a window over every record would sort the whole file).
     parts = [
         f"""
-vendor_keyed AS {m}(SELECT v.*, {keys} FROM {vendor} AS v),
+vendor_keyed AS {n}(SELECT v.*, {keys} FROM {vendor} AS v),
 duplicate_keys AS {m}(
   SELECT {", ".join(grouped)} FROM vendor_keyed GROUP BY {", ".join(grouped)} HAVING COUNT(*) > 1
 ),
@@ -159,8 +164,8 @@ vendor_copies AS {m}(
                                     ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS original_record
   FROM vendor_keyed AS v JOIN duplicate_keys AS d ON {same_key}
 ),
-vendor_first AS {m}(
-  SELECT v.* FROM vendor_keyed AS v
+vendor_first AS {n}(
+  SELECT v.* FROM {vendor} AS v
   LEFT JOIN (SELECT record_key FROM vendor_copies WHERE copy_number > 1) AS c ON c.record_key = v.record_key
   WHERE c.record_key IS NULL
 ),
@@ -175,8 +180,8 @@ candidates AS {m}(
   FROM vendor_first AS v JOIN ours AS o ON COALESCE(v.calling, '') = COALESCE(o.calling, '') AND v.called = o.called
   WHERE (v.call_id IS NULL OR o.call_id IS NULL) AND ABS(v.start_ms - o.start_ms) <= {tolerance_ms}
 ),
-vendor_candidates AS {m}(SELECT vkey, COUNT(*) AS n FROM candidates GROUP BY vkey),
-our_candidates AS {m}(SELECT okey, COUNT(*) AS n FROM candidates GROUP BY okey),
+vendor_candidates AS (SELECT vkey, COUNT(*) AS n FROM candidates GROUP BY vkey),
+our_candidates AS (SELECT okey, COUNT(*) AS n FROM candidates GROUP BY okey),
 sole AS {m}(
   SELECT c.*, CASE WHEN cv.n = 1 AND co.n = 1 THEN 1 ELSE 0 END AS is_sole
   FROM candidates AS c
@@ -222,7 +227,7 @@ pairs{number} AS {m}(
         pair_names.append(f"pairs{number}")
         previous = source
     all_pairs = " UNION ALL ".join(f"SELECT * FROM {name}" for name in pair_names)
-    parts.append(f"pairs AS {m}({all_pairs})")
+    parts.append(f"pairs AS ({all_pairs})")  # read once: a materialised copy would be held to the end
     duration_gap = "ABS(v.duration_ms - o.duration_ms)"
     rates_agree = "(v.rate IS NULL OR o.rate IS NULL OR v.rate = o.rate)"
     rates_near = f"(v.rate IS NULL OR o.rate IS NULL OR ABS(v.rate - o.rate) <= {rate})"
@@ -271,20 +276,23 @@ pairs{number} AS {m}(
 
     none = "CAST(NULL AS VARCHAR)"
     klass = (
-        f"CASE WHEN {duration_gap} < 1000 AND v.cost = o.cost AND {rates_agree} THEN '{EXACT}' "
+        f"CASE WHEN o.record_key IS NULL THEN '{VENDOR_ONLY}' WHEN v.record_key IS NULL THEN '{OURS_ONLY}' "
+        f"WHEN {duration_gap} < 1000 AND v.cost = o.cost AND {rates_agree} THEN '{EXACT}' "
         f"WHEN {duration_gap} <= {duration_ms} AND ABS(v.cost - o.cost) <= {cost} AND {rates_near} "
         f"THEN '{PARTIAL}' ELSE '{MISMATCH}' END"
     )
-    match_by = "CASE WHEN p.by_numbers = 0 THEN 'call_id' ELSE 'numbers' END"
+    match_by = "CASE WHEN p.by_numbers = 0 THEN 'call_id' WHEN p.by_numbers = 1 THEN 'numbers' END"
+    # Pairs, vendor_only and ours_only in one pass: every pair's two records exist on their sides,
+    # so the two outer joins leave a vendor record without a pair with no event (vendor_only) and an
+    # event without a pair with no vendor record (ours_only); the absent side's columns are NULL.
+    numbers = (
+        "CASE WHEN o.record_key IS NULL THEN v.calling ELSE o.calling END AS calling, "
+        "CASE WHEN o.record_key IS NULL THEN v.called ELSE o.called END AS called"
+    )
     items = [
-        select(
-            klass, match_by, none, True, True, "o.calling AS calling, o.called AS called", "COALESCE(o.dest, v.dest)"
-        )
-        + " FROM pairs AS p JOIN vendor_first AS v ON v.record_key = p.vkey JOIN ours AS o ON o.record_key = p.okey",
-        select(f"'{VENDOR_ONLY}'", none, none, False, True, "v.calling AS calling, v.called AS called", "v.dest")
-        + " FROM vendor_first AS v LEFT JOIN pairs AS p ON p.vkey = v.record_key WHERE p.vkey IS NULL",
-        select(f"'{OURS_ONLY}'", none, none, True, False, "o.calling AS calling, o.called AS called", "o.dest")
-        + " FROM ours AS o LEFT JOIN pairs AS p ON p.okey = o.record_key WHERE p.okey IS NULL",
+        select(klass, match_by, none, True, True, numbers, "COALESCE(o.dest, v.dest)")
+        + " FROM vendor_first AS v FULL OUTER JOIN pairs AS p ON p.vkey = v.record_key"
+        + " FULL OUTER JOIN ours AS o ON o.record_key = p.okey",
         select(
             f"'{VENDOR_DUPLICATE}'",
             none,
