@@ -306,6 +306,16 @@ class Settings(BaseSettings):
     hubspot_task_url: str = "http://127.0.0.1:8099/"
 
     @model_validator(mode="after")
+    def _reports_outside_the_vendor_files(self) -> Settings:
+        # The reports are written to the vendor bucket; under vendor-cdrs/ each one would be an
+        # object-finalize event that starts a reconciliation reading its own outputs as CDRs.
+        prefix = self.recon_reports_prefix.strip("/")
+        if prefix == "vendor-cdrs" or prefix.startswith("vendor-cdrs/"):
+            raise ValueError(f"recon_reports_prefix ({self.recon_reports_prefix!r}) must not be under vendor-cdrs/, "
+                             "where every new object starts a reconciliation")
+        return self
+
+    @model_validator(mode="after")
     def _dedup_covers_max_age(self) -> Settings:
         # A redelivery of an event younger than the maximum age must still find its charge
         # result, or it would be charged twice.

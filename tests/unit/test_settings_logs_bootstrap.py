@@ -34,6 +34,12 @@ def test_a_dedup_window_shorter_than_the_maximum_age_is_refused():
         Settings(max_event_age_s=7200, dedup_ttl_s=3600)
 
 
+def test_reconciliation_reports_under_the_vendor_files_are_refused():
+    with pytest.raises(ValidationError, match="recon_reports_prefix"):
+        Settings(recon_reports_prefix="vendor-cdrs/reports")
+    assert Settings(recon_reports_prefix="vendor-reports").recon_reports_prefix == "vendor-reports"
+
+
 def test_an_unknown_adapter_name_is_refused(monkeypatch):
     monkeypatch.setenv("WARP_LEDGER_STORE", "spreadsheet")
 
