@@ -289,7 +289,7 @@ def _offsets_of(numbers: array[int], first: int, first_offset: int, lines: list[
     import numpy  # noqa: PLC0415 - see _int64
 
     if numbers:
-        steps = numpy.fromiter(map(len, lines), dtype=numpy.int64, count=len(lines)) + 1
+        steps = numpy.array(list(map(len, lines)), dtype=numpy.int64) + 1   # faster than fromiter here
         starts = numpy.cumsum(steps) - steps + first_offset
         wanted = numpy.frombuffer(numbers, dtype=numpy.int64) - first
         offsets.frombytes(starts[wanted].tobytes())
