@@ -17,9 +17,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import orjson
-import phonenumbers
 import yaml
-from phonenumbers import geocoder
 
 from .products import API_QUERY, MMS, SMS, VOICE
 from .rating.numbering import NumberingPlan
@@ -46,6 +44,11 @@ def us_npas(numbering: NumberingPlan) -> list[tuple[str, str]]:
 
 def international_destinations() -> list[Destination]:
     """One destination per non-NANP country that phonenumbers can give an example number for."""
+    # imported here: its geocoding data is ~100 MB resident, and every `warp` command (a cycle close
+    # and its forked workers too) imports this module through the CLI
+    import phonenumbers  # noqa: PLC0415
+    from phonenumbers import geocoder  # noqa: PLC0415
+
     found = []
     for code, regions in sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE.items()):
         if code == 1:

@@ -150,7 +150,8 @@ def _plain_write(path: Path, data: bytes) -> None:
 
 def _write(write: Writer, path: Path, data: bytes) -> None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.parent.is_dir():   # a stat: mkdir of an existing folder costs a locked lookup per file
+            path.parent.mkdir(parents=True, exist_ok=True)
         write(path, data)
     except OSError as exc:
         raise BillingError(f"cannot write {path}: {exc.strerror}") from None

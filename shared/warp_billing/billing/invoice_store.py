@@ -227,7 +227,8 @@ class InvoiceRegister:
     def _locked(self, folder: Path) -> Iterator[None]:
         try:
             for sub in FOLDERS.values():
-                (folder / sub).mkdir(parents=True, exist_ok=True)
+                if not (folder / sub).is_dir():   # a stat per folder on every issue, a mkdir only the first time
+                    (folder / sub).mkdir(parents=True, exist_ok=True)
             handle = open(folder / ".lock", "a+b")
         except OSError as exc:
             raise InvoiceRegisterError(f"cannot use invoice register {folder}: {exc.strerror}") from None

@@ -8,9 +8,10 @@ addition of the 6-decimal amounts is.
 
 Several files may be closed together (``warp invoice --rated A --rated B``), and each event
 counts once however the lines were split or repeated over them. Every billed line leaves a
-64-bit digest of its ``event_id`` and its line number (16 bytes a line, no line text); after
-the pass the digests are sorted (numpy) and only the lines whose digest repeats are read
-again and compared exactly: the same event_id with byte-identical lines is one event (the
+64-bit digest of its ``event_id`` and the byte offset where the line starts (16 bytes a line,
+no line text); after the pass the digests are sorted (numpy) and only the lines whose digest
+repeats are read again, each by one positioned read at its offset (not a second pass over the
+file), and compared exactly: the same event_id with byte-identical lines is one event (the
 extra copies are taken back out of the sums and counted in the report), two different
 rated versions of one event_id stop the close naming both lines, unless ``prefer="latest"``
 keeps the later ``rated_at`` (or, without it, the later line). A digest collision of two
@@ -38,7 +39,9 @@ if TYPE_CHECKING:
 BLOCK_BYTES = 8 << 20
 PARALLEL_MIN_BYTES = 64 << 20
 MAX_JOBS = 8
-LINE_BITS = 40          # a located line: task index << LINE_BITS | line number in the task's range
+LINE_BITS = 40          # a located line: task index << LINE_BITS | byte offset of the line in its file
+LINE_READ = 4096        # a repeated line is read back from its offset this many bytes at a time
+FILTER_BITS = 24        # digests whose low bits match a repeated one's are checked exactly (a 16 MiB table)
 PREFER_CHOICES = ("latest",)
 
 
@@ -87,6 +90,8 @@ def scan_rated_file(path: str | Sequence[str], windows: Mapping[str, UsageWindow
             sizes.append(os.path.getsize(one))
         except OSError as exc:
             raise RatedFileError(f"cannot read rated file {one}: {exc.strerror}") from None
+        if sizes[-1] >= 1 << LINE_BITS:
+            raise RatedFileError(f"rated file {one} is larger than {1 << LINE_BITS:,} bytes; split it into files")
     jobs = default_jobs(paths) if jobs is None else max(1, jobs)
     tasks: list[_Task] = []
     for one, size in zip(paths, sizes, strict=True):
@@ -95,24 +100,26 @@ def scan_rated_file(path: str | Sequence[str], windows: Mapping[str, UsageWindow
     if jobs == 1:
         outcomes = [_scan_range(task.path, task.start, task.end, windows) for task in tasks]
     else:
+        import numpy  # noqa: F401, PLC0415 - imported once before the fork, not by each worker (see _int64)
+
         context = multiprocessing.get_context("fork")   # the workers share this process's str hash key
         with context.Pool(min(jobs, len(tasks))) as pool:
             outcomes = pool.starmap(_scan_range, [(task.path, task.start, task.end, windows) for task in tasks])
     usage: dict[str, CustomerUsage] = {}
     report = ScanReport()
     digests: list[array[int]] = []
-    located: list[numpy.ndarray[Any, Any]] = []
+    located: list[array[int]] = []
     for index, (task, outcome) in enumerate(zip(tasks, outcomes, strict=True)):
         if isinstance(outcome, _RangeFailure):
             line = _lines_before(task.path, outcome.aligned_start) + outcome.error.line
             raise RatedFileError(f"rated file {task.path}: line {line}: {outcome.error.detail}")
-        part_usage, part_report, part_digests, part_lines, aligned = outcome
+        part_usage, part_report, part_digests, part_offsets, aligned = outcome
         tasks[index] = _Task(task.path, aligned, task.end)
         report.merge(part_report)
         for customer, found in part_usage.items():
             usage[customer] = usage[customer].merge(found) if customer in usage else found
         digests.append(part_digests)
-        located.append(_locate(index, part_lines))
+        located.append(part_offsets)
     del outcomes
     extra = _duplicate_lines(tasks, digests, located, prefer, report)
     if extra:
@@ -130,34 +137,13 @@ def _int64(values: array[int]) -> numpy.ndarray[Any, Any]:
     return numpy.frombuffer(values, dtype=numpy.int64) if len(values) else numpy.zeros(0, dtype=numpy.int64)
 
 
-def _locate(index: int, numbers: array[int]) -> numpy.ndarray[Any, Any]:
-    """Line numbers of one task as located lines (vectorised)."""
-    import numpy  # noqa: PLC0415 - see _int64
+def _duplicate_lines(tasks: list[_Task], digests: list[array[int]], located: list[array[int]],
+                     prefer: str | None, report: ScanReport) -> list[bytes]:
+    """The billed lines to take back out: extra copies, and the versions ``prefer`` drops.
 
-    return _int64(numbers) | numpy.int64(index << LINE_BITS)
-
-
-def _duplicate_lines(tasks: list[_Task], digests: list[array[int]], located: list[numpy.ndarray[Any, Any]],
-                     prefer: str | None,
-                     report: ScanReport) -> list[bytes]:
-    """The billed lines to take back out: extra copies, and the versions ``prefer`` drops."""
-    import numpy  # noqa: PLC0415 - see _int64
-
-    ids = numpy.concatenate([_int64(part) for part in digests]) if digests else numpy.zeros(0, dtype=numpy.int64)
-    digests.clear()   # the per-task arrays: only the concatenation is needed now
-    if len(ids) < 2:
-        return []
-    order = numpy.argsort(ids, kind="stable")
-    ordered = ids[order]
-    repeated = ordered[1:] == ordered[:-1]
-    if not repeated.any():
-        return []
-    candidate = numpy.zeros(len(ordered), dtype=bool)
-    candidate[1:] |= repeated
-    candidate[:-1] |= repeated
-    where = numpy.concatenate(located)[order[candidate]]
-    del ids, order, ordered, repeated, candidate
-    lines = _read_lines(tasks, sorted(int(value) for value in where))
+    ``digests[i]`` and ``located[i]`` are task i's billed lines: event_id digests and byte offsets.
+    """
+    lines = _read_lines(tasks, _repeated_places(digests, located))
     by_event: dict[str, list[tuple[int, bytes]]] = {}
     for place, text in lines:
         by_event.setdefault(orjson.loads(text)["event_id"], []).append((place, text))
@@ -189,39 +175,78 @@ def _duplicate_lines(tasks: list[_Task], digests: list[array[int]], located: lis
     return extra
 
 
+def _repeated_places(digests: list[array[int]], located: list[array[int]]) -> list[int]:
+    """Located lines (task << LINE_BITS | offset, in file order) whose event_id digest occurs more than once.
+
+    The digests are sorted once to find the repeated values; each task's lines are then picked by a
+    table lookup on the low bits of their digest (a few false hits, removed by the exact test).
+    """
+    import numpy  # noqa: PLC0415 - see _int64
+
+    parts = [_int64(part) for part in digests]
+    if sum(len(part) for part in parts) < 2:
+        return []
+    ordered = numpy.sort(numpy.concatenate(parts))
+    repeated = ordered[1:] == ordered[:-1]
+    values = numpy.unique(ordered[1:][repeated])
+    del ordered, repeated
+    if not len(values):
+        return []
+    mask = numpy.int64((1 << FILTER_BITS) - 1)
+    table = numpy.zeros(1 << FILTER_BITS, dtype=bool)
+    table[values & mask] = True
+    places: list[int] = []
+    for index, (part, offsets) in enumerate(zip(parts, located, strict=True)):
+        maybe = numpy.flatnonzero(table[part & mask])
+        hits = maybe[numpy.isin(part[maybe], values)]
+        found = _int64(offsets)[hits] | numpy.int64(index << LINE_BITS)
+        places.extend(sorted(found.tolist()))
+    digests.clear()
+    located.clear()
+    return places
+
+
 def _rated_at(text: bytes) -> str:
     value = orjson.loads(text).get("rated_at")
     return value if isinstance(value, str) else ""
 
 
 def _read_lines(tasks: list[_Task], places: list[int]) -> list[tuple[int, bytes]]:
-    """The located lines' text, reading each task's range once, in order."""
+    """The located lines' text, each read at its byte offset (a line ends at its newline, less a CR)."""
     found = []
-    wanted_by_task: dict[int, list[int]] = {}
-    for place in places:
-        wanted_by_task.setdefault(place >> LINE_BITS, []).append(place & ((1 << LINE_BITS) - 1))
-    for index, numbers in wanted_by_task.items():
-        task = tasks[index]
-        with open(task.path, "rb", buffering=0) as handle:
-            handle.seek(task.start)
-            wanted = iter(numbers)
-            target: int | None = next(wanted)
-            number = 1
-            for block in _line_blocks(handle, task.start, task.end):
-                after = number + len(block)
-                while target is not None and target < after:
-                    found.append(((index << LINE_BITS) | target, block[target - number].rstrip(b"\r")))
-                    target = next(wanted, None)
-                number = after
-                if target is None:
-                    break
+    descriptors: dict[str, int] = {}
+    try:
+        for place in places:
+            path = tasks[place >> LINE_BITS].path
+            descriptor = descriptors.get(path)
+            if descriptor is None:
+                descriptor = descriptors[path] = os.open(path, os.O_RDONLY)
+            found.append((place, _line_at(descriptor, place & ((1 << LINE_BITS) - 1))))
+    finally:
+        for descriptor in descriptors.values():
+            os.close(descriptor)
     return found
+
+
+def _line_at(descriptor: int, offset: int) -> bytes:
+    """The line starting at ``offset``, without its newline (and a CR before it)."""
+    text = b""
+    while True:
+        data = os.pread(descriptor, LINE_READ, offset + len(text))
+        newline = data.find(b"\n")
+        if newline >= 0:
+            text += data[:newline]
+            break
+        text += data
+        if len(data) < LINE_READ:   # the file's last line, without a newline
+            break
+    return text[:-1] if text.endswith(b"\r") else text
 
 
 def _name(tasks: list[_Task], place: int) -> str:
     """A located line as the operator sees it: file and line number."""
-    task = tasks[place >> LINE_BITS]
-    return f"{task.path} line {_lines_before(task.path, task.start) + (place & ((1 << LINE_BITS) - 1))}"
+    path = tasks[place >> LINE_BITS].path
+    return f"{path} line {_lines_before(path, place & ((1 << LINE_BITS) - 1)) + 1}"
 
 
 @dataclass(frozen=True)
@@ -234,8 +259,13 @@ _RangeResult = tuple[dict[str, CustomerUsage], ScanReport, "array[int]", "array[
 
 
 def _scan_range(path: str, start: int, end: int, windows: Mapping[str, UsageWindow]) -> _RangeResult | _RangeFailure:
-    """Aggregate the lines that begin in ``[start, end)``; a bad line comes back as a failure."""
+    """Aggregate the lines that begin in ``[start, end)``; a bad line comes back as a failure.
+
+    Returns the usage, the report, the billed lines' event_id digests and the byte offsets
+    where those lines start (the aggregator's line numbers, turned into offsets block by block).
+    """
     aggregator = UsageAggregator(windows)
+    offsets = array("q")
     try:
         handle = open(path, "rb", buffering=0)
     except OSError as exc:
@@ -244,11 +274,27 @@ def _scan_range(path: str, start: int, end: int, windows: Mapping[str, UsageWind
         aligned = _align(handle, start)
         number = 1
         try:
-            for lines in _line_blocks(handle, aligned, end):
-                number = aggregator.consume(lines, number)
+            for first_offset, lines in _line_blocks(handle, aligned, end):
+                after = aggregator.consume(lines, number)
+                _offsets_of(aggregator.id_lines, number, first_offset, lines, offsets)
+                number = after
         except RatedLineError as error:
             return _RangeFailure(aligned, error)
-    return aggregator.result(), aggregator.report, aggregator.id_digests, aggregator.id_lines, aligned
+    return aggregator.result(), aggregator.report, aggregator.id_digests, offsets, aligned
+
+
+def _offsets_of(numbers: array[int], first: int, first_offset: int, lines: list[bytes], offsets: array[int]) -> None:
+    """Append to ``offsets`` where the lines numbered ``numbers`` start (``lines[0]`` is number ``first`` and
+    starts at byte ``first_offset``), and empty ``numbers``."""
+    import numpy  # noqa: PLC0415 - see _int64
+
+    if numbers:
+        steps = numpy.array(list(map(len, lines)), dtype=numpy.int64) + 1   # faster than fromiter here
+        starts = numpy.cumsum(steps) - steps + first_offset
+        wanted = numpy.frombuffer(numbers, dtype=numpy.int64) - first
+        offsets.frombytes(starts[wanted].tobytes())
+        del wanted           # the view of ``numbers``: released before it is emptied
+        del numbers[:]
 
 
 def _align(handle: BinaryIO, start: int) -> int:
@@ -270,20 +316,23 @@ def _align(handle: BinaryIO, start: int) -> int:
         skipped += len(block)
 
 
-def _line_blocks(handle: BinaryIO, position: int, end: int) -> Iterator[list[bytes]]:
-    """Lists of complete lines beginning before ``end``, read a block at a time."""
+def _line_blocks(handle: BinaryIO, position: int, end: int) -> Iterator[tuple[int, list[bytes]]]:
+    """Lists of complete lines beginning before ``end``, read a block at a time, each with the
+    byte offset where its first line starts."""
     carry = b""
     while position < end:
         data = handle.read(min(BLOCK_BYTES, end - position))
         if not data:
             break
+        first = position - len(carry)
         position += len(data)
         lines = data.split(b"\n")
         lines[0] = carry + lines[0]
         carry = lines.pop()
         if lines:
-            yield lines
+            yield first, lines
     if carry:  # the last line began inside the range: finish it
+        first = position - len(carry)
         while True:
             more = handle.read(64 << 10)
             if not more:
@@ -293,7 +342,7 @@ def _line_blocks(handle: BinaryIO, position: int, end: int) -> Iterator[list[byt
                 carry += more[:newline]
                 break
             carry += more
-        yield [carry]
+        yield first, [carry]
 
 
 def _lines_before(path: str, offset: int) -> int:

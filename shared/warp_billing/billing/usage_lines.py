@@ -245,9 +245,12 @@ class _CustomerState:
         return CustomerUsage(self.window.customer_id, groups, self.rejected, self.outside, self.undated, destinations)
 
 
-def _bad_quantity(units: object, amount: object) -> str:
+def _bad_quantity(units: object, amount: object) -> str | None:
+    """Why a line's quantities are refused, or None (an amount such as ".5" sorts before "0" but is not negative)."""
     if type(units) is not int or type(amount) is not str:
         return "billed_units must be an integer and amount a decimal string"
+    if units >= 0 and amount[:1] != "-":
+        return None
     return (f"negative usage (billed_units {units}, amount {amount}); a correction is a credit note, "
             "not a negative usage line")
 
@@ -295,12 +298,15 @@ class UsageAggregator:
         states = self._states
         # kind -> (the field its lines group by, the group of a line without it); unknown kinds fail in open_group
         grouping = {item.kind: (item.group_field, item.group_default) for item in products()}
+        # voice, most lines, is keyed without the table (its group field is required: no default)
+        voice, voice_field = (VOICE.kind, VOICE.group_field) if VOICE.group_default is None else (None, "")
         loads = orjson.loads
         decimal = Decimal
         counts = self._counts
         other_by_customer = counts.other_by_customer
         add_digest, add_line = self.id_digests.append, self.id_lines.append
-        rejected = other = billed = blank = 0
+        billed_before = len(self.id_digests)     # one digest per billed line: the count of billed lines
+        rejected = other = blank = 0
         with localcontext(EXACT):
             for number, line in enumerate(lines, first_line):
                 try:
@@ -331,22 +337,26 @@ class UsageAggregator:
                         state.outside += 1
                         continue
                     kind = record["kind"]
-                    group_field, default = grouping.get(kind, UNGROUPED)
-                    # a field without a default is required (KeyError: a named bad line); the destination
-                    # rides in the key so the voice-by-destination table costs no second lookup
-                    key = (kind, record[group_field] if default is None else record.get(group_field) or default,
-                           record.get("destination"))
+                    if kind == voice:
+                        # the destination rides in the key so the voice-by-destination table costs no second lookup
+                        key = (kind, record[voice_field], record.get("destination"))
+                    else:
+                        group_field, default = grouping.get(kind, UNGROUPED)
+                        # a field without a default is required (KeyError: a named bad line)
+                        key = (kind, record[group_field] if default is None else record.get(group_field) or default,
+                               None)
                     group = state.groups.get(key)
                     if group is None:
                         group = state.open_group(key, line)
                     units = record["billed_units"]
                     amount = record["amount"]
-                    if type(units) is not int or type(amount) is not str or units < 0 or amount[:1] == "-":
-                        raise _BadLine(line, _bad_quantity(units, amount))
+                    # "-..." sorts before "0": one comparison lets every non-negative amount in "0".."9..." through
+                    if (type(units) is not int or type(amount) is not str or units < 0 or amount < "0") and \
+                            (problem := _bad_quantity(units, amount)) is not None:
+                        raise _BadLine(line, problem)
                     group[0] += 1
                     group[1] += units
                     group[2] += decimal(amount)
-                    billed += 1
                     add_digest(hash(record["event_id"]))   # the key that bills the event once
                     add_line(number)
                 except orjson.JSONDecodeError:
@@ -361,7 +371,7 @@ class UsageAggregator:
                     raise _BadLine(line, f"amount {record.get('amount')!r} is not a decimal number") from None
                 except InstantError as exc:
                     raise _BadLine(line, f"start_time: {exc}") from None
-        counts.billed += billed
+        counts.billed += len(self.id_digests) - billed_before
         counts.rejected += rejected
         counts.other_customers += other
         counts.blank += blank

@@ -165,3 +165,20 @@ def test_amount_sums_stay_exact_after_taking_copies_out(tmp_path):
     _, report = invoice([write(tmp_path, "a.jsonl", records * 3)])
     closed, _ = close_cycles([PLAN], [str(tmp_path / "a.jsonl")], "2026-11", taxes=OfflineTaxEngine())
     assert closed[0].usage.voice.amount == Decimal("0.000003") and closed[0].usage.voice.units == 21
+
+
+@pytest.mark.parametrize("jobs", [1, 3])
+def test_repeated_lines_are_found_by_offset_across_blocks_ranges_and_crlf(tmp_path, monkeypatch, jobs):
+    """Tiny blocks and three ranges: the offsets the workers record still point at the right lines."""
+    monkeypatch.setattr(rated_file, "BLOCK_BYTES", 64)
+    records = [event(n, "voice", 60, 6000) for n in range(12)]
+    lines = [orjson.dumps(record) for record in records] + [orjson.dumps(records[3]), orjson.dumps(records[0])]
+    changed = orjson.dumps(event(5, "voice", 120, 12000))
+    path = tmp_path / "rated.jsonl"
+    path.write_bytes(b"".join(line + (b"\r\n" if number % 2 else b"\n") for number, line in enumerate(lines)))
+    record, report = invoice([str(path)], jobs=jobs)
+    assert (report.billed, report.duplicates) == (12, 2)
+    path.write_bytes(path.read_bytes() + changed)          # line 15, without a final newline
+    with pytest.raises(RatedFileError, match=f"event ev-5 has two different rated versions: {path} line 6 and "
+                                             f"{path} line 15"):
+        invoice([str(path)], jobs=jobs)
