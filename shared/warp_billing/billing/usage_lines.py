@@ -249,7 +249,7 @@ def _bad_quantity(units: object, amount: object) -> str | None:
     """Why a line's quantities are refused, or None (an amount such as ".5" sorts before "0" but is not negative)."""
     if type(units) is not int or type(amount) is not str:
         return "billed_units must be an integer and amount a decimal string"
-    if units >= 0 and amount[:1] != "-":
+    if units >= 0 and amount.lstrip()[:1] != "-":   # Decimal reads " -0.5" as negative too
         return None
     return (f"negative usage (billed_units {units}, amount {amount}); a correction is a credit note, "
             "not a negative usage line")

@@ -139,6 +139,13 @@ def test_a_negative_amount_is_refused_with_its_line_number(tmp_path):
         invoice([write(tmp_path, "rated.jsonl", records)])
 
 
+@pytest.mark.parametrize("amount", [" -0.006000", "\t-1", "  -0"])
+def test_a_negative_amount_behind_white_space_is_refused_too(tmp_path, amount):
+    records = [event(1, "voice", 60, 6000), {**event(2, "voice", 60, 6000), "amount": amount}]
+    with pytest.raises(RatedFileError, match="line 2: negative usage"):
+        invoice([write(tmp_path, "rated.jsonl", records)])
+
+
 def test_lines_of_customers_without_a_plan_and_a_plan_matching_nothing_are_warnings(tmp_path):
     records = [event(n, "voice", 60, 6000, customer="ZETA") for n in range(3)] + [event(9, "sms", 1, 4000, "YOTA")]
     _, report = invoice([write(tmp_path, "rated.jsonl", records)])
