@@ -111,7 +111,7 @@ resource "google_pubsub_topic" "owned" {
   depends_on = [time_sleep.apis_ready]
 }
 
-# -- the consumers of billing-alerts and invoices (issue 12) ------------------------------------------
+# -- the consumers of billing-alerts, invoices and object notifications (issues 12, 13) ----------------
 # A function with trigger "alerts" gets its own push subscription on billing-alerts (customer emails,
 # receipts, reinstatement); `notify` also consumes `invoices` (the cycle close announces each issued
 # document there; notify updates the customer's HubSpot company once per document). Each consumer
@@ -127,15 +127,21 @@ locals {
     if contains(keys(local.functions), name) && contains(keys(local.owned_topics), "invoices")
     && try(local.functions[name].trigger, "") == "alerts"
   }
-  # "<topic>/<function>" -> the subscription's name, topic and ack deadline
+  # "<topic>/<function>" -> the subscription's name, topic, ack deadline and first retry backoff
   topic_consumers = merge(
     { for name, spec in local.alert_functions : "billing-alerts/${name}" => {
-      function = name, timeout = spec.timeout, name = "billing-alerts-${replace(name, "_", "-")}",
-      topic    = google_pubsub_topic.billing_alerts.id
+      function = name, ack_deadline = spec.timeout, min_backoff = "10s",
+      name     = "billing-alerts-${replace(name, "_", "-")}", topic = google_pubsub_topic.billing_alerts.id
     } },
     { for name, spec in local.invoice_functions : "invoices/${name}" => {
-      function = name, timeout = spec.timeout, name = "invoices-${replace(name, "_", "-")}",
-      topic    = google_pubsub_topic.owned["invoices"].id
+      function = name, ack_deadline = spec.timeout, min_backoff = "10s",
+      name     = "invoices-${replace(name, "_", "-")}", topic = google_pubsub_topic.owned["invoices"].id
+    } },
+    # object-finalize notifications (vendor_cdrs.tf): a reconciliation may take the function's whole
+    # timeout, and Pub/Sub allows an ack deadline of at most 600 s
+    { for name, spec in local.object_functions : "${spec.bucket}-finalized/${name}" => {
+      function = name, ack_deadline = min(600, local.functions[name].timeout + 30), min_backoff = "60s",
+      name     = google_pubsub_topic.object_finalized[name].name, topic = google_pubsub_topic.object_finalized[name].id
     } },
   )
 }
@@ -151,7 +157,7 @@ resource "google_pubsub_subscription" "consumer_push" {
   for_each                   = local.topic_consumers
   name                       = each.value.name
   topic                      = each.value.topic
-  ack_deadline_seconds       = each.value.timeout
+  ack_deadline_seconds       = each.value.ack_deadline
   message_retention_duration = var.usage_message_retention
 
   expiration_policy {
@@ -159,7 +165,7 @@ resource "google_pubsub_subscription" "consumer_push" {
   }
 
   retry_policy {
-    minimum_backoff = "10s"
+    minimum_backoff = each.value.min_backoff
     maximum_backoff = "600s"
   }
 
@@ -178,6 +184,7 @@ resource "google_pubsub_subscription" "consumer_push" {
 
   depends_on = [
     google_cloud_run_service_iam_member.alerts_push_invoker,
+    google_cloud_run_service_iam_member.object_push_invoker,
     google_pubsub_topic_iam_member.consumer_dead_letter_publisher,
     time_sleep.iam_ready,
   ]

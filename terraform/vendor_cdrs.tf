@@ -2,8 +2,8 @@
 # every object created under vendor-cdrs/ runs the reconciliation of its vendor and period.
 #
 # A Storage notification (OBJECT_FINALIZE, prefix vendor-cdrs/) publishes to a topic of its own;
-# a push subscription of this module's own (as for the usage topics, pubsub.tf: dead letters,
-# retry backoff and ack deadline are plain Terraform) posts the Pub/Sub envelope to the reconcile
+# its push subscription, with dead letters and retries (pubsub.tf local.topic_consumers, shared with
+# the billing-alerts and invoices consumers), posts the Pub/Sub envelope to the reconcile
 # function's run.app URL with an OIDC token of warp-pubsub-push. The function reads bucket and
 # object from the envelope's attributes (warp_billing.reconciliation_job.finalized_object),
 # ignores objects outside vendor-cdrs/<vendor>/<period>/ (its own outputs land under recon/ in the
@@ -51,80 +51,10 @@ resource "google_storage_notification" "object_finalized" {
   depends_on         = [google_pubsub_topic_iam_member.object_finalized_publisher]
 }
 
-resource "google_pubsub_topic" "object_finalized_dead_letter" {
-  for_each                   = local.object_functions
-  name                       = "${google_pubsub_topic.object_finalized[each.key].name}-dead-letter"
-  message_retention_duration = var.usage_message_retention
-  depends_on                 = [time_sleep.apis_ready]
-}
-
 resource "google_cloud_run_service_iam_member" "object_push_invoker" {
   for_each = local.object_functions
   location = var.region
   service  = google_cloudfunctions2_function.fn[each.key].service_config[0].service
   role     = "roles/run.invoker"
   member   = google_service_account.pubsub_push.member
-}
-
-resource "google_pubsub_subscription" "object_finalized_push" {
-  for_each = local.object_functions
-  name     = google_pubsub_topic.object_finalized[each.key].name
-  topic    = google_pubsub_topic.object_finalized[each.key].id
-  # a reconciliation may take the function's whole timeout; Pub/Sub allows at most 600 s
-  ack_deadline_seconds       = min(600, local.functions[each.key].timeout + 30)
-  message_retention_duration = var.usage_message_retention
-
-  expiration_policy {
-    ttl = ""
-  }
-
-  retry_policy {
-    minimum_backoff = "60s"
-    maximum_backoff = "600s"
-  }
-
-  dead_letter_policy {
-    dead_letter_topic     = google_pubsub_topic.object_finalized_dead_letter[each.key].id
-    max_delivery_attempts = var.max_delivery_attempts
-  }
-
-  push_config {
-    push_endpoint = google_cloudfunctions2_function.fn[each.key].service_config[0].uri
-    oidc_token {
-      service_account_email = google_service_account.pubsub_push.email
-      audience              = google_cloudfunctions2_function.fn[each.key].service_config[0].uri
-    }
-  }
-
-  depends_on = [
-    google_cloud_run_service_iam_member.object_push_invoker,
-    google_pubsub_topic_iam_member.object_finalized_dead_letter_publisher,
-    time_sleep.iam_ready,
-  ]
-}
-
-resource "google_pubsub_subscription" "object_finalized_dead_letter" {
-  for_each                   = local.object_functions
-  name                       = "${google_pubsub_topic.object_finalized[each.key].name}-dead-letter-hold"
-  topic                      = google_pubsub_topic.object_finalized_dead_letter[each.key].id
-  message_retention_duration = var.usage_message_retention
-  retain_acked_messages      = true
-  ack_deadline_seconds       = 60
-  expiration_policy {
-    ttl = ""
-  }
-}
-
-resource "google_pubsub_topic_iam_member" "object_finalized_dead_letter_publisher" {
-  for_each = local.object_functions
-  topic    = google_pubsub_topic.object_finalized_dead_letter[each.key].name
-  role     = "roles/pubsub.publisher"
-  member   = local.pubsub_service_agent
-}
-
-resource "google_pubsub_subscription_iam_member" "object_finalized_dead_letter_subscriber" {
-  for_each     = local.object_functions
-  subscription = google_pubsub_subscription.object_finalized_push[each.key].name
-  role         = "roles/pubsub.subscriber"
-  member       = local.pubsub_service_agent
 }

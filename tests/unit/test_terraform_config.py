@@ -587,6 +587,26 @@ def test_notify_consumes_billing_alerts_through_its_own_push_subscription_with_a
     assert invoker["member"] == "${google_service_account.pubsub_push.member}"
 
 
+def test_new_vendor_cdr_objects_reach_reconcile_through_a_push_subscription_with_dead_letters():
+    objects = _compact(LOCALS["object_functions"])
+    assert '{"reconcile":{"bucket":"vendor_cdrs","prefix":"vendor-cdrs/"}}' in objects
+    notification = RESOURCES["google_storage_notification"]["object_finalized"]
+    assert notification["event_types"] == ["OBJECT_FINALIZE"] and notification["object_name_prefix"] == \
+        "${each.value.prefix}"
+    assert notification["topic"] == "${google_pubsub_topic.object_finalized[each.key].id}"
+    consumers = _compact(LOCALS["topic_consumers"])
+    assert 'forname,specinlocal.object_functions:"${spec.bucket}-finalized/${name}"' in consumers
+    assert '"topic":"${google_pubsub_topic.object_finalized[name].id}"' in consumers
+    assert '"min_backoff":"60s"' in consumers and "min(600,local.functions[name].timeout+30)" in consumers
+    push = RESOURCES["google_pubsub_subscription"]["consumer_push"]
+    assert push["retry_policy"][0]["minimum_backoff"] == "${each.value.min_backoff}"
+    assert push["ack_deadline_seconds"] == "${each.value.ack_deadline}"
+    assert "${google_cloud_run_service_iam_member.object_push_invoker}" in push["depends_on"]
+    invoker = RESOURCES["google_cloud_run_service_iam_member"]["object_push_invoker"]
+    assert invoker["member"] == "${google_service_account.pubsub_push.member}"
+    assert invoker["role"] == "roles/run.invoker"
+
+
 def test_the_hubspot_queue_is_owned_by_crm_sync_rate_limited_and_fed_by_notify_and_the_dunning_task():
     assert "crm_sync" in DECLARED
     queue = CATALOG["crm_sync"]["queues"]["hubspot"]
