@@ -241,18 +241,8 @@ def test_the_function_reads_gzip_files_from_the_bucket_and_writes_its_outputs_th
     target.blob("vendor-cdrs/V2/2026-06/cdrs-1.tsv.gz").upload_from_string(
         local.read_bytes(), content_type="application/gzip"
     )
-    settings = Settings(
-        _env_file=None,
-        usage_store="bigquery",
-        bigquery_endpoint=bigquery_stack,
-        bigquery_project=PROJECT,
-        bigquery_dataset=dataset,
-        recon_source="storage",
-        storage_endpoint=endpoint,
-        vendor_cdr_bucket=name,
-        recon_reports_prefix="reports",
-        recon_operator_email="ops@example.com",
-    )
+    settings = _storage_recon_settings(bigquery_stack, dataset, endpoint, name,
+                                       recon_operator_email="ops@example.com")
     alerts = RecordingAlerts()
     bootstrap.reset(bootstrap.Container(settings, alert_publisher=alerts))
     try:
@@ -344,17 +334,7 @@ def test_an_object_finalize_event_reconciles_exactly_its_vendor_and_period_once(
         target.blob(f"vendor-cdrs/{vendor}/2026-06/cdrs-1.tsv.gz").upload_from_string(
             local.read_bytes(), content_type="application/gzip"
         )
-    settings = Settings(
-        _env_file=None,
-        usage_store="bigquery",
-        bigquery_endpoint=bigquery_stack,
-        bigquery_project=PROJECT,
-        bigquery_dataset=dataset,
-        recon_source="storage",
-        storage_endpoint=endpoint,
-        vendor_cdr_bucket=name,
-        recon_reports_prefix="reports",
-    )
+    settings = _storage_recon_settings(bigquery_stack, dataset, endpoint, name)
     alerts = RecordingAlerts()
     bootstrap.reset(bootstrap.Container(settings, alert_publisher=alerts))
     bq = bigquery_client(PROJECT, bigquery_stack)
@@ -398,3 +378,10 @@ def test_an_object_finalize_event_reconciles_exactly_its_vendor_and_period_once(
         bootstrap.reset()
         bq.delete_dataset(f"{PROJECT}.{dataset}", delete_contents=True, not_found_ok=True)
     assert [a["alert_id"] for a in alerts.alerts] == ["vendor-dispute:V2-2026-06"]
+
+
+def _storage_recon_settings(bigquery_stack: str, dataset: str, endpoint: str, bucket: str, **extra) -> Settings:
+    """The cloud reconciliation's settings on the stand-ins: BigQuery usage, vendor files in Storage."""
+    return Settings(_env_file=None, usage_store="bigquery", bigquery_endpoint=bigquery_stack, bigquery_project=PROJECT,
+                    bigquery_dataset=dataset, recon_source="storage", storage_endpoint=endpoint,
+                    vendor_cdr_bucket=bucket, recon_reports_prefix="reports", **extra)
