@@ -185,15 +185,17 @@ def test_bad_rows_are_kept_aside_with_a_reason_and_counted(month, alerts, tmp_pa
         ",2026-06-02 10:00:00,+12125550000,+13125550000,ten,0.01,0.001,USD,INTER,US-NY,bad2",
         ",2026-06-02 10:00:00,+12125550000,+13125550000,10,0.01,0.001,EUR,INTER,US-NY,bad3",
         ",2026-06-02 10:00:00,+12125550000,,10,0.01,0.001,USD,INTER,US-NY,bad4",
+        # a cost of a billion or more is not a call's cost (money is DECIMAL(18, 9) in the engine)
+        ",2026-06-02 10:00:00,+12125550000,+13125550000,10,0.01,1000000000.5,USD,INTER,US-NY,bad5",
     ]
     (tmp_path / "v1.csv").write_text("\n".join(text) + "\n")
     result = reconcile(folder, "V1", [tmp_path / "v1.csv"], mapping_yaml("V1"), tmp_path / "out")
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["vendor_rows"] == {
-        "read": 24,
+        "read": 25,
         "loaded": 20,
-        "rejected": {"BAD_CURRENCY": 1, "BAD_DURATION": 1, "BAD_NUMBER": 1, "BAD_START_TIME": 1},
+        "rejected": {"BAD_COST": 1, "BAD_CURRENCY": 1, "BAD_DURATION": 1, "BAD_NUMBER": 1, "BAD_START_TIME": 1},
     }
 
 
