@@ -31,6 +31,7 @@ from google.api_core.exceptions import AlreadyExists, Conflict, FailedPreconditi
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
+from ..billing.invoice_store import net_applications
 from ..charging.errors import TransientCode, TransientError
 from ..payments.allocation import ZERO, Application, net
 from ..payments.records import APPLIED, DECLINED, PENDING, PaymentHeader, PaymentRecord, ReversalRecord
@@ -174,14 +175,15 @@ class FirestorePaymentStore:
         return _record(snapshot.to_dict()) if snapshot.exists else None
 
     def applications(self, customer_id: str) -> list[tuple[str, str, Decimal, date]]:
+        """(transaction id, invoice number, net amount, received on), as the SQLite store gives them."""
         query = (self._collection("payments").where(filter=FieldFilter("customer_id", "==", customer_id))
                  .where(filter=FieldFilter("status", "==", APPLIED)))
-        result: list[tuple[str, str, Decimal, date]] = []
+        rows: list[tuple[str, str, Decimal, date]] = []
         for snapshot in self._call(lambda: list(query.stream(timeout=self.timeout_s))):
             record = _record(snapshot.to_dict())
-            result.extend((record.transaction_id, item.target, item.amount, record.header.received_on)
-                          for item in record.applications if item.is_invoice)
-        return result
+            rows.extend((record.transaction_id, item.target, item.amount, record.header.received_on)
+                        for item in record.applications if item.is_invoice)
+        return net_applications(rows)
 
     def payments(self, customer_id: str | None = None) -> list[PaymentRecord]:
         query = self._collection("payments")

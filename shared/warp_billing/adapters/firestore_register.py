@@ -148,15 +148,8 @@ class FirestoreRegister:
         the same Firestore database and collection prefix (``adapters.firestore_payments``, the cloud's
         ``WARP_PAYMENT_STORE``), read with the store's own query, as the file register reads the
         SQLite payment store beside it."""
-        rows = self._payment_store.applications(customer_id)
-        totals: dict[tuple[str, str], Decimal] = {}
-        days: dict[str, date] = {}
-        for transaction_id, invoice_number, amount, received_on in rows:
-            key = (str(transaction_id), str(invoice_number))
-            totals[key] = totals.get(key, Decimal(0)) + Decimal(amount)
-            days[str(transaction_id)] = received_on
-        return [PaymentApplication(txn, number, amount, days[txn])
-                for (txn, number), amount in totals.items() if amount != 0]
+        return [PaymentApplication(txn, number, amount, received_on)
+                for txn, number, amount, received_on in self._payment_store.applications(customer_id)]
 
     def find(self, number: str) -> Invoice | None:
         """The issued document numbered ``number`` (any customer: ``<customer>-INV|CN|ST-<n>``), or None."""

@@ -94,13 +94,15 @@ APPLICATIONS_SQL = (
     "ORDER BY p.rowid, l.rowid")
 
 
-def net_applications(rows: Iterable[tuple[str, str, str, str]]) -> list[tuple[str, str, Decimal, date]]:
-    """Rows of ``APPLICATIONS_SQL`` netted per (payment, invoice); what nets to zero is left out."""
+def net_applications(rows: Iterable[tuple[str, str, str | Decimal, str | date]],
+                     ) -> list[tuple[str, str, Decimal, date]]:
+    """Payment movements on invoices (rows of ``APPLICATIONS_SQL``, or a payment store's own) netted
+    per (payment, invoice); what nets to zero is left out."""
     totals: dict[tuple[str, str], Decimal] = {}
     days: dict[str, date] = {}
     for transaction_id, target, amount, received_on in rows:
         totals[(transaction_id, target)] = totals.get((transaction_id, target), Decimal(0)) + Decimal(amount)
-        days[transaction_id] = date.fromisoformat(received_on)
+        days[transaction_id] = received_on if isinstance(received_on, date) else date.fromisoformat(received_on)
     return [(txn, target, amount, days[txn]) for (txn, target), amount in totals.items() if amount != 0]
 
 
