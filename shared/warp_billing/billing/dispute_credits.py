@@ -89,13 +89,8 @@ def carried_credits(invoice: Invoice, credit_notes: Sequence[Invoice], rebill: I
         if amount <= 0:
             continue
         left_by_sku[credit.sku] -= amount
-        line = _first_line(rebill, credit.sku)
-        credited = replace(line, amount=cents(-amount), details=(
-            *line.details, ("dispute_id", credit.dispute_id), ("credited_amount", format(amount, "f")),
-            ("carried_from", credit.note_number)))
-        notes.append(replace(rebill, issue_date=on, due_date=on, lines=(credited,), fees=(),
-                             document_type=CREDIT_NOTE, number=next_number(), status=ISSUED, replaces=None,
-                             credits=rebill.number, account=None, statement=None, voice_destinations=()))
+        notes.append(_partial_note(rebill, _first_line(rebill, credit.sku), cents(amount), credit.dispute_id, on,
+                                   next_number(), ("carried_from", credit.note_number)))
     return notes
 
 
@@ -124,12 +119,17 @@ def line_credit(invoice_number: str, sku: str, amount: Decimal, on: date, disput
     line = next((line for line in invoice.lines if line.sku == sku), None)
     if line is None:
         raise InvoiceRegisterError(f"{invoice_number} has no line {sku}")
-    credited = replace(line, amount=-amount, details=(*line.details, ("dispute_id", dispute_id),
-                                                      ("credited_amount", format(amount, "f"))))
-    note = replace(invoice, issue_date=on, due_date=on, lines=(credited,), fees=(), document_type=CREDIT_NOTE,
-                   number=next_number(), status=ISSUED, replaces=None, credits=invoice.number, account=None,
+    return _partial_note(invoice, line, amount, dispute_id, on, next_number()), True
+
+
+def _partial_note(invoice: Invoice, line: InvoiceLine, amount: Decimal, dispute_id: str, on: date, number: str,
+                  *details: tuple[str, str]) -> Invoice:
+    """A credit note of ``amount`` on one ``line`` of ``invoice`` for a dispute (its lines carry the id)."""
+    credited = replace(line, amount=-amount, details=(
+        *line.details, ("dispute_id", dispute_id), ("credited_amount", format(amount, "f")), *details))
+    return replace(invoice, issue_date=on, due_date=on, lines=(credited,), fees=(), document_type=CREDIT_NOTE,
+                   number=number, status=ISSUED, replaces=None, credits=invoice.number, account=None,
                    statement=None, voice_destinations=())
-    return note, True
 
 
 def _line_total(invoice: Invoice, sku: str) -> Decimal:

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import os
 import re
 import sqlite3
@@ -150,8 +151,7 @@ class InvoiceRegister:
             )
             rebill = self._with_account(rebill, invoices, [*credit_notes, note])
             self._write(folder, rebill)
-            taken = len(self._numbers(folder, CREDIT_NOTE))
-            numbers = (f"{draft.customer_id}-{PREFIXES[CREDIT_NOTE]}-{taken + n:06d}" for n in range(1, 1_000_000))
+            numbers = self._free_numbers(folder, CREDIT_NOTE, draft.customer_id)   # all taken before any is written
             carried = tuple(carried_credits(current, credit_notes, rebill, on, lambda: next(numbers)))
             for carry in carried:
                 self._write(folder, carry)
@@ -258,7 +258,12 @@ class InvoiceRegister:
         return found
 
     def _next_number(self, folder: Path, document_type: str, customer_id: str) -> str:
-        return f"{customer_id}-{PREFIXES[document_type]}-{len(self._numbers(folder, document_type)) + 1:06d}"
+        return next(self._free_numbers(folder, document_type, customer_id))
+
+    def _free_numbers(self, folder: Path, document_type: str, customer_id: str) -> Iterator[str]:
+        """The numbers after the last one issued, in order (gapless: the count of those on disk)."""
+        taken = len(self._numbers(folder, document_type))
+        return (f"{customer_id}-{PREFIXES[document_type]}-{number:06d}" for number in itertools.count(taken + 1))
 
     def _read_all(self, folder: Path, document_type: str) -> list[Invoice]:
         documents = []
