@@ -35,7 +35,7 @@ from ..plan import Plan
 from .crm import CrmUpdates
 from .notices import LOW_BALANCE, PAYMENT_RECEIPT, PREPAID_SUSPENDED, RECHARGE_DECLINED, SUSPEND_PENDING
 from .notifier import Notifier
-from .service import DunningService
+from .service import DunningService, balance_due_text
 
 log = logging.getLogger(__name__)
 PAYMENT_RECEIVED = "payment_received"
@@ -81,12 +81,10 @@ class AlertHandler:
         sent = self.notifier.notify(PAYMENT_RECEIPT, plan, transaction, "receipt", data,
                                     invoices=[row.invoice for row in standings if str(row.invoice.number) in paid])
         reinstated = self.dunning.settle(plan, as_of)
-        if self.crm is not None:
-            standings = self.dunning.receivables.standings(customer_id, as_of)
-            due = sum((row.balance_due for row in standings if row.balance_due > 0), start=Decimal("0.00"))
-            properties: dict[str, Any] = {"warp_balance_due": money_text(due), "warp_last_payment": transaction,
-                                          "warp_last_payment_amount": str(alert.get("amount") or "")}
-            self.crm.company(customer_id, properties)
+        if self.crm is not None:   # settling reinstates; it changes no invoice or payment: the same standings
+            self.crm.company(customer_id, {"warp_balance_due": balance_due_text(standings),
+                                           "warp_last_payment": transaction,
+                                           "warp_last_payment_amount": str(alert.get("amount") or "")})
         return {"outcome": sent, "type": kind, "customer_id": customer_id, "reinstated": reinstated}
 
     def invoice_issued(self, announcement: Mapping[str, Any], as_of: date) -> dict[str, Any]:
@@ -110,8 +108,7 @@ class AlertHandler:
             log.error("announced invoice without an issue date and not in the register; HubSpot left to the "
                       "daily dunning run", extra={"customer_id": customer, "invoice_number": number})
             return {**result, "outcome": NOT_IN_REGISTER}
-        due = sum((row.balance_due for row in standings if row.balance_due > 0), start=Decimal("0.00"))
-        properties: dict[str, Any] = {"warp_balance_due": money_text(due)}
+        properties: dict[str, Any] = {"warp_balance_due": balance_due_text(standings)}
         # a late redelivery of an older document never takes "last invoice" back
         if not any((row.invoice.issue_date, str(row.invoice.number)) > (issued, number) for row in standings):
             total = this.total if this is not None else _money(announcement.get("total"))

@@ -128,7 +128,8 @@ class DunningService:
         self.notifier.notify(REINSTATED, plan, invoice, REINSTATED,
                              {"invoice_number": invoice})
         if self.crm is not None:
-            self.crm.company(customer_id, {"warp_collections_stage": ACTIVE, "warp_balance_due": _due(standings)})
+            self.crm.company(customer_id, {"warp_collections_stage": ACTIVE,
+                                           "warp_balance_due": balance_due_text(standings)})
         log.info("customer reinstated: overdue balance settled", extra={"customer_id": customer_id,
                                                                         "invoice_number": invoice})
         return True
@@ -160,12 +161,13 @@ class DunningService:
 
 def _account_properties(customer_id: str, standings: list[InvoiceStanding]) -> dict[str, Any]:
     last = max(standings, key=lambda row: (row.invoice.issue_date, str(row.invoice.number)))
-    return {"customer_id": customer_id, "warp_balance_due": _due(standings),
+    return {"customer_id": customer_id, "warp_balance_due": balance_due_text(standings),
             "warp_last_invoice": str(last.invoice.number),
             "warp_last_invoice_date": last.invoice.issue_date.isoformat(),
             "warp_overdue_invoices": sum(1 for row in standings if row.status == OVERDUE and row.balance_due > 0)}
 
 
-def _due(standings: list[InvoiceStanding]) -> str:
+def balance_due_text(standings: list[InvoiceStanding]) -> str:
+    """What the customer owes across its invoices (credit balances not netted), as HubSpot shows it."""
     return money_text(sum((standing.balance_due for standing in standings if standing.balance_due > 0),
                           start=Decimal("0.00")))
