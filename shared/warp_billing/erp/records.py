@@ -164,18 +164,22 @@ def _credit_memo(doc: OutboxDocument, mapping: ErpMapping, refs: Mapping[str, st
     return [ErpWrite(RECORD_TYPES[CREDIT_MEMO], doc.doc_id, body)]
 
 
-def _money_in(doc: OutboxDocument, mapping: ErpMapping, refs: Mapping[str, str]) -> dict[str, Any]:
-    """The fields a customer payment and a customer deposit share: who paid, when, how much, into what."""
+def _money_movement(doc: OutboxDocument, mapping: ErpMapping, refs: Mapping[str, str]) -> dict[str, Any]:
+    """The fields a customer payment, deposit and refund share: whose money, when, in what, which account."""
     payload = doc.payload
     return {
         "externalId": doc.doc_id,
         "customer": _ref(refs, customer_doc_id(doc.customer_id)),
         "tranDate": payload["date"],
-        "payment": _money(payload["amount"]),
         "currency": {"id": mapping.currency(payload["currency"], doc.doc_id)},
         "account": {"id": _payment_account(doc, mapping)},
         "subsidiary": {"id": mapping.subsidiary_for(doc.customer_id)},
     }
+
+
+def _money_in(doc: OutboxDocument, mapping: ErpMapping, refs: Mapping[str, str]) -> dict[str, Any]:
+    """A customer payment's or deposit's fields: the movement and how much came in."""
+    return {**_money_movement(doc, mapping, refs), "payment": _money(doc.payload["amount"])}
 
 
 def _customer_payment(doc: OutboxDocument, mapping: ErpMapping, refs: Mapping[str, str]) -> list[ErpWrite]:
@@ -215,16 +219,9 @@ def _customer_refund(doc: OutboxDocument, mapping: ErpMapping, refs: Mapping[str
                   "amount": _money(item["amount"])} for item in payload["payment_applies_to"]]
         writes.append(ErpWrite(RECORD_TYPES[CUSTOMER_PAYMENT], refunded, {"apply": {"items": lines}}))
     line = {"doc": _ref(refs, refunded), "apply": True, "amount": _money(payload["amount"])}
-    body: dict[str, Any] = {
-        "externalId": doc.doc_id,
-        "customer": _ref(refs, customer_doc_id(doc.customer_id)),
-        "tranDate": payload["date"],
-        "currency": {"id": mapping.currency(payload["currency"], doc.doc_id)},
-        "account": {"id": _payment_account(doc, mapping)},
-        "subsidiary": {"id": mapping.subsidiary_for(doc.customer_id)},
-        "memo": f"WARP {payload.get('reversal_id', doc.doc_id)} of {refunded}",
-        ("deposit" if deposit else "apply"): {"items": [line]},
-    }
+    body = _money_movement(doc, mapping, refs)
+    body["memo"] = f"WARP {payload.get('reversal_id', doc.doc_id)} of {refunded}"
+    body["deposit" if deposit else "apply"] = {"items": [line]}
     writes.append(ErpWrite(RECORD_TYPES[CUSTOMER_REFUND], doc.doc_id, body))
     return writes
 

@@ -27,12 +27,12 @@ from typing import Any
 
 from ..billing.amounts import money_text
 from ..billing.revenue_recognition import AccountMap
+from ..erp.records import CUSTOMER_DEPOSIT, CUSTOMER_PAYMENT, CUSTOMER_REFUND
 from ..ports import OutboxDocument
 from .allocation import PREPAID, ZERO, Application, net
 
 PENDING, APPLIED, DECLINED = "pending", "applied", "declined"
 PAYMENT_DOC_PREFIX = "payment:"
-CUSTOMER_PAYMENT, CUSTOMER_DEPOSIT, CUSTOMER_REFUND = "customer_payment", "customer_deposit", "customer_refund"
 PAYMENT_RECEIVED = "payment_received"
 PAYMENT_REVERSED = "payment_reversed"
 
@@ -111,21 +111,17 @@ def customer_payment_document(record: PaymentRecord, issued_at: str) -> OutboxDo
     The amount is the whole payment; ``applies_to`` the invoices (what went to the credit balance
     stays unapplied on the customer in NetSuite too)."""
     header = record.header
+    payload: dict[str, Any] = {
+        "customer_id": header.customer_id, "transaction_id": header.transaction_id, "billing": header.billing,
+        "amount": money_text(header.amount), "currency": header.currency, "date": header.received_on.isoformat(),
+    }
     if header.billing == "prepaid":
-        payload: dict[str, Any] = {
-            "customer_id": header.customer_id, "transaction_id": header.transaction_id, "billing": header.billing,
-            "amount": money_text(header.amount), "currency": header.currency, "date": header.received_on.isoformat(),
-            # the liability the deposit credits: the account the prepaid statement journals debit
-            "deposit_account": AccountMap().customer_deposits,
-        }
+        # the liability the deposit credits: the account the prepaid statement journals debit
+        payload["deposit_account"] = AccountMap().customer_deposits
         return OutboxDocument(PAYMENT_DOC_PREFIX + header.transaction_id, 1, CUSTOMER_DEPOSIT, header.customer_id, 0,
                               issued_at, payload, (f"customer:{header.customer_id}",))
     invoices = tuple(item for item in record.applications if item.is_invoice)
-    payload = {
-        "customer_id": header.customer_id, "transaction_id": header.transaction_id, "billing": header.billing,
-        "amount": money_text(header.amount), "currency": header.currency, "date": header.received_on.isoformat(),
-        "applies_to": [{"invoice_number": item.target, "amount": money_text(item.amount)} for item in invoices],
-    }
+    payload["applies_to"] = [{"invoice_number": item.target, "amount": money_text(item.amount)} for item in invoices]
     prerequisites = (f"customer:{header.customer_id}", *(item.target for item in invoices))
     return OutboxDocument(PAYMENT_DOC_PREFIX + header.transaction_id, 1, CUSTOMER_PAYMENT, header.customer_id, 0,
                           issued_at, payload, prerequisites)
