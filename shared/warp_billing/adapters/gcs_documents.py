@@ -28,28 +28,48 @@ def storage_client(project: str, endpoint: str | None = None):
                           client_options={"api_endpoint": endpoint})
 
 
-class GcsDocumentStore:
-    """``DocumentStore`` on one bucket, objects under an optional prefix."""
+class BucketObjects:
+    """Objects of one bucket under an optional prefix, through a client built on first use (the
+    plumbing the Cloud Storage adapters share; ``setting`` names the bucket's setting for the error)."""
 
-    def __init__(self, client: Any, bucket: str, *, prefix: str = "", timeout_s: float = 60.0,
-                 read_first: bool = True):
-        """``read_first=False`` trusts the create-only precondition (the real API enforces it) and
-        saves a request per object; the local stand-in needs the read (it ignores the precondition)."""
+    setting = ""
+
+    def __init__(self, client: Any, bucket: str, *, prefix: str = "", timeout_s: float = 60.0):
         if not bucket:
-            raise ValueError("GcsDocumentStore needs a bucket (WARP_DOCUMENTS_BUCKET)")
+            raise ValueError(f"{type(self).__name__} needs a bucket ({self.setting})")
         self._client = LazyClient(client)
         self.bucket_name = bucket
         self.prefix = prefix.strip("/")
         self.timeout_s = timeout_s
-        self.read_first = read_first
 
     @property
     def client(self):
         return self._client.get()
 
+    def object_name(self, name: str) -> str:
+        return f"{self.prefix}/{name}" if self.prefix else name
+
+    def blob(self, name: str):
+        return self.client.bucket(self.bucket_name).blob(self.object_name(name))
+
+    def location(self, name: str) -> str:
+        return f"gs://{self.bucket_name}/{self.object_name(name)}"
+
+
+class GcsDocumentStore(BucketObjects):
+    """``DocumentStore`` on one bucket, objects under an optional prefix."""
+
+    setting = "WARP_DOCUMENTS_BUCKET"
+
+    def __init__(self, client: Any, bucket: str, *, prefix: str = "", timeout_s: float = 60.0,
+                 read_first: bool = True):
+        """``read_first=False`` trusts the create-only precondition (the real API enforces it) and
+        saves a request per object; the local stand-in needs the read (it ignores the precondition)."""
+        super().__init__(client, bucket, prefix=prefix, timeout_s=timeout_s)
+        self.read_first = read_first
+
     def put(self, name: str, data: bytes, content_type: str) -> str:
-        object_name = f"{self.prefix}/{name}" if self.prefix else name
-        blob = self.client.bucket(self.bucket_name).blob(object_name)
+        blob = self.blob(name)
         existing: bytes | None = None
         if self.read_first:
             # The local stand-in ignores ifGenerationMatch: read first to keep the write-once rule there.
@@ -64,14 +84,11 @@ class GcsDocumentStore:
             except PreconditionFailed:
                 existing = blob.download_as_bytes(timeout=self.timeout_s)
         if existing is not None and existing != data:
-            raise DocumentConflict(f"gs://{self.bucket_name}/{object_name} exists with other content; "
-                                   "issued documents never change")
-        return f"gs://{self.bucket_name}/{object_name}"
+            raise DocumentConflict(f"{self.location(name)} exists with other content; issued documents never change")
+        return self.location(name)
 
     def exists(self, name: str) -> bool:
-        object_name = f"{self.prefix}/{name}" if self.prefix else name
-        return self.client.bucket(self.bucket_name).blob(object_name).exists(timeout=self.timeout_s)
+        return bool(self.blob(name).exists(timeout=self.timeout_s))
 
     def get(self, name: str) -> bytes:
-        object_name = f"{self.prefix}/{name}" if self.prefix else name
-        return self.client.bucket(self.bucket_name).blob(object_name).download_as_bytes(timeout=self.timeout_s)
+        return bytes(self.blob(name).download_as_bytes(timeout=self.timeout_s))

@@ -21,22 +21,16 @@ from typing import Any
 
 from google.api_core.exceptions import NotFound, PreconditionFailed
 
-from .lazy_client import LazyClient
+from .gcs_documents import BucketObjects
 
 
-class GcsVendorFiles:
+class GcsVendorFiles(BucketObjects):
     """``VendorFileSource`` on a bucket (object names relative to the bucket)."""
 
-    def __init__(self, client: Any, bucket: str, *, timeout_s: float = 120.0):
-        if not bucket:
-            raise ValueError("GcsVendorFiles needs a bucket (WARP_VENDOR_CDR_BUCKET)")
-        self._client = LazyClient(client)
-        self.bucket_name = bucket
-        self.timeout_s = timeout_s
+    setting = "WARP_VENDOR_CDR_BUCKET"
 
-    @property
-    def client(self):
-        return self._client.get()
+    def __init__(self, client: Any, bucket: str, *, timeout_s: float = 120.0):
+        super().__init__(client, bucket, timeout_s=timeout_s)
 
     def names(self, prefix: str) -> list[str]:
         blobs = self.client.list_blobs(self.bucket_name, prefix=prefix, timeout=self.timeout_s)
@@ -47,40 +41,27 @@ class GcsVendorFiles:
         )
 
     def read(self, name: str) -> bytes:
-        blob = self.client.bucket(self.bucket_name).blob(name)
         try:
             # raw=True: a gzip file stored with Content-Encoding: gzip stays gzip (the loader inflates it)
-            return blob.download_as_bytes(timeout=self.timeout_s, raw_download=True)
+            return bytes(self.blob(name).download_as_bytes(timeout=self.timeout_s, raw_download=True))
         except NotFound:
-            raise FileNotFoundError(f"gs://{self.bucket_name}/{name}") from None
-
-    def location(self, name: str) -> str:
-        return f"gs://{self.bucket_name}/{name}"
+            raise FileNotFoundError(self.location(name)) from None
 
 
-class GcsReportSink:
+class GcsReportSink(BucketObjects):
     """``ReportSink`` on a bucket prefix: each object created once (see the module docstring)."""
 
-    def __init__(self, client: Any, bucket: str, prefix: str, *, read_first: bool = True, timeout_s: float = 120.0):
-        if not bucket:
-            raise ValueError("GcsReportSink needs a bucket (WARP_VENDOR_CDR_BUCKET)")
-        self._client = LazyClient(client)
-        self.bucket_name = bucket
-        self.prefix = prefix.strip("/")
-        self.read_first = read_first
-        self.timeout_s = timeout_s
+    setting = "WARP_VENDOR_CDR_BUCKET"
 
-    @property
-    def client(self):
-        return self._client.get()
+    def __init__(self, client: Any, bucket: str, prefix: str, *, read_first: bool = True, timeout_s: float = 120.0):
+        super().__init__(client, bucket, prefix=prefix, timeout_s=timeout_s)
+        self.read_first = read_first
 
     def put(self, name: str, data: bytes, content_type: str) -> str:
-        object_name = f"{self.prefix}/{name}" if self.prefix else name
-        blob = self.client.bucket(self.bucket_name).blob(object_name)
-        where = f"gs://{self.bucket_name}/{object_name}"
+        blob = self.blob(name)
         if self.read_first and blob.exists(timeout=self.timeout_s):
-            return where  # this delivery's output is there already (a retried run)
+            return self.location(name)  # this delivery's output is there already (a retried run)
         # created by an earlier attempt of the same delivery (PreconditionFailed): kept, never overwritten
         with contextlib.suppress(PreconditionFailed):
             blob.upload_from_string(data, content_type=content_type, if_generation_match=0, timeout=self.timeout_s)
-        return where
+        return self.location(name)
