@@ -52,14 +52,8 @@ def dataset(bigquery_stack):
 def month(tmp_path_factory, bigquery_stack, dataset):
     folder = tmp_path_factory.mktemp("recon-month")
     rated = rated_month(folder, events=2500)
-    store = BigQueryUsageStore(
-        lambda: bigquery_client(PROJECT, bigquery_stack), project=PROJECT, dataset=dataset, deadline_s=60
-    )
-    store.ensure_schema()
-    voice = [r for r in rated if r["status"] == "rated" and r["kind"] == "voice"]
-    for start in range(0, len(voice), 500):
-        store.insert_rated(voice[start : start + 500])
-    store.insert_rated(voice[:20])  # a redelivery: the deduplicated read must count each event once
+    store = _voice_in_bigquery(bigquery_stack, dataset, rated)
+    store.insert_rated(_voice(rated)[:20])  # a redelivery: the deduplicated read must count each event once
     return folder, rated
 
 
@@ -225,13 +219,7 @@ def test_the_function_reads_gzip_files_from_the_bucket_and_writes_its_outputs_th
     client, name, endpoint = bucket
     folder, rated = month
     dataset = f"recon_gcs_{uuid.uuid4().hex[:8]}"
-    store = BigQueryUsageStore(
-        lambda: bigquery_client(PROJECT, bigquery_stack), project=PROJECT, dataset=dataset, deadline_s=60
-    )
-    store.ensure_schema()
-    voice = [r for r in rated if r["status"] == "rated" and r["kind"] == "voice"]
-    for start in range(0, len(voice), 500):
-        store.insert_rated(voice[start : start + 500])
+    _voice_in_bigquery(bigquery_stack, dataset, rated)
     local = tmp_path / "cdrs-1.tsv.gz"
     builder = VendorFileBuilder(ours_for(rated, "V2"))
     builder.inject_increments((60, 60))
@@ -317,13 +305,7 @@ def test_an_object_finalize_event_reconciles_exactly_its_vendor_and_period_once(
     client, name, endpoint = bucket
     folder, rated = month
     dataset = f"recon_evt_{uuid.uuid4().hex[:8]}"
-    store = BigQueryUsageStore(
-        lambda: bigquery_client(PROJECT, bigquery_stack), project=PROJECT, dataset=dataset, deadline_s=60
-    )
-    store.ensure_schema()
-    voice = [r for r in rated if r["status"] == "rated" and r["kind"] == "voice"]
-    for start in range(0, len(voice), 500):
-        store.insert_rated(voice[start : start + 500])
+    _voice_in_bigquery(bigquery_stack, dataset, rated)
     target = client.bucket(name)
     for vendor in ("V1", "V2"):
         local = tmp_path / f"{vendor}.tsv.gz"
@@ -385,3 +367,19 @@ def _storage_recon_settings(bigquery_stack: str, dataset: str, endpoint: str, bu
     return Settings(_env_file=None, usage_store="bigquery", bigquery_endpoint=bigquery_stack, bigquery_project=PROJECT,
                     bigquery_dataset=dataset, recon_source="storage", storage_endpoint=endpoint,
                     vendor_cdr_bucket=bucket, recon_reports_prefix="reports", **extra)
+
+
+def _voice(rated: list[dict]) -> list[dict]:
+    return [r for r in rated if r["status"] == "rated" and r["kind"] == "voice"]
+
+
+def _voice_in_bigquery(bigquery_stack: str, dataset: str, rated: list[dict]) -> BigQueryUsageStore:
+    """Our rated voice events in ``rated_usage`` of a new dataset on the emulator (500 rows an insert)."""
+    store = BigQueryUsageStore(
+        lambda: bigquery_client(PROJECT, bigquery_stack), project=PROJECT, dataset=dataset, deadline_s=60
+    )
+    store.ensure_schema()
+    voice = _voice(rated)
+    for start in range(0, len(voice), 500):
+        store.insert_rated(voice[start : start + 500])
+    return store
