@@ -32,10 +32,11 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, unquote
 
 import orjson
@@ -55,6 +56,7 @@ from ..ports import OutboxDocument
 from .firestore_payments import FirestorePaymentStore
 from .lazy_client import LazyClient
 
+T = TypeVar("T")
 OUTBOX_STATUSES = ("pending", "enqueued", "synced", "failed")
 ISSUE_ATTEMPTS = 8
 
@@ -108,13 +110,7 @@ class FirestoreRegister:
         def body(transaction) -> IssueOutcome:
             return self._issue(transaction, draft, watermark, customer, accounts, as_of, rebill, paid)
 
-        for attempt in range(ISSUE_ATTEMPTS):
-            try:
-                return firestore.transactional(body)(self.client.transaction())
-            except (AlreadyExists, Conflict, FailedPrecondition, IssueConflict):
-                time.sleep(0.05 * (attempt + 1))  # someone else issued first: read again
-        raise InvoiceRegisterError(f"{draft.customer_id} {draft.cycle.label}: could not issue after "
-                                   f"{ISSUE_ATTEMPTS} attempts (contention)")
+        return self._numbering(body, f"{draft.customer_id} {draft.cycle.label}: could not issue")
 
     def credit_line(self, invoice_number: str, sku: str, amount: Decimal, on: date, dispute_id: str,
                     accounts: AccountMap = DEFAULT_ACCOUNTS) -> Invoice:
@@ -128,13 +124,17 @@ class FirestoreRegister:
         def body(transaction) -> Invoice:
             return self._credit_line(transaction, customer_id, invoice_number, sku, amount, on, dispute_id, accounts)
 
+        return self._numbering(body, f"{invoice_number}: could not credit {dispute_id}")
+
+    def _numbering(self, body: Callable[[Any], T], failure: str) -> T:
+        """Run ``body`` in a transaction that takes a number; another commit that took it first makes
+        this one read again, up to ``ISSUE_ATTEMPTS`` times."""
         for attempt in range(ISSUE_ATTEMPTS):
             try:
                 return firestore.transactional(body)(self.client.transaction())
             except (AlreadyExists, Conflict, FailedPrecondition, IssueConflict):
-                time.sleep(0.05 * (attempt + 1))  # another issue took the number first: read again
-        raise InvoiceRegisterError(f"{invoice_number}: could not credit {dispute_id} after "
-                                   f"{ISSUE_ATTEMPTS} attempts (contention)")
+                time.sleep(0.05 * (attempt + 1))  # someone else issued first: read again
+        raise InvoiceRegisterError(f"{failure} after {ISSUE_ATTEMPTS} attempts (contention)")
 
     def documents(self, customer_id: str) -> list[Invoice]:
         found = [Invoice.from_record(orjson.loads(snapshot.get("record")))
