@@ -36,21 +36,17 @@ def post_statement_debits(statement: Invoice, plan: Plan, balances: BalanceStore
                           at_ms: int, reconcile: Callable[[str], bool] | None = None) -> PostedDebits:
     """Debit every non-usage line and fee of an issued statement (idempotent by statement line).
 
-    With ``reconcile``, each debit goes through ``topups.book_credit``: a customer whose Redis copy
-    was lost or restored is brought up to the ledger first, so a debit never lands on an account
-    re-opened at zero."""
+    Each debit goes through ``topups.book_credit`` (ledger appended, outbox cleared); with
+    ``reconcile`` a customer whose Redis copy was lost or restored is brought up to the ledger
+    first, so a debit never lands on an account re-opened at zero."""
     terms = prepaid_terms(plan)
     booked = already = 0
     balance = None
     for debit in statement_debits(statement):
-        if reconcile is not None:
-            result = book_credit(balances, ledger, reconcile, customer_id=statement.customer_id,
-                                 entry_id=debit.entry_id, amount_micros=debit.amount_micros, kind=ADJUSTMENT,
-                                 reference=debit.reference, at_ms=at_ms, terms=terms)
-        else:
-            result = balances.credit(statement.customer_id, debit.entry_id, debit.amount_micros, ADJUSTMENT,
-                                     debit.reference, at_ms, terms)
-            ledger.append(list(result.entries))      # re-appending a booked entry is a no-op (by entry id)
+        # re-appending a booked entry is a no-op (by entry id): a re-run completes a partial posting
+        result = book_credit(balances, ledger, reconcile, customer_id=statement.customer_id,
+                             entry_id=debit.entry_id, amount_micros=debit.amount_micros, kind=ADJUSTMENT,
+                             reference=debit.reference, at_ms=at_ms, terms=terms)
         balance = result.balance_micros
         if result.duplicate:
             already += 1

@@ -19,16 +19,17 @@ TOPUP_PREFIX = "topup:"
 PAYMENT_PREFIX = "payment:"
 
 
-def book_credit(balances: BalanceStore, ledger: LedgerStore, reconcile: Callable[[str], bool], *,
+def book_credit(balances: BalanceStore, ledger: LedgerStore, reconcile: Callable[[str], bool] | None, *,
                 customer_id: str, entry_id: str, amount_micros: int, kind: str, reference: str, at_ms: int,
                 terms: PrepaidTerms) -> ChargeResult:
     """Credit ``amount_micros`` (signed: a reversal is negative) under ``entry_id``, ledger first-class.
 
+    ``reconcile`` None: the caller has no ledger reconciliation (a Redis copy is taken as it is).
     Raises what the stores raise (``LedgerConflict`` for the same id with another amount,
     ``BalanceOutOfRange``, transient errors); every step is idempotent, so the caller retries
     the whole call.
     """
-    if not balances.is_verified(customer_id):   # lost / restored Redis: up to the ledger first
+    if reconcile is not None and not balances.is_verified(customer_id):   # lost / restored Redis: ledger first
         reconcile(customer_id)
     result = balances.credit(customer_id, entry_id, amount_micros, kind, reference, at_ms, terms)
     ledger.append(list(result.entries))
