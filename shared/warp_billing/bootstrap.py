@@ -376,7 +376,8 @@ class Container:
 
         settings = self.settings
         files: VendorFileSource
-        if settings.recon_source == "storage":
+        storage = settings.recon_source == "storage"
+        if storage:
             from .adapters.gcs_vendor_files import GcsReportSink, GcsVendorFiles
 
             files = GcsVendorFiles(self._storage_client, settings.vendor_cdr_bucket)
@@ -386,7 +387,7 @@ class Container:
             raise ConfigurationError(f"unknown reconciliation source {settings.recon_source!r}")
 
         def sink_for(vendor: str, period: str, delivery: str) -> ReportSink:
-            if settings.recon_source == "storage":
+            if storage:
                 prefix = f"{settings.recon_reports_prefix.strip('/')}/{vendor}/{period}/{delivery}"
                 return GcsReportSink(self._storage_client, settings.vendor_cdr_bucket, prefix,
                                      read_first=bool(settings.storage_endpoint))
@@ -399,7 +400,7 @@ class Container:
         return ReconciliationJob(files, sink_for, engine_for,
                                  lambda: DuckDBReconEngine(memory_limit=settings.recon_memory_limit, threads=1),
                                  html_to_pdf, self.alert_publisher, settings.recon_operator_email,
-                                 bucket=settings.vendor_cdr_bucket if settings.recon_source == "storage" else None)
+                                 bucket=settings.vendor_cdr_bucket if storage else None)
 
     def _build_reconciler(self):
         from .charging.rebuild import PostpaidWindow, customer_reconciler
