@@ -125,6 +125,7 @@ class DuckDBReconEngine:
     spill_dir: str | None = None
     _db: Any = field(default=None, init=False, repr=False)
     _spill: Any = field(default=None, init=False, repr=False)
+    _not_exact: set[tuple[str | None, str | None]] = field(default_factory=set, init=False, repr=False)
 
     @property
     def db(self):
@@ -203,7 +204,11 @@ class DuckDBReconEngine:
         import duckdb  # noqa: PLC0415 - loaded only when a reconciliation runs
 
         db = self.db
-        db.execute("DROP TABLE IF EXISTS vendor_raw")
+        for name in ("vendor_cdrs", "vendor_rejects", "vendor_lines"):
+            db.execute(f"DROP VIEW IF EXISTS {name}")
+        db.execute("DROP TABLE IF EXISTS vendor_checked")
+        labels: list[str] = []
+        bases: list[int] = []
         for number, path in enumerate(paths):
             if not os.path.isfile(path):
                 raise ReconInputError(f"vendor CDR file {path} does not exist")
@@ -217,21 +222,43 @@ class DuckDBReconEngine:
             try:
                 columns = [row[0] for row in db.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
                 self._check_columns(mapping, columns, path)
-                label = names[number] if names is not None else str(path)
+                labels.append(names[number] if names is not None else str(path))
                 # rows keep the file's order (insertion order is preserved), so the rowid gives the
-                # line: no whole-file window, which would run on one thread
-                first = db.execute("SELECT COALESCE(max(rowid) + 1, 0) FROM vendor_raw").fetchone()[0] if number else 0
-                select = (
-                    f"SELECT {_quote(label)} AS source_file, CAST({first} AS BIGINT) AS line_base, "
-                    + ", ".join(f"{_quote_ident(c)}" for c in self._wanted(mapping))
-                    + f" FROM {source}"
-                )
+                # line: no whole-file window, which would run on one thread, and no raw copy
+                bases.append(db.execute("SELECT count(*) FROM vendor_checked").fetchone()[0] if number else 0)
+                select = self._checked_select(mapping, number, source, period_start_ms, period_end_ms)
                 if number == 0:
-                    db.execute(f"CREATE TABLE vendor_raw AS {select}")
+                    db.execute(f"CREATE TABLE vendor_checked AS {select}")
                 else:
-                    db.execute(f"INSERT INTO vendor_raw {select}")
+                    db.execute(f"INSERT INTO vendor_checked {select}")
             except duckdb.Error as exc:
                 raise ReconInputError(f"vendor CDR file {path}: {str(exc).splitlines()[0]}") from None
+        self._compact()
+        # the file name and line of a record are read off its file number and rowid, not stored
+        # ten million times; the record id (file:line) is built when read
+        files = "[" + ", ".join(_quote(label) for label in labels) + "]"
+        starts = "[" + ", ".join(str(base) for base in bases) + "]"
+        first_line = 2 if mapping.header else 1
+        db.execute(
+            f"CREATE VIEW vendor_lines AS SELECT {files}[file_no + 1] AS source_file, "
+            f"rowid - {starts}[file_no + 1] + {first_line} AS source_line, rowid AS record_key, * EXCLUDE (file_no) "
+            "FROM vendor_checked"
+        )
+        db.execute("CREATE VIEW vendor_rejects AS SELECT source_file, source_line, reason FROM vendor_lines "
+                   "WHERE reason IS NOT NULL")
+        db.execute(f"CREATE VIEW vendor_cdrs AS SELECT {VENDOR_CDR_COLUMNS} FROM vendor_lines WHERE reason IS NULL")
+        loaded = db.execute("SELECT count(*) FROM vendor_checked WHERE reason IS NULL").fetchone()[0]
+        rejected = dict(
+            db.execute("SELECT reason, count(*) FROM vendor_rejects GROUP BY reason ORDER BY reason").fetchall()
+        )
+        return LoadReport(loaded, rejected)
+
+    @staticmethod
+    def _checked_select(
+        mapping: VendorMapping, number: int, source: str, period_start_ms: int, period_end_ms: int
+    ) -> str:
+        """One pass over a vendor file: parse, normalise and check every row (the digits of each
+        number computed once); ``reason`` is NULL for a good row, else why it is rejected."""
         c = mapping.columns
         col = _quote_ident
         currency = f"upper(trim({col(c.currency)}))" if c.currency else _quote(mapping.currency.upper())
@@ -259,17 +286,11 @@ class DuckDBReconEngine:
             f"CASE WHEN jurisdiction IN ({', '.join(_quote(d) for d in DOMESTIC)}) THEN jurisdiction "
             f"ELSE COALESCE(destination, jurisdiction, 'unknown') END"
         )
-        for name in ("vendor_cdrs", "vendor_rejects"):
-            db.execute(f"DROP VIEW IF EXISTS {name}")
-        db.execute("DROP TABLE IF EXISTS vendor_checked")
-        # one pass: parse, normalise and check every row; the digits of each number computed once
-        db.execute(f"""
-CREATE TABLE vendor_checked AS
-SELECT source_file, source_line, call_id, start_ms, calling, called, duration_ms, billed_s, rate, cost,
+        return f"""
+SELECT CAST({number} AS INTEGER) AS file_no, call_id, start_ms, calling, called, duration_ms, billed_s, rate, cost,
        jurisdiction, {dest} AS dest, {reason} AS reason
 FROM (
-  SELECT source_file, source_line,
-         {call_id} AS call_id,
+  SELECT {call_id} AS call_id,
          {_start_ms(col(c.start_time), mapping)} AS start_ms,
          {e164_sql(col(c.calling), country, "calling_digits")} AS calling,
          {e164_sql(col(c.called), country, "called_digits")} AS called,
@@ -280,21 +301,9 @@ FROM (
          {currency} AS currency,
          {jurisdiction} AS jurisdiction,
          {destination} AS destination
-  FROM (SELECT *, rowid - line_base + {2 if mapping.header else 1} AS source_line,
-               {digits_sql(col(c.calling))} AS calling_digits, {digits_sql(col(c.called))} AS called_digits
-        FROM vendor_raw)
-)""")
-        db.execute("DROP TABLE vendor_raw")
-        self._compact()
-        db.execute("CREATE VIEW vendor_rejects AS SELECT source_file, source_line, reason FROM vendor_checked "
-                   "WHERE reason IS NOT NULL")
-        # the record id (file:line) is built when read, not stored ten million times
-        db.execute(f"CREATE VIEW vendor_cdrs AS SELECT {VENDOR_CDR_COLUMNS} FROM vendor_checked WHERE reason IS NULL")
-        loaded = db.execute("SELECT count(*) FROM vendor_cdrs").fetchone()[0]
-        rejected = dict(
-            db.execute("SELECT reason, count(*) FROM vendor_rejects GROUP BY reason ORDER BY reason").fetchall()
-        )
-        return LoadReport(loaded, rejected)
+  FROM (SELECT *, {digits_sql(col(c.calling))} AS calling_digits, {digits_sql(col(c.called))} AS called_digits
+        FROM {source})
+)"""
 
     @staticmethod
     def _wanted(mapping: VendorMapping) -> list[str]:
@@ -372,7 +381,7 @@ WHERE start_ms >= {period_start_ms} AND start_ms < {period_end_ms}"""
         db.execute(
             "CREATE TABLE recon_items AS "
             + matching_query(
-                f"(SELECT {VENDOR_CDR_COLUMNS}, rowid AS record_key FROM vendor_checked WHERE reason IS NULL)",
+                f"(SELECT {VENDOR_CDR_COLUMNS}, record_key FROM vendor_lines WHERE reason IS NULL)",
                 "(SELECT *, rowid AS record_key FROM our_cdrs)",
                 mapping.match_tolerances,
                 materialized=True,
@@ -390,6 +399,7 @@ FROM recon_items WHERE event_id IS NOT NULL AND vendor_record IS NOT NULL GROUP 
             f"SELECT * FROM recon_items WHERE class <> '{EXACT}' "
             "ORDER BY class, dest, our_start_ms, their_start_ms, event_id, vendor_record"
         )
+        self._not_exact = {(row["event_id"], row["vendor_record"]) for row in exceptions}
         pairs = self._rows(offset_query("recon_items"))
         return MatchOutcome(
             aggregates=[
@@ -432,14 +442,18 @@ FROM recon_items WHERE event_id IS NOT NULL AND vendor_record IS NOT NULL GROUP 
         rest = target.with_name(f".{target.name}.rest")
         key = "COALESCE({0}.event_id, '') || '|' || COALESCE({0}.vendor_record, '')"
         # Rows in class order. 'exact' sorts first: those (nearly all) rows go out as stored, no
-        # sort, joined on their two ids with the few hints of paired records (a time offset); the
-        # other classes are joined with their hints, sorted by class and appended.
-        db.execute(f"""COPY (
+        # sort; only when some of them carry a hint (paired records far apart in time: an offset)
+        # are they joined on their two ids with those few hints. The other classes are joined
+        # with their hints, sorted by class and appended.
+        if any(item not in self._not_exact for item in hints):
+            exact = f"""
 SELECT i.class, {columns}, COALESCE(h.hint, '') AS cause_hint
 FROM (SELECT * FROM recon_items WHERE class = '{EXACT}') AS i
 LEFT JOIN (SELECT * FROM item_hints WHERE event_id IS NOT NULL AND vendor_record IS NOT NULL) AS h
-  ON h.event_id = i.event_id AND h.vendor_record = i.vendor_record
-) TO {_quote(str(temporary))} (HEADER, DELIMITER ',')""")
+  ON h.event_id = i.event_id AND h.vendor_record = i.vendor_record"""
+        else:
+            exact = f"SELECT i.class, {columns}, '' AS cause_hint FROM recon_items AS i WHERE i.class = '{EXACT}'"
+        db.execute(f"COPY ({exact}) TO {_quote(str(temporary))} (HEADER, DELIMITER ',')")
         db.execute(f"""COPY (
 SELECT i.class, {columns}, COALESCE(h.hint, '') AS cause_hint
 FROM (SELECT * FROM recon_items WHERE class <> '{EXACT}') AS i

@@ -169,7 +169,7 @@ vendor_first AS {n}(
   LEFT JOIN (SELECT record_key FROM vendor_copies WHERE copy_number > 1) AS c ON c.record_key = v.record_key
   WHERE c.record_key IS NULL
 ),
-ours AS (SELECT * FROM {ours} AS o),
+ours AS {n}(SELECT * FROM {ours} AS o),
 candidates AS {m}(
   SELECT v.record_key AS vkey, o.record_key AS okey, 0 AS by_numbers,
          ABS(v.start_ms - o.start_ms) AS start_gap, ABS(v.duration_ms - o.duration_ms) AS duration_gap
