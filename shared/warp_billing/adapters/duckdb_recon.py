@@ -244,8 +244,10 @@ class DuckDBReconEngine:
             f"rowid - {starts}[file_no + 1] + {first_line} AS source_line, rowid AS record_key, * EXCLUDE (file_no) "
             "FROM vendor_checked"
         )
-        db.execute("CREATE VIEW vendor_rejects AS SELECT source_file, source_line, reason FROM vendor_lines "
-                   "WHERE reason IS NOT NULL")
+        db.execute(
+            "CREATE VIEW vendor_rejects AS SELECT source_file, source_line, reason FROM vendor_lines "
+            "WHERE reason IS NOT NULL"
+        )
         db.execute(f"CREATE VIEW vendor_cdrs AS SELECT {VENDOR_CDR_COLUMNS} FROM vendor_lines WHERE reason IS NULL")
         loaded = db.execute("SELECT count(*) FROM vendor_checked WHERE reason IS NULL").fetchone()[0]
         rejected = dict(
@@ -465,6 +467,17 @@ ORDER BY i.class
         rest.unlink()
         os.replace(temporary, target)
         return db.execute("SELECT count(*) FROM recon_items").fetchone()[0]
+
+    def release_inputs(self) -> None:
+        """Drop both loaded sides once matched (the rejected vendor rows are kept): the items are
+        written next, and the memory the sides held is what keeps them from spilling to disk."""
+        db = self.db
+        db.execute("CREATE OR REPLACE TABLE vendor_rejects_kept AS SELECT * FROM vendor_rejects")
+        for view in ("vendor_cdrs", "vendor_rejects", "vendor_lines"):
+            db.execute(f"DROP VIEW IF EXISTS {view}")
+        db.execute("CREATE VIEW vendor_rejects AS SELECT * FROM vendor_rejects_kept")
+        db.execute("DROP TABLE IF EXISTS vendor_checked")
+        db.execute("DROP TABLE IF EXISTS our_cdrs")
 
     def vendor_rejects(self) -> list[dict]:
         return self._rows("SELECT * FROM vendor_rejects ORDER BY source_file, source_line")

@@ -130,6 +130,7 @@ def reconcile(
             ours = engine.load_ours(list(rated_paths), vendor_id, start_ms, end_ms)
         with clock("match+classify"):
             outcome = engine.match(mapping)
+            engine.release_inputs()
         with clock("analysis"):
             recon = analyse(mapping, period, load, ours, outcome, invoice, rates_for)
         with clock("write"):

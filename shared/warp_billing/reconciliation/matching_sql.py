@@ -180,13 +180,13 @@ candidates AS {m}(
   FROM vendor_first AS v JOIN ours AS o ON COALESCE(v.calling, '') = COALESCE(o.calling, '') AND v.called = o.called
   WHERE (v.call_id IS NULL OR o.call_id IS NULL) AND ABS(v.start_ms - o.start_ms) <= {tolerance_ms}
 ),
-vendor_candidates AS (SELECT vkey, COUNT(*) AS n FROM candidates GROUP BY vkey),
-our_candidates AS (SELECT okey, COUNT(*) AS n FROM candidates GROUP BY okey),
+shared_vendor AS {m}(SELECT vkey FROM candidates GROUP BY vkey HAVING COUNT(*) > 1),
+shared_ours AS {m}(SELECT okey FROM candidates GROUP BY okey HAVING COUNT(*) > 1),
 sole AS {m}(
-  SELECT c.*, CASE WHEN cv.n = 1 AND co.n = 1 THEN 1 ELSE 0 END AS is_sole
+  SELECT c.*, CASE WHEN sv.vkey IS NULL AND so.okey IS NULL THEN 1 ELSE 0 END AS is_sole
   FROM candidates AS c
-  JOIN vendor_candidates AS cv ON cv.vkey = c.vkey
-  JOIN our_candidates AS co ON co.okey = c.okey
+  LEFT JOIN shared_vendor AS sv ON sv.vkey = c.vkey
+  LEFT JOIN shared_ours AS so ON so.okey = c.okey
 ),
 contested AS {m}(
   SELECT c.vkey, c.okey, v.record_id AS vendor_record, o.record_id AS event_id, c.by_numbers, c.start_gap,

@@ -107,3 +107,36 @@ def test_a_redelivered_event_of_ours_is_matched_once(tmp_path):
         ["x,2026-06-02 10:00:00,+12125550001,+13125550002,60,0.006,0.006000"],
     )
     assert items == {("exact", "e1", "v:2"), ("ours_only", "e2", None)}
+
+
+def test_records_of_several_files_name_their_own_file_and_line_and_rejects_outlive_the_release(tmp_path):
+    # the line of a record is read off its file's first row in the loaded table, not stored
+    (tmp_path / "rated.jsonl").write_bytes(orjson.dumps(ours("E1", "2026-06-02T10:00:00Z", 60)) + b"\n")
+    (tmp_path / "a.csv").write_text(
+        "Id,Start,A,B,Dur,Rate,Cost\n"
+        ",2026-06-02 10:00:00,12125550001,13125550002,60,0.006,0.006000\n"
+        ",2026-07-02 10:00:00,12125550001,13125550002,60,0.006,0.006000\n"
+    )
+    (tmp_path / "b.csv").write_text(
+        "Id,Start,A,B,Dur,Rate,Cost\n"
+        ",not a time,12125550001,13125550002,60,0.006,0.006000\n"
+        ",2026-06-03 11:00:00,12125550009,13125550002,30,0.006,0.003000\n"
+    )
+    start, end = period_bounds("2026-06")
+    engine = DuckDBReconEngine(memory_limit="256MB", threads=1)
+    try:
+        engine.load_vendor(MAPPING, [str(tmp_path / "a.csv"), str(tmp_path / "b.csv")], start, end, names=["a", "b"])
+        assert [(r["source_file"], r["source_line"]) for r in engine.normalised_vendor_rows()] == [("a", 2), ("b", 3)]
+        engine.load_ours([str(tmp_path / "rated.jsonl")], "V", start, end)
+        engine.match(MAPPING)
+        engine.release_inputs()
+        assert [(r["source_file"], r["source_line"], r["reason"]) for r in engine.vendor_rejects()] == [
+            ("a", 3, "OUT_OF_PERIOD"),
+            ("b", 2, "BAD_START_TIME"),
+        ]
+        tables = {row[0] for row in engine.db.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        assert "vendor_checked" not in tables and "our_cdrs" not in tables
+        items = {(i["class"], i["event_id"], i["vendor_record"]) for i in engine.items()}
+        assert items == {("exact", "E1", "a:2"), ("vendor_only", None, "b:3")}
+    finally:
+        engine.close()
