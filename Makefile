@@ -8,7 +8,7 @@ SAMPLE := build/sample
 EVENTS ?= 200000
 PERIOD ?= 2026-06
 
-.PHONY: run test unit bench sample clean venv bundles lint deploy-check system-deps system-deps-test
+.PHONY: run test unit bench bench-reconcile sample clean venv bundles lint deploy-check system-deps system-deps-test
 
 # The rating hot path (setup.py HOT_MODULES) is compiled with mypyc in place; when the compile
 # is not possible the package stays pure Python (same behaviour, slower). A compiled module
@@ -97,6 +97,12 @@ bench: venv
 	$(PY) bench/rating_bench.py
 	$(PY) bench/cycle_close_bench.py
 	$(PY) bench/realtime_bench.py
+
+# warp reconcile on RECON_ROWS a side (default 10M: about 4.4 GB of generated files in RECON_WORK)
+RECON_ROWS ?= 10000000
+RECON_WORK ?= build/recon-bench-$(RECON_ROWS)
+bench-reconcile: venv
+	$(PY) bench/reconcile_bench.py --rows $(RECON_ROWS) --work $(RECON_WORK) --reuse
 
 ## Deployable function folders (main.py + requirements.txt + warp_billing) for Terraform.
 bundles: venv

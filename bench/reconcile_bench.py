@@ -89,6 +89,19 @@ SELECT * EXCLUDE (k) FROM (
     return rated, vendor, mapping
 
 
+def machine() -> str:
+    """Cores, memory and CPU model of this machine (BENCHMARKS.md records them with each figure)."""
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            model = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), model)
+        with open("/proc/meminfo", encoding="utf-8") as handle:
+            total_kib = int(next(line.split()[1] for line in handle if line.startswith("MemTotal")))
+    except OSError:
+        total_kib = 0
+    return f"{os.cpu_count()} cores, {total_kib / 1024 / 1024:.1f} GiB, {model}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=10_000_000)
@@ -138,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"rows: {args.rows:,} ours, {summary['vendor_rows']['read']:,} vendor (generated in {generated:.1f}s)")
     print(f"counts: {summary['counts']}")
     print(f"warp reconcile: {elapsed:.1f}s wall, peak RSS {peak_kib / 1024 / 1024:.2f} GiB, {phases}")
+    print(f"machine: {machine()}")
     print(
         f"load average before: {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}; "
         f"after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
