@@ -501,6 +501,13 @@ class CloseRegister(Protocol):
         """Every issued document of a customer."""
         ...
 
+    def credit_line(self, invoice_number: str, sku: str, amount: Decimal, on: date, dispute_id: str,
+                    accounts: AccountMap = ...) -> Invoice:
+        """The partial credit note of an accepted customer dispute on one invoice line, numbered in the
+        customer's gapless CN sequence, with its outbox entries (credit memo, journal) recorded in the
+        same step; issued once per ``dispute_id`` (a repeat returns the same note and adds nothing)."""
+        ...
+
 
 class PrepaidStatements(Protocol):
     """A prepaid customer's side of its monthly statement (``billing.prepaid_statement``): the
