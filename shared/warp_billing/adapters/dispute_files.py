@@ -54,8 +54,9 @@ class DisputeFiles:
     def open(self, customer_id: str,
              make: Callable[[str, Sequence[CustomerDispute]], CustomerDispute]) -> CustomerDispute:
         with self.locked(customer_id):
-            opened = make(self.next_id(customer_id), self.of_customer(customer_id))
-            if opened.customer_id != customer_id or opened.dispute_id != self.next_id(customer_id):
+            dispute_id = self.next_id(customer_id)
+            opened = make(dispute_id, self.of_customer(customer_id))
+            if (opened.dispute_id, opened.customer_id) != (dispute_id, customer_id):
                 raise DisputeError(f"{opened.dispute_id} is not the next dispute of {customer_id}")
             self.save(opened)
         return opened
