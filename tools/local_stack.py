@@ -180,6 +180,7 @@ def stack_env() -> dict[str, str]:
         # The cycle close (issue 10): BigQuery usage, Firestore register + outbox, Cloud Storage documents.
         "WARP_RATED_SOURCE": "bigquery",
         "WARP_REGISTER_STORE": "firestore",
+        "WARP_DISPUTE_STORE": "firestore",  # `warp dispute` against the stack: disputes beside that register
         # The NetSuite sync drains the outbox the close writes, the Firestore register's erp_outbox: the
         # settings default (WARP_SYNC_OUTBOX=register) follows WARP_REGISTER_STORE, as in terraform.
         "WARP_DOCUMENT_STORE": "gcs",

@@ -508,6 +508,11 @@ class Container:
         return self._part("document_store", self._build_document_store)
 
     @property
+    def dispute_store(self):
+        """Customer disputes (WARP_DISPUTE_STORE); an accepted one's credit note goes through ``close_register``."""
+        return self._part("dispute_store", self._build_dispute_store)
+
+    @property
     def invoice_publisher(self):
         return self._part("invoice_publisher", self._build_invoice_publisher)
 
@@ -567,6 +572,19 @@ class Container:
             return FirestoreRegister(self._firestore_client, self.settings,
                                      collection_prefix=self.settings.firestore_collection_prefix)
         raise ConfigurationError(f"unknown register store {kind!r}")
+
+    def _build_dispute_store(self):
+        kind = self.settings.dispute_store
+        if kind == "files":
+            from .adapters.dispute_files import DisputeFiles, disputes_beside
+
+            return DisputeFiles(self.settings.disputes_dir or disputes_beside(self.settings.register_dir))
+        if kind == "firestore":
+            from .adapters.firestore_disputes import FirestoreDisputes
+
+            return FirestoreDisputes(self._firestore_client,
+                                     collection_prefix=self.settings.firestore_collection_prefix)
+        raise ConfigurationError(f"unknown dispute store {kind!r}")
 
     def _build_document_store(self):
         kind = self.settings.document_store

@@ -11,7 +11,7 @@ so this module imports nothing at run time and every layer may import it).
 
 The ports: UsageStore, LedgerStore, PlanStore, AlertPublisher, Clock, BalanceStore, TaxEngine, SyncOutbox;
 for the cycle close: RatedUsageSource, CloseRegister, DocumentStore, InvoicePublisher, CloseRunLog,
-PrepaidStatements.
+PrepaidStatements; for customer disputes: DisputeStore.
 """
 
 from __future__ import annotations
@@ -499,6 +499,52 @@ class CloseRegister(Protocol):
 
     def documents(self, customer_id: str) -> list[Invoice]:
         """Every issued document of a customer."""
+        ...
+
+    def credit_line(self, invoice_number: str, sku: str, amount: Decimal, on: date, dispute_id: str,
+                    accounts: AccountMap = ...) -> Invoice:
+        """The partial credit note of an accepted customer dispute on one invoice line, numbered in the
+        customer's gapless CN sequence, with its outbox entries (credit memo, journal) recorded in the
+        same step; issued once per ``dispute_id`` (a repeat returns the same note and adds nothing)."""
+        ...
+
+
+# ---------------------------------------------------------------- customer disputes (issue 13)
+# The value type is ``reconciliation.customer_disputes.CustomerDispute``.
+
+if TYPE_CHECKING:
+    from .reconciliation.customer_disputes import CustomerDispute
+
+
+class DisputeStore(Protocol):
+    """Customer disputes of invoice lines, one record per dispute id ``<customer>-DSP-<n>``.
+
+    Numbers are gapless per customer. ``open`` and ``change`` decide under the store's serialisation
+    of the customer (a file lock; a Firestore transaction whose commit fails when another one took
+    the number or changed the dispute first, and is then run again from fresh reads): their
+    callbacks may therefore run more than once and must only compute (or be idempotent).
+    """
+
+    def open(self, customer_id: str,
+             make: Callable[[str, Sequence[CustomerDispute]], CustomerDispute]) -> CustomerDispute:
+        """Keep a new dispute: ``make(next_id, the customer's disputes)`` builds it (or raises
+        ``DisputeError``, e.g. when the line is already disputed); returns what was kept."""
+        ...
+
+    def change(self, dispute_id: str, move: Callable[[CustomerDispute], CustomerDispute]) -> CustomerDispute:
+        """Replace a dispute by ``move(current)``; ``DisputeError`` when there is no such dispute."""
+        ...
+
+    def get(self, dispute_id: str) -> CustomerDispute:
+        """The dispute; ``DisputeError`` when there is none (or its record is another customer's)."""
+        ...
+
+    def of_customer(self, customer_id: str) -> list[CustomerDispute]:
+        """The customer's disputes, by id."""
+        ...
+
+    def all(self) -> list[CustomerDispute]:
+        """Every dispute, by customer then id."""
         ...
 
 

@@ -123,6 +123,12 @@ Cycle close (`warp close`, the rollup function; issue 10):
                                             aggregation; the real-time stores keep their 60 s)
     WARP_FIRESTORE_COLLECTION_PREFIX  ""   (prefix of the register's collections: tests, tenants)
 
+Customer disputes (`warp dispute`; the credit note of an accepted one goes through the register above):
+
+    WARP_DISPUTE_STORE             files | firestore     (files: one JSON file per dispute; firestore: the
+                                   customer_disputes collection, behind WARP_FIRESTORE_COLLECTION_PREFIX)
+    WARP_DISPUTES_DIR              unset = a 'disputes' folder beside WARP_REGISTER_DIR (for files)
+
 Collections (issue 12: dunning, customer emails, HubSpot; keys and tokens are secrets):
 
     WARP_DUNNING_STORE             sqlite | firestore  (steps run per (invoice, action), suspensions;
@@ -284,6 +290,10 @@ class Settings(BaseSettings):
     close_prepaid_statements: bool = False
     late_usage_lookback_days: int = Field(92, ge=1)
     firestore_collection_prefix: str = ""
+
+    # Customer disputes (`warp dispute`): where they are kept (the credit notes go through the register).
+    dispute_store: Literal["files", "firestore"] = "files"
+    disputes_dir: Path | None = None  # files: None = a "disputes" folder beside register_dir
 
     # Collections (issue 12): dunning, customer emails (SendGrid), HubSpot. Keys and tokens are
     # secrets (Secret Manager -> WARP_ variables); template ids by email kind (dunning.notices.KINDS).

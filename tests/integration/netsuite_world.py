@@ -43,7 +43,10 @@ def free_port() -> int:
 
 
 class SyncWorld:
-    def __init__(self, home: Path, *, timeout_ms: int = 400, concurrency: int = 5, extra_env: dict | None = None):
+    def __init__(self, home: Path, *, timeout_ms: int = 400, concurrency: int = 5, extra_env: dict | None = None,
+                 settings: dict | None = None):
+        """``settings``: values that replace the world's own (e.g. the close register's outbox instead of
+        the standalone one), for the test's container, the function and `warp` subprocesses alike."""
         self.home = home
         self.concurrency = concurrency
         self.run = uuid.uuid4().hex[:8]
@@ -64,6 +67,7 @@ class SyncWorld:
             "netsuite_sync_url": self.url, "log_level": "WARNING",
             # A standalone outbox in data_dir that the test fills itself (no close writes it).
             "sync_outbox": "sqlite",
+            **(settings or {}),
         }
         self.control({"certificates": {self.kid: cert}, "clients": {self.kid: self.client_id}})
         self.container = Container(Settings(**self.settings_values))

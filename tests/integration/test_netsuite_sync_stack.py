@@ -10,6 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections import Counter
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from tests.erp_builders import customer_doc, draft, payment_doc
 from tests.integration.conftest import require_stand_in
 from tests.integration.netsuite_world import SyncWorld
 
+from warp_billing.adapters.file_register import FileCloseRegister
+from warp_billing.billing.erp_outbox import DEFAULT_ACCOUNTS
 from warp_billing.billing.invoice_store import REISSUED, InvoiceRegister
 from warp_billing.erp.enqueue import enqueue_pending, task_body
 from warp_billing.erp.outbox_documents import issued_documents
@@ -215,3 +218,43 @@ def test_token_expiry_in_the_middle_of_a_run_is_refreshed_and_nothing_is_lost(wo
     stats = world.stats()
     assert stats["tokens_issued"] >= 2 and stats["unauthorized"] >= 1, stats
     assert world.container.sync_errors.errors() == []
+
+
+def test_an_accepted_dispute_s_credit_note_reaches_netsuite_as_a_credit_memo_on_its_invoice(tmp_path):
+    """`warp dispute` on the configured file register (no --register): the note's credit memo is in the
+    register's outbox, which the sync drains (WARP_SYNC_OUTBOX=register, the default)."""
+    require_stand_in("tasks")
+    require_stand_in("netsuite")
+    world = SyncWorld(tmp_path, settings={"sync_outbox": "register", "register_store": "files",
+                                          "register_dir": str(tmp_path / "register")})
+    try:
+        world.control({"reset": True, "faults": {}, "concurrency_limit": 5, "latency_ms": 0, "timeout_s": 0.6,
+                       "slow_ms": 100, "token_lifetime_s": 3600, "seed": 11})
+        register = world.container.close_register
+        assert isinstance(register, FileCloseRegister) and world.container.sync_outbox is register.outbox
+        lines = (("VOICE-INTERSTATE", "1000", "6.00"), ("SMS-OUTBOUND", "10", "0.40"))
+        invoice = register.issue_close(draft("DISP", "2026-11", lines=lines),
+                                       watermark=datetime(2026, 12, 1, tzinfo=UTC),
+                                       customer=customer_doc("DISP", 0), accounts=DEFAULT_ACCOUNTS).invoice
+        opened = warp(world, "dispute", "open", "--invoice", str(invoice.number), "--sku", "VOICE-INTERSTATE",
+                      "--amount", "1.50", "--reason", "calls not made")
+        assert opened.returncode == 0, opened.stderr
+        dispute_id = opened.stdout.split()[0]
+        assert warp(world, "dispute", "review", dispute_id).returncode == 0
+        accepted = warp(world, "dispute", "accept", dispute_id, "--as-of", "2026-12-05")
+        assert accepted.returncode == 0, accepted.stderr
+        [note] = [d for d in register.documents("DISP") if d.document_type == "credit_note"]
+
+        swept = warp(world, "netsuite", "sweep", "--customer", "DISP")
+        assert swept.returncode == 0, swept.stderr
+        ids = ["customer:DISP", invoice.number, f"journal:{invoice.number}", note.number, f"journal:{note.number}"]
+        world.wait_until(lambda: set(world.statuses(ids).values()) == {"synced"}, 120, "dispute credit synced")
+
+        by_key = {(r["type"], r["externalId"]): r for r in world.records()}
+        original, memo = by_key[("invoice", invoice.number)], by_key[("creditMemo", note.number)]
+        assert memo["body"]["apply"]["items"][0]["doc"]["id"] == original["id"]
+        assert Decimal(memo["total"]) == Decimal("1.50") and Decimal(original["total"]) == invoice.total
+        assert [r["externalId"] for r in world.records() if r["type"] == "creditMemo"] == [note.number]
+        assert world.container.sync_errors.errors() == []
+    finally:
+        world.close()

@@ -17,7 +17,7 @@ from warp_billing.settings import Settings
 
 # setting -> the container part it chooses
 CHOICES = {"usage_store": "usage_store", "ledger_store": "ledger_store", "plan_store": "plan_store",
-           "alert_sink": "alert_publisher", "tax_engine": "tax_engine"}
+           "alert_sink": "alert_publisher", "tax_engine": "tax_engine", "dispute_store": "dispute_store"}
 
 
 @pytest.fixture(autouse=True)

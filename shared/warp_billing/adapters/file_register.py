@@ -22,16 +22,17 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import orjson
 
 from ..billing.close_service import ALREADY_ISSUED
-from ..billing.erp_outbox import customer_doc_id, issue_documents
+from ..billing.erp_outbox import DEFAULT_ACCOUNTS, customer_doc_id, issue_documents
 from ..billing.errors import InvoiceRegisterError
 from ..billing.invoice import INVOICE, STATEMENT, Invoice
-from ..billing.invoice_store import InvoiceRegister, IssueOutcome
+from ..billing.invoice_store import PREFIXES, InvoiceRegister, IssueOutcome
 from ..billing.receivables import cancels_in_full
 from ..billing.revenue_recognition import AccountMap
 from ..ports import OutboxDocument
@@ -170,6 +171,25 @@ class FileCloseRegister:
 
     def documents(self, customer_id: str) -> list[Invoice]:
         return self.register.documents(customer_id)
+
+    def credit_line(self, invoice_number: str, sku: str, amount: Decimal, on: date, dispute_id: str,
+                    accounts: AccountMap = DEFAULT_ACCOUNTS) -> Invoice:
+        """A credit note of ``amount`` on the ``sku`` line of an issued invoice, for an accepted customer
+        dispute, with its outbox entries (credit memo and journal; a prepaid statement's note: its journal).
+
+        Under the customer's close lock, so it never interleaves with a close of the same customer. The
+        note is issued once per ``dispute_id`` (``InvoiceRegister.credit_line`` returns the existing one);
+        its entries are added on every call and the outbox keeps the first of each (doc_id, revision), so
+        a repeat adds nothing and a crash between the note and its entries is repaired by the next call.
+        """
+        customer_id, _, _ = invoice_number.rpartition(f"-{PREFIXES[INVOICE]}-")
+        if not customer_id:
+            raise InvoiceRegisterError(f"{invoice_number} is not an invoice number")
+        with self._customer_lock(customer_id):
+            note = self.register.credit_line(invoice_number, sku, amount, on, dispute_id)
+            # the entries of an existing note keep the instant they were first added with (INSERT OR IGNORE)
+            self.outbox.add_all(issue_documents([note], datetime.now(UTC).isoformat(), accounts))
+            return note
 
     # -- the ERP outbox (``self.outbox`` is the ``SyncOutbox``; these delegate for convenience) ----
 

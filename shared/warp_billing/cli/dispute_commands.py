@@ -1,13 +1,18 @@
 """`warp dispute`: a customer's dispute of an invoice line, from opening to a credit note.
 
-    warp dispute open --register DIR --invoice ACME-INV-000001 --sku VOICE-INTERSTATE [--amount 12.50] --reason TEXT
-    warp dispute review  --register DIR DISPUTE_ID
-    warp dispute accept  --register DIR DISPUTE_ID [--note TEXT] [--as-of YYYY-MM-DD]   (issues the credit note)
-    warp dispute reject  --register DIR DISPUTE_ID --reason TEXT
-    warp dispute list    --register DIR [--customer C] [--status S] [--json]           (with each dispute's age)
-    warp dispute export  --register DIR DISPUTE_ID --rated RATED.jsonl --out RECORDS.jsonl
+    warp dispute open --invoice ACME-INV-000001 --sku VOICE-INTERSTATE [--amount 12.50] --reason TEXT
+    warp dispute review  DISPUTE_ID [--note TEXT]
+    warp dispute accept  DISPUTE_ID [--note TEXT] [--as-of YYYY-MM-DD]   (issues the credit note)
+    warp dispute reject  DISPUTE_ID --reason TEXT
+    warp dispute list    [--customer C] [--status S] [--json]           (with each dispute's age)
+    warp dispute export  DISPUTE_ID --rated RATED.jsonl --out RECORDS.jsonl
 
-Disputes are kept beside the register (``DIR/../disputes`` unless ``--disputes`` says otherwise).
+The register and the dispute store are the ones the settings configure (``bootstrap``:
+``WARP_REGISTER_STORE`` files or firestore, ``WARP_DISPUTE_STORE``), so an accepted dispute's
+credit note lands in that register's ERP outbox and the NetSuite sync sends it as a credit memo.
+Every subcommand takes ``--register DIR`` to use the file register at DIR instead (its outbox is
+``DIR/outbox.sqlite``; its disputes are kept beside it, ``DIR/../disputes``), and ``--disputes DIR``
+to keep disputes in that folder. The rules are in ``reconciliation.dispute_resolution``.
 """
 
 from __future__ import annotations
@@ -20,25 +25,38 @@ from pathlib import Path
 import click
 import orjson
 
-from ..adapters.dispute_files import DisputeFiles
+from ..adapters.dispute_files import DisputeFiles, disputes_beside
+from ..adapters.file_register import FileCloseRegister
 from ..billing.errors import InvoiceRegisterError
-from ..billing.invoice_store import InvoiceRegister
 from ..billing.usage_lines import usage_sku
-from ..reconciliation.customer_disputes import ACCEPTED, REJECTED, UNDER_REVIEW, DisputeError, open_dispute
+from ..ports import CloseRegister, DisputeStore
+from ..reconciliation.customer_disputes import REJECTED, UNDER_REVIEW, DisputeError
+from ..reconciliation.dispute_resolution import accept_dispute, move_dispute, open_line_dispute
 from .common import fail
 
-REGISTER = click.option("--register", "register_dir", required=True, metavar="DIR", help="The invoice register.")
+REGISTER = click.option(
+    "--register",
+    "register_dir",
+    metavar="DIR",
+    help="Use the file register at DIR (default: the register the settings configure).",
+)
 DISPUTES = click.option(
     "--disputes",
     "disputes_dir",
     metavar="DIR",
-    help="Where disputes are kept (default: a 'disputes' folder beside the register).",
+    help="Keep disputes in this folder (default: the settings' store; with --register, 'disputes' beside it).",
 )
 
 
-def _stores(register_dir: str, disputes_dir: str | None) -> tuple[InvoiceRegister, DisputeFiles]:
-    folder = disputes_dir or os.path.join(os.path.dirname(os.path.abspath(register_dir)), "disputes")
-    return InvoiceRegister(register_dir), DisputeFiles(folder)
+def _stores(register_dir: str | None, disputes_dir: str | None) -> tuple[CloseRegister, DisputeStore]:
+    """The close register and the dispute store: the options' folders, else what the settings configure."""
+    if register_dir is not None:
+        return FileCloseRegister(register_dir), DisputeFiles(disputes_dir or disputes_beside(register_dir))
+    from .ops_commands import _container
+
+    container = _container()
+    disputes = DisputeFiles(disputes_dir) if disputes_dir is not None else container.dispute_store
+    return container.close_register, disputes
 
 
 def _now() -> datetime:
@@ -59,52 +77,28 @@ def dispute() -> None:
 @click.option("--reason", required=True, help="Why the customer disputes the line.")
 def open_command(register_dir, disputes_dir, invoice_number, sku, amount_text, reason) -> None:
     """Open a dispute of one invoice line."""
-    register, disputes = _stores(register_dir, disputes_dir)
-    customer_id, _, _ = invoice_number.rpartition("-INV-")
-    invoice = (
-        next((doc for doc in register.documents(customer_id) if doc.number == invoice_number), None)
-        if customer_id
-        else None
-    )
-    if invoice is None:
-        raise fail(f"no issued invoice {invoice_number} in {register_dir}")
-    line = next((line for line in invoice.lines if line.sku == sku), None)
-    if line is None:
-        raise fail(f"{invoice_number} has no line {sku} (lines: {', '.join(entry.sku for entry in invoice.lines)})")
     amount = None
     if amount_text is not None:
         try:
             amount = Decimal(amount_text)
         except InvalidOperation:
             raise fail(f"--amount {amount_text!r} is not a decimal number") from None
-    with disputes.locked(customer_id):
-        live = [
-            d
-            for d in disputes.of_customer(customer_id)
-            if d.invoice_number == invoice_number and d.sku == sku and d.status not in (ACCEPTED, REJECTED)
-        ]
-        if live:
-            raise fail(f"{invoice_number} {sku} is already disputed: {live[0].dispute_id} ({live[0].status})")
-        try:
-            opened = open_dispute(
-                disputes.next_id(customer_id), customer_id, invoice_number, sku, line.amount, amount, reason, _now()
-            )
-        except DisputeError as exc:
-            raise fail(str(exc)) from None
-        disputes.save(opened)
+        if not amount.is_finite():
+            raise fail(f"--amount {amount_text!r} is not a decimal number")
+    register, disputes = _stores(register_dir, disputes_dir)
+    try:
+        opened = open_line_dispute(register, disputes, invoice_number, sku, amount, reason, _now())
+    except (DisputeError, InvoiceRegisterError) as exc:
+        raise fail(str(exc)) from None
     click.echo(f"{opened.dispute_id} open: {invoice_number} {sku} {opened.amount}")
 
 
-def _move(register_dir, disputes_dir, dispute_id, status, note, **extra):
+def _move(register_dir, disputes_dir, dispute_id, status, note):
     _, disputes = _stores(register_dir, disputes_dir)
     try:
-        current = disputes.get(dispute_id)
-        with disputes.locked(current.customer_id):
-            moved = disputes.get(dispute_id).move(status, _now(), note, **extra)
-            disputes.save(moved)
+        return move_dispute(disputes, dispute_id, status, note, _now())
     except DisputeError as exc:
         raise fail(str(exc)) from None
-    return moved
 
 
 @dispute.command("review")
@@ -125,33 +119,18 @@ def review(register_dir, disputes_dir, dispute_id, note) -> None:
 @click.option("--note", default="", help="A note kept in the history.")
 @click.option("--as-of", "as_of", metavar="YYYY-MM-DD", help="Date of the credit note (default today).")
 def accept(register_dir, disputes_dir, dispute_id, note, as_of) -> None:
-    """Accept a dispute under review: a credit note for the disputed amount goes into the register."""
-    register, disputes = _stores(register_dir, disputes_dir)
-    try:
-        current = disputes.get(dispute_id)
-    except DisputeError as exc:
-        raise fail(str(exc)) from None
-    if current.status != UNDER_REVIEW:
-        raise fail(f"{dispute_id} is {current.status}; only a dispute under review can be accepted")
+    """Accept a dispute under review: a credit note for the disputed amount goes into the register
+    (and its credit memo into the register's ERP outbox)."""
     try:
         on = date.fromisoformat(as_of) if as_of else _now().date()
     except ValueError:
         raise fail(f"--as-of {as_of!r} is not YYYY-MM-DD") from None
+    register, disputes = _stores(register_dir, disputes_dir)
     try:
-        # the credit note first, keyed by the dispute: a crash before the dispute is saved
-        # leaves a note that the next accept finds again instead of issuing a second one
-        note_doc = register.credit_line(current.invoice_number, current.sku, current.amount, on, dispute_id)
-    except InvoiceRegisterError as exc:
+        moved = accept_dispute(register, disputes, dispute_id, on, note, _now())
+    except (DisputeError, InvoiceRegisterError) as exc:
         raise fail(str(exc)) from None
-    moved = _move(
-        register_dir,
-        disputes_dir,
-        dispute_id,
-        ACCEPTED,
-        note or f"credited by {note_doc.number}",
-        credit_note=note_doc.number,
-    )
-    click.echo(f"{moved.dispute_id} accepted: credit note {note_doc.number} for {current.amount}")
+    click.echo(f"{moved.dispute_id} accepted: credit note {moved.credit_note} for {moved.amount}")
 
 
 @dispute.command("reject")
@@ -161,8 +140,8 @@ def accept(register_dir, disputes_dir, dispute_id, note, as_of) -> None:
 @click.option("--reason", required=True, help="Why the dispute is rejected (kept with it).")
 def reject(register_dir, disputes_dir, dispute_id, reason) -> None:
     """Reject a dispute under review, with the reason."""
-    moved = _move(register_dir, disputes_dir, dispute_id, REJECTED, reason)
-    click.echo(f"{moved.dispute_id} rejected: {reason}")
+    _move(register_dir, disputes_dir, dispute_id, REJECTED, reason)
+    click.echo(f"{dispute_id} rejected: {reason}")
 
 
 @dispute.command("list")
