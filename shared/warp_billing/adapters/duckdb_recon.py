@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import csv
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from ..reconciliation.mapping import MappingError, VendorMapping, offset_minutes
 from ..reconciliation.matching_sql import EXACT, ITEM_COLUMNS, matching_query, offset_query
 from ..reconciliation.outcome import LoadReport, MatchOutcome
 
+EPOCH = date(1970, 1, 1)
 DOMESTIC = ("interstate", "intrastate", "indeterminate", "tollfree")
 VENDOR_CDR_COLUMNS = (
     "source_file, source_line, source_file || ':' || CAST(source_line AS VARCHAR) AS record_id, call_id, start_ms, "
@@ -31,15 +32,6 @@ VENDOR_CDR_COLUMNS = (
 
 class ReconInputError(ValueError):
     """A vendor or rated file that cannot be read (missing, wrong encoding, missing column)."""
-
-
-def _bytes(size: str) -> int | None:
-    """A DuckDB memory size ("3GB", "2.5 GiB", "512MB") in bytes; None when not understood."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(i?)B?\s*", size or "", re.IGNORECASE)
-    if match is None:
-        return None
-    base = 1024 if match.group(3) else 1000
-    return int(float(match.group(1)) * base ** "_KMGT".index(match.group(2).upper() or "_"))
 
 
 def _quote_ident(name: str) -> str:
@@ -146,24 +138,10 @@ class DuckDBReconEngine:
                     "preserve_insertion_order": False,
                 },
             )
-            # tables kept compressed in memory (the file name repeated on every vendor row, ids,
-            # numbers): ten million rows a side fit the limit instead of spilling gigabytes.
-            # An in-memory table is compressed only when checkpointed (``_compact``): until then
-            # it is held as written, about 190 bytes a row here against about 30 compressed
-            self._db.execute("ATTACH ':memory:' AS recon (COMPRESS)")
-            self._db.execute("USE recon")
+            # The loaded tables are held as written (no compression checkpoint): at ten million
+            # rows a side compressing them cost more time than the spilling it saved, measured in
+            # BENCHMARKS.md; past the memory limit DuckDB moves their blocks to ``spill_dir``.
         return self._db
-
-    def _compact(self) -> None:
-        """Compress the tables written so far and free what dropped tables held (a checkpoint),
-        once they take more than a quarter of the memory limit: compressing costs about 2.5
-        CPU-seconds per million rows a side, spilling the matching's working set far more."""
-        used = self.db.execute(
-            "SELECT COALESCE(sum(memory_usage_bytes), 0) FROM duckdb_memory() WHERE tag = 'IN_MEMORY_TABLE'"
-        ).fetchone()[0]
-        limit = _bytes(self.memory_limit)
-        if limit is None or used * 4 > limit:
-            self.db.execute("CHECKPOINT recon")
 
     def close(self) -> None:
         if self._db is not None:
@@ -233,7 +211,6 @@ class DuckDBReconEngine:
                     db.execute(f"INSERT INTO vendor_checked {select}")
             except duckdb.Error as exc:
                 raise ReconInputError(f"vendor CDR file {path}: {str(exc).splitlines()[0]}") from None
-        self._compact()
         # the file name and line of a record are read off its file number and rowid, not stored
         # ten million times; the record id (file:line) is built when read
         files = "[" + ", ".join(_quote(label) for label in labels) + "]"
@@ -372,7 +349,6 @@ WHERE start_ms >= {period_start_ms} AND start_ms < {period_end_ms}"""
                 self.db.execute("ALTER TABLE our_cdrs_once RENAME TO our_cdrs")
         except duckdb.Error as exc:
             raise ReconInputError(f"rated file: {str(exc).splitlines()[0]}") from None
-        self._compact()
         return self.db.execute("SELECT count(*) FROM our_cdrs").fetchone()[0]
 
     # -- matching ---------------------------------------------------------------------------------
@@ -390,26 +366,42 @@ WHERE start_ms >= {period_start_ms} AND start_ms < {period_end_ms}"""
                 fingerprint="hash({})",
             )
         )
-        aggregates = db.execute("""
-SELECT dest, class, count(*), COALESCE(sum(our_duration_ms), 0), COALESCE(sum(their_duration_ms), 0),
+        # one pass for the per-destination sums and the paired records per day (the day numbered
+        # from the epoch: formatting ten million dates costs more than the rest of the pass)
+        grouped = db.execute("""
+SELECT dest, class,
+       CASE WHEN event_id IS NOT NULL AND vendor_record IS NOT NULL THEN our_start_ms // 86400000 END AS day,
+       count(*), COALESCE(sum(our_duration_ms), 0), COALESCE(sum(their_duration_ms), 0),
        COALESCE(sum(our_cost), 0), COALESCE(sum(their_cost), 0)
-FROM recon_items GROUP BY dest, class ORDER BY dest, class""").fetchall()
-        per_day = db.execute("""
-SELECT dest, strftime(make_timestamp(our_start_ms * 1000), '%Y-%m-%d') AS day, count(*)
-FROM recon_items WHERE event_id IS NOT NULL AND vendor_record IS NOT NULL GROUP BY 1, 2""").fetchall()
+FROM recon_items GROUP BY ALL""").fetchall()
+        sums: dict[tuple[str, str], list[Any]] = {}
+        per_day: dict[tuple[str, str], int] = {}
+        for dest, klass, day, n, our_ms, their_ms, our_cost, their_cost in grouped:
+            total = sums.setdefault((dest, klass), [0, 0, 0, Decimal(0), Decimal(0)])
+            total[0] += int(n)
+            total[1] += int(our_ms)
+            total[2] += int(their_ms)
+            total[3] += Decimal(our_cost)
+            total[4] += Decimal(their_cost)
+            if day is not None:
+                key = (dest, (EPOCH + timedelta(days=int(day))).isoformat())
+                per_day[key] = per_day.get(key, 0) + int(n)
+        # the few items that are not exact, kept apart: the analysis reads them and items.csv
+        # appends them, neither scanning the ten million exact ones again
+        db.execute(f"CREATE OR REPLACE TABLE recon_exceptions AS SELECT * FROM recon_items WHERE class <> '{EXACT}'")
         exceptions = self._rows(
-            f"SELECT * FROM recon_items WHERE class <> '{EXACT}' "
-            "ORDER BY class, dest, our_start_ms, their_start_ms, event_id, vendor_record"
+            "SELECT * FROM recon_exceptions ORDER BY class, dest, our_start_ms, their_start_ms, event_id, vendor_record"
         )
         self._not_exact = {(row["event_id"], row["vendor_record"]) for row in exceptions}
         pairs = self._rows(offset_query("recon_items"))
         return MatchOutcome(
             aggregates=[
-                (d, k, int(n), int(om), int(tm), Decimal(oc), Decimal(tc)) for d, k, n, om, tm, oc, tc in aggregates
+                (dest, klass, int(t[0]), int(t[1]), int(t[2]), Decimal(t[3]), Decimal(t[4]))
+                for (dest, klass), t in sorted(sums.items())
             ],
             exceptions=exceptions,
             offset_pairs=pairs,
-            paired_per_day={(d, day): int(n) for d, day, n in per_day},
+            paired_per_day=per_day,
         )
 
     def _rows(self, sql: str) -> list[dict]:
@@ -458,7 +450,7 @@ LEFT JOIN (SELECT * FROM item_hints WHERE event_id IS NOT NULL AND vendor_record
         db.execute(f"COPY ({exact}) TO {_quote(str(temporary))} (HEADER, DELIMITER ',')")
         db.execute(f"""COPY (
 SELECT i.class, {columns}, COALESCE(h.hint, '') AS cause_hint
-FROM (SELECT * FROM recon_items WHERE class <> '{EXACT}') AS i
+FROM recon_exceptions AS i
 LEFT JOIN (SELECT {key.format("item_hints")} AS k, hint FROM item_hints) AS h ON h.k = {key.format("i")}
 ORDER BY i.class
 ) TO {_quote(str(rest))} (HEADER false, DELIMITER ',')""")
