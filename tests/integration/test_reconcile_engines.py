@@ -169,7 +169,7 @@ def test_the_function_reconciles_from_the_bucket_layout_into_tables_files_and_on
     assert alerts.alerts[0]["email"] == {
         "send_to": "operator",
         "address": "ops@example.com",
-        "status": "pending: no email sender yet",
+        "status": "to_send",
     }
     bq = bigquery_client(PROJECT, bigquery_stack)
     table = f"{PROJECT}.{dataset}"

@@ -27,7 +27,7 @@ from ..rating.deck import DeckError, load_deck
 from ..reconciliation.analysis import InvoiceSummaryError, analyse, parse_invoice_summary
 from ..reconciliation.hints import deck_rates
 from ..reconciliation.mapping import MappingError, VendorMapping, load_mapping
-from ..reconciliation.service import PeriodError, dispute_alert, period_bounds, write_documents
+from ..reconciliation.service import UNADDRESSED, PeriodError, dispute_alert, period_bounds, write_documents
 from .common import fail
 
 
@@ -87,7 +87,10 @@ def _same_file(a: str, b: str) -> bool:
     "--memory-limit", default="3GB", show_default=True, help="DuckDB memory limit; beyond it DuckDB spills to disk."
 )
 @click.option(
-    "--operator-email", default=None, help="Where the dispute package goes when the mapping says send_to: operator."
+    "--operator-email",
+    default=None,
+    help="Where the dispute package is emailed when the mapping says send_to: operator "
+    "(default: WARP_RECON_OPERATOR_EMAIL).",
 )
 def reconcile(
     vendor_id,
@@ -144,7 +147,12 @@ def reconcile(
     finally:
         engine.close()
     if recon.decision.dispute:
-        container().alert_publisher.publish(dispute_alert(recon, written, operator_email))
+        wiring = container()
+        alert = dispute_alert(recon, written, operator_email or wiring.settings.recon_operator_email)
+        wiring.alert_publisher.publish(alert)
+        if alert["email"]["status"] == UNADDRESSED:
+            click.echo("warning: the dispute package will not be emailed: no --operator-email and "
+                       "WARP_RECON_OPERATOR_EMAIL is not set", err=True)
     counts = recon.summary()["counts"]
     click.echo(
         f"{vendor_id} {period}: "

@@ -37,6 +37,7 @@ class Reconciliation:
         destinations: variance per destination, by name.
         total: the vendor's total variance (what the dispute rule reads).
         disputed: the records a dispute would contest (mismatch, vendor_only, vendor_duplicate), with hints.
+        send_to, vendor_email: where the dispute package is emailed (the mapping's ``dispute``).
     """
 
     run_id: str
@@ -51,6 +52,7 @@ class Reconciliation:
     disputed: tuple[dict, ...]
     threshold_pct: Decimal
     send_to: str
+    vendor_email: str | None = None
 
     def summary(self) -> dict:
         counts = {klass: self.total.figures.counts.get(klass, 0) for klass in CLASSES}
@@ -112,6 +114,7 @@ def analyse(
         tuple(disputed),
         mapping.dispute.threshold_pct,
         mapping.dispute.send_to,
+        mapping.dispute.vendor_email,
     )
 
 

@@ -40,7 +40,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..money import MoneyError, to_decimal
 from .matching_sql import Tolerances
@@ -111,6 +111,14 @@ class DisputeSettings(_Strict):
     threshold_pct: Exact = Decimal("5")
     send_to: Literal["operator", "vendor"] = "operator"
     vendor_email: str | None = None
+
+    @model_validator(mode="after")
+    def _addressed(self) -> DisputeSettings:
+        # refused when the mapping is read, before any output: a package meant for the vendor never
+        # goes nowhere (or to the operator) in silence
+        if self.send_to == "vendor" and not (self.vendor_email and "@" in self.vendor_email):
+            raise ValueError("send_to: vendor needs vendor_email (the address the dispute package is emailed to)")
+        return self
 
 
 class InvoiceLayout(_Strict):

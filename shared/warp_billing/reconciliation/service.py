@@ -24,6 +24,7 @@ from .variance import InvoiceFigures
 log = logging.getLogger(__name__)
 PERIOD = re.compile(r"(\d{4})-(\d{2})")
 DISPUTE_FOLDER = "dispute"
+UNADDRESSED, TO_SEND = "unaddressed", "to_send"   # the alert's email.status
 
 
 class PeriodError(ValueError):
@@ -71,21 +72,39 @@ def write_documents(recon: Reconciliation, sink: ReportSink, render_pdf: Callabl
     return written
 
 
+def dispute_recipient(recon: Reconciliation, operator_email: str | None) -> str | None:
+    """Where the dispute package is emailed: the mapping's ``vendor_email`` when it says ``send_to:
+    vendor`` (the mapping refuses vendor without one), else the operator (WARP_RECON_OPERATOR_EMAIL)."""
+    if recon.send_to == "vendor":
+        return recon.vendor_email
+    return operator_email or None
+
+
 def dispute_alert(recon: Reconciliation, locations: Mapping[str, str], operator_email: str | None) -> dict:
-    """The billing alert for an opened dispute; it also carries the intent to email the package."""
-    send_to = recon.send_to
+    """The billing alert for an opened dispute: what ``notify`` needs to email the package once.
+
+    The recipient is decided here. With no operator address configured the alert still goes out
+    (the dispute is open either way) with ``email.status`` ``unaddressed``, and that is logged:
+    ``notify`` then acknowledges it without sending."""
+    address = dispute_recipient(recon, operator_email)
+    if address is None:
+        log.error("dispute package has no recipient: WARP_RECON_OPERATOR_EMAIL is not set; it will not be emailed",
+                  extra={"run_id": recon.run_id, "send_to": recon.send_to})
     return {
         "alert_id": f"vendor-dispute:{recon.run_id}",
         "type": "vendor_dispute_opened",
+        "run_id": recon.run_id,
         "vendor_id": recon.vendor_id,
         "period": recon.period,
         "reason": recon.decision.reason,
+        "threshold_pct": format(recon.threshold_pct, "f"),
         "disputed_records": len(recon.disputed),
+        "total": recon.total.to_record(),
         "package": {name: where for name, where in locations.items() if name.startswith(DISPUTE_FOLDER)},
         "email": {
-            "send_to": send_to,
-            "address": operator_email if send_to == "operator" else None,
-            "status": "pending: no email sender yet",
+            "send_to": recon.send_to,
+            "address": address,
+            "status": TO_SEND if address else UNADDRESSED,
         },
     }
 
