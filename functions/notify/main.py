@@ -5,7 +5,9 @@ announced on the invoices topic. The work is in ``warp_billing.dunning``: low-ba
 suspension-pending, suspended and recharge-declined emails, payment receipts (the paid invoices'
 PDFs attached) and, on ``payment_received``, the reinstatement of a customer suspended for
 non-payment whose overdue balance is settled; an issued document updates the customer's HubSpot
-company once (last invoice, balance due); other alert types are acknowledged untouched. A
+company once (last invoice, balance due); a vendor_dispute_opened alert emails the dispute package
+(letter.pdf, disputed-records.csv) to the address the reconciliation chose, once per alert; other
+alert types are acknowledged untouched. A
 retryable failure raises, so Pub/Sub redelivers (each email is sent once per (document, step)).
 Clients are built on the first event, never at import.
 """

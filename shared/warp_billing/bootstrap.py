@@ -352,9 +352,24 @@ class Container:
                 compiled = self.plan_catalog.current(customer_id)
                 return compiled.plan if compiled is not None else None
 
-            return AlertHandler(self.notifier, self.dunning, plan_of, self.crm_updates)
+            return AlertHandler(self.notifier, self.dunning, plan_of, self.crm_updates, self.vendor_dispute_mail)
 
         return self._part("alert_handler", build)
+
+    @property
+    def vendor_dispute_mail(self):
+        """A dispute package emailed once per ``vendor_dispute_opened`` alert, read back from the folder
+        or the reconciliation's bucket (WARP_VENDOR_CDR_BUCKET)."""
+        def build():
+            from .adapters.gcs_vendor_files import GcsVendorFiles
+            from .adapters.report_locations import ReportLocations
+            from .dunning.vendor_disputes import VendorDisputeMail
+
+            reports = ReportLocations(lambda bucket: GcsVendorFiles(self._storage_client, bucket),
+                                      [self.settings.vendor_cdr_bucket])
+            return VendorDisputeMail(self.mailer, self.email_log, reports, now=self.clock.now_iso)
+
+        return self._part("vendor_dispute_mail", build)
 
     # -- vendor reconciliation (issue 13) --------------------------------------------------------
 

@@ -455,6 +455,16 @@ class ReportSink(Protocol):
         ...
 
 
+class ReportReader(Protocol):
+    """Reconciliation outputs read back by the reference a ``ReportSink`` returned (the dispute package
+    that ``notify`` attaches)."""
+
+    def read(self, location: str) -> bytes:
+        """The bytes at ``location`` (a path or ``gs://bucket/name``): ``PermanentStoreError`` for a
+        location this reader may never read; any other exception (absent, unreachable) may pass on retry."""
+        ...
+
+
 # ---------------------------------------------------------------- cycle close (issue 10)
 # Value types live in billing (close_usage, invoice, invoice_store, erp_outbox); the ports only
 # name them, so this module stays free of the billing package at import.
@@ -651,6 +661,10 @@ class EmailLog(Protocol):
 
     def release(self, email_id: str) -> None:
         """The send failed: the email may be claimed again."""
+        ...
+
+    def refused(self, email_id: str, detail: str, at: str) -> None:
+        """The provider refused the email for good: recorded, never claimed again."""
         ...
 
     def status(self, email_id: str) -> str | None: ...

@@ -94,8 +94,8 @@ Tax engine (``WARP_TAX_ENGINE``): ``offline`` applies USF from the dated contrib
                                             in the vendor CDR bucket, each object created once)
     WARP_VENDOR_CDR_DIR            .warp-data/vendor-files   (the folder laid out like the bucket, for files)
     WARP_RECON_OUTPUT_DIR          .warp-data/recon     (outputs for files, replaced per run)
-    WARP_RECON_OPERATOR_EMAIL      unset   (where a dispute package is meant to go when the mapping
-                                            says send_to: operator; recorded in the alert)
+    WARP_RECON_OPERATOR_EMAIL      unset   (where notify emails a dispute package when the mapping says
+                                            send_to: operator; unset: the alert says unaddressed, no email)
     WARP_RECON_MEMORY_LIMIT        1GB     (DuckDB's limit while normalising a vendor's files)
 
 Cycle close (`warp close`, the rollup function; issue 10):
@@ -140,7 +140,8 @@ Collections (issue 12: dunning, customer emails, HubSpot; keys and tokens are se
     WARP_SENDGRID_SANDBOX          false   (true: mail_settings.sandbox_mode, SendGrid sends nothing)
     WARP_SENDGRID_FROM_EMAIL, WARP_SENDGRID_FROM_NAME   the sender
     WARP_SENDGRID_TEMPLATES        JSON {kind: template id}, kinds remind, warn, suspend, collections,
-                                   reinstated, low_balance, recharge_declined, payment_receipt
+                                   reinstated, low_balance, recharge_declined, payment_receipt,
+                                   suspend_pending, suspended, vendor_dispute (a vendor dispute package)
     WARP_HUBSPOT_URL               https://api.hubapi.com (the stand-in's URL locally)
     WARP_HUBSPOT_TOKEN             secret: the private app token
     WARP_HUBSPOT_SYNC              true    (false: no HubSpot tasks are enqueued)

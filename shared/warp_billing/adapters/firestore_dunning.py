@@ -137,6 +137,10 @@ class FirestoreEmailLog(_Firestore):
             with contextlib.suppress(NotFound):
                 ref.delete(timeout=self.timeout_s)
 
+    def refused(self, email_id: str, detail: str, at: str) -> None:
+        self._ref(email_id).update({"status": "refused", "refused_at": at, "detail": detail[:500]},
+                                   timeout=self.timeout_s)
+
     def status(self, email_id: str) -> str | None:
         snapshot = self._ref(email_id).get(timeout=self.timeout_s)
         return str(snapshot.to_dict()["status"]) if snapshot.exists else None

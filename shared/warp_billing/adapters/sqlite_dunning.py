@@ -137,6 +137,11 @@ class SqliteEmailLog(_Sqlite):
     def release(self, email_id: str) -> None:
         self._conn().execute("DELETE FROM email_log WHERE email_id = ? AND status = 'sending'", (email_id,))
 
+    def refused(self, email_id: str, detail: str, at: str) -> None:
+        # the detail goes where a sent email's message id goes: one row per email, no new column
+        self._conn().execute("UPDATE email_log SET status = 'refused', sent_at = ?, message_id = ? WHERE email_id = ?",
+                             (at, detail[:500], email_id))
+
     def status(self, email_id: str) -> str | None:
         row = self._conn().execute("SELECT status FROM email_log WHERE email_id = ?", (email_id,)).fetchone()
         return None if row is None else str(row[0])

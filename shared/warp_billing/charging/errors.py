@@ -28,6 +28,8 @@ class TransientCode(str, Enum):
     WEBHOOK_STORE_UNAVAILABLE = "WEBHOOK_STORE_UNAVAILABLE"  # the webhook receipts store refused a write
     PAYMENT_STORE_UNAVAILABLE = "PAYMENT_STORE_UNAVAILABLE"  # the payments store refused a write
     GATEWAY_UNAVAILABLE = "GATEWAY_UNAVAILABLE"        # the card gateway (Authorize.Net) did not answer usably
+    # a vendor dispute package (folder or bucket) could not be read to attach it
+    DISPUTE_PACKAGE_UNAVAILABLE = "DISPUTE_PACKAGE_UNAVAILABLE"
 
     def __str__(self) -> str:
         return self.value

@@ -15,6 +15,9 @@ document: ``charging/alerts.py``, and the payments side's ``payment_received`` /
   (number, date, amount, period) and balance due, once per document: the (invoice,
   ``hubspot_invoice_issued``) record of the dunning store is kept after the enqueue, so a
   redelivery enqueues nothing (a crash in between re-enqueues the same batch: the same task name);
+* ``vendor_dispute_opened`` (a reconciliation opened a dispute) -> the dispute package emailed to
+  the address the alert names, once per alert (``vendor_disputes``; acknowledged untouched when
+  the handler has no ``VendorDisputeMail``);
 * any other type is acknowledged untouched (the topic carries alerts for other consumers).
 
 Each email is sent once per (document, step) whatever the redeliveries (the email log). A message
@@ -36,6 +39,7 @@ from .crm import CrmUpdates
 from .notices import LOW_BALANCE, PAYMENT_RECEIPT, PREPAID_SUSPENDED, RECHARGE_DECLINED, SUSPEND_PENDING
 from .notifier import Notifier
 from .service import DunningService, balance_due_text
+from .vendor_disputes import VENDOR_DISPUTE_OPENED, VendorDisputeMail
 
 log = logging.getLogger(__name__)
 PAYMENT_RECEIVED = "payment_received"
@@ -51,16 +55,19 @@ _EMAIL_FIELDS = ("balance", "threshold", "amount", "currency", "at", "suspend_at
 
 class AlertHandler:
     def __init__(self, notifier: Notifier, dunning: DunningService, plans: Callable[[str], Plan | None],
-                 crm: CrmUpdates | None = None):
+                 crm: CrmUpdates | None = None, vendor_disputes: VendorDisputeMail | None = None):
         self.notifier = notifier
         self.dunning = dunning
         self.plans = plans
         self.crm = crm
+        self.vendor_disputes = vendor_disputes
 
     def handle(self, alert: Mapping[str, Any], as_of: date) -> dict[str, Any]:
         kind = alert.get("type")
         if kind is None and alert.get("invoice_number") is not None:
             return self.invoice_issued(alert, as_of)
+        if kind == VENDOR_DISPUTE_OPENED and self.vendor_disputes is not None:
+            return self.vendor_disputes.handle(alert)
         if kind not in (*EMAIL_ALERTS, PAYMENT_RECEIVED):
             return {"outcome": IGNORED, "type": kind}
         customer, alert_id = alert.get("customer_id"), alert.get("alert_id")

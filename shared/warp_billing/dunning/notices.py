@@ -17,8 +17,10 @@ REINSTATED = "reinstated"
 LOW_BALANCE, RECHARGE_DECLINED, PAYMENT_RECEIPT = "low_balance", "recharge_declined", "payment_receipt"
 # prepaid: the balance is exhausted (suspension at ``suspend_at`` unless topped up), then suspended
 SUSPEND_PENDING, PREPAID_SUSPENDED = "suspend_pending", "suspended"
+# not a customer's: a vendor dispute package, to the operator or the vendor (``vendor_disputes``)
+VENDOR_DISPUTE = "vendor_dispute"
 KINDS = (REMIND, WARN, SUSPEND, COLLECTIONS, REINSTATED, LOW_BALANCE, RECHARGE_DECLINED, PAYMENT_RECEIPT,
-         SUSPEND_PENDING, PREPAID_SUSPENDED)
+         SUSPEND_PENDING, PREPAID_SUSPENDED, VENDOR_DISPUTE)
 
 
 @dataclass(frozen=True, slots=True)
