@@ -304,7 +304,8 @@ locals {
     # suspended, recharge declined, payment receipts (the paid invoices' PDFs attached, read from the
     # documents bucket); on payment_received the reinstatement of a customer suspended for non-payment,
     # and HubSpot. It also consumes the invoices topic (pubsub.tf): each issued document updates the
-    # customer's HubSpot company (last invoice, balance due) through the hubspot queue.
+    # customer's HubSpot company (last invoice, balance due) through the hubspot queue. A
+    # vendor_dispute_opened alert (reconcile) emails the dispute package, read from the vendor CDR bucket.
     notify = {
       description = "Customer emails, receipts and reinstatement from billing-alerts (SendGrid, HubSpot queue)."
       entry_point = "notify"
@@ -328,6 +329,7 @@ locals {
         WARP_TASKS_INVOKER_ACCOUNT = google_service_account.tasks.email
         WARP_DOCUMENT_STORE        = "gcs" # invoice PDFs to attach (read only)
         WARP_DOCUMENTS_BUCKET      = local.bucket_names.documents
+        WARP_VENDOR_CDR_BUCKET     = local.bucket_names.vendor_cdrs # vendor dispute packages to attach (read only)
       }
       secrets      = { WARP_SENDGRID_API_KEY = "warp-sendgrid-api-key" }
       bq_append    = []
@@ -337,7 +339,7 @@ locals {
       firestore    = "user" # plans (read), register (read), dunning store and email log (write)
       publish      = []
       enqueue      = ["hubspot"]
-      bucket_read  = ["documents"] # invoice PDFs: objectViewer on the documents bucket only
+      bucket_read  = ["documents", "vendor_cdrs"] # invoice PDFs; dispute packages (reconcile's outputs)
       bucket_write = []
       schedules    = {}
       queues       = {}

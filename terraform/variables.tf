@@ -201,7 +201,7 @@ variable "sendgrid_from_email" {
 }
 
 variable "sendgrid_templates" {
-  description = "SendGrid dynamic template id by email kind (remind, warn, suspend, collections, reinstated, low_balance, recharge_declined, payment_receipt, suspend_pending, suspended)."
+  description = "SendGrid dynamic template id by email kind (remind, warn, suspend, collections, reinstated, low_balance, recharge_declined, payment_receipt, suspend_pending, suspended, vendor_dispute)."
   type        = map(string)
   default     = {}
 }
