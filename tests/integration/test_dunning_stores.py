@@ -59,3 +59,13 @@ def test_an_email_is_claimed_once_released_on_failure_and_reclaimed_when_stale(s
     log.release("INV-1:warn")
     assert log.status("INV-1:warn") is None
     assert log.claim("INV-1:warn", "ACME", T1)
+
+
+def test_a_refused_email_is_recorded_and_never_claimed_again_even_when_stale(stores):
+    _, log = stores
+    assert log.claim("vendor-dispute:V2-2026-06:package", "V2", T0)
+    log.refused("vendor-dispute:V2-2026-06:package", "SendGrid refused it: HTTP 400", T0)
+    assert log.status("vendor-dispute:V2-2026-06:package") == "refused"
+    assert not log.claim("vendor-dispute:V2-2026-06:package", "V2", T2)
+    log.release("vendor-dispute:V2-2026-06:package")          # a release never undoes the record
+    assert log.status("vendor-dispute:V2-2026-06:package") == "refused"

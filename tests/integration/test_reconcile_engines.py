@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import uuid
 from pathlib import Path
 
 import pytest
 from functions_framework import create_app
 from google.api_core.exceptions import NotFound
+from pydantic import SecretStr
 from tests.integration.conftest import HOST, PROJECT, STAND_INS, require_stand_in
 from tests.recon_builders import VendorFileBuilder, mapping_yaml, ours_for, rated_month
+from tools.sendgrid_standin import SendGridStandIn
 
 from warp_billing import bootstrap
 from warp_billing.adapters.bigquery_recon import BigQueryReconEngine
@@ -280,6 +283,27 @@ def test_the_function_reads_gzip_files_from_the_bucket_and_writes_its_outputs_th
     assert "increment:60/60" in target.blob(f"{prefix}/items.csv").download_as_bytes().decode()
     assert [a["alert_id"] for a in alerts.alerts] == ["vendor-dispute:V2-2026-06"]
     assert alerts.alerts[0]["package"]["dispute/letter.pdf"] == f"gs://{name}/{prefix}/dispute/letter.pdf"
+    # notify emails the package read back from the bucket (the same settings: WARP_VENDOR_CDR_BUCKET)
+    sendgrid = SendGridStandIn(0)
+    threading.Thread(target=sendgrid.serve_forever, daemon=True).start()
+    notify_settings = settings.model_copy(update={
+        "data_dir": tmp_path / "data", "plans_dir": tmp_path, "register_dir": tmp_path / "register",
+        "hubspot_sync": False, "sendgrid_url": f"http://127.0.0.1:{sendgrid.server_address[1]}",
+        "sendgrid_api_key": SecretStr("SG.k"), "sendgrid_sandbox": True,
+        "sendgrid_templates": {"vendor_dispute": "d-vd"}})
+    try:
+        handler = bootstrap.Container(notify_settings).alert_handler
+        assert handler.handle(alerts.alerts[0], FIRST)["outcome"] == "sent"
+        assert handler.handle(alerts.alerts[0], FIRST)["outcome"] == "already_sent"
+    finally:
+        sendgrid.shutdown()
+        sendgrid.server_close()
+    [mail] = sendgrid.mails
+    assert mail["body"]["personalizations"][0]["to"][0]["email"] == "ops@example.com"
+    attached = {item["filename"]: base64.b64decode(item["content"]) for item in mail["body"]["attachments"]}
+    assert attached["V2-2026-06-letter.pdf"] == target.blob(f"{prefix}/dispute/letter.pdf").download_as_bytes()
+    assert attached["V2-2026-06-disputed-records.csv"] == target.blob(
+        f"{prefix}/dispute/disputed-records.csv").download_as_bytes()
 
 
 def finalize_push(bucket_name: str, object_name: str, generation: str = "1") -> dict:
