@@ -653,12 +653,6 @@ def test_reconcile_is_declared_with_its_own_least_privilege_account_and_a_daily_
     assert list(spec["schedules"]) == ["reconcile-daily"] and spec["schedules"]["reconcile-daily"]["body"] == {}
 
 
-def test_notify_reads_the_dispute_packages_in_the_vendor_cdr_bucket_and_writes_nothing_there():
-    spec = CATALOG["notify"]
-    assert spec["bucket_read"] == ["documents", "vendor_cdrs"] and spec["bucket_write"] == []
-    assert spec["env"]["WARP_VENDOR_CDR_BUCKET"] == CATALOG["reconcile"]["env"]["WARP_VENDOR_CDR_BUCKET"]
-
-
 def test_the_probe_accepts_the_reconcile_functions_deployed_settings(tmp_path):
     config, _ = deploy_check.load(TERRAFORM)
     settings = deploy_check.function_environment(config, CATALOG["reconcile"])

@@ -1,7 +1,8 @@
 """Terraform for the collections pieces that reach HubSpot and attach PDFs (issue 12): `notify`
 consumes the `invoices` topic through its own push subscription with a dead-letter policy, reads
-the documents bucket (objectViewer on that bucket only), and Scheduler calls the bulk HubSpot push.
-Parsed with python-hcl2 like tests/unit/test_terraform_config.py."""
+the documents bucket and the vendor CDR bucket (dispute packages; objectViewer on those only),
+and Scheduler calls the bulk HubSpot push. Parsed with python-hcl2 like
+tests/unit/test_terraform_config.py."""
 
 from __future__ import annotations
 
@@ -35,11 +36,13 @@ def test_notify_consumes_the_invoices_topic_through_its_own_push_subscription_wi
     assert hold["retain_acked_messages"] is True and hold["for_each"] == "${local.topic_consumers}"
 
 
-def test_notify_reads_only_the_documents_bucket_and_writes_none():
+def test_notify_reads_only_the_documents_and_vendor_cdr_buckets_and_writes_none():
     spec = CATALOG["notify"]
-    assert spec["bucket_read"] == ["documents"] and spec["bucket_write"] == [] and spec["buckets"] == []
+    # documents: invoice PDFs; vendor_cdrs: the dispute packages reconcile writes there
+    assert spec["bucket_read"] == ["documents", "vendor_cdrs"] and spec["bucket_write"] == [] and spec["buckets"] == []
     assert spec["env"]["WARP_DOCUMENT_STORE"] == "gcs"
     assert spec["env"]["WARP_DOCUMENTS_BUCKET"] == "${local.bucket_names.documents}"
+    assert spec["env"]["WARP_VENDOR_CDR_BUCKET"] == CATALOG["reconcile"]["env"]["WARP_VENDOR_CDR_BUCKET"]
     # a bucket_read entry is one objectViewer grant on that bucket (iam.tf), never a project role
     grants = _compact(LOCALS["function_buckets"])
     assert ('forbucketinspec.bucket_read:"${name}/${bucket}/read"=>{"function":"${name}","bucket":"${bucket}",'
