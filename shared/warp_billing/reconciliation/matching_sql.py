@@ -177,8 +177,16 @@ candidates AS {m}(
   UNION ALL
   SELECT v.record_key AS vkey, o.record_key AS okey, 1 AS by_numbers,
          ABS(v.start_ms - o.start_ms) AS start_gap, ABS(v.duration_ms - o.duration_ms) AS duration_gap
-  FROM vendor_first AS v JOIN ours AS o ON COALESCE(v.calling, '') = COALESCE(o.calling, '') AND v.called = o.called
-  WHERE (v.call_id IS NULL OR o.call_id IS NULL) AND ABS(v.start_ms - o.start_ms) <= {tolerance_ms}
+  FROM (SELECT * FROM vendor_first WHERE call_id IS NULL) AS v
+  JOIN ours AS o ON COALESCE(v.calling, '') = COALESCE(o.calling, '') AND v.called = o.called
+  WHERE ABS(v.start_ms - o.start_ms) <= {tolerance_ms}
+  UNION ALL
+  SELECT v.record_key AS vkey, o.record_key AS okey, 1 AS by_numbers,
+         ABS(v.start_ms - o.start_ms) AS start_gap, ABS(v.duration_ms - o.duration_ms) AS duration_gap
+  FROM (SELECT * FROM vendor_first WHERE call_id IS NOT NULL) AS v
+  JOIN (SELECT * FROM ours WHERE call_id IS NULL) AS o
+    ON COALESCE(v.calling, '') = COALESCE(o.calling, '') AND v.called = o.called
+  WHERE ABS(v.start_ms - o.start_ms) <= {tolerance_ms}
 ),
 shared_vendor AS {m}(SELECT vkey FROM candidates GROUP BY vkey HAVING COUNT(*) > 1),
 shared_ours AS {m}(SELECT okey FROM candidates GROUP BY okey HAVING COUNT(*) > 1),
