@@ -13,19 +13,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from tests.fakes import FakeAlertPublisher
 from tests.recon_builders import VendorFileBuilder, mapping_yaml, ours_for, rated_month
 
 from warp_billing import bootstrap
 from warp_billing.cli import main as warp
 from warp_billing.settings import Settings
-
-
-class RecordingAlerts:
-    def __init__(self):
-        self.alerts = []
-
-    def publish(self, alert):
-        self.alerts.append(alert)
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +33,7 @@ def alerts(monkeypatch):
     for name in list(__import__("os").environ):
         if name.startswith("WARP_"):
             monkeypatch.delenv(name)
-    recording = RecordingAlerts()
+    recording = FakeAlertPublisher()
     bootstrap.reset(bootstrap.Container(Settings(), alert_publisher=recording))
     yield recording
     bootstrap.reset()
@@ -134,8 +127,8 @@ def test_a_vendor_on_60_60_increments_is_named_and_opens_a_dispute(month, alerts
         disputed = list(csv.DictReader(handle))
     assert disputed and all(row["class"] == "mismatch" and row["cause_hint"] == "increment:60/60" for row in disputed)
     assert "<svg" in (tmp_path / "out" / "report.html").read_text()
-    assert [a["type"] for a in alerts.alerts] == ["vendor_dispute_opened"]
-    assert alerts.alerts[0]["email"]["send_to"] == "operator"
+    assert [a["type"] for a in alerts.published] == ["vendor_dispute_opened"]
+    assert alerts.published[0]["email"]["send_to"] == "operator"
 
 
 def test_a_vendor_one_hour_off_is_a_time_offset_not_missing_calls(month, alerts, tmp_path):
@@ -172,7 +165,7 @@ def test_variance_is_zero_and_no_dispute_when_the_vendor_agrees(month, alerts, t
     assert summary["dispute"] is False and summary["total"]["cost_variance_pct"] == "0.00"
     assert summary["counts"]["exact"] == len(ours)
     assert not (tmp_path / "out" / "dispute").exists()
-    assert alerts.alerts == []
+    assert alerts.published == []
 
 
 def test_bad_rows_are_kept_aside_with_a_reason_and_counted(month, alerts, tmp_path):

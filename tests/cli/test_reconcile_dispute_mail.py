@@ -12,14 +12,13 @@ import csv
 import importlib.util
 import io
 import os
-import threading
 from pathlib import Path
 
 import orjson
 import pytest
 from click.testing import CliRunner
 from cloudevents.http import CloudEvent
-from tests.fakes import FakeClock
+from tests.fakes import FakeAlertPublisher, FakeClock
 from tests.recon_builders import VendorFileBuilder, mapping_yaml, ours_for, rated_month
 from tools.sendgrid_standin import SendGridStandIn
 
@@ -32,14 +31,6 @@ from warp_billing.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 OPERATOR, VENDOR = "ops@warp.example", "billing@v2.example"
-
-
-class RecordingAlerts:
-    def __init__(self):
-        self.alerts = []
-
-    def publish(self, alert):
-        self.alerts.append(alert)
 
 
 @pytest.fixture(scope="module")
@@ -56,21 +47,12 @@ def notify():
     return module.notify
 
 
-@pytest.fixture
-def sendgrid():
-    server = SendGridStandIn(0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server
-    server.shutdown()
-    server.server_close()
-
-
 class Stage:
     """One instance's wiring: the CLI publishes into ``alerts``, notify mails through the stand-in."""
 
     def __init__(self, tmp_path: Path, sendgrid: SendGridStandIn, **settings):
         self.tmp_path = tmp_path
-        self.alerts = RecordingAlerts()
+        self.alerts = FakeAlertPublisher()
         (tmp_path / "plans").mkdir(exist_ok=True)
         wiring = {"data_dir": tmp_path / "data", "plans_dir": tmp_path / "plans", "register_dir": tmp_path / "register",
                   "documents_dir": tmp_path / "documents", "hubspot_sync": False,
@@ -129,7 +111,7 @@ def test_a_dispute_is_emailed_to_the_operator_by_default_with_the_letter_and_the
     staged = stage(recon_operator_email=OPERATOR)
     result = reconcile_over_five_percent(month, tmp_path)
     assert result.exit_code == 0, result.output
-    [alert] = staged.alerts.alerts
+    [alert] = staged.alerts.published
     assert alert["type"] == "vendor_dispute_opened" and alert["alert_id"] == "vendor-dispute:V2-2026-06"
     assert alert["email"] == {"send_to": "operator", "address": OPERATOR, "status": "to_send"}
     assert "cost (their CDRs)" in alert["reason"] and alert["disputed_records"] > 0
@@ -161,7 +143,7 @@ def test_the_package_goes_to_the_vendor_when_the_mapping_says_so(month, tmp_path
     staged = stage(recon_operator_email=OPERATOR)
     dispute = f'dispute: {{threshold_pct: "5", send_to: vendor, vendor_email: {VENDOR}}}\n'
     assert reconcile_over_five_percent(month, tmp_path, dispute).exit_code == 0
-    [alert] = staged.alerts.alerts
+    [alert] = staged.alerts.published
     assert alert["email"] == {"send_to": "vendor", "address": VENDOR, "status": "to_send"}
     notify(pubsub_event(alert))
     [mail] = sendgrid.mails
@@ -172,7 +154,7 @@ def test_the_package_goes_to_the_vendor_when_the_mapping_says_so(month, tmp_path
 def test_a_redelivered_alert_sends_nothing_twice(month, tmp_path, stage, sendgrid):
     staged = stage(recon_operator_email=OPERATOR)
     assert reconcile_over_five_percent(month, tmp_path).exit_code == 0
-    [alert] = staged.alerts.alerts
+    [alert] = staged.alerts.published
     handler = bootstrap.alert_handler()
     first = handler.handle(alert, None)  # type: ignore[arg-type]  (the dispute mail reads no date)
     again = handler.handle(alert, None)  # type: ignore[arg-type]
@@ -185,7 +167,7 @@ def test_send_to_vendor_without_a_vendor_email_is_refused_when_the_mapping_is_re
     result = reconcile_over_five_percent(month, tmp_path, 'dispute: {threshold_pct: "5", send_to: vendor}\n')
     assert result.exit_code == 1
     assert "dispute" in result.output and "send_to: vendor needs vendor_email" in result.output
-    assert staged.alerts.alerts == [] and not (tmp_path / "out").exists()
+    assert staged.alerts.published == [] and not (tmp_path / "out").exists()
 
 
 def test_no_operator_email_opens_the_dispute_unaddressed_and_notify_sends_nothing(
@@ -193,7 +175,7 @@ def test_no_operator_email_opens_the_dispute_unaddressed_and_notify_sends_nothin
     staged = stage()
     result = reconcile_over_five_percent(month, tmp_path)
     assert result.exit_code == 0 and "will not be emailed" in result.output
-    [alert] = staged.alerts.alerts
+    [alert] = staged.alerts.published
     assert alert["email"] == {"send_to": "operator", "address": None, "status": "unaddressed"}
     assert bootstrap.alert_handler().handle(alert, None)["outcome"] == UNADDRESSED  # type: ignore[arg-type]
     notify(pubsub_event(alert))   # acknowledged: returns
@@ -203,13 +185,13 @@ def test_no_operator_email_opens_the_dispute_unaddressed_and_notify_sends_nothin
 def test_the_operator_email_option_wins_over_the_setting(month, tmp_path, stage):
     staged = stage(recon_operator_email=OPERATOR)
     assert reconcile_over_five_percent(month, tmp_path, "", "--operator-email", "desk@warp.example").exit_code == 0
-    assert staged.alerts.alerts[0]["email"]["address"] == "desk@warp.example"
+    assert staged.alerts.published[0]["email"]["address"] == "desk@warp.example"
 
 
 def test_a_package_that_cannot_be_read_is_retried_never_sent_without_it(month, tmp_path, stage, sendgrid, notify):
     staged = stage(recon_operator_email=OPERATOR)
     assert reconcile_over_five_percent(month, tmp_path).exit_code == 0
-    [alert] = staged.alerts.alerts
+    [alert] = staged.alerts.published
     letter = tmp_path / "out" / "dispute" / "letter.pdf"
     kept = letter.read_bytes()
     letter.unlink()
@@ -225,7 +207,7 @@ def test_a_package_that_cannot_be_read_is_retried_never_sent_without_it(month, t
 def test_sendgrid_down_is_retried_and_a_refused_mail_is_recorded_not_retried(month, tmp_path, stage, sendgrid):
     staged = stage(recon_operator_email=OPERATOR, sendgrid_url="http://127.0.0.1:9")   # nothing listens
     assert reconcile_over_five_percent(month, tmp_path).exit_code == 0
-    [alert] = staged.alerts.alerts
+    [alert] = staged.alerts.published
     with pytest.raises(TransientError):
         bootstrap.alert_handler().handle(alert, None)  # type: ignore[arg-type]
     assert staged.email_status("vendor-dispute:V2-2026-06:package") is None      # released: a redelivery sends

@@ -9,7 +9,6 @@ GAMMA (prepaid) never pays: remind, warn, suspend, collections, each once; still
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -19,7 +18,6 @@ import yaml
 from tests.charging_world import DECKS, make_world, voice_event
 from tests.erp_builders import FakeQueue, draft
 from tests.integration.test_redis_charging import REDIS_SERVER, RedisProcess, on_redis
-from tools.sendgrid_standin import SendGridStandIn
 
 from warp_billing.adapters.document_files import DocumentFolder
 from warp_billing.adapters.redis_balances import RedisBalances
@@ -75,16 +73,6 @@ class Day:
 
     def iso(self) -> str:
         return datetime.fromtimestamp(self.now_ms() / 1000, UTC).isoformat()
-
-
-@pytest.fixture
-def sendgrid():
-    server = SendGridStandIn(0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
 
 
 @pytest.fixture

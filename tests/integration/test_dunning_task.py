@@ -5,7 +5,6 @@ The day comes from the container's clock (never the wall clock)."""
 from __future__ import annotations
 
 import os
-import threading
 from datetime import UTC, datetime
 
 import pytest
@@ -14,7 +13,6 @@ import yaml
 from tests.erp_builders import draft
 from tests.fakes import FakeClock
 from tests.integration.test_redis_charging import REDIS_SERVER, RedisProcess
-from tools.sendgrid_standin import SendGridStandIn
 
 from warp_billing.adapters.redis_balances import hold_key
 from warp_billing.billing.invoice_store import InvoiceRegister
@@ -23,15 +21,6 @@ from warp_billing.closing import handle_request
 from warp_billing.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.skipif(not os.path.exists(REDIS_SERVER), reason="redis-server")]
-
-
-@pytest.fixture
-def sendgrid():
-    server = SendGridStandIn(0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server
-    server.shutdown()
-    server.server_close()
 
 
 @pytest.fixture

@@ -9,24 +9,19 @@ from __future__ import annotations
 
 import threading
 import uuid
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 
 import pytest
 from tests.integration.conftest import FIRESTORE_HOST, PROJECT, require_stand_in
-from tests.unit.billing.billing_builders import lines_of, plan_from, rated
+from tests.unit.billing.billing_builders import close_november, rated
 
 from warp_billing.adapters.firestore_plans import firestore_client
 from warp_billing.adapters.firestore_register import FirestoreRegister
-from warp_billing.billing.cycles import plan_cycle
-from warp_billing.billing.erp_outbox import DEFAULT_ACCOUNTS, customer_document
 from warp_billing.billing.errors import InvoiceRegisterError
-from warp_billing.billing.invoice import CREDIT_NOTE, build_invoice
-from warp_billing.billing.taxes import OfflineTaxEngine
-from warp_billing.billing.usage_lines import UsageAggregator, UsageWindow
+from warp_billing.billing.invoice import CREDIT_NOTE
 
 pytestmark = pytest.mark.integration
-WATERMARK = datetime(2026, 12, 1, tzinfo=UTC)
 
 
 @pytest.fixture()
@@ -36,22 +31,14 @@ def register():
                              collection_prefix=f"dc{uuid.uuid4().hex[:8]}_", timeout_s=30)
 
 
-def issue(register: FirestoreRegister, *records, as_of: date | None = None, rebill: bool = False):
-    plan = plan_from(customer_id="ACME", terms={"net_days": 15})
-    cycle = plan_cycle(plan, "2026-11")
-    aggregator = UsageAggregator({"ACME": UsageWindow.for_cycle("ACME", cycle)})
-    aggregator.consume(lines_of(*records))
-    draft = build_invoice(plan, cycle, aggregator.result()["ACME"], OfflineTaxEngine())
-    return register.issue_close(draft, watermark=WATERMARK, customer=customer_document(plan, WATERMARK.isoformat()),
-                                accounts=DEFAULT_ACCOUNTS, as_of=as_of, rebill=rebill)
-
-
 def notes(register: FirestoreRegister):
     return [d for d in register.documents("ACME") if d.document_type == CREDIT_NOTE]
 
 
 def test_a_dispute_credit_is_a_numbered_partial_credit_note_with_its_credit_memo_in_the_outbox(register):
-    invoice = issue(register, rated(amount="10.000000", event_id="a"), rated(amount="2.500000", event_id="b")).invoice
+    invoice = close_november(
+        register, rated(amount="10.000000", event_id="a"), rated(amount="2.500000", event_id="b")
+    ).invoice
     note = register.credit_line(invoice.number, "VOICE-INTERSTATE", Decimal("2.50"), date(2026, 12, 5), "ACME-DSP-1")
     assert (note.number, note.credits, note.total, note.issue_date) == (
         "ACME-CN-000001", invoice.number, Decimal("-2.50"), date(2026, 12, 5))
@@ -68,7 +55,7 @@ def test_a_dispute_credit_is_a_numbered_partial_credit_note_with_its_credit_memo
 def test_accepting_the_same_dispute_again_returns_the_same_note_and_a_second_dispute_takes_the_next_number(
     register,
 ):
-    invoice = issue(register, rated(amount="10.000000", event_id="a")).invoice
+    invoice = close_november(register, rated(amount="10.000000", event_id="a")).invoice
     first = register.credit_line(invoice.number, "VOICE-INTERSTATE", Decimal("1.00"), date(2026, 12, 5), "D-1")
     again = register.credit_line(invoice.number, "VOICE-INTERSTATE", Decimal("1.00"), date(2026, 12, 6), "D-1")
     assert again == first
@@ -80,7 +67,7 @@ def test_accepting_the_same_dispute_again_returns_the_same_note_and_a_second_dis
 
 
 def test_concurrent_accepts_keep_the_credit_note_numbers_gapless_and_each_dispute_once(register):
-    invoice = issue(register, rated(amount="10.000000", event_id="a")).invoice
+    invoice = close_november(register, rated(amount="10.000000", event_id="a")).invoice
     errors: list[BaseException] = []
 
     def accept(dispute_id: str) -> None:
@@ -101,12 +88,14 @@ def test_concurrent_accepts_keep_the_credit_note_numbers_gapless_and_each_disput
 
 
 def test_a_dispute_credit_is_refused_for_an_unknown_line_and_on_a_cancelled_invoice_naming_its_rebill(register):
-    first = issue(register, rated(amount="10.000000", event_id="a")).invoice
+    first = close_november(register, rated(amount="10.000000", event_id="a")).invoice
     with pytest.raises(InvoiceRegisterError, match="has no line SMS"):
         register.credit_line(first.number, "SMS", Decimal("1.00"), date(2026, 12, 5), "D-8")
     with pytest.raises(InvoiceRegisterError, match="no issued invoice ACME-INV-000009"):
         register.credit_line("ACME-INV-000009", "VOICE-INTERSTATE", Decimal("1.00"), date(2026, 12, 5), "D-8")
-    rebill = issue(register, rated(amount="12.000000", event_id="a"), as_of=date(2026, 12, 9), rebill=True).invoice
+    rebill = close_november(
+        register, rated(amount="12.000000", event_id="a"), as_of=date(2026, 12, 9), rebill=True
+    ).invoice
     with pytest.raises(InvoiceRegisterError, match=str(rebill.number)):
         register.credit_line(first.number, "VOICE-INTERSTATE", Decimal("1.00"), date(2026, 12, 10), "D-9")
     assert [n.number for n in notes(register)] == ["ACME-CN-000001"]  # only the rebill's cancelling note

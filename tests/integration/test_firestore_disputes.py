@@ -18,24 +18,19 @@ from decimal import Decimal
 import pytest
 from click.testing import CliRunner
 from tests.integration.conftest import require_stand_in, settings_from_env
-from tests.unit.billing.billing_builders import lines_of, plan_from, rated
+from tests.unit.billing.billing_builders import close_november, rated
 
 import local_stack
 from warp_billing import bootstrap
 from warp_billing.adapters.firestore_disputes import FirestoreDisputes
 from warp_billing.adapters.firestore_register import FirestoreRegister
-from warp_billing.billing.cycles import plan_cycle
-from warp_billing.billing.erp_outbox import DEFAULT_ACCOUNTS, customer_document
-from warp_billing.billing.invoice import CREDIT_NOTE, build_invoice
-from warp_billing.billing.taxes import OfflineTaxEngine
-from warp_billing.billing.usage_lines import UsageAggregator, UsageWindow
+from warp_billing.billing.invoice import CREDIT_NOTE
 from warp_billing.cli import dispute_commands
 from warp_billing.cli import main as warp
 from warp_billing.reconciliation.customer_disputes import DisputeError
 from warp_billing.reconciliation.dispute_resolution import accept_dispute, open_line_dispute
 
 pytestmark = pytest.mark.integration
-WATERMARK = datetime(2026, 12, 1, tzinfo=UTC)
 
 
 @pytest.fixture()
@@ -57,15 +52,9 @@ def run(*args):
 
 def issue(register: FirestoreRegister):
     """ACME's November invoice with three lines: voice interstate, voice intrastate and SMS."""
-    plan = plan_from(customer_id="ACME", terms={"net_days": 15})
-    cycle = plan_cycle(plan, "2026-11")
-    aggregator = UsageAggregator({"ACME": UsageWindow.for_cycle("ACME", cycle)})
-    aggregator.consume(lines_of(rated(amount="10.000000", event_id="a"),
-                                rated(amount="4.000000", event_id="b", jurisdiction="intrastate"),
-                                rated("sms", units=1, amount="0.500000", event_id="c")))
-    draft = build_invoice(plan, cycle, aggregator.result()["ACME"], OfflineTaxEngine())
-    return register.issue_close(draft, watermark=WATERMARK, customer=customer_document(plan, WATERMARK.isoformat()),
-                                accounts=DEFAULT_ACCOUNTS).invoice
+    return close_november(register, rated(amount="10.000000", event_id="a"),
+                          rated(amount="4.000000", event_id="b", jurisdiction="intrastate"),
+                          rated("sms", units=1, amount="0.500000", event_id="c")).invoice
 
 
 def test_a_dispute_is_opened_reviewed_and_accepted_into_a_credit_memo_of_the_firestore_register(cloud, monkeypatch):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import uuid
 from pathlib import Path
 
@@ -17,9 +16,9 @@ import pytest
 from functions_framework import create_app
 from google.api_core.exceptions import NotFound
 from pydantic import SecretStr
+from tests.fakes import FakeAlertPublisher
 from tests.integration.conftest import HOST, PROJECT, STAND_INS, require_stand_in
 from tests.recon_builders import VendorFileBuilder, mapping_yaml, ours_for, rated_month
-from tools.sendgrid_standin import SendGridStandIn
 
 from warp_billing import bootstrap
 from warp_billing.adapters.bigquery_recon import BigQueryReconEngine
@@ -33,14 +32,6 @@ from warp_billing.settings import Settings
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 FIRST, END = __import__("datetime").date(2026, 6, 1), __import__("datetime").date(2026, 7, 1)
-
-
-class RecordingAlerts:
-    def __init__(self):
-        self.alerts = []
-
-    def publish(self, alert):
-        self.alerts.append(alert)
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +139,7 @@ def test_the_function_reconciles_from_the_bucket_layout_into_tables_files_and_on
         recon_output_dir=tmp_path / "out",
         recon_operator_email="ops@example.com",
     )
-    alerts = RecordingAlerts()
+    alerts = FakeAlertPublisher()
     bootstrap.reset(bootstrap.Container(settings, alert_publisher=alerts))
     try:
         client = create_app(target="reconcile", source=str(ROOT / "functions" / "reconcile" / "main.py")).test_client()
@@ -168,8 +159,8 @@ def test_the_function_reconciles_from_the_bucket_layout_into_tables_files_and_on
     assert any(h["hint"] == "increment:60/60" for h in summary["hints"])
     assert (out / "dispute" / "letter.pdf").read_bytes().startswith(b"%PDF")
     assert "increment:60/60" in (out / "items.csv").read_text()
-    assert [a["alert_id"] for a in alerts.alerts] == ["vendor-dispute:V2-2026-06"]
-    assert alerts.alerts[0]["email"] == {
+    assert [a["alert_id"] for a in alerts.published] == ["vendor-dispute:V2-2026-06"]
+    assert alerts.published[0]["email"] == {
         "send_to": "operator",
         "address": "ops@example.com",
         "status": "to_send",
@@ -215,7 +206,7 @@ def bucket():
 
 
 def test_the_function_reads_gzip_files_from_the_bucket_and_writes_its_outputs_there(
-    month, bigquery_stack, bucket, tmp_path
+    month, bigquery_stack, bucket, tmp_path, sendgrid
 ):
     """WARP_RECON_SOURCE=storage: files in the bucket + rated_usage in BigQuery -> recon tables,
     the package in the bucket, one alert; a repeated run of the same delivery creates nothing new."""
@@ -234,7 +225,7 @@ def test_the_function_reads_gzip_files_from_the_bucket_and_writes_its_outputs_th
     )
     settings = _storage_recon_settings(bigquery_stack, dataset, endpoint, name,
                                        recon_operator_email="ops@example.com")
-    alerts = RecordingAlerts()
+    alerts = FakeAlertPublisher()
     bootstrap.reset(bootstrap.Container(settings, alert_publisher=alerts))
     try:
         app = create_app(target="reconcile", source=str(ROOT / "functions" / "reconcile" / "main.py")).test_client()
@@ -281,23 +272,17 @@ def test_the_function_reads_gzip_files_from_the_bucket_and_writes_its_outputs_th
     assert tables["recon_items"][0]["n"] == sum(summary["counts"].values())
     assert target.blob(f"{prefix}/dispute/letter.pdf").download_as_bytes().startswith(b"%PDF")
     assert "increment:60/60" in target.blob(f"{prefix}/items.csv").download_as_bytes().decode()
-    assert [a["alert_id"] for a in alerts.alerts] == ["vendor-dispute:V2-2026-06"]
-    assert alerts.alerts[0]["package"]["dispute/letter.pdf"] == f"gs://{name}/{prefix}/dispute/letter.pdf"
+    assert [a["alert_id"] for a in alerts.published] == ["vendor-dispute:V2-2026-06"]
+    assert alerts.published[0]["package"]["dispute/letter.pdf"] == f"gs://{name}/{prefix}/dispute/letter.pdf"
     # notify emails the package read back from the bucket (the same settings: WARP_VENDOR_CDR_BUCKET)
-    sendgrid = SendGridStandIn(0)
-    threading.Thread(target=sendgrid.serve_forever, daemon=True).start()
     notify_settings = settings.model_copy(update={
         "data_dir": tmp_path / "data", "plans_dir": tmp_path, "register_dir": tmp_path / "register",
         "hubspot_sync": False, "sendgrid_url": f"http://127.0.0.1:{sendgrid.server_address[1]}",
         "sendgrid_api_key": SecretStr("SG.k"), "sendgrid_sandbox": True,
         "sendgrid_templates": {"vendor_dispute": "d-vd"}})
-    try:
-        handler = bootstrap.Container(notify_settings).alert_handler
-        assert handler.handle(alerts.alerts[0], FIRST)["outcome"] == "sent"
-        assert handler.handle(alerts.alerts[0], FIRST)["outcome"] == "already_sent"
-    finally:
-        sendgrid.shutdown()
-        sendgrid.server_close()
+    handler = bootstrap.Container(notify_settings).alert_handler
+    assert handler.handle(alerts.published[0], FIRST)["outcome"] == "sent"
+    assert handler.handle(alerts.published[0], FIRST)["outcome"] == "already_sent"
     [mail] = sendgrid.mails
     assert mail["body"]["personalizations"][0]["to"][0]["email"] == "ops@example.com"
     attached = {item["filename"]: base64.b64decode(item["content"]) for item in mail["body"]["attachments"]}
@@ -341,7 +326,7 @@ def test_an_object_finalize_event_reconciles_exactly_its_vendor_and_period_once(
             local.read_bytes(), content_type="application/gzip"
         )
     settings = _storage_recon_settings(bigquery_stack, dataset, endpoint, name)
-    alerts = RecordingAlerts()
+    alerts = FakeAlertPublisher()
     bootstrap.reset(bootstrap.Container(settings, alert_publisher=alerts))
     bq = bigquery_client(PROJECT, bigquery_stack)
 
@@ -383,7 +368,7 @@ def test_an_object_finalize_event_reconciles_exactly_its_vendor_and_period_once(
     finally:
         bootstrap.reset()
         bq.delete_dataset(f"{PROJECT}.{dataset}", delete_contents=True, not_found_ok=True)
-    assert [a["alert_id"] for a in alerts.alerts] == ["vendor-dispute:V2-2026-06"]
+    assert [a["alert_id"] for a in alerts.published] == ["vendor-dispute:V2-2026-06"]
 
 
 def _storage_recon_settings(bigquery_stack: str, dataset: str, endpoint: str, bucket: str, **extra) -> Settings:

@@ -7,31 +7,15 @@ however often the accept is repeated.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 
 import pytest
-from tests.unit.billing.billing_builders import lines_of, plan_from, rated
+from tests.unit.billing.billing_builders import close_november, rated
 
 from warp_billing.adapters.file_register import FileCloseRegister
-from warp_billing.billing.cycles import plan_cycle
-from warp_billing.billing.erp_outbox import DEFAULT_ACCOUNTS, customer_document
 from warp_billing.billing.errors import InvoiceRegisterError
-from warp_billing.billing.invoice import CREDIT_NOTE, build_invoice
-from warp_billing.billing.taxes import OfflineTaxEngine
-from warp_billing.billing.usage_lines import UsageAggregator, UsageWindow
-
-WATERMARK = datetime(2026, 12, 1, tzinfo=UTC)
-
-
-def close(register: FileCloseRegister, *records):
-    plan = plan_from(customer_id="ACME", terms={"net_days": 15})
-    cycle = plan_cycle(plan, "2026-11")
-    aggregator = UsageAggregator({"ACME": UsageWindow.for_cycle("ACME", cycle)})
-    aggregator.consume(lines_of(*records))
-    draft = build_invoice(plan, cycle, aggregator.result()["ACME"], OfflineTaxEngine())
-    return register.issue_close(draft, watermark=WATERMARK, customer=customer_document(plan, WATERMARK.isoformat()),
-                                accounts=DEFAULT_ACCOUNTS).invoice
+from warp_billing.billing.invoice import CREDIT_NOTE
 
 
 def notes(register: FileCloseRegister):
@@ -44,7 +28,7 @@ def memos(register: FileCloseRegister):
 
 def test_a_dispute_credit_is_a_credit_note_with_one_credit_memo_and_its_journal_in_the_outbox(tmp_path):
     register = FileCloseRegister(tmp_path)
-    invoice = close(register, rated(amount="10.000000", event_id="a"))
+    invoice = close_november(register, rated(amount="10.000000", event_id="a")).invoice
     before = [d.doc_id for d in register.outbox_documents("ACME")]
 
     note = register.credit_line(invoice.number, "VOICE-INTERSTATE", Decimal("2.50"), date(2026, 12, 5), "ACME-DSP-1")
@@ -64,7 +48,7 @@ def test_a_dispute_credit_is_a_credit_note_with_one_credit_memo_and_its_journal_
 
 def test_crediting_the_same_dispute_again_adds_no_note_and_no_outbox_entry(tmp_path):
     register = FileCloseRegister(tmp_path)
-    invoice = close(register, rated(amount="10.000000", event_id="a"))
+    invoice = close_november(register, rated(amount="10.000000", event_id="a")).invoice
     first = register.credit_line(invoice.number, "VOICE-INTERSTATE", Decimal("1.00"), date(2026, 12, 5), "D-1")
     outbox = register.outbox_documents()
 
@@ -80,7 +64,7 @@ def test_crediting_the_same_dispute_again_adds_no_note_and_no_outbox_entry(tmp_p
 
 def test_a_note_issued_before_a_crash_gets_its_outbox_entries_on_the_next_accept(tmp_path):
     register = FileCloseRegister(tmp_path)
-    invoice = close(register, rated(amount="10.000000", event_id="a"))
+    invoice = close_november(register, rated(amount="10.000000", event_id="a")).invoice
     # the note reached the register but the process died before the outbox was written
     crashed = register.register.credit_line(invoice.number, "VOICE-INTERSTATE", Decimal("1.00"), date(2026, 12, 5),
                                             "D-1")
@@ -101,7 +85,7 @@ def test_a_note_issued_before_a_crash_gets_its_outbox_entries_on_the_next_accept
 def test_a_credit_of_a_line_that_is_not_on_an_issued_invoice_is_refused_and_records_nothing(tmp_path, number, sku,
                                                                                             message):
     register = FileCloseRegister(tmp_path)
-    close(register, rated(amount="10.000000", event_id="a"))
+    close_november(register, rated(amount="10.000000", event_id="a"))
     outbox = register.outbox_documents()
 
     with pytest.raises(InvoiceRegisterError, match=message):

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
+from warp_billing.billing.cycles import plan_cycle
+from warp_billing.billing.erp_outbox import DEFAULT_ACCOUNTS, customer_document
+from warp_billing.billing.invoice import build_invoice
+from warp_billing.billing.taxes import OfflineTaxEngine
+from warp_billing.billing.usage_lines import UsageAggregator, UsageWindow
 from warp_billing.plan import Plan, parse_plan
 
 BASE_PLAN: dict[str, Any] = {"customer_id": "ACME", "timezone": "America/New_York", "voice": {"deck": "unused.csv"}}
@@ -41,3 +47,16 @@ def lines_of(*records: dict) -> list[bytes]:
 def write_rated(path, *records: dict) -> str:
     path.write_bytes(b"".join(orjson.dumps(record) + b"\n" for record in records))
     return str(path)
+
+
+def close_november(register: Any, *records: dict, as_of: Any = None, rebill: bool = False) -> Any:
+    """Close ACME's November 2026 (net 15) over ``records`` through a close register (file or
+    Firestore): the ``IssueOutcome`` of ``issue_close`` with the customer document and default accounts."""
+    watermark = datetime(2026, 12, 1, tzinfo=UTC)
+    plan = plan_from(customer_id="ACME", terms={"net_days": 15})
+    cycle = plan_cycle(plan, "2026-11")
+    aggregator = UsageAggregator({"ACME": UsageWindow.for_cycle("ACME", cycle)})
+    aggregator.consume(lines_of(*records))
+    draft = build_invoice(plan, cycle, aggregator.result()["ACME"], OfflineTaxEngine())
+    return register.issue_close(draft, watermark=watermark, customer=customer_document(plan, watermark.isoformat()),
+                                accounts=DEFAULT_ACCOUNTS, as_of=as_of, rebill=rebill)
