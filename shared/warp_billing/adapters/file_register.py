@@ -32,7 +32,7 @@ from ..billing.close_service import ALREADY_ISSUED
 from ..billing.erp_outbox import DEFAULT_ACCOUNTS, customer_doc_id, issue_documents
 from ..billing.errors import InvoiceRegisterError
 from ..billing.invoice import INVOICE, STATEMENT, Invoice
-from ..billing.invoice_store import PREFIXES, InvoiceRegister, IssueOutcome
+from ..billing.invoice_store import InvoiceRegister, IssueOutcome, invoice_customer
 from ..billing.receivables import cancels_in_full
 from ..billing.revenue_recognition import AccountMap
 from ..ports import OutboxDocument
@@ -182,7 +182,7 @@ class FileCloseRegister:
         its entries are added on every call and the outbox keeps the first of each (doc_id, revision), so
         a repeat adds nothing and a crash between the note and its entries is repaired by the next call.
         """
-        customer_id, _, _ = invoice_number.rpartition(f"-{PREFIXES[INVOICE]}-")
+        customer_id = invoice_customer(invoice_number)
         if not customer_id:
             raise InvoiceRegisterError(f"{invoice_number} is not an invoice number")
         with self._customer_lock(customer_id):

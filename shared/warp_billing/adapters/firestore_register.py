@@ -49,7 +49,15 @@ from ..billing.dispute_credits import cancelling_note, carried_credits, line_cre
 from ..billing.erp_outbox import DEFAULT_ACCOUNTS, customer_doc_id, issue_documents
 from ..billing.errors import InvoiceRegisterError
 from ..billing.invoice import CREDIT_NOTE, INVOICE, ISSUED, STATEMENT, Invoice
-from ..billing.invoice_store import ISSUED_NEW, NUMBER_PATTERN, PREFIXES, REISSUED, UNCHANGED, IssueOutcome
+from ..billing.invoice_store import (
+    ISSUED_NEW,
+    NUMBER_PATTERN,
+    PREFIXES,
+    REISSUED,
+    UNCHANGED,
+    IssueOutcome,
+    invoice_customer,
+)
 from ..billing.receivables import InvoiceStanding, PaymentApplication, account_summary, standings
 from ..billing.revenue_recognition import AccountMap
 from ..ports import OutboxDocument
@@ -117,7 +125,7 @@ class FirestoreRegister:
         """A credit note of ``amount`` on the ``sku`` line of an issued invoice, for an accepted
         customer dispute; issued once per ``dispute_id`` (a repeat returns the same note), numbered
         in the customer's gapless ``CN`` sequence, with its ERP outbox entries in the same commit."""
-        customer_id, _, _ = invoice_number.rpartition(f"-{PREFIXES[INVOICE]}-")
+        customer_id = invoice_customer(invoice_number)
         if not customer_id:
             raise InvoiceRegisterError(f"{invoice_number} is not an invoice number")
 

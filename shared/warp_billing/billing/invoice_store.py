@@ -60,7 +60,14 @@ from .receivables import InvoiceStanding, PaymentApplication, account_summary, c
 
 FOLDERS = {INVOICE: "invoices", CREDIT_NOTE: "credit-notes", STATEMENT: "statements"}
 PREFIXES = {INVOICE: "INV", CREDIT_NOTE: "CN", STATEMENT: "ST"}
+INVOICE_SEPARATOR = f"-{PREFIXES[INVOICE]}-"
 NUMBER_PATTERN = re.compile(r".*-(INV|CN|ST)-(\d{6,})\.json")
+
+
+def invoice_customer(invoice_number: str) -> str:
+    """The customer part of an invoice number (``<customer>-INV-<n>``); '' when it has none."""
+    customer_id, _, _ = invoice_number.rpartition(INVOICE_SEPARATOR)
+    return customer_id
 
 ISSUED_NEW = "issued"
 UNCHANGED = "unchanged"
@@ -295,7 +302,7 @@ class InvoiceRegister:
     def credit_line(self, invoice_number: str, sku: str, amount: Decimal, on: date, dispute_id: str) -> Invoice:
         """A credit note of ``amount`` on the ``sku`` line of an issued invoice, for an accepted
         customer dispute; issued once per ``dispute_id`` (a repeat returns the same note)."""
-        customer_id, _, _ = invoice_number.rpartition(f"-{PREFIXES[INVOICE]}-")
+        customer_id = invoice_customer(invoice_number)
         if not customer_id:
             raise InvoiceRegisterError(f"{invoice_number} is not an invoice number")
         folder = self._customer_folder(customer_id)

@@ -20,16 +20,15 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from ..billing.invoice import INVOICE
+from ..billing.invoice_store import INVOICE_SEPARATOR, invoice_customer
 from ..ports import CloseRegister, DisputeStore
 from .customer_disputes import ACCEPTED, REJECTED, UNDER_REVIEW, CustomerDispute, DisputeError, open_dispute
-
-INVOICE_SEPARATOR = "-INV-"
 
 
 def open_line_dispute(register: CloseRegister, disputes: DisputeStore, invoice_number: str, sku: str,
                       amount: Decimal | None, reason: str, now: datetime) -> CustomerDispute:
     """Open a dispute of the ``sku`` line of issued invoice ``invoice_number`` (default: all of the line)."""
-    customer_id, _, _ = invoice_number.rpartition(INVOICE_SEPARATOR)
+    customer_id = invoice_customer(invoice_number)
     invoice = next((doc for doc in register.documents(customer_id)
                     if doc.number == invoice_number and doc.document_type == INVOICE), None) if customer_id else None
     if invoice is None:
