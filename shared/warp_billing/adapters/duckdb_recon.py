@@ -285,10 +285,6 @@ FROM (
 )"""
 
     @staticmethod
-    def _wanted(mapping: VendorMapping) -> list[str]:
-        return [name for name in mapping.columns.model_dump().values() if name]
-
-    @staticmethod
     def _check_columns(mapping: VendorMapping, columns: list[str], path: str) -> None:
         missing = [
             f"{key} ({name!r})" for key, name in mapping.columns.model_dump().items() if name and name not in columns
