@@ -18,8 +18,7 @@ import orjson
 from ..charging.clock import iso_from_ms
 from ..charging.errors import TransientError
 from ..dunning.holds import AccountHold
-from .common import StrictGroup, fail
-from .ops_commands import _container
+from .common import StrictGroup, command_container, fail
 
 
 @click.group(cls=StrictGroup)
@@ -32,7 +31,7 @@ def account() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def status(customer_id: str, as_json: bool) -> None:
     """Whether charging refuses CUSTOMER, why, and the dunning steps that ran."""
-    container = _container()
+    container = command_container()
     try:
         hold = container.account_holds.hold(customer_id)
     except TransientError as exc:
@@ -67,7 +66,7 @@ def status(customer_id: str, as_json: bool) -> None:
 @click.option("--invoice", "invoice_number", default="", metavar="NUMBER", help="The overdue invoice it is for.")
 def suspend(customer_id: str, invoice_number: str) -> None:
     """Make charging refuse CUSTOMER's events (ACCOUNT_SUSPENDED) until reinstated."""
-    container = _container()
+    container = command_container()
     now = container.clock.now_ms()
     try:
         new = container.account_holds.suspend(AccountHold(customer_id, now, invoice_number, "operator"))
@@ -81,7 +80,7 @@ def suspend(customer_id: str, invoice_number: str) -> None:
 @click.argument("customer_id", metavar="CUSTOMER")
 def reinstate(customer_id: str) -> None:
     """Lift CUSTOMER's suspension: charging accepts its events again (replay the rejects)."""
-    container = _container()
+    container = command_container()
     try:
         lifted = container.account_holds.reinstate(customer_id)
     except TransientError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -14,6 +15,16 @@ from ..plan import LoadedPlan, PlanError, load_plan
 from ..rating.deck import DeckError
 from ..rating.numbering import NumberingError, NumberingPlan
 from ..rating.rater import Rater
+
+
+def command_container():
+    """The object graph for a command, with logs kept off stdout (which carries the command's own output)."""
+    from .. import bootstrap, logs  # noqa: PLC0415 - the commands that rate files never build it
+
+    logs.configure("WARNING", stream=sys.stderr)
+    container = bootstrap.container()
+    logging.getLogger().setLevel(logging.WARNING)
+    return container
 
 
 class StrictCommand(click.Command):

@@ -15,8 +15,7 @@ import orjson
 
 from ..charging.errors import TransientError
 from ..closing import TaskError, crm_push
-from .common import StrictGroup, fail
-from .ops_commands import _container
+from .common import StrictGroup, command_container, fail
 
 
 @click.group(cls=StrictGroup)
@@ -30,7 +29,7 @@ def crm() -> None:
 def push(customers: tuple[str, ...], as_json: bool) -> None:
     """Upsert every customer's HubSpot company and deals, in batches of at most 100, through the queue."""
     try:
-        summary = crm_push(_container(), list(customers) or None)
+        summary = crm_push(command_container(), list(customers) or None)
     except (TaskError, TransientError) as exc:
         raise fail(str(exc)) from None
     if as_json:

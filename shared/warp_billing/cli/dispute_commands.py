@@ -32,7 +32,7 @@ from ..billing.usage_lines import usage_sku
 from ..ports import CloseRegister, DisputeStore
 from ..reconciliation.customer_disputes import REJECTED, UNDER_REVIEW, DisputeError
 from ..reconciliation.dispute_resolution import accept_dispute, move_dispute, open_line_dispute
-from .common import fail
+from .common import command_container, fail
 
 REGISTER = click.option(
     "--register",
@@ -52,9 +52,7 @@ def _stores(register_dir: str | None, disputes_dir: str | None) -> tuple[CloseRe
     """The close register and the dispute store: the options' folders, else what the settings configure."""
     if register_dir is not None:
         return FileCloseRegister(register_dir), DisputeFiles(disputes_dir or disputes_beside(register_dir))
-    from .ops_commands import _container
-
-    container = _container()
+    container = command_container()
     disputes = DisputeFiles(disputes_dir) if disputes_dir is not None else container.dispute_store
     return container.close_register, disputes
 

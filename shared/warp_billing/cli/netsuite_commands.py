@@ -10,20 +10,13 @@ outbox and sync_errors stores and the netsuite Cloud Tasks queue.
 
 from __future__ import annotations
 
-import sys
 from collections import Counter
 
 import click
 import orjson
 
-from .. import bootstrap, logs
 from ..erp.enqueue import STALE_AFTER_S, enqueue_pending, retry_document
-from .common import fail
-
-
-def _container() -> bootstrap.Container:
-    logs.configure("WARNING", stream=sys.stderr)
-    return bootstrap.container()
+from .common import command_container, fail
 
 
 @click.group()
@@ -36,7 +29,7 @@ def netsuite() -> None:
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per document instead of a table")
 def status(customer: str | None, as_json: bool) -> None:
     """Documents by status (pending, enqueued, failed, synced); failed ones with their NetSuite error."""
-    parts = _container()
+    parts = command_container()
     documents = parts.sync_outbox.documents(customer)
     errors: dict[tuple[str, int], object] = {}
     for error in parts.sync_errors.errors(customer_id=customer):
@@ -69,7 +62,7 @@ def status(customer: str | None, as_json: bool) -> None:
 @click.argument("doc_id")
 def retry(doc_id: str) -> None:
     """Re-enqueue DOC (after fixing the mapping or the data) under its next attempt number."""
-    parts = _container()
+    parts = command_container()
     try:
         name = retry_document(parts.sync_outbox, parts.netsuite_queue, parts.sync_errors, doc_id)
     except KeyError as exc:
@@ -85,7 +78,7 @@ def retry(doc_id: str) -> None:
               help="seconds after which an enqueued document whose task never synced it is enqueued again")
 def sweep(customer: str | None, stale_after: int) -> None:
     """Enqueue every pending outbox document (what the scheduled sweep does)."""
-    parts = _container()
+    parts = command_container()
     report = enqueue_pending(parts.sync_outbox, parts.netsuite_queue, customer_id=customer,
                              stale_after_s=stale_after)
     record = report.to_record()

@@ -13,7 +13,6 @@ the same stores as the functions, embedded files/SQLite by default.
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections import Counter
 from datetime import datetime
@@ -23,7 +22,7 @@ from typing import Any
 import click
 import orjson
 
-from .. import bootstrap, logs
+from .. import bootstrap
 from ..charging.accounts import PrepaidTerms
 from ..charging.clock import iso_from_ms
 from ..charging.errors import BalanceOutOfRange, LedgerConflict, TransientError
@@ -36,21 +35,13 @@ from ..money import MoneyError, format_amount, from_micros, to_decimal, to_micro
 from ..plan import Plan, PlanError, load_plan
 from ..rating.deck import DeckError, load_deck
 from ..rating.rater import deck_paths
-from .common import StrictGroup, fail, first_line
+from .common import StrictGroup, command_container, fail, first_line
 from .output_files import check_outputs, write_atomic
-
-
-def _container() -> bootstrap.Container:
-    """The object graph, with logs kept off stdout (which carries the command's own output)."""
-    logs.configure("WARNING", stream=sys.stderr)
-    container = bootstrap.container()
-    logging.getLogger().setLevel(logging.WARNING)
-    return container
 
 
 def _prepaid_terms(customer_id: str) -> PrepaidTerms | None:
     """The customer's current prepaid terms (None: no plan, or a postpaid plan)."""
-    compiled = _container().plan_catalog.current(customer_id)
+    compiled = command_container().plan_catalog.current(customer_id)
     return compiled.prepaid if compiled is not None else None
 
 
@@ -91,7 +82,7 @@ def load(plan_path: str) -> None:
             raise fail(f"cannot read {loaded.resolve(deck_id)}: {exc.strerror}") from None
     for key in loaded.unknown_keys:
         click.echo(f"warp: warning: {plan_path}: unknown plan key {key!r} ignored", err=True)
-    container = _container()
+    container = command_container()
     try:
         version = container.plan_store.put_plan(plan.customer_id, Path(plan_path).read_text(encoding="utf-8"), decks)
     except (ValueError, OSError) as exc:
@@ -127,7 +118,7 @@ def balance() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def show(customer_id: str, entry_count: int, as_json: bool) -> None:
     """Show CUSTOMER's prepaid balance, low-balance mark, suspension notice and recent entries."""
-    balances = _container().balances
+    balances = command_container().balances
     try:
         state = balances.account(customer_id)
         recent = balances.recent_ledger(customer_id, entry_count) if state is not None else []
@@ -164,7 +155,7 @@ def show(customer_id: str, entry_count: int, as_json: bool) -> None:
 
 def _show_postpaid(customer_id: str, as_json: bool) -> None:
     """A postpaid customer's running total for the current billing cycle."""
-    container = _container()
+    container = command_container()
     try:
         compiled = container.plan_catalog.current(customer_id)
     except TransientError as exc:
@@ -199,7 +190,7 @@ def topup(customer_id: str, amount_text: str, topup_id: str, reference: str) -> 
         raise fail(str(exc)) from None
     if micros <= 0:
         raise fail(f"AMOUNT must be positive, not {amount_text}")
-    container = _container()
+    container = command_container()
     try:
         terms = _prepaid_terms(customer_id)
     except TransientError as exc:
@@ -242,7 +233,7 @@ def rebuild(customers: tuple[str, ...], settle_seconds: float, as_json: bool) ->
     fenced). Conflicts are read from the RAW ledger rows. Exit status 1 when a conflict was found
     or a customer could not be reconciled (busy / lease lost: run it again).
     """
-    container = _container()
+    container = command_container()
     try:
         report = rebuild_balances(container.ledger_store, container.balances, customers=list(customers) or None,
                                   settle_s=settle_seconds, **container.rebuild_options())
@@ -288,7 +279,7 @@ def sweep(no_heal: bool, as_json: bool) -> None:
 
     What the scheduler runs every minute (also the HTTP function `balance_sweep`). Idempotent.
     """
-    container = _container()
+    container = command_container()
     try:
         report = run_sweep(container.ledger_store, container.balances, heal=not no_heal, **container.rebuild_options())
     except Exception as exc:
@@ -331,7 +322,7 @@ def replay(rejects_path: str, batch_size: int, failed_path: str | None) -> None:
         source = open(rejects_path, "rb")
     except OSError as exc:
         raise fail(f"cannot read {rejects_path}: {exc.strerror}") from None
-    service = _container().charging
+    service = command_container().charging
     counts: Counter[str] = Counter()
     failed: list[bytes] = []
     unreadable: list[int] = []

@@ -25,7 +25,7 @@ from ..billing.errors import InvoiceRegisterError
 from ..billing.invoice_store import InvoiceRegister
 from ..billing.receivables import STATUSES, standings
 from ..charging.errors import TransientError
-from .common import fail
+from .common import command_container, fail
 
 
 def _as_of(text: str | None) -> date:
@@ -41,9 +41,7 @@ def _register(path: str | None) -> Any:
     """The file register at ``path``, or (no path) the configured one: anything with ``standings``,
     ``find``, ``documents`` and ``payments`` (``InvoiceRegister``, ``FirestoreRegister``)."""
     if path is None:
-        from .ops_commands import _container
-
-        configured = _container().close_register
+        configured = command_container().close_register
         return getattr(configured, "register", configured)   # the file close register wraps an InvoiceRegister
     register = InvoiceRegister(path)
     if not register.root.is_dir():
