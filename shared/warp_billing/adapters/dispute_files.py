@@ -19,6 +19,7 @@ from urllib.parse import quote
 import orjson
 
 from ..reconciliation.customer_disputes import CustomerDispute, DisputeError
+from ..safe_names import safe_name
 
 
 def disputes_beside(register_dir: str | os.PathLike[str]) -> Path:
@@ -33,8 +34,7 @@ class DisputeFiles:
         self.root = Path(root)
 
     def _folder(self, customer_id: str) -> Path:
-        name = quote(customer_id, safe="")
-        return self.root / ("%2E" + name[1:] if name.startswith(".") else name)
+        return self.root / safe_name(customer_id)
 
     @contextmanager
     def locked(self, customer_id: str) -> Iterator[Path]:

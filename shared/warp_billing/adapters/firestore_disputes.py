@@ -21,7 +21,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
-from urllib.parse import quote
 
 import orjson
 from google.api_core.exceptions import AlreadyExists, Conflict, FailedPrecondition
@@ -29,17 +28,13 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from ..reconciliation.customer_disputes import CustomerDispute, DisputeError
+from ..safe_names import safe_name
 from .lazy_client import LazyClient
 
 T = TypeVar("T")
 ATTEMPTS = 8
 SEPARATOR = "-DSP-"
 
-
-def _key(text: str) -> str:
-    """A document id for any business key (no '/', never '.' or '..')."""
-    escaped = quote(text, safe="")
-    return "%2E" + escaped[1:] if escaped.startswith(".") else escaped
 
 
 def dispute_number(dispute_id: str) -> tuple[str, int] | None:
@@ -133,7 +128,7 @@ class FirestoreDisputes:
         return self.client.collection(self.collection).where(filter=FieldFilter("customer_id", "==", customer_id))
 
     def _ref(self, dispute_id: str):
-        return self.client.collection(self.collection).document(_key(dispute_id))
+        return self.client.collection(self.collection).document(safe_name(dispute_id))
 
     def _version_ref(self, dispute_id: str, version: int):
         return self._ref(dispute_id).collection("versions").document(f"{version:04d}")

@@ -24,7 +24,6 @@ from collections.abc import Callable, Mapping
 from datetime import date
 from decimal import Decimal
 from typing import Any
-from urllib.parse import quote
 
 from google.api_core import exceptions as google_errors
 from google.api_core.exceptions import AlreadyExists, Conflict, FailedPrecondition
@@ -35,6 +34,7 @@ from ..billing.invoice_store import net_applications
 from ..charging.errors import TransientCode, TransientError
 from ..payments.allocation import ZERO, Application, net
 from ..payments.records import APPLIED, DECLINED, PENDING, PaymentHeader, PaymentRecord, ReversalRecord
+from ..safe_names import safe_name
 from .lazy_client import LazyClient
 
 ATTEMPTS = 20
@@ -44,11 +44,6 @@ TRANSIENT = (google_errors.ServiceUnavailable, google_errors.DeadlineExceeded, g
 
 class _Contended(RuntimeError):
     """Another decision for the customer committed first (retried from fresh reads)."""
-
-
-def _key(text: str) -> str:
-    escaped = quote(text, safe="")
-    return "%2E" + escaped[1:] if escaped.startswith(".") else escaped
 
 
 def _lines(items: tuple[Application, ...]) -> list[dict[str, str]]:
@@ -75,10 +70,10 @@ class FirestorePaymentStore:
         return self.client.collection(f"{self.prefix}{name}")
 
     def _payment_ref(self, transaction_id: str):
-        return self._collection("payments").document(_key(transaction_id))
+        return self._collection("payments").document(safe_name(transaction_id))
 
     def _account_ref(self, customer_id: str):
-        return self._collection("payment_accounts").document(_key(customer_id))
+        return self._collection("payment_accounts").document(safe_name(customer_id))
 
     # -- PaymentStore --------------------------------------------------------------------------
 
@@ -138,7 +133,7 @@ class FirestorePaymentStore:
     def reverse(self, reversal_id: str, transaction_id: str, at: str,
                 decide: Callable[[tuple[Application, ...]], tuple[Application, ...]]) -> ReversalRecord:
         def body(transaction) -> ReversalRecord:
-            reversal_ref = self._collection("payment_reversals").document(_key(reversal_id))
+            reversal_ref = self._collection("payment_reversals").document(safe_name(reversal_id))
             payment_ref = self._payment_ref(transaction_id)
             done, kept = reversal_ref.get(transaction=transaction), payment_ref.get(transaction=transaction)
             if done.exists:
@@ -204,7 +199,9 @@ class FirestorePaymentStore:
 
     def _create(self, collection: str, key: str, fields: dict) -> bool:
         try:
-            self._call(lambda: self._collection(collection).document(_key(key)).create(fields, timeout=self.timeout_s))
+            self._call(
+                lambda: self._collection(collection).document(safe_name(key)).create(fields, timeout=self.timeout_s)
+            )
         except AlreadyExists:
             return False
         return True
@@ -237,7 +234,7 @@ class FirestoreWebhookReceipts:
         self.timeout_s = timeout_s
 
     def record_once(self, source: str, event_id: str, received_at: str, body: bytes) -> bool:
-        ref = self._client.get().collection(self.collection).document(_key(f"{source}:{event_id}"))
+        ref = self._client.get().collection(self.collection).document(safe_name(f"{source}:{event_id}"))
         try:
             ref.create({"source": source, "event_id": event_id, "received_at": received_at,
                         "body": bytes(body)[:900_000]}, timeout=self.timeout_s)

@@ -37,7 +37,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
-from urllib.parse import quote, unquote
+from urllib.parse import unquote
 
 import orjson
 from google.api_core.exceptions import AlreadyExists, Conflict, FailedPrecondition, NotFound
@@ -61,6 +61,7 @@ from ..billing.invoice_store import (
 from ..billing.receivables import InvoiceStanding, PaymentApplication, account_summary, standings
 from ..billing.revenue_recognition import AccountMap
 from ..ports import OutboxDocument
+from ..safe_names import safe_name
 from .firestore_payments import FirestorePaymentStore
 from .lazy_client import LazyClient
 
@@ -72,11 +73,6 @@ ISSUE_ATTEMPTS = 8
 class IssueConflict(RuntimeError):
     """Another close created the same cycle or number first (the issue is retried)."""
 
-
-def _key(text: str) -> str:
-    """A document id for any business key (no '/', never '.' or '..')."""
-    escaped = quote(text, safe="")
-    return "%2E" + escaped[1:] if escaped.startswith(".") else escaped
 
 
 class FirestoreRegister:
@@ -294,13 +290,13 @@ class FirestoreRegister:
     # -- references -----------------------------------------------------------------------------
 
     def _register_ref(self, customer_id: str):
-        return self.client.collection(self.registers).document(_key(customer_id))
+        return self.client.collection(self.registers).document(safe_name(customer_id))
 
     def _cycle_ref(self, customer_id: str, period: str):
-        return self._register_ref(customer_id).collection("cycles").document(_key(period))
+        return self._register_ref(customer_id).collection("cycles").document(safe_name(period))
 
     def _document_ref(self, customer_id: str, number: str):
-        return self._register_ref(customer_id).collection("documents").document(_key(number))
+        return self._register_ref(customer_id).collection("documents").document(safe_name(number))
 
     def _outbox_ref(self, doc_id: str, revision: int):
         return self.outbox.ref(doc_id, revision)
@@ -323,7 +319,7 @@ class FirestoreOutbox:
 
     def ref(self, doc_id: str, revision: int):
         """The document of ``(doc_id, revision)`` (ids escaped: any business key is safe)."""
-        return self.client.collection(self.collection).document(f"{_key(doc_id)}#{revision}")
+        return self.client.collection(self.collection).document(f"{safe_name(doc_id)}#{revision}")
 
     def add(self, document: OutboxDocument) -> None:
         with contextlib.suppress(AlreadyExists, Conflict):  # the first add stands

@@ -53,6 +53,7 @@ from urllib.parse import quote, unquote
 
 import orjson
 
+from ..safe_names import safe_name
 from .dispute_credits import cancelling_note, carried_credits, line_credit
 from .errors import InvoiceRegisterError
 from .invoice import CREDIT_NOTE, INVOICE, ISSUED, STATEMENT, Invoice
@@ -227,10 +228,7 @@ class InvoiceRegister:
             raise InvoiceRegisterError(f"{path}: not a readable issued document: {exc}") from None
 
     def _customer_folder(self, customer_id: str) -> Path:
-        name = quote(customer_id, safe="")
-        if name.startswith("."):
-            name = "%2E" + name[1:]
-        return self.root / name
+        return self.root / safe_name(customer_id)
 
     @contextmanager
     def _locked(self, folder: Path) -> Iterator[None]:
