@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import platform
 import random
 import statistics
 import subprocess
@@ -28,6 +27,7 @@ from pathlib import Path
 import orjson
 import yaml
 
+from machine import machine
 from warp_billing.plan import load_plan
 from warp_billing.rating.deck import load_deck
 from warp_billing.rating.numbering import NumberingPlan
@@ -72,12 +72,6 @@ def prepare(events: int) -> tuple[Path, Path]:
     if not usage.exists():
         write_usage(usage, events, seed=5, customers=("ACME",))
     return plan, usage
-
-
-def machine() -> str:
-    pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {pages / 2**30:.1f} GiB, "
-            f"Python {platform.python_version()}")
 
 
 def timed_compile(plan_path: Path) -> float:

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import duckdb
 
+from machine import machine
+
 START_S = 1_780_272_000  # 2026-06-01T00:00:00Z
 MONTH_S = 30 * 86_400
 
@@ -87,19 +89,6 @@ SELECT * EXCLUDE (k) FROM (
         encoding="utf-8",
     )
     return rated, vendor, mapping
-
-
-def machine() -> str:
-    """Cores, memory and CPU model of this machine (BENCHMARKS.md records them with each figure)."""
-    model = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            model = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), model)
-        with open("/proc/meminfo", encoding="utf-8") as handle:
-            total_kib = int(next(line.split()[1] for line in handle if line.startswith("MemTotal")))
-    except OSError:
-        total_kib = 0
-    return f"{os.cpu_count()} cores, {total_kib / 1024 / 1024:.1f} GiB, {model}"
 
 
 def main(argv: list[str] | None = None) -> int:
